@@ -1,0 +1,76 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Broker delivers, queues and leases messages in Redis. It is safe for
+// concurrent use; create one per process and share it.
+type Broker struct {
+	rdb  redis.UniversalClient
+	cfg  Config
+	keys keyspace
+	reg  registryCache
+}
+
+// New returns a Broker on rdb, which may be a standalone, Sentinel or Cluster
+// client. It does not touch Redis; the first call that needs to does.
+func New(rdb redis.UniversalClient, cfg Config) (*Broker, error) {
+	if rdb == nil {
+		return nil, fmt.Errorf("%w: nil Redis client", ErrInvalidConfig)
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Broker{rdb: rdb, cfg: cfg, keys: keyspace{ns: cfg.Namespace}}, nil
+}
+
+// Namespace is the prefix of the broker's keys and channels.
+func (b *Broker) Namespace() string { return b.cfg.Namespace }
+
+// Config is the broker's configuration, defaults filled in.
+func (b *Broker) Config() Config { return b.cfg }
+
+// Client is the Redis client the broker runs on.
+func (b *Broker) Client() redis.UniversalClient { return b.rdb }
+
+// runQueue runs a queue script on queue's keys with the wake channel as its
+// first argument, loading the script again if the server lost it.
+func (b *Broker) runQueue(ctx context.Context, s *redis.Script, queue string, args ...any) *redis.Cmd {
+	return s.Run(ctx, b.rdb, []string{b.keys.queuePrefix(queue)}, append([]any{b.keys.wakeChannel(queue)}, args...)...)
+}
+
+// queueCall prepares a queue script call for a pipeline.
+func (b *Broker) queueCall(s *redis.Script, queue string, args ...any) *scriptCall {
+	return &scriptCall{
+		script: s,
+		keys:   []string{b.keys.queuePrefix(queue)},
+		args:   append([]any{b.keys.wakeChannel(queue)}, args...),
+	}
+}
+
+// checkQueue validates a queue name for a call that reads or changes a queue.
+func checkQueue(ctx context.Context, queue string) error {
+	if ctx == nil {
+		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	return ValidateQueueName(queue)
+}
+
+// wrapRedis adds what the broker was doing to an error from Redis; redis.Nil
+// never leaves the package.
+func wrapRedis(op string, err error) error {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return fmt.Errorf("broker: %s: %w", op, err)
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

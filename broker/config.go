@@ -1,0 +1,143 @@
+package broker
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Defaults of Config's fields.
+const (
+	NamespaceDefault         = "fairway"
+	LeaseDurationDefault     = 30 * time.Second
+	MaxAttemptsDefault       = 25
+	DeadLetterCapDefault     = 10000
+	MaxMessageBytesDefault   = 1 << 20
+	IdempotencyWindowDefault = 24 * time.Hour
+	ReclaimBatchDefault      = 100
+)
+
+// Limits on names and values.
+const (
+	// MaxQueueNameBytes is the longest queue name.
+	MaxQueueNameBytes = 128
+	// MaxNameBytes is the longest facet, topic, pattern or idempotency key.
+	MaxNameBytes = 1024
+	// MaxPriority is the highest facet priority.
+	MaxPriority = 1000
+	// MaxPullBatch is the most messages one PullN may lease.
+	MaxPullBatch = 10000
+)
+
+// Config configures a Broker. The zero value is usable: every field has a
+// default.
+type Config struct {
+	// Namespace prefixes every key and channel, so several applications can
+	// share one Redis. Only [A-Za-z0-9._-], at most 64 bytes.
+	// Defaults to "fairway".
+	Namespace string
+	// Facet derives a message's facet (usually its tenant) in Deliver.
+	// Defaults to msg["facet"] as a string, else "default".
+	Facet func(msg map[string]any) string
+	// Topic derives a message's topic in Deliver.
+	// Defaults to msg["topic"], else msg["type"], else "default".
+	Topic func(msg map[string]any) string
+	// LeaseDuration is how long a pulled message stays leased before it goes
+	// back to its queue. Defaults to 30s.
+	LeaseDuration time.Duration
+	// MaxAttempts is how many deliveries a message gets before it becomes a
+	// dead letter. Defaults to 25.
+	MaxAttempts int
+	// DeadLetterCap is how many dead letters a queue keeps; the oldest are
+	// deleted first. Defaults to 10000.
+	DeadLetterCap int
+	// MaxMessageBytes is the largest encoded message Deliver accepts.
+	// Defaults to 1 MiB.
+	MaxMessageBytes int
+	// IdempotencyWindow is how long an idempotency key is remembered when
+	// the delivery does not say. Defaults to 24h.
+	IdempotencyWindow time.Duration
+	// ReclaimBatch is the most expired leases, and the most due delayed
+	// messages, that one Pull moves back to their facets. Defaults to 100.
+	ReclaimBatch int
+	// Logger receives the broker's rare warnings. Defaults to slog.Default().
+	Logger *slog.Logger
+	// TracerProvider makes the producer spans of deliveries.
+	// Defaults to OpenTelemetry's global provider.
+	TracerProvider trace.TracerProvider
+	// Propagator writes trace context into message headers.
+	// Defaults to OpenTelemetry's global propagator.
+	Propagator propagation.TextMapPropagator
+}
+
+func (c Config) withDefaults() Config {
+	c.Namespace = cmp.Or(c.Namespace, NamespaceDefault)
+	if c.Facet == nil {
+		c.Facet = defaultFacet
+	}
+	if c.Topic == nil {
+		c.Topic = defaultTopic
+	}
+	c.LeaseDuration = cmp.Or(c.LeaseDuration, LeaseDurationDefault)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, MaxAttemptsDefault)
+	c.DeadLetterCap = cmp.Or(c.DeadLetterCap, DeadLetterCapDefault)
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, MaxMessageBytesDefault)
+	c.IdempotencyWindow = cmp.Or(c.IdempotencyWindow, IdempotencyWindowDefault)
+	c.ReclaimBatch = cmp.Or(c.ReclaimBatch, ReclaimBatchDefault)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case !validNamespace(c.Namespace):
+		return fmt.Errorf("%w: namespace %q: use 1 to 64 of [A-Za-z0-9._-]", ErrInvalidConfig, c.Namespace)
+	case c.LeaseDuration < time.Millisecond:
+		return fmt.Errorf("%w: LeaseDuration %v is below 1ms", ErrInvalidConfig, c.LeaseDuration)
+	case c.MaxAttempts < 1:
+		return fmt.Errorf("%w: MaxAttempts %d is below 1", ErrInvalidConfig, c.MaxAttempts)
+	case c.DeadLetterCap < 1:
+		return fmt.Errorf("%w: DeadLetterCap %d is below 1", ErrInvalidConfig, c.DeadLetterCap)
+	case c.MaxMessageBytes < 1:
+		return fmt.Errorf("%w: MaxMessageBytes %d is below 1", ErrInvalidConfig, c.MaxMessageBytes)
+	case c.IdempotencyWindow < time.Millisecond:
+		return fmt.Errorf("%w: IdempotencyWindow %v is below 1ms", ErrInvalidConfig, c.IdempotencyWindow)
+	case c.ReclaimBatch < 1:
+		return fmt.Errorf("%w: ReclaimBatch %d is below 1", ErrInvalidConfig, c.ReclaimBatch)
+	}
+	return nil
+}
+
+// defaultFacet is msg["facet"] as a string, else "default".
+func defaultFacet(msg map[string]any) string {
+	return stringField(msg, "facet")
+}
+
+// defaultTopic is msg["topic"], else msg["type"], else "default".
+func defaultTopic(msg map[string]any) string {
+	if s := stringField(msg, "topic"); s != "default" {
+		return s
+	}
+	return stringField(msg, "type")
+}
+
+// stringField is msg[key] as a string (numbers and booleans formatted), or
+// "default" when it is absent, empty or of another kind.
+func stringField(msg map[string]any, key string) string {
+	var s string
+	switch v := msg[key].(type) {
+	case string:
+		s = v
+	case fmt.Stringer:
+		s = v.String()
+	case int, int64, int32, uint, uint64, uint32, float64, float32, bool:
+		s = fmt.Sprint(v)
+	}
+	return cmp.Or(s, "default")
+}

@@ -1,0 +1,269 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Delivery is one message for DeliverBatch.
+type Delivery struct {
+	// Topic routes the message to queues and names its pub/sub channel.
+	Topic string
+	// Facet splits a queue's messages, usually by tenant.
+	Facet string
+	// Body is stored and handed to handlers as it is.
+	Body []byte
+	// Headers carries metadata, such as trace context, to handlers.
+	Headers map[string]string
+	// Delay keeps the message from being pulled until it has passed.
+	Delay time.Duration
+	// IdempotencyKey, when set, makes a second delivery with the same key
+	// within IdempotencyWindow queue nothing (per queue).
+	IdempotencyKey string
+	// IdempotencyWindow is how long the key is remembered.
+	// Defaults to Config.IdempotencyWindow.
+	IdempotencyWindow time.Duration
+}
+
+// DeliverOption changes one delivery.
+type DeliverOption func(*Delivery)
+
+// WithDelay keeps the message from being pulled until d has passed.
+func WithDelay(d time.Duration) DeliverOption {
+	return func(x *Delivery) { x.Delay = d }
+}
+
+// WithIdempotencyKey queues the message only if no delivery with the same
+// key reached the queue within window (0: Config.IdempotencyWindow).
+func WithIdempotencyKey(key string, window time.Duration) DeliverOption {
+	return func(x *Delivery) { x.IdempotencyKey, x.IdempotencyWindow = key, window }
+}
+
+// WithHeaders adds headers to the message, such as trace context.
+func WithHeaders(h map[string]string) DeliverOption {
+	return func(x *Delivery) {
+		if x.Headers == nil {
+			x.Headers = make(map[string]string, len(h))
+		}
+		maps.Copy(x.Headers, h)
+	}
+}
+
+// Deliver JSON-encodes msg, derives its topic and facet with Config.Topic
+// and Config.Facet, publishes it on "<namespace>:<topic>", and queues it on
+// every registered queue whose pattern matches the topic, in one round trip.
+func (b *Broker) Deliver(ctx context.Context, msg map[string]any, opts ...DeliverOption) error {
+	d, err := b.DeliveryOf(msg, opts...)
+	if err != nil {
+		return err
+	}
+	return b.DeliverBatch(ctx, []Delivery{d})
+}
+
+// DeliveryOf prepares msg for DeliverBatch as Deliver would deliver it.
+func (b *Broker) DeliveryOf(msg map[string]any, opts ...DeliverOption) (Delivery, error) {
+	if msg == nil {
+		return Delivery{}, fmt.Errorf("%w: nil message", ErrInvalidMessage)
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
+	}
+	d := Delivery{Topic: b.cfg.Topic(msg), Facet: b.cfg.Facet(msg), Body: body}
+	for _, o := range opts {
+		o(&d)
+	}
+	return d, nil
+}
+
+// DeliverBytes delivers body as it is, with the given topic and facet.
+func (b *Broker) DeliverBytes(ctx context.Context, topic, facet string, body []byte, opts ...DeliverOption) error {
+	d := Delivery{Topic: topic, Facet: facet, Body: body}
+	for _, o := range opts {
+		o(&d)
+	}
+	return b.DeliverBatch(ctx, []Delivery{d})
+}
+
+// DeliverBatch delivers many messages in one round trip (one per Redis
+// Cluster node). Every delivery is validated first: if one is bad, nothing
+// is delivered.
+func (b *Broker) DeliverBatch(ctx context.Context, ds []Delivery) error {
+	if ctx == nil {
+		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	ds = slices.Clone(ds) // headers get trace context; the caller's stay as they are
+	ctx, span := b.startDeliverSpan(ctx, ds)
+	err := b.deliverBatch(ctx, ds)
+	endSpan(span, err)
+	return err
+}
+
+func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) error {
+	prepared, err := b.prepare(ds)
+	if err != nil || len(prepared) == 0 {
+		return err
+	}
+	topics := make([]string, len(prepared))
+	for i, p := range prepared {
+		topics[i] = p.topic
+	}
+	version, routes, err := b.route(ctx, topics)
+	if err != nil {
+		return err
+	}
+	current, err := b.sendBatch(ctx, prepared, routes, true)
+	if err != nil || current == version {
+		return err
+	}
+	// The registry changed since this process cached it: queue on the
+	// queues that the cache did not know about.
+	return b.deliverToNewQueues(ctx, prepared, routes)
+}
+
+// prepared is a validated delivery with its ID and envelope.
+type prepared struct {
+	id, topic, facet string
+	env              []byte
+	body             []byte
+	delay, window    time.Duration
+	key              string
+}
+
+func (b *Broker) prepare(ds []Delivery) ([]prepared, error) {
+	out := make([]prepared, len(ds))
+	now := time.Now()
+	for i := range ds {
+		d := &ds[i]
+		if err := b.checkDelivery(d); err != nil {
+			return nil, err
+		}
+		e := envelope{facet: d.Facet, topic: d.Topic, headers: d.Headers, body: d.Body}
+		env := e.encode()
+		if len(env) > b.cfg.MaxMessageBytes {
+			return nil, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrMessageTooLarge, len(env), b.cfg.MaxMessageBytes)
+		}
+		out[i] = prepared{
+			id: newID(now), topic: d.Topic, facet: d.Facet, env: env, body: d.Body,
+			delay: d.Delay, key: d.IdempotencyKey, window: d.IdempotencyWindow,
+		}
+		if out[i].window == 0 {
+			out[i].window = b.cfg.IdempotencyWindow
+		}
+	}
+	return out, nil
+}
+
+func (b *Broker) checkDelivery(d *Delivery) error {
+	if err := validName(ErrInvalidTopic, "topic", d.Topic); err != nil {
+		return err
+	}
+	if err := validName(ErrInvalidFacet, "facet", d.Facet); err != nil {
+		return err
+	}
+	if d.Delay < 0 {
+		return fmt.Errorf("%w: negative delay %v", ErrInvalidArgument, d.Delay)
+	}
+	if d.IdempotencyKey != "" {
+		if err := validName(ErrInvalidArgument, "idempotency key", d.IdempotencyKey); err != nil {
+			return err
+		}
+		if d.IdempotencyWindow < 0 || d.IdempotencyWindow > 0 && d.IdempotencyWindow < time.Millisecond {
+			return fmt.Errorf("%w: idempotency window %v is below 1ms", ErrInvalidArgument, d.IdempotencyWindow)
+		}
+	}
+	return nil
+}
+
+// sendBatch queues each prepared message on its routes and, when publish is
+// set, publishes it, all in one pipeline that also reads the registry's
+// version. It returns that version.
+func (b *Broker) sendBatch(ctx context.Context, ps []prepared, routes [][]string, publish bool) (int64, error) {
+	perQueue := make(map[string][]any)
+	var order []string
+	for i, qs := range routes {
+		for _, q := range qs {
+			if _, ok := perQueue[q]; !ok {
+				order = append(order, q)
+			}
+			p := &ps[i]
+			perQueue[q] = append(perQueue[q], p.id, p.facet, p.env, ms(p.delay), p.key, ms(p.window))
+		}
+	}
+	calls := make([]*scriptCall, len(order))
+	for i, q := range order {
+		calls[i] = b.queueCall(scriptEnqueue, q, perQueue[q]...)
+	}
+	var ver *redis.StringCmd
+	var pubs []*redis.IntCmd
+	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ver = p.Get(ctx, b.keys.registryVersion())
+		for _, c := range calls {
+			c.queue(ctx, p)
+		}
+		if publish {
+			for i := range ps {
+				pubs = append(pubs, p.Publish(ctx, b.keys.topicChannel(ps[i].topic), ps[i].body))
+			}
+		}
+		return nil
+	})
+	if err != nil && ver.Err() != nil && ver.Err() != redis.Nil {
+		return 0, wrapRedis("deliver", ver.Err()) // the connection failed
+	}
+	if err := rerunLost(ctx, b.rdb, calls); err != nil {
+		return 0, wrapRedis("deliver", err)
+	}
+	for _, c := range calls {
+		if err := c.cmd.Err(); err != nil {
+			return 0, wrapRedis("deliver", err)
+		}
+	}
+	for _, c := range pubs {
+		if err := c.Err(); err != nil {
+			return 0, wrapRedis("publish", err)
+		}
+	}
+	v, _ := ver.Int64()
+	return v, nil
+}
+
+// deliverToNewQueues reloads the registry and queues each message on the
+// queues it matches now but did not match in the stale cache.
+func (b *Broker) deliverToNewQueues(ctx context.Context, ps []prepared, old [][]string) error {
+	if err := b.loadRegistry(ctx); err != nil {
+		return err
+	}
+	topics := make([]string, len(ps))
+	for i := range ps {
+		topics[i] = ps[i].topic
+	}
+	_, now, err := b.route(ctx, topics)
+	if err != nil {
+		return err
+	}
+	extra := make([][]string, len(ps))
+	found := false
+	for i := range ps {
+		for _, q := range now[i] {
+			if !slices.Contains(old[i], q) {
+				extra[i] = append(extra[i], q)
+				found = true
+			}
+		}
+	}
+	if !found {
+		return nil
+	}
+	_, err = b.sendBatch(ctx, ps, extra, false)
+	return err
+}

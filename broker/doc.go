@@ -1,0 +1,48 @@
+// Package broker is Fairway's Redis-backed message broker: topic routing,
+// fair pulls across facets, leases, retries and dead letters.
+//
+// Producers call [Broker.Deliver] (or [Broker.DeliverBytes],
+// [Broker.DeliverBatch]). The broker publishes each message on the Redis
+// pub/sub channel "<namespace>:<topic>" and queues it on every queue
+// registered with [Broker.RegisterQueue] whose pattern (a Go regular
+// expression, unanchored) matches the topic.
+//
+// Inside a queue, messages are split by facet, usually one per tenant.
+// [Broker.Pull] and [Broker.PullN] take facets in turn from a ring of facet
+// tokens, so a tenant that floods a queue cannot starve the others. A facet's
+// priority gives it that many tokens ([Broker.SetFacetPriority]; 0 pauses
+// it), and a per-facet in-flight limit ([Broker.SetInflightLimit]) keeps a
+// facet from holding every worker.
+//
+// Delivery is at least once. A pulled message is leased: [Broker.Ack]
+// deletes it, [Broker.Extend] keeps it, [Broker.Nack] retries it later, and a
+// lease that expires puts it back at the head of its facet. After
+// Config.MaxAttempts deliveries a message becomes a dead letter, which can be
+// listed, requeued and purged. Every change of state happens in one Lua
+// script, atomically, on Redis's clock.
+//
+// All keys of a queue share the hash tag "{<queue>}" so that each script
+// touches one Redis Cluster slot:
+//
+//	<ns>:{<queue>}:cfg        hash: pattern, per-facet in-flight limit
+//	<ns>:{<queue>}:ring       list: facet tokens in turn order
+//	<ns>:{<queue>}:tokens     hash: facet -> tokens in the ring
+//	<ns>:{<queue>}:prio       hash: facet -> priority (absent: 1)
+//	<ns>:{<queue>}:inflight   hash: facet -> messages leased
+//	<ns>:{<queue>}:backlog    zset: facet -> messages ready
+//	<ns>:{<queue>}:f:<facet>  list: ready message IDs, oldest first
+//	<ns>:{<queue>}:msgs       hash: message ID -> envelope (the body, once)
+//	<ns>:{<queue>}:att        hash: message ID -> deliveries so far
+//	<ns>:{<queue>}:lease      hash: message ID -> lease token and facet
+//	<ns>:{<queue>}:leased     zset: message ID -> lease deadline
+//	<ns>:{<queue>}:delayed    zset: message ID -> due time
+//	<ns>:{<queue>}:dead       zset: message ID -> time of death
+//	<ns>:{<queue>}:deaderr    hash: message ID -> why it died
+//	<ns>:{<queue>}:seq        counter of lease tokens
+//	<ns>:{<queue>}:u:<key>    idempotency key, with an expiry
+//	<ns>:{~registry}:queues   hash: queue -> pattern
+//	<ns>:{~registry}:version  counter bumped on every registry change
+//
+// Every message ID is always in exactly one place: in its facet's list
+// (ready), in leased, in delayed, or in dead.
+package broker

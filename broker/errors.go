@@ -1,0 +1,34 @@
+package broker
+
+import "errors"
+
+// Sentinel errors. Errors returned by the broker wrap one of these, so callers
+// can test them with errors.Is; the text around them says what was wrong.
+var (
+	// ErrLeaseLost means the caller no longer holds the message's lease: it
+	// expired and the message went back to its queue (perhaps to another
+	// worker). The call changed nothing.
+	ErrLeaseLost = errors.New("broker: lease lost")
+	// ErrUnknownQueue means the queue does not exist.
+	ErrUnknownQueue = errors.New("broker: unknown queue")
+	// ErrInvalidQueueName means a queue name is empty, longer than 128 bytes,
+	// or has a character outside [A-Za-z0-9._-].
+	ErrInvalidQueueName = errors.New("broker: invalid queue name")
+	// ErrInvalidPattern means a queue's pattern is not a valid Go regular
+	// expression, or a subscription's glob pattern is empty or too long.
+	ErrInvalidPattern = errors.New("broker: invalid pattern")
+	// ErrInvalidTopic means a topic is empty, longer than 1 KiB, or not UTF-8.
+	ErrInvalidTopic = errors.New("broker: invalid topic")
+	// ErrInvalidFacet means a facet is empty, longer than 1 KiB, or not UTF-8.
+	ErrInvalidFacet = errors.New("broker: invalid facet")
+	// ErrInvalidMessage means a message is nil or cannot be encoded.
+	ErrInvalidMessage = errors.New("broker: invalid message")
+	// ErrMessageTooLarge means an encoded message exceeds
+	// Config.MaxMessageBytes.
+	ErrMessageTooLarge = errors.New("broker: message too large")
+	// ErrInvalidArgument means another argument is out of range: a negative
+	// delay, a count below 1, a priority outside [0, MaxPriority].
+	ErrInvalidArgument = errors.New("broker: invalid argument")
+	// ErrInvalidConfig means a Config field is out of range.
+	ErrInvalidConfig = errors.New("broker: invalid config")
+)

@@ -1,0 +1,129 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// SetFacetPriority sets facet's weight in queue's rotation: a facet of
+// priority p holds up to p turns in the ring, so it gets p times the share of
+// a facet of priority 1 (the default). Priority 0 pauses the facet; raising
+// it again resumes it.
+func (b *Broker) SetFacetPriority(ctx context.Context, queue, facet string, p int) error {
+	if err := checkQueue(ctx, queue); err != nil {
+		return err
+	}
+	if err := validName(ErrInvalidFacet, "facet", facet); err != nil {
+		return err
+	}
+	if p < 0 || p > MaxPriority {
+		return fmt.Errorf("%w: priority %d is outside [0, %d]", ErrInvalidArgument, p, MaxPriority)
+	}
+	return b.queueSetting(ctx, "set priority", queue, scriptPriority, facet, p)
+}
+
+// SetInflightLimit sets the most messages of one facet of queue that may be
+// leased at once; a facet at its limit gets no turn until one of them is
+// acked, nacked or expires. 0 means no limit.
+func (b *Broker) SetInflightLimit(ctx context.Context, queue string, n int) error {
+	if err := checkQueue(ctx, queue); err != nil {
+		return err
+	}
+	if n < 0 {
+		return fmt.Errorf("%w: negative in-flight limit %d", ErrInvalidArgument, n)
+	}
+	return b.queueSetting(ctx, "set in-flight limit", queue, scriptLimit, n)
+}
+
+// queueSetting runs a script that answers -1 when the queue does not exist.
+func (b *Broker) queueSetting(ctx context.Context, op, queue string, s *redis.Script, args ...any) error {
+	code, err := b.runQueue(ctx, s, queue, args...).Int64()
+	if err != nil {
+		return wrapRedis(op, err)
+	}
+	if code < 0 {
+		return fmt.Errorf("%w %q", ErrUnknownQueue, queue)
+	}
+	return nil
+}
+
+// FacetStats describes one facet of a queue.
+type FacetStats struct {
+	Facet    string
+	Ready    int64 // messages waiting for a turn
+	InFlight int64 // messages leased
+	Priority int   // weight in the rotation; 0 is paused
+}
+
+// Facet returns the state of one facet of queue.
+func (b *Broker) Facet(ctx context.Context, queue, facet string) (FacetStats, error) {
+	if err := checkQueue(ctx, queue); err != nil {
+		return FacetStats{}, err
+	}
+	if err := validName(ErrInvalidFacet, "facet", facet); err != nil {
+		return FacetStats{}, err
+	}
+	fs, err := b.facetDetails(ctx, queue, []string{facet})
+	if err != nil {
+		return FacetStats{}, err
+	}
+	return fs[0], nil
+}
+
+// TopFacets returns up to n facets of queue with the most ready messages,
+// largest backlog first.
+func (b *Broker) TopFacets(ctx context.Context, queue string, n int) ([]FacetStats, error) {
+	if err := checkQueue(ctx, queue); err != nil {
+		return nil, err
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("%w: count %d is below 1", ErrInvalidArgument, n)
+	}
+	names, err := b.rdb.ZRevRange(ctx, b.keys.queueKey(queue, "backlog"), 0, int64(n-1)).Result()
+	if err != nil || len(names) == 0 {
+		return nil, wrapRedis("top facets", err)
+	}
+	return b.facetDetails(ctx, queue, names)
+}
+
+func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string) ([]FacetStats, error) {
+	var ready []*redis.IntCmd
+	var inflight, prio *redis.SliceCmd
+	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, f := range facets {
+			ready = append(ready, p.LLen(ctx, b.keys.facetKey(queue, f)))
+		}
+		inflight = p.HMGet(ctx, b.keys.queueKey(queue, "inflight"), facets...)
+		prio = p.HMGet(ctx, b.keys.queueKey(queue, "prio"), facets...)
+		return nil
+	})
+	if err != nil {
+		return nil, wrapRedis("facet stats", err)
+	}
+	out := make([]FacetStats, len(facets))
+	for i, f := range facets {
+		out[i] = FacetStats{
+			Facet:    f,
+			Ready:    ready[i].Val(),
+			InFlight: int64(intOr(inflight.Val()[i], 0)),
+			Priority: intOr(prio.Val()[i], 1),
+		}
+	}
+	return out, nil
+}
+
+// intOr parses an HMGET value, or returns def for a missing field.
+func intOr(v any, def int) int {
+	s, ok := v.(string)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}

@@ -1,0 +1,26 @@
+package broker
+
+// keyspace builds the names of keys and channels under one namespace. The
+// queue scripts derive their keys from queuePrefix the same way (see
+// scripts/lib.lua); the layout is documented in doc.go.
+type keyspace struct{ ns string }
+
+// queuePrefix is "<ns>:{<queue>}:", the prefix of every key of a queue.
+func (k keyspace) queuePrefix(queue string) string { return k.ns + ":{" + queue + "}:" }
+
+func (k keyspace) queueKey(queue, kind string) string { return k.queuePrefix(queue) + kind }
+
+func (k keyspace) facetKey(queue, facet string) string { return k.queuePrefix(queue) + "f:" + facet }
+
+// registry is the hash of queue -> pattern.
+func (k keyspace) registry() string { return k.ns + ":{~registry}:queues" }
+
+// registryVersion is bumped on every change of the registry.
+func (k keyspace) registryVersion() string { return k.ns + ":{~registry}:version" }
+
+// topicChannel is where a message of topic is published.
+func (k keyspace) topicChannel(topic string) string { return k.ns + ":" + topic }
+
+// wakeChannel is where a queue's scripts signal that a facet got a turn. Its
+// "/" keeps it apart from every topic channel.
+func (k keyspace) wakeChannel(queue string) string { return k.ns + "/wake/" + queue }

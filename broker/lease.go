@@ -1,0 +1,158 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Results of the lease scripts.
+const (
+	leaseOK   = 1
+	leaseGone = 0
+	leaseLost = -1
+)
+
+// Ack deletes a message whose processing is done. It returns ErrLeaseLost,
+// and changes nothing, when the lease expired and the message went back to
+// its queue. Acking a message twice is harmless.
+func (b *Broker) Ack(ctx context.Context, m *Message) error {
+	return b.AckMany(ctx, []*Message{m})
+}
+
+// AckMany acks messages of one or more queues, one round trip per queue. The
+// error joins one ErrLeaseLost per message whose lease was lost; the others
+// are acked all the same.
+func (b *Broker) AckMany(ctx context.Context, ms []*Message) error {
+	return b.leaseBatch(ctx, scriptAck, "ack", ms)
+}
+
+// Release hands leased messages back to the head of their facets without
+// counting the attempt, as a worker does with work it could not start or
+// finish before shutting down.
+func (b *Broker) Release(ctx context.Context, ms ...*Message) error {
+	return b.leaseBatch(ctx, scriptRelease, "release", ms)
+}
+
+func (b *Broker) leaseBatch(ctx context.Context, s *redis.Script, op string, ms []*Message) error {
+	if ctx == nil {
+		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	byQueue := make(map[string][]*Message)
+	for _, m := range ms {
+		if err := checkLeased(m); err != nil {
+			return err
+		}
+		byQueue[m.Queue] = append(byQueue[m.Queue], m)
+	}
+	var errs []error
+	for queue, group := range byQueue {
+		args := make([]any, 0, 2*len(group))
+		for _, m := range group {
+			args = append(args, m.ID, m.lease)
+		}
+		codes, err := b.runQueue(ctx, s, queue, args...).Int64Slice()
+		if err != nil {
+			errs = append(errs, wrapRedis(op, err))
+			continue
+		}
+		for i, code := range codes {
+			if code == leaseLost {
+				errs = append(errs, fmt.Errorf("%w: %s of %s", ErrLeaseLost, op, group[i].ID))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NackOption changes a Nack.
+type NackOption func(*nackOptions)
+
+type nackOptions struct {
+	reason string
+	kill   bool
+}
+
+// WithReason records why processing failed; a message that becomes a dead
+// letter keeps the reason of its last failure.
+func WithReason(err error) NackOption {
+	return func(o *nackOptions) {
+		if err != nil {
+			o.reason = err.Error()
+		}
+	}
+}
+
+// Nack ends the lease of a message whose processing failed. The message is
+// retried after delay, fairly, in its facet; once it has had
+// Config.MaxAttempts deliveries it becomes a dead letter instead.
+func (b *Broker) Nack(ctx context.Context, m *Message, delay time.Duration, opts ...NackOption) error {
+	if delay < 0 {
+		return fmt.Errorf("%w: negative delay %v", ErrInvalidArgument, delay)
+	}
+	o := nackOptions{reason: "nacked"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return b.nack(ctx, m, delay, o)
+}
+
+// Kill makes a leased message a dead letter now, whatever its attempts, with
+// reason kept beside it.
+func (b *Broker) Kill(ctx context.Context, m *Message, reason string) error {
+	return b.nack(ctx, m, 0, nackOptions{reason: reason, kill: true})
+}
+
+// maxReasonBytes bounds the reason kept with a dead letter.
+const maxReasonBytes = 4096
+
+func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o nackOptions) error {
+	if err := checkLeased(m); err != nil {
+		return err
+	}
+	if ctx == nil {
+		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	if len(o.reason) > maxReasonBytes {
+		o.reason = o.reason[:maxReasonBytes]
+	}
+	kill := "0"
+	if o.kill {
+		kill = "1"
+	}
+	code, err := b.runQueue(ctx, scriptNack, m.Queue, m.ID, m.lease, ms(delay),
+		b.cfg.MaxAttempts, b.cfg.DeadLetterCap, o.reason, kill).Int64()
+	if err != nil {
+		return wrapRedis("nack", err)
+	}
+	if code <= leaseGone {
+		return fmt.Errorf("%w: nack of %s", ErrLeaseLost, m.ID)
+	}
+	return nil
+}
+
+// Extend makes the lease of m end d from now, by Redis's clock. It returns
+// ErrLeaseLost when the lease was lost.
+func (b *Broker) Extend(ctx context.Context, m *Message, d time.Duration) error {
+	if err := checkLeased(m); err != nil {
+		return err
+	}
+	if ctx == nil {
+		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	if d < time.Millisecond {
+		return fmt.Errorf("%w: lease %v is below 1ms", ErrInvalidArgument, d)
+	}
+	deadline, err := b.runQueue(ctx, scriptExtend, m.Queue, m.ID, m.lease, ms(d)).Int64()
+	if err != nil {
+		return wrapRedis("extend", err)
+	}
+	if deadline <= leaseGone {
+		return fmt.Errorf("%w: extend of %s", ErrLeaseLost, m.ID)
+	}
+	m.LeaseDeadline = time.UnixMilli(deadline)
+	return nil
+}

@@ -1,0 +1,49 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+)
+
+// Message is a message leased from a queue. Pass it back to Ack, Nack,
+// Extend or Release; the lease token inside says who holds it.
+type Message struct {
+	// ID identifies the message. A message delivered to several queues has
+	// the same ID in each.
+	ID string
+	// Queue is the queue the message was pulled from.
+	Queue string
+	// Topic is the topic it was delivered with.
+	Topic string
+	// Facet is its facet, usually a tenant.
+	Facet string
+	// Body is exactly what was delivered.
+	Body []byte
+	// Attempt is 1 on the first delivery and grows with every redelivery.
+	Attempt int
+	// EnqueuedAt is when the message was delivered, to the millisecond.
+	EnqueuedAt time.Time
+	// Headers carries trace context and user metadata.
+	Headers map[string]string
+	// LeaseDeadline is when the lease ends, by Redis's clock, as of the last
+	// Pull or Extend.
+	LeaseDeadline time.Time
+
+	lease string
+}
+
+// String describes the message without its body.
+func (m *Message) String() string {
+	return fmt.Sprintf("message %s (queue %q, topic %q, facet %q, attempt %d)", m.ID, m.Queue, m.Topic, m.Facet, m.Attempt)
+}
+
+// checkLeased validates a message given back to the broker.
+func checkLeased(m *Message) error {
+	switch {
+	case m == nil:
+		return fmt.Errorf("%w: nil message", ErrInvalidMessage)
+	case m.lease == "":
+		return fmt.Errorf("%w: %s was not pulled from this broker", ErrInvalidMessage, m.ID)
+	}
+	return ValidateQueueName(m.Queue)
+}

@@ -1,0 +1,20 @@
+-- release.lua: hands leased messages back, at the head of their facets,
+-- without counting the attempt (a worker shutting down).
+-- KEYS[1] queue prefix "<ns>:{<queue>}:"
+-- ARGV[1] wake channel
+-- ARGV[2..] pairs: id, lease token
+-- Returns one code per message: 1 released, 0 gone, -1 lease lost.
+local limit = queue_limit() or 0
+local out = {}
+for i = 2, #ARGV, 2 do
+  local id = ARGV[i]
+  local f, code = lease_of(id, ARGV[i + 1])
+  if f then
+    end_lease(id, f)
+    hincr(K_ATT, id, -1)
+    make_ready(id, f, limit, true)
+    code = 1
+  end
+  out[#out + 1] = code
+end
+return out
