@@ -116,28 +116,24 @@ func (c Config) validate() error {
 
 // defaultFacet is msg["facet"] as a string, else "default".
 func defaultFacet(msg map[string]any) string {
-	return stringField(msg, "facet")
+	return cmp.Or(stringField(msg, "facet"), "default")
 }
 
 // defaultTopic is msg["topic"], else msg["type"], else "default".
 func defaultTopic(msg map[string]any) string {
-	if s := stringField(msg, "topic"); s != "default" {
-		return s
-	}
-	return stringField(msg, "type")
+	return cmp.Or(stringField(msg, "topic"), stringField(msg, "type"), "default")
 }
 
 // stringField is msg[key] as a string (numbers and booleans formatted), or
-// "default" when it is absent, empty or of another kind.
+// "" when it is absent or of another kind.
 func stringField(msg map[string]any, key string) string {
-	var s string
 	switch v := msg[key].(type) {
 	case string:
-		s = v
+		return v
 	case fmt.Stringer:
-		s = v.String()
+		return v.String()
 	case int, int64, int32, uint, uint64, uint32, float64, float32, bool:
-		s = fmt.Sprint(v)
+		return fmt.Sprint(v)
 	}
-	return cmp.Or(s, "default")
+	return ""
 }

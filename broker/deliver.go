@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -217,7 +218,7 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, routes [][]string
 		}
 		return nil
 	})
-	if err != nil && ver.Err() != nil && ver.Err() != redis.Nil {
+	if err != nil && ver.Err() != nil && !errors.Is(ver.Err(), redis.Nil) {
 		return 0, wrapRedis("deliver", ver.Err()) // the connection failed
 	}
 	if err := rerunLost(ctx, b.rdb, calls); err != nil {

@@ -72,8 +72,15 @@ func (b *Broker) leaseBatch(ctx context.Context, s *redis.Script, op string, ms 
 type NackOption func(*nackOptions)
 
 type nackOptions struct {
-	reason string
-	kill   bool
+	reason      string
+	kill        bool
+	maxAttempts int
+}
+
+// WithMaxAttempts overrides Config.MaxAttempts for this Nack: the message
+// becomes a dead letter if it has had n deliveries.
+func WithMaxAttempts(n int) NackOption {
+	return func(o *nackOptions) { o.maxAttempts = n }
 }
 
 // WithReason records why processing failed; a message that becomes a dead
@@ -93,7 +100,7 @@ func (b *Broker) Nack(ctx context.Context, m *Message, delay time.Duration, opts
 	if delay < 0 {
 		return fmt.Errorf("%w: negative delay %v", ErrInvalidArgument, delay)
 	}
-	o := nackOptions{reason: "nacked"}
+	o := nackOptions{reason: "nacked", maxAttempts: b.cfg.MaxAttempts}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -103,7 +110,7 @@ func (b *Broker) Nack(ctx context.Context, m *Message, delay time.Duration, opts
 // Kill makes a leased message a dead letter now, whatever its attempts, with
 // reason kept beside it.
 func (b *Broker) Kill(ctx context.Context, m *Message, reason string) error {
-	return b.nack(ctx, m, 0, nackOptions{reason: reason, kill: true})
+	return b.nack(ctx, m, 0, nackOptions{reason: reason, kill: true, maxAttempts: b.cfg.MaxAttempts})
 }
 
 // maxReasonBytes bounds the reason kept with a dead letter.
@@ -116,6 +123,9 @@ func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o na
 	if ctx == nil {
 		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
 	}
+	if o.maxAttempts < 1 {
+		return fmt.Errorf("%w: max attempts %d is below 1", ErrInvalidArgument, o.maxAttempts)
+	}
 	if len(o.reason) > maxReasonBytes {
 		o.reason = o.reason[:maxReasonBytes]
 	}
@@ -124,7 +134,7 @@ func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o na
 		kill = "1"
 	}
 	code, err := b.runQueue(ctx, scriptNack, m.Queue, m.ID, m.lease, ms(delay),
-		b.cfg.MaxAttempts, b.cfg.DeadLetterCap, o.reason, kill).Int64()
+		o.maxAttempts, b.cfg.DeadLetterCap, o.reason, kill).Int64()
 	if err != nil {
 		return wrapRedis("nack", err)
 	}

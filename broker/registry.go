@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -96,7 +97,7 @@ func (b *Broker) loadRegistry(ctx context.Context) error {
 		ver = p.Get(ctx, b.keys.registryVersion())
 		return nil
 	})
-	if err != nil && err != redis.Nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return wrapRedis("load registry", err)
 	}
 	version, _ := strconv.ParseInt(ver.Val(), 10, 64)

@@ -1,0 +1,80 @@
+package testutil
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// envRequireRedis, set to "1", turns skips for a missing redis-server
+// into failures.
+const envRequireRedis = "FAIRWAY_REQUIRE_REDIS"
+
+// shared is the real server shared by all tests of one test binary.
+var shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+}
+
+// errSharedStopped is reported to RealRedis calls made after Main has
+// stopped the shared server.
+var errSharedStopped = errors.New("shared redis-server already stopped by testutil.Main")
+
+// sharedServer starts the shared server on first use.
+func sharedServer() (*Server, error) {
+	shared.once.Do(func() {
+		shared.srv, shared.err = StartServer()
+	})
+	return shared.srv, shared.err
+}
+
+// stopShared closes the shared server if it was started. Later calls to
+// RealRedis fail instead of starting a new one.
+func stopShared() error {
+	shared.once.Do(func() { shared.err = errSharedStopped })
+	if shared.srv == nil {
+		return nil
+	}
+	err := shared.srv.Close()
+	shared.srv, shared.err = nil, errSharedStopped
+	return err
+}
+
+// RealRedis returns a new client to the real redis-server shared by the
+// whole test binary, starting the server on first use. The client is
+// closed when t finishes. Tests must keep their keys under a Namespace:
+// the shared server is never flushed.
+//
+// If redis-server is missing or fails to start, RealRedis skips t, or
+// fails it when FAIRWAY_REQUIRE_REDIS=1.
+func RealRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	srv, err := sharedServer()
+	if err != nil {
+		redisUnavailable(t, err)
+		return nil
+	}
+	client := srv.Client()
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+// redisUnavailable skips t because err kept redis-server from running, or
+// fails it when FAIRWAY_REQUIRE_REDIS=1.
+func redisUnavailable(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv(envRequireRedis) == "1" {
+		t.Fatalf("redis-server unavailable and %s=1: %v", envRequireRedis, err)
+		return
+	}
+	if errors.Is(err, ErrRedisServerNotFound) {
+		t.Skipf("redis-server not found; install it (apt-get install redis-server) "+
+			"or set %s=1 to fail instead (%v)", envRequireRedis, err)
+		return
+	}
+	t.Skipf("redis-server failed to start; set %s=1 to fail instead: %v", envRequireRedis, err)
+}

@@ -1,0 +1,113 @@
+package worker
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/fairwayhq/fairway/broker"
+)
+
+// Defaults of Config's fields.
+const (
+	ConcurrencyDefault     = 10
+	ShutdownTimeoutDefault = 25 * time.Second
+	PollIntervalDefault    = time.Second
+)
+
+// Config configures a Worker. The zero value is usable.
+type Config struct {
+	// Concurrency is how many handlers run at once. Defaults to 10.
+	Concurrency int
+	// Queues maps the queues to serve to their weights: a queue of weight 2
+	// is pulled from twice as often as one of weight 1 while both have work.
+	// Defaults to every queue with a handler, weight 1.
+	Queues map[string]int
+	// StrictPriority serves queues in order of weight, highest first: a
+	// queue is pulled from only when every heavier one is empty.
+	StrictPriority bool
+	// ShutdownTimeout is how long running handlers may finish once Run's
+	// context ends; then their contexts are canceled and their messages go
+	// back to the queue. Keep it under the grace period of your supervisor
+	// (Kubernetes: 30s). Defaults to 25s.
+	ShutdownTimeout time.Duration
+	// LeaseDuration is how long a pulled message is leased; the worker
+	// extends the lease while its handler runs. Defaults to the broker's
+	// Config.LeaseDuration.
+	LeaseDuration time.Duration
+	// MaxAttempts is how many deliveries a failing message gets before it
+	// becomes a dead letter. Defaults to the broker's Config.MaxAttempts,
+	// which also applies to leases that expire.
+	MaxAttempts int
+	// RetryBackoff is the delay before attempt+1 after attempt failed.
+	// Defaults to exponential backoff with jitter: about 1s, 2s, 4s, ...
+	// capped at 1h, each ±50%.
+	RetryBackoff func(attempt int) time.Duration
+	// PollInterval is how often an idle worker pulls anyway, to pick up
+	// delayed messages and retries that fell due (new deliveries wake it at
+	// once). Defaults to 1s.
+	PollInterval time.Duration
+	// Logger receives the worker's logs. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults(b *broker.Broker) Config {
+	c.Concurrency = cmp.Or(c.Concurrency, ConcurrencyDefault)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, ShutdownTimeoutDefault)
+	c.LeaseDuration = cmp.Or(c.LeaseDuration, b.Config().LeaseDuration)
+	c.MaxAttempts = cmp.Or(c.MaxAttempts, b.Config().MaxAttempts)
+	c.PollInterval = cmp.Or(c.PollInterval, PollIntervalDefault)
+	if c.RetryBackoff == nil {
+		c.RetryBackoff = DefaultRetryBackoff
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Concurrency < 1:
+		return fmt.Errorf("worker: Concurrency %d is below 1", c.Concurrency)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("worker: negative ShutdownTimeout %v", c.ShutdownTimeout)
+	case c.LeaseDuration < 10*time.Millisecond:
+		return fmt.Errorf("worker: LeaseDuration %v is below 10ms", c.LeaseDuration)
+	case c.MaxAttempts < 1:
+		return fmt.Errorf("worker: MaxAttempts %d is below 1", c.MaxAttempts)
+	case c.PollInterval < time.Millisecond:
+		return fmt.Errorf("worker: PollInterval %v is below 1ms", c.PollInterval)
+	}
+	for q, w := range c.Queues {
+		if err := broker.ValidateQueueName(q); err != nil {
+			return fmt.Errorf("worker: Queues: %w", err)
+		}
+		if w < 1 {
+			return fmt.Errorf("worker: Queues: weight %d of %q is below 1", w, q)
+		}
+	}
+	return nil
+}
+
+// DefaultRetryBackoff is the default Config.RetryBackoff: exponential
+// backoff from 1s, doubling, capped at 1h, with ±50% jitter.
+func DefaultRetryBackoff(attempt int) time.Duration {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = time.Second
+	b.Multiplier = 2
+	b.RandomizationFactor = 0.5
+	b.MaxInterval = time.Hour
+	b.MaxElapsedTime = 0
+	b.Reset()
+	// backoff's jittered intervals grow from one call to the next; the
+	// attempt's own interval is the attempt-th.
+	d := time.Duration(0)
+	for range max(1, min(attempt, 32)) {
+		d = b.NextBackOff()
+	}
+	return time.Duration(math.Min(float64(d), float64(time.Hour)*1.5))
+}

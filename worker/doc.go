@@ -1,0 +1,33 @@
+// Package worker runs Go handlers on messages from Fairway's broker: a
+// bounded pool of goroutines, fed by a fetcher that pulls batches sized to
+// the free slots, fairly across facets (the broker's round-robin) and across
+// queues (by weight, or in strict order).
+//
+//	w := worker.New(b, worker.Config{Concurrency: 50})
+//	w.Use(middleware.Recover())
+//	w.HandleFunc("emails", func(ctx context.Context, m *broker.Message) error {
+//		return send(ctx, m.Body)
+//	})
+//	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+//	defer stop()
+//	err := w.Run(ctx)
+//
+// A handler's result decides what happens to its message: nil acks it (acks
+// are batched); an error retries it after Config.RetryBackoff, durably in
+// Redis, until Config.MaxAttempts, then it becomes a dead letter. SkipRetry
+// dead-letters at once; RetryAfter chooses the delay. A panic is recovered
+// into a *PanicError and treated as an error.
+//
+// While a handler runs, the worker extends its lease; if the lease is lost
+// the handler's context ends with cause ErrLeaseLost. An idle worker waits on
+// the queues' wake channels (Redis pub/sub) and polls once per
+// Config.PollInterval, so a new message starts within milliseconds while an
+// idle process sends about one command per second per queue.
+//
+// When Run's context ends the worker stops fetching, lets running handlers
+// finish within Config.ShutdownTimeout, then cancels the rest (cause
+// ErrShutdown) and hands their messages back without counting the attempt.
+// A crash loses nothing either: leases expire and the messages come back.
+// Redis outages are retried with backoff and reported by Ready and
+// HealthHandler.
+package worker

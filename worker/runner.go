@@ -1,0 +1,251 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/fairwayhq/fairway/broker"
+)
+
+// runner is one run of a Worker: the fetcher, the handlers it starts, the
+// acker and the lease keeper.
+type runner struct {
+	w        *Worker
+	b        *broker.Broker
+	cfg      Config
+	handlers map[string]Handler
+	rotation *rotation
+
+	slots chan struct{} // one per running handler; capacity Concurrency
+
+	fetchCtx     context.Context
+	stopFetch    context.CancelFunc
+	fetchDone    chan struct{}
+	handlerCtx   context.Context
+	hardStop     context.CancelCauseFunc
+	handlersWG   sync.WaitGroup
+	handlersIdle chan struct{} // closed when every handler returned after the fetcher stopped
+
+	acker  *acker
+	keeper *keeper
+
+	stopOnce sync.Once
+	finished chan struct{} // closed when everything has stopped
+}
+
+func newRunner(base context.Context, w *Worker, queues map[string]int, handlers map[string]Handler) *runner {
+	r := &runner{
+		w: w, b: w.b, cfg: w.cfg, handlers: handlers,
+		rotation:     newRotation(queues, w.cfg.StrictPriority),
+		slots:        make(chan struct{}, w.cfg.Concurrency),
+		fetchDone:    make(chan struct{}),
+		handlersIdle: make(chan struct{}),
+		finished:     make(chan struct{}),
+	}
+	r.fetchCtx, r.stopFetch = context.WithCancel(base)
+	r.handlerCtx, r.hardStop = context.WithCancelCause(base)
+	r.acker = newAcker(r.b, w.cfg.Logger, w.cfg.Concurrency)
+	r.keeper = newKeeper(r.b, w.cfg.Logger, w.cfg.LeaseDuration)
+	return r
+}
+
+func (r *runner) start() {
+	r.w.health.setRunning(true)
+	go r.acker.run()
+	go r.keeper.run()
+	go func() {
+		defer close(r.fetchDone)
+		supervise(r.fetchCtx, r.cfg.Logger, "fetcher", r.fetchLoop)
+	}()
+}
+
+// stop shuts down in dependency order: the fetcher first, so no new work
+// starts; then the handlers, which may still ack; then the lease keeper and
+// the acker, which flushes the last acks.
+func (r *runner) stop(ctx context.Context) error {
+	r.stopOnce.Do(func() {
+		r.w.health.setDraining(true)
+		r.stopFetch()
+		go func() {
+			<-r.fetchDone
+			r.handlersWG.Wait()
+			close(r.handlersIdle)
+			r.keeper.stop()
+			r.acker.stop()
+			r.w.health.setRunning(false)
+			close(r.finished)
+		}()
+	})
+	select {
+	case <-r.finished:
+		return nil
+	case <-ctx.Done():
+	}
+	// Out of time: cancel the handlers still running. Their messages go back
+	// to the queue when they return (see process).
+	r.hardStop(ErrShutdown)
+	select {
+	case <-r.finished:
+	case <-time.After(hardStopGrace):
+		r.cfg.Logger.Error("fairway: handlers ignore their canceled context; their leases will expire")
+	}
+	return ctx.Err()
+}
+
+// hardStopGrace is how long a hard stop waits for canceled handlers.
+const hardStopGrace = 5 * time.Second
+
+// fetchLoop pulls batches sized to the free handler slots and starts a
+// handler for each message, waiting for a wake signal or the poll interval
+// when the queues are empty.
+func (r *runner) fetchLoop(ctx context.Context) error {
+	wake := newWaker(r.b, r.rotation.queues(), r.cfg.Logger)
+	defer wake.close()
+	retry := newRetryDelay()
+	for {
+		n, ok := r.acquire(ctx)
+		if !ok {
+			return nil
+		}
+		got, err := r.pull(ctx, n)
+		r.release(n - len(got))
+		for _, m := range got {
+			r.dispatch(m)
+		}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			r.w.health.setRedisErr(err)
+			r.cfg.Logger.Warn("fairway: pull failed; retrying", "err", err)
+			if !sleepCtx(ctx, retry.next()) {
+				return nil
+			}
+		case len(got) == 0:
+			r.w.health.setRedisErr(nil)
+			retry.reset()
+			wake.wait(ctx, r.cfg.PollInterval)
+		default:
+			r.w.health.setRedisErr(nil)
+			retry.reset()
+		}
+	}
+}
+
+// acquire takes at least one free slot, waiting for it, and then every other
+// free slot there is.
+func (r *runner) acquire(ctx context.Context) (int, bool) {
+	select {
+	case r.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0, false
+	}
+	n := 1
+	for n < broker.MaxPullBatch {
+		select {
+		case r.slots <- struct{}{}:
+			n++
+		default:
+			return n, true
+		}
+	}
+	return n, true
+}
+
+func (r *runner) release(n int) {
+	for range n {
+		<-r.slots
+	}
+}
+
+// pull takes up to n messages from the queues in rotation order.
+func (r *runner) pull(ctx context.Context, n int) ([]*broker.Message, error) {
+	var got []*broker.Message
+	for _, q := range r.rotation.next() {
+		ms, err := r.b.PullLease(ctx, q, n-len(got), r.cfg.LeaseDuration)
+		if err != nil {
+			return got, err
+		}
+		got = append(got, ms...)
+		if len(got) == n {
+			break
+		}
+	}
+	return got, nil
+}
+
+func (r *runner) dispatch(m *broker.Message) {
+	r.handlersWG.Add(1)
+	go func() {
+		defer r.handlersWG.Done()
+		defer r.release(1)
+		r.process(m)
+	}()
+}
+
+// process runs m's handler and settles the message by the outcome.
+func (r *runner) process(m *broker.Message) {
+	ctx, cancel := context.WithCancelCause(r.handlerCtx)
+	defer cancel(nil)
+	ctx = context.WithValue(ctx, maxAttemptsKey{}, r.cfg.MaxAttempts)
+	r.keeper.track(m, cancel)
+	err := callHandler(ctx, r.handlers[m.Queue], m)
+	r.keeper.untrack(m)
+	switch Classify(ctx, m, err) {
+	case OutcomeAck:
+		r.acker.ack(m)
+	case OutcomeRetry:
+		delay := r.cfg.RetryBackoff(m.Attempt)
+		var ra *RetryAfterError
+		if errors.As(err, &ra) {
+			delay = ra.Delay
+		}
+		r.settle(m, "nack", func(ctx context.Context) error {
+			return r.b.Nack(ctx, m, max(delay, 0), broker.WithReason(err), broker.WithMaxAttempts(r.cfg.MaxAttempts))
+		})
+	case OutcomeDead:
+		r.settle(m, "dead-letter", func(ctx context.Context) error {
+			return r.b.Kill(ctx, m, err.Error())
+		})
+	case OutcomeRelease:
+		r.settle(m, "release", func(ctx context.Context) error { return r.b.Release(ctx, m) })
+	case OutcomeLost:
+		r.cfg.Logger.Warn("fairway: lease lost while handling", "queue", m.Queue, "id", m.ID)
+	}
+}
+
+// callHandler runs h, turning a panic into a *PanicError: errgroup-style
+// goroutines do not recover, and one bad message must not kill the process.
+func callHandler(ctx context.Context, h Handler, m *broker.Message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = NewPanicError(v)
+		}
+	}()
+	return h.Handle(ctx, m)
+}
+
+// settle runs op until it succeeds, the lease is lost, or the lease would
+// have expired anyway (then the message comes back by itself).
+func (r *runner) settle(m *broker.Message, what string, op func(context.Context) error) {
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(r.cfg.LeaseDuration))
+	defer cancel()
+	retry := newRetryDelay()
+	for {
+		err := op(ctx)
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, broker.ErrLeaseLost):
+			r.cfg.Logger.Warn("fairway: lease lost before "+what, "queue", m.Queue, "id", m.ID)
+			return
+		}
+		r.w.health.setRedisErr(err)
+		if !sleepCtx(ctx, retry.next()) {
+			r.cfg.Logger.Error("fairway: gave up to "+what+"; the lease will expire", "queue", m.Queue, "id", m.ID, "err", err)
+			return
+		}
+	}
+}

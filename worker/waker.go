@@ -1,0 +1,60 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/fairwayhq/fairway/broker"
+)
+
+// waker lets an idle fetcher sleep until its queues get work: it watches
+// their wake channels, and falls back to the poll interval, which also picks
+// up delayed messages that fell due. If the watch cannot be set up (Redis is
+// down), it retries on later waits.
+type waker struct {
+	b      *broker.Broker
+	queues []string
+	log    *slog.Logger
+	watch  *broker.Watch
+}
+
+func newWaker(b *broker.Broker, queues []string, log *slog.Logger) *waker {
+	return &waker{b: b, queues: queues, log: log}
+}
+
+// wait returns on a wake signal, after poll, or when ctx ends.
+func (w *waker) wait(ctx context.Context, poll time.Duration) {
+	w.ensureWatch(ctx)
+	t := time.NewTimer(poll)
+	defer t.Stop()
+	var signal <-chan struct{}
+	if w.watch != nil {
+		signal = w.watch.C()
+	}
+	select {
+	case <-signal:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func (w *waker) ensureWatch(ctx context.Context) {
+	if w.watch != nil {
+		return
+	}
+	watch, err := w.b.Watch(ctx, w.queues...)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("fairway: cannot watch queues; polling until Redis answers", "err", err)
+		}
+		return
+	}
+	w.watch = watch
+}
+
+func (w *waker) close() {
+	if w.watch != nil {
+		_ = w.watch.Close()
+	}
+}
