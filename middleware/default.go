@@ -1,0 +1,56 @@
+package middleware
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/fairwayhq/fairway/worker"
+)
+
+// DefaultConfig configures the chain Default returns. The zero value is
+// usable.
+type DefaultConfig struct {
+	// Logger receives Logging's line per message. Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+	// Timeout bounds the handling of each delivery, in-process retries
+	// included (see Timeout). Defaults to 0: no Timeout middleware; the
+	// worker's shutdown and lost leases still end handlers' contexts.
+	Timeout time.Duration
+	// Retry configures in-process retries. WithMaxTries(1) turns them off.
+	// Defaults to Retry's defaults: 3 tries, from 50ms apart.
+	Retry []RetryOption
+	// Tracing configures the tracing middleware. Defaults to
+	// OpenTelemetry's global tracer provider and propagator.
+	Tracing []TracingOption
+	// Metrics configures the metrics middleware. Defaults to
+	// OpenTelemetry's global meter provider.
+	Metrics []MetricsOption
+}
+
+// Default returns the recommended middleware chain, outermost first:
+//
+//	Tracing → Metrics → Logging → Recover → Timeout → Retry
+//
+// Give it to the worker's Use whole: w.Use(middleware.Default(cfg)...).
+//
+// Tracing is outermost so its span covers everything and the layers below
+// run in its context (log lines carry its trace ID). Metrics and Logging
+// observe the delivery's final result, once, above Retry's tries. Recover
+// sits below these three so that a panic anywhere beneath reaches them as a
+// *worker.PanicError: a span with status Error, a failed count and an Error
+// line with the stack. Timeout is above Retry so the timeout bounds all tries
+// together, and Retry is innermost so it repeats only the handler. The
+// package documentation says more.
+func Default(cfg DefaultConfig) []worker.Middleware {
+	mws := []worker.Middleware{
+		Tracing(cfg.Tracing...),
+		Metrics(cfg.Metrics...),
+		Logging(cfg.Logger),
+		Recover(),
+	}
+	if cfg.Timeout > 0 {
+		mws = append(mws, Timeout(cfg.Timeout))
+	}
+	return append(mws, Retry(cfg.Retry...))
+}
