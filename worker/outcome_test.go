@@ -28,7 +28,7 @@ func TestClassifyOutcomes(t *testing.T) {
 		{"error", context.Background(), errors.New("x"), worker.OutcomeRetry},
 		{"retry after", context.Background(), worker.RetryAfter(errors.New("x"), time.Second), worker.OutcomeRetry},
 		{"skip retry", context.Background(), worker.SkipRetry(errors.New("x")), worker.OutcomeDead},
-		{"cancelled by shutdown", shutdown, context.Canceled, worker.OutcomeRelease},
+		{"canceled by shutdown", shutdown, context.Canceled, worker.OutcomeRelease},
 		{"lease lost", lost, context.Canceled, worker.OutcomeLost},
 	}
 	for _, tt := range tests {

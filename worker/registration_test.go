@@ -38,8 +38,8 @@ func TestRegistrationErrors(t *testing.T) {
 				t.Fatalf("Register = %v, want ErrInvalidRegistration saying %q", err, tt.want)
 			}
 			defer func() {
-				if v := recover(); v == nil || !strings.Contains(v.(string), tt.want) {
-					t.Fatalf("Handle panicked with %v, want a message saying %q", v, tt.want)
+				if msg, _ := recover().(string); !strings.Contains(msg, tt.want) {
+					t.Fatalf("Handle panicked with %q, want a message saying %q", msg, tt.want)
 				}
 			}()
 			w.Handle(tt.queue, tt.h)

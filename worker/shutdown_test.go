@@ -19,7 +19,7 @@ func TestRunDrainsRunningHandlersThenReturnsNil(t *testing.T) {
 		started := make(chan struct{}, 10)
 		var finished atomic.Int32
 		w := worker.New(b, quick(worker.Config{Concurrency: 3}))
-		w.HandleFunc("q", func(ctx context.Context, m *broker.Message) error {
+		w.HandleFunc("q", func(context.Context, *broker.Message) error {
 			started <- struct{}{}
 			time.Sleep(200 * time.Millisecond) // ignores ctx: must be allowed to finish
 			finished.Add(1)
@@ -54,7 +54,7 @@ func TestShutdownTimeoutCancelsAndHandsBack(t *testing.T) {
 		started := make(chan struct{})
 		cause := make(chan error, 1)
 		w := worker.New(b, quick(worker.Config{ShutdownTimeout: 100 * time.Millisecond}))
-		w.HandleFunc("q", func(ctx context.Context, m *broker.Message) error {
+		w.HandleFunc("q", func(ctx context.Context, _ *broker.Message) error {
 			close(started)
 			<-ctx.Done()
 			cause <- context.Cause(ctx)

@@ -193,7 +193,7 @@ func TestLongHandlerKeepsItsLease(t *testing.T) {
 		b := newBroker(t, rdb, broker.Config{})
 		var calls atomic.Int32
 		w := worker.New(b, quick(worker.Config{LeaseDuration: 150 * time.Millisecond, Concurrency: 2}))
-		w.HandleFunc("q", func(ctx context.Context, m *broker.Message) error {
+		w.HandleFunc("q", func(ctx context.Context, _ *broker.Message) error {
 			calls.Add(1)
 			select {
 			case <-time.After(800 * time.Millisecond):
@@ -217,7 +217,7 @@ func TestHandlerContextEndsWhenLeaseIsLost(t *testing.T) {
 		started := make(chan struct{})
 		cause := make(chan error, 1)
 		w := worker.New(b, quick(worker.Config{LeaseDuration: 100 * time.Millisecond}))
-		w.HandleFunc("q", func(ctx context.Context, m *broker.Message) error {
+		w.HandleFunc("q", func(ctx context.Context, _ *broker.Message) error {
 			close(started)
 			<-ctx.Done()
 			cause <- context.Cause(ctx)
