@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"time"
 
@@ -114,21 +115,23 @@ func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) error {
 	if err != nil || len(prepared) == 0 {
 		return err
 	}
-	topics := make([]string, len(prepared))
-	for i, p := range prepared {
-		topics[i] = p.topic
-	}
-	version, routes, err := b.route(ctx, topics)
+	r, err := b.route(ctx, topicsOf(prepared))
 	if err != nil {
 		return err
 	}
-	current, err := b.sendBatch(ctx, prepared, routes, true)
-	if err != nil || current == version {
+	current, moved, err := b.sendBatch(ctx, prepared, r, true)
+	if err != nil || current == r.version && len(moved) == 0 {
 		return err
 	}
-	// The registry changed since this process cached it: queue on the
-	// queues that the cache did not know about.
-	return b.deliverToNewQueues(ctx, prepared, routes)
+	return b.reroute(ctx, prepared, r, current, moved)
+}
+
+func topicsOf(ps []prepared) []string {
+	topics := make([]string, len(ps))
+	for i := range ps {
+		topics[i] = ps[i].topic
+	}
+	return topics
 }
 
 // prepared is a validated delivery with its ID and envelope.
@@ -187,14 +190,16 @@ func (b *Broker) checkDelivery(d *Delivery) error {
 
 // sendBatch queues each prepared message on its routes and, when publish is
 // set, publishes it, all in one pipeline that also reads the registry's
-// version. It returns that version.
-func (b *Broker) sendBatch(ctx context.Context, ps []prepared, routes [][]string, publish bool) (int64, error) {
+// version. It returns that version, and the queues that refused the
+// messages because their pattern changed, with their pattern now.
+func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publish bool) (int64, map[string]string, error) {
 	perQueue := make(map[string][]any)
 	var order []string
-	for i, qs := range routes {
+	for i, qs := range r.routes {
 		for _, q := range qs {
 			if _, ok := perQueue[q]; !ok {
 				order = append(order, q)
+				perQueue[q] = []any{r.patterns[q]}
 			}
 			p := &ps[i]
 			perQueue[q] = append(perQueue[q], p.id, p.facet, p.env, ms(p.delay), p.key, ms(p.window))
@@ -219,45 +224,59 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, routes [][]string
 		return nil
 	})
 	if err != nil && ver.Err() != nil && !errors.Is(ver.Err(), redis.Nil) {
-		return 0, wrapRedis("deliver", ver.Err()) // the connection failed
+		return 0, nil, wrapRedis("deliver", ver.Err()) // the connection failed
 	}
 	if err := rerunLost(ctx, b.rdb, calls); err != nil {
-		return 0, wrapRedis("deliver", err)
+		return 0, nil, wrapRedis("deliver", err)
 	}
-	for _, c := range calls {
+	var moved map[string]string
+	for i, c := range calls {
 		if err := c.cmd.Err(); err != nil {
-			return 0, wrapRedis("deliver", err)
+			return 0, nil, wrapRedis("deliver", err)
+		}
+		if pattern, ok := c.cmd.Val().(string); ok {
+			if moved == nil {
+				moved = make(map[string]string)
+			}
+			moved[order[i]] = pattern
 		}
 	}
 	for _, c := range pubs {
 		if err := c.Err(); err != nil {
-			return 0, wrapRedis("publish", err)
+			return 0, nil, wrapRedis("publish", err)
 		}
 	}
 	v, _ := ver.Int64()
-	return v, nil
+	return v, moved, nil
 }
 
-// deliverToNewQueues reloads the registry and queues each message on the
-// queues it matches now but did not match in the stale cache.
-func (b *Broker) deliverToNewQueues(ctx context.Context, ps []prepared, old [][]string) error {
-	if err := b.loadRegistry(ctx); err != nil {
-		return err
+// reroute queues the messages of a batch routed by a stale registry cache on
+// the queues it missed: those registered since the cache was loaded, and
+// those that refused the messages because their pattern changed, when the
+// new pattern matches.
+func (b *Broker) reroute(ctx context.Context, ps []prepared, old routing, version int64, moved map[string]string) error {
+	fresh := old
+	if version != old.version {
+		if err := b.loadRegistry(ctx); err != nil {
+			return err
+		}
+		var err error
+		if fresh, err = b.route(ctx, topicsOf(ps)); err != nil {
+			return err
+		}
 	}
-	topics := make([]string, len(ps))
-	for i := range ps {
-		topics[i] = ps[i].topic
-	}
-	_, now, err := b.route(ctx, topics)
-	if err != nil {
-		return err
-	}
-	extra := make([][]string, len(ps))
+	next := routing{routes: make([][]string, len(ps)), patterns: make(map[string]string)}
 	found := false
 	for i := range ps {
-		for _, q := range now[i] {
-			if !slices.Contains(old[i], q) {
-				extra[i] = append(extra[i], q)
+		for _, q := range fresh.routes[i] {
+			if !slices.Contains(old.routes[i], q) {
+				next.add(i, q, fresh.patterns[q])
+				found = true
+			}
+		}
+		for _, q := range old.routes[i] {
+			if pattern, ok := moved[q]; ok && matches(pattern, ps[i].topic) {
+				next.add(i, q, pattern)
 				found = true
 			}
 		}
@@ -265,6 +284,13 @@ func (b *Broker) deliverToNewQueues(ctx context.Context, ps []prepared, old [][]
 	if !found {
 		return nil
 	}
-	_, err = b.sendBatch(ctx, ps, extra, false)
+	_, _, err := b.sendBatch(ctx, ps, next, false)
 	return err
+}
+
+// matches reports whether pattern, as RegisterQueue validated it, matches
+// topic.
+func matches(pattern, topic string) bool {
+	re, err := regexp.Compile(pattern)
+	return err == nil && re.MatchString(topic)
 }

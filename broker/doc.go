@@ -39,7 +39,7 @@
 //	<ns>:{<queue>}:dead       zset: message ID -> time of death
 //	<ns>:{<queue>}:deaderr    hash: message ID -> why it died
 //	<ns>:{<queue>}:seq        counter of lease tokens
-//	<ns>:{<queue>}:u:<key>    idempotency key, with an expiry
+//	<ns>:{<queue>}:u:<key>    idempotency key: when its window ends (ms), with an expiry
 //	<ns>:{~registry}:queues   hash: queue -> pattern
 //	<ns>:{~registry}:version  counter bumped on every registry change
 //

@@ -27,7 +27,8 @@ func (b *Broker) SetFacetPriority(ctx context.Context, queue, facet string, p in
 
 // SetInflightLimit sets the most messages of one facet of queue that may be
 // leased at once; a facet at its limit gets no turn until one of them is
-// acked, nacked or expires. 0 means no limit.
+// acked, nacked or expires. 0 means no limit. Raising the limit gives facets
+// held back by the old one their turn at once.
 func (b *Broker) SetInflightLimit(ctx context.Context, queue string, n int) error {
 	if err := checkQueue(ctx, queue); err != nil {
 		return err

@@ -117,24 +117,40 @@ func (b *Broker) loadRegistry(ctx context.Context) error {
 	return nil
 }
 
-// route returns the cached version and the queues whose patterns match each
-// topic, loading the registry first if the cache is empty.
-func (b *Broker) route(ctx context.Context, topics []string) (int64, [][]string, error) {
+// routing says which queues each message of a batch goes to, and by which
+// pattern of each queue: a queue refuses messages routed by a pattern it no
+// longer has (see enqueue.lua).
+type routing struct {
+	version  int64             // of the registry the routes come from
+	routes   [][]string        // per message, the queues it goes to
+	patterns map[string]string // queue -> pattern it was routed by
+}
+
+func (r *routing) add(i int, queue, pattern string) {
+	r.routes[i] = append(r.routes[i], queue)
+	r.patterns[queue] = pattern
+}
+
+// route routes each topic to the queues whose patterns match it, loading
+// the registry first if the cache is empty.
+func (b *Broker) route(ctx context.Context, topics []string) (routing, error) {
 	b.reg.mu.RLock()
 	loaded := b.reg.loaded
 	b.reg.mu.RUnlock()
 	if !loaded {
 		if err := b.loadRegistry(ctx); err != nil {
-			return 0, nil, err
+			return routing{}, err
 		}
 	}
 	b.reg.mu.Lock()
 	defer b.reg.mu.Unlock()
-	out := make([][]string, len(topics))
+	r := routing{version: b.reg.version, routes: make([][]string, len(topics)), patterns: make(map[string]string)}
 	for i, t := range topics {
-		out[i] = b.reg.matchLocked(t)
+		for _, q := range b.reg.matchLocked(t) {
+			r.add(i, q, b.reg.queues[q].String())
+		}
 	}
-	return b.reg.version, out, nil
+	return r, nil
 }
 
 func (r *registryCache) matchLocked(topic string) []string {

@@ -11,8 +11,11 @@ for i = 2, #ARGV, 2 do
   local f, code = lease_of(id, ARGV[i + 1])
   if f then
     end_lease(id, f)
-    forget(id)
-    give_turn(f, limit)
+    redis.call('HDEL', K_MSGS, id)
+    redis.call('HDEL', K_ATT, id)
+    -- Without a limit, a facet with ready messages always holds a turn; with
+    -- one, this ack may free a facet that was at its limit.
+    if limit > 0 then give_turn(f, limit) end
     code = 1
   end
   out[#out + 1] = code

@@ -62,15 +62,18 @@ local function backlog_add(f, by)
   end
 end
 
--- give_turn puts one more token of facet f in the ring when f has ready work
--- and fewer tokens than its priority, and is neither paused nor at its limit.
+-- give_turn puts one more token of facet f in the ring when f has fewer
+-- tokens than its priority and than its ready messages, and is neither
+-- paused nor at its limit.
 local function give_turn(f, limit)
   local prio = prio_of(f)
   if prio <= 0 then return end
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
   if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
-  if redis.call('EXISTS', FACET .. f) == 0 then return end
+  -- No more tokens than ready messages, so a drained facet leaves none in
+  -- the ring for pulls to skip.
+  if redis.call('LLEN', FACET .. f) <= tokens then return end
   redis.call('RPUSH', K_RING, f)
   redis.call('HINCRBY', K_TOKENS, f, 1)
   redis.call('PUBLISH', WAKE, '')
@@ -142,14 +145,25 @@ end
 -- to the dead letters when their attempts are spent), and up to n delayed
 -- messages that are due to the tail of their facets.
 local function reclaim(now, limit, n, max_attempts, cap)
-  local expired = redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, n)
-  for _, id in ipairs(expired) do
+  local expired = {}
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, n)) do
     local v = redis.call('HGET', K_LEASE, id)
-    local f = string.sub(v, string.find(v, '|', 1, true) + 1)
+    local sep = string.find(v, '|', 1, true)
+    expired[#expired + 1] = {id, string.sub(v, sep + 1), tonumber(string.sub(v, 1, sep - 1))}
+  end
+  -- Pushed back latest lease first, messages pulled together return to the
+  -- head of their facet in the order they were pulled.
+  table.sort(expired, function(a, b) return a[3] > b[3] end)
+  for _, e in ipairs(expired) do
+    local id, f = e[1], e[2]
     end_lease(id, f)
     local att = num(redis.call('HGET', K_ATT, id))
     if att >= max_attempts then
       dead_letter(id, 'lease expired on attempt ' .. att, now, cap)
+      -- The lease freed a slot: a facet held back at its in-flight limit
+      -- must get its turn back here, as nack.lua does, or it stays stuck
+      -- with ready work until something else happens to it.
+      give_turn(f, limit)
     else
       make_ready(id, f, limit, true)
     end

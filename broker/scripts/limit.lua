@@ -3,8 +3,13 @@
 -- ARGV[1] wake channel
 -- ARGV[2] limit
 -- Returns 1, or -1 when the queue does not exist.
--- A facet held back by a lower limit gets its turn back with its next ack,
--- nack or expired lease, so no facet needs to be visited here.
 if not queue_limit() then return -1 end
-redis.call('HSET', K_CFG, 'limit', ARGV[2])
+local limit = tonumber(ARGV[2])
+redis.call('HSET', K_CFG, 'limit', limit)
+-- Facets held back by the old limit all have messages in flight; those now
+-- below the limit get their turn back. (A lowered limit takes effect as
+-- their tokens come up in the ring.)
+for _, f in ipairs(redis.call('HKEYS', K_INFLIGHT)) do
+  give_turn(f, limit)
+end
 return 1

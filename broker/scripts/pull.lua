@@ -35,9 +35,10 @@ while got < n and skips < n + 100 do
     if left <= 0 then redis.call('ZREM', K_BACKLOG, f) end
     inflight = inflight + 1
     -- The token goes back unless the facet is drained, at its limit, or holds
-    -- more tokens than a lowered priority allows.
-    if left > 0 and (limit == 0 or inflight < limit)
-        and num(redis.call('HGET', K_TOKENS, f)) <= prio then
+    -- more tokens than a lowered priority allows or than it has messages
+    -- left (a token beyond those would only be skipped).
+    local tokens = num(redis.call('HGET', K_TOKENS, f))
+    if left > 0 and (limit == 0 or inflight < limit) and tokens <= prio and tokens <= left then
       redis.call('RPUSH', K_RING, f)
     else
       hincr(K_TOKENS, f, -1)

@@ -5,8 +5,15 @@
 -- ARGV[2..] pairs: id, lease token
 -- Returns one code per message: 1 released, 0 gone, -1 lease lost.
 local limit = queue_limit() or 0
+-- Pushed back latest lease first, messages pulled together return to the
+-- head of their facet in the order they were pulled.
+local order = {}
+for i = 2, #ARGV, 2 do order[#order + 1] = i end
+table.sort(order, function(a, b)
+  return (tonumber(ARGV[a + 1]) or 0) > (tonumber(ARGV[b + 1]) or 0)
+end)
 local out = {}
-for i = 2, #ARGV, 2 do
+for _, i in ipairs(order) do
   local id = ARGV[i]
   local f, code = lease_of(id, ARGV[i + 1])
   if f then
@@ -15,6 +22,6 @@ for i = 2, #ARGV, 2 do
     make_ready(id, f, limit, true)
     code = 1
   end
-  out[#out + 1] = code
+  out[i / 2] = code
 end
 return out

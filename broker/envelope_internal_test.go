@@ -1,0 +1,125 @@
+package broker
+
+import (
+	"bytes"
+	"errors"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sameEnvelope(a, b envelope) bool {
+	return a.facet == b.facet && a.topic == b.topic && maps.Equal(a.headers, b.headers) && bytes.Equal(a.body, b.body)
+}
+
+func TestEnvelopeEncoding(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		e    envelope
+		want string
+	}{
+		{"plain", envelope{facet: "f", topic: "t", body: []byte("xy")}, "11:f1:t0:xy"},
+		{"empty", envelope{}, "10:0:0:"},
+		{"headers sorted", envelope{facet: "acme", topic: "o.c", headers: map[string]string{"b": "2", "a": "1"}, body: []byte("{}")},
+			"14:acme3:o.c2:1:a1:11:b1:2{}"},
+		{"empty header", envelope{facet: "f", topic: "t", headers: map[string]string{"": ""}}, "11:f1:t1:0:0:"},
+		{"lookalike body", envelope{facet: "f", topic: "t", body: []byte("11:f1:t0:")}, "11:f1:t0:11:f1:t0:"},
+		{"colons and digits", envelope{facet: "1:2", topic: "3:", body: []byte{0, ':', 0xff}}, "13:1:22:3:0:\x00:\xff"},
+		{"unicode", envelope{facet: "ünï", topic: "日本", body: []byte("é")}, "15:ünï6:日本0:é"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := tc.e.encode()
+			if string(got) != tc.want {
+				t.Fatalf("encode = %q, want %q", got, tc.want)
+			}
+			back, err := decodeEnvelope(string(got))
+			if err != nil || !sameEnvelope(back, tc.e) {
+				t.Fatalf("decode = %+v, %v; want %+v", back, err, tc.e)
+			}
+		})
+	}
+}
+
+func TestDecodeEnvelopeErrors(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		"empty":                "",
+		"other version":        "21:f1:t0:",
+		"version only":         "1",
+		"no digits":            "1x:f1:t0:",
+		"no colon":             "11f1:t0:",
+		"facet too short":      "15:f1:t0:",
+		"no topic":             "11:f",
+		"topic too short":      "11:f9:t0:",
+		"no header count":      "11:f1:t",
+		"missing headers":      "11:f1:t2:1:a1:1",
+		"missing header value": "11:f1:t1:1:k",
+		"header count huge":    "11:f1:t9999999999:",
+		"eleven digits":        "112345678901:f",
+		"negative length":      "1-1:f1:t0:",
+		"number at end":        "11:f1:t12",
+	}
+	for name, raw := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if e, err := decodeEnvelope(raw); !errors.Is(err, errBadEnvelope) {
+				t.Fatalf("decodeEnvelope(%q) = %+v, %v; want errBadEnvelope", raw, e, err)
+			}
+		})
+	}
+}
+
+func TestMessageIDs(t *testing.T) {
+	t.Parallel()
+	now := time.UnixMilli(1_700_000_000_123)
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newID(now)
+		if len(id) != 20 || seen[id] {
+			t.Fatalf("ID %q: length %d, seen before %v", id, len(id), seen[id])
+		}
+		seen[id] = true
+		if got := idTime(id); !got.Equal(now) {
+			t.Fatalf("idTime(%q) = %v, want %v", id, got, now)
+		}
+	}
+	for _, bad := range []string{"", "short", strings.Repeat("!", 20), strings.Repeat("A", 21)} {
+		if got := idTime(bad); !got.IsZero() {
+			t.Errorf("idTime(%q) = %v, want the zero time", bad, got)
+		}
+	}
+}
+
+// FuzzDecodeEnvelope checks that decoding never panics, that what decodes
+// encodes to something that decodes the same, and that every envelope
+// survives encode and decode.
+func FuzzDecodeEnvelope(f *testing.F) {
+	seeds := []envelope{
+		{facet: "f", topic: "t", body: []byte("xy")},
+		{facet: "acme", topic: "orders.created", headers: map[string]string{"traceparent": "00-1-2-01", "a": ""}, body: []byte(`{"n":1}`)},
+		{facet: "ünï", topic: "3:", body: []byte{0, 0xff}},
+	}
+	for _, e := range seeds {
+		f.Add(string(e.encode()), e.facet, e.topic, "k", "v", e.body)
+	}
+	for _, raw := range []string{"", "1", "10:0:0:", "11:f1:t9999999999:", "112345678901:f", "11:f1:t2:1:a1:1", "\xff"} {
+		f.Add(raw, "", "", "", "", []byte(nil))
+	}
+	f.Fuzz(func(t *testing.T, raw, facet, topic, hk, hv string, body []byte) {
+		if e, err := decodeEnvelope(raw); err == nil {
+			again, err := decodeEnvelope(string(e.encode()))
+			if err != nil || !sameEnvelope(again, e) {
+				t.Fatalf("%q decodes to %+v, which re-encodes to %+v, %v", raw, e, again, err)
+			}
+		}
+		e := envelope{facet: facet, topic: topic, headers: map[string]string{hk: hv}, body: body}
+		got, err := decodeEnvelope(string(e.encode()))
+		if err != nil || !sameEnvelope(got, e) {
+			t.Fatalf("round trip of %+v gave %+v, %v", e, got, err)
+		}
+	})
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fairwayhq/fairway/broker"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of the settings that have one.
+const (
+	redisURLDefault   = "redis://127.0.0.1:6379/0"
+	patternDefault    = `^{queue}(\.|$)`
+	healthAddrDefault = ":8081"
+	// noRegister, as the pattern, leaves queue registration to someone else.
+	noRegister = "-"
+	// healthOff, as the health address, serves no health endpoint.
+	healthOff = "off"
+)
+
+// config is the worker's configuration, from flags whose defaults come from
+// the environment.
+type config struct {
+	redis           *redis.Options
+	namespace       string
+	queues          map[string]int // queue -> weight
+	pattern         string         // template with {queue}, or noRegister
+	concurrency     int
+	shutdownTimeout time.Duration
+	lease           time.Duration
+	healthAddr      string
+	workTime        time.Duration
+	recordKey       string
+	logLevel        slog.Level
+}
+
+// parseConfig reads the flags in args; each flag's default is taken from its
+// environment variable when that is set.
+func parseConfig(args []string, env func(string) string, usage io.Writer) (config, error) {
+	var c config
+	var redisURL, queues, level string
+	fs := flag.NewFlagSet("fairway-worker", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	e := envFlags{fs: fs, env: env}
+	e.str(&redisURL, "redis-url", "REDIS_URL", redisURLDefault, "Redis URL: redis://[user:password@]host:port/db, or rediss:// for TLS")
+	e.str(&c.namespace, "namespace", "FAIRWAY_NAMESPACE", broker.NamespaceDefault, "key and channel prefix")
+	e.str(&queues, "queues", "FAIRWAY_QUEUES", "", `queues to serve with their weights, "emails=2,reports=1" (weight defaults to 1); required`)
+	e.str(&c.pattern, "pattern", "FAIRWAY_PATTERN", patternDefault, `topic pattern each queue is registered with at start, {queue} standing for the queue's name; "-" registers nothing`)
+	e.int(&c.concurrency, "concurrency", "FAIRWAY_CONCURRENCY", 10, "handlers running at once")
+	e.duration(&c.shutdownTimeout, "shutdown-timeout", "FAIRWAY_SHUTDOWN_TIMEOUT", 25*time.Second, "how long running handlers may finish after SIGTERM; keep it under the supervisor's grace period")
+	e.duration(&c.lease, "lease", "FAIRWAY_LEASE", broker.LeaseDurationDefault, "how long a pulled message stays leased; the worker extends it while the handler runs")
+	e.str(&c.healthAddr, "health-addr", "FAIRWAY_HEALTH_ADDR", healthAddrDefault, `listen address of /healthz and /readyz; "off" serves none`)
+	e.duration(&c.workTime, "work-time", "FAIRWAY_WORK_TIME", 0, "how long the demo handler works on each message")
+	e.str(&c.recordKey, "record-key", "FAIRWAY_RECORD_KEY", "", "if set, the demo handler counts each handled message ID in this Redis hash")
+	e.str(&level, "log-level", "FAIRWAY_LOG_LEVEL", "info", "debug, info, warn or error")
+	if err := errors.Join(e.errs...); err != nil {
+		return config{}, err
+	}
+	// -h prints defaults: never the password of a REDIS_URL from the
+	// environment.
+	fs.Lookup("redis-url").DefValue = redactURL(redisURL)
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return c, c.finish(redisURL, queues, level)
+}
+
+// finish parses and checks what the flag package cannot.
+func (c *config) finish(redisURL, queues, level string) error {
+	var err error
+	if c.redis, err = redis.ParseURL(redisURL); err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = redactURL(ue.URL) // it may hold a password
+		}
+		return fmt.Errorf("REDIS_URL / -redis-url: %w", err)
+	}
+	if c.queues, err = parseQueues(queues); err != nil {
+		return fmt.Errorf("FAIRWAY_QUEUES / -queues: %w", err)
+	}
+	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return fmt.Errorf("FAIRWAY_LOG_LEVEL / -log-level: %w", err)
+	}
+	switch {
+	case c.concurrency < 1:
+		return fmt.Errorf("FAIRWAY_CONCURRENCY / -concurrency: %d is below 1", c.concurrency)
+	case c.shutdownTimeout < 0:
+		return fmt.Errorf("FAIRWAY_SHUTDOWN_TIMEOUT / -shutdown-timeout: %v is negative", c.shutdownTimeout)
+	case c.lease < 10*time.Millisecond:
+		return fmt.Errorf("FAIRWAY_LEASE / -lease: %v is below 10ms", c.lease)
+	case c.workTime < 0:
+		return fmt.Errorf("FAIRWAY_WORK_TIME / -work-time: %v is negative", c.workTime)
+	case c.healthAddr == "":
+		return fmt.Errorf(`FAIRWAY_HEALTH_ADDR / -health-addr: empty; use "off" to serve no health endpoint`)
+	}
+	for _, q := range slices.Sorted(maps.Keys(c.queues)) {
+		if _, err := c.patternOf(q); err != nil {
+			return fmt.Errorf("FAIRWAY_PATTERN / -pattern: %w", err)
+		}
+	}
+	return nil
+}
+
+// patternOf is the topic pattern queue is registered with.
+func (c *config) patternOf(queue string) (string, error) {
+	p := strings.ReplaceAll(c.pattern, "{queue}", regexp.QuoteMeta(queue))
+	if _, err := regexp.Compile(p); err != nil {
+		return "", fmt.Errorf("queue %q: %w", queue, err)
+	}
+	return p, nil
+}
+
+// redactURL hides the password of a URL, if it has one.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// parseQueues parses "emails=2,reports" into queue -> weight.
+func parseQueues(s string) (map[string]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New(`no queue given: set it to a list such as "emails=2,reports=1"`)
+	}
+	queues := make(map[string]int)
+	for item := range strings.SplitSeq(s, ",") {
+		name, weight, hasWeight := strings.Cut(strings.TrimSpace(item), "=")
+		name = strings.TrimSpace(name)
+		if err := broker.ValidateQueueName(name); err != nil {
+			return nil, err
+		}
+		if _, dup := queues[name]; dup {
+			return nil, fmt.Errorf("queue %q is listed twice", name)
+		}
+		w := 1
+		if hasWeight {
+			var err error
+			if w, err = strconv.Atoi(strings.TrimSpace(weight)); err != nil || w < 1 {
+				return nil, fmt.Errorf("queue %q: weight %q is not a whole number of at least 1", name, weight)
+			}
+		}
+		queues[name] = w
+	}
+	return queues, nil
+}
+
+// envFlags defines flags whose defaults come from environment variables,
+// collecting the errors of variables that do not parse.
+type envFlags struct {
+	fs   *flag.FlagSet
+	env  func(string) string
+	errs []error
+}
+
+func (e *envFlags) str(p *string, name, key, def, usage string) {
+	if v := e.env(key); v != "" {
+		def = v
+	}
+	e.fs.StringVar(p, name, def, usage+" (env "+key+")")
+}
+
+func (e *envFlags) int(p *int, name, key string, def int, usage string) {
+	if v := e.env(key); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s: %q is not a whole number", key, v))
+		}
+		def = n
+	}
+	e.fs.IntVar(p, name, def, usage+" (env "+key+")")
+}
+
+func (e *envFlags) duration(p *time.Duration, name, key string, def time.Duration, usage string) {
+	if v := e.env(key); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s: %q is not a duration such as 25s or 500ms", key, v))
+		}
+		def = d
+	}
+	e.fs.DurationVar(p, name, def, usage+" (env "+key+")")
+}
