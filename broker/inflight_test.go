@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -177,6 +178,34 @@ func TestInflightUnknownQueue(t *testing.T) {
 		}
 		if ks := keys(t, rdb, b.Namespace()+":*"); len(ks) != 0 {
 			t.Fatalf("wrote %q", ks)
+		}
+	})
+}
+
+// TestInflightLimitLoweredLeavesNoWorkHidden lowers the limit under many
+// facets that hold turns: those turns are stale now, more of them than one
+// pull script skips, and the work behind them must still be found.
+func TestInflightLimitLoweredLeavesNoWorkHidden(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		b := newQueue(t, rdb, broker.Config{})
+		setLimit(t, b, 2)
+		ds := make([]broker.Delivery, 0, 600)
+		for i := range 300 {
+			for range 2 {
+				ds = append(ds, broker.Delivery{Topic: "t", Facet: fmt.Sprintf("f%03d", i), Body: []byte("x")})
+			}
+		}
+		if err := b.DeliverBatch(t.Context(), ds); err != nil {
+			t.Fatal(err)
+		}
+		if ms, err := b.PullN(t.Context(), "q", 300); err != nil || len(ms) != 300 {
+			t.Fatalf("PullN(300) = %d messages, %v", len(ms), err)
+		}
+		setLimit(t, b, 1) // every facet is at the limit, its turn still in the ring
+		deliver(t, b, "t", "new", "fresh")
+		if m := pull(t, b, "q"); m.Facet != "new" {
+			t.Fatalf("pulled facet %q, want %q", m.Facet, "new")
 		}
 	})
 }

@@ -36,30 +36,50 @@ func (b *Broker) PullLease(ctx context.Context, queue string, n int, lease time.
 	if lease < time.Millisecond {
 		return nil, fmt.Errorf("%w: lease %v is below 1ms", ErrInvalidArgument, lease)
 	}
+	var out []*Message
+	for len(out) < n {
+		got, more, err := b.pullOnce(ctx, queue, n-len(out), lease)
+		out = append(out, got...)
+		if err != nil && len(out) == 0 {
+			return nil, err
+		}
+		if err != nil || !more {
+			break // what was leased is returned; the error shows on the next call
+		}
+	}
+	return out, nil
+}
+
+// pullOnce runs pull.lua once. more reports that the script stopped at its
+// bound on skipped turns (stale tokens of facets at a lowered limit), so the
+// ring may hold work still: each such call drops at least n+100 of them, so
+// calling again makes progress.
+func (b *Broker) pullOnce(ctx context.Context, queue string, n int, lease time.Duration) (out []*Message, more bool, err error) {
 	res, err := b.runQueue(ctx, scriptPull, queue, n, ms(lease), b.cfg.MaxAttempts, b.cfg.DeadLetterCap, b.cfg.ReclaimBatch).Slice()
 	if err != nil {
-		return nil, wrapRedis("pull", err)
+		return nil, false, wrapRedis("pull", err)
 	}
-	if len(res) == 0 {
-		return nil, fmt.Errorf("%w %q", ErrUnknownQueue, queue)
+	if len(res) < 2 {
+		return nil, false, fmt.Errorf("%w %q", ErrUnknownQueue, queue)
 	}
 	now, _ := res[0].(int64)
+	flag, _ := res[1].(int64)
 	deadline := time.UnixMilli(now).Add(lease)
-	out := make([]*Message, 0, (len(res)-1)/4)
-	for i := 1; i+3 < len(res); i += 4 {
+	out = make([]*Message, 0, (len(res)-2)/4)
+	for i := 2; i+3 < len(res); i += 4 {
 		m, err := b.decodeLeased(queue, res[i:i+4], deadline)
 		if err != nil {
 			// An unreadable envelope can never be handled: dead-letter it
 			// rather than hand it out again and again.
 			b.cfg.Logger.Warn("fairway: dead-lettering unreadable message", "queue", queue, "id", m.ID, "err", err)
 			if kerr := b.Kill(ctx, m, err.Error()); kerr != nil {
-				return out, kerr
+				return out, false, kerr
 			}
 			continue
 		}
 		out = append(out, m)
 	}
-	return out, nil
+	return out, flag == 1, nil
 }
 
 // decodeLeased builds a Message from pull.lua's id, token, attempt, envelope.

@@ -11,6 +11,13 @@ if p == 1 then
 else
   redis.call('HSET', K_PRIO, f, p)
 end
--- Tokens beyond a lowered priority drop out as they come up in the ring.
+-- A facet never holds more tokens than its priority: a lowered priority
+-- takes the extra ones out of the ring now (O(ring), as rare as the call),
+-- so pulls need not check for them.
+local extra = num(redis.call('HGET', K_TOKENS, f)) - p
+if extra > 0 then
+  redis.call('LREM', K_RING, p == 0 and 0 or extra, f)
+  hincr(K_TOKENS, f, -extra)
+end
 for _ = 1, p do give_turn(f, limit) end
 return 1
