@@ -1,6 +1,7 @@
-// Quickstart shows Fairway's fair pull: one tenant floods a queue, a few
-// small tenants deliver a handful of messages after it, and the small
-// tenants are still done within the first few pulls.
+// Quickstart shows Fairway's fairness: one tenant floods a queue, a few
+// small tenants deliver a handful of messages after it, and a worker pool
+// still handles the small tenants' messages within its first few dozen,
+// where a FIFO queue would make them wait behind the whole flood.
 //
 //	go run ./examples/quickstart                                # embedded Redis (miniredis)
 //	REDIS_URL=redis://localhost:6379/0 go run ./examples/quickstart
@@ -11,13 +12,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/worker"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -26,7 +30,8 @@ const (
 	bigTenant = "big-corp"
 	floodSize = 1000 // messages the big tenant delivers first
 	smallSize = 3    // messages each small tenant delivers after the flood
-	showPulls = 20   // pulls printed in order
+	showPulls = 20   // handled messages printed in order
+	workers   = 4    // handlers running at once
 )
 
 var smallTenants = []string{"acme", "globex", "initech"}
@@ -41,8 +46,8 @@ func main() {
 	}
 }
 
-// run delivers the flood and the small tenants' messages, pulls and acks
-// everything, and writes the order of the pulls to w. It uses the Redis at
+// run delivers the flood and the small tenants' messages, handles them all
+// with a worker pool, and writes the order in which they were handled to w. It uses the Redis at
 // redisURL, or an embedded one when redisURL is empty.
 func run(ctx context.Context, w io.Writer, redisURL string) (err error) {
 	rdb, cleanup, err := connect(redisURL)
@@ -68,7 +73,7 @@ func run(ctx context.Context, w io.Writer, redisURL string) (err error) {
 	if err := deliver(ctx, b); err != nil {
 		return err
 	}
-	order, err := drain(ctx, b)
+	order, err := work(ctx, b)
 	if err != nil {
 		return err
 	}
@@ -110,20 +115,31 @@ func deliver(ctx context.Context, b *broker.Broker) error {
 	return b.DeliverBatch(ctx, ds)
 }
 
-// drain pulls and acks until the queue is empty and returns the facet of
-// each pull, in order.
-func drain(ctx context.Context, b *broker.Broker) ([]string, error) {
+// work runs a worker pool until every message is handled and returns the
+// facet of each message in the order the handlers started.
+func work(ctx context.Context, b *broker.Broker) ([]string, error) {
+	total := floodSize + len(smallTenants)*smallSize
+	ctx, done := context.WithCancel(ctx)
+	defer done()
+	var mu sync.Mutex
 	var order []string
-	for {
-		m, err := b.Pull(ctx, queue)
-		if err != nil || m == nil {
-			return order, err
-		}
+	w := worker.New(b, worker.Config{Concurrency: workers, Logger: slog.New(slog.DiscardHandler)})
+	w.HandleFunc(queue, func(ctx context.Context, m *broker.Message) error {
+		mu.Lock()
 		order = append(order, m.Facet)
-		if err := b.Ack(ctx, m); err != nil {
-			return order, err
+		if len(order) == total {
+			done() // the last one: stop the pool, which lets this handler finish
 		}
+		mu.Unlock()
+		return nil // "send the email"; nil acks the message
+	})
+	err := w.Run(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	if err == nil && len(order) < total {
+		err = fmt.Errorf("stopped after %d of %d messages: %w", len(order), total, ctx.Err())
 	}
+	return order, err
 }
 
 // report describes what was delivered, the first pulls, and the pull at
@@ -132,7 +148,7 @@ func report(order []string) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "delivered %d messages for %s, then %d each for %s\n",
 		floodSize, bigTenant, smallSize, strings.Join(smallTenants, ", "))
-	fmt.Fprintf(&s, "first %d pulls: %s\n", showPulls, strings.Join(order[:min(showPulls, len(order))], " "))
+	fmt.Fprintf(&s, "a pool of %d workers handled, first %d: %s\n", workers, showPulls, strings.Join(order[:min(showPulls, len(order))], " "))
 	last := make(map[string]int)
 	for i, f := range order {
 		last[f] = i + 1
@@ -140,8 +156,8 @@ func report(order []string) string {
 	fifo := floodSize
 	for _, t := range smallTenants {
 		fifo += smallSize
-		fmt.Fprintf(&s, "%-8s done at pull %4d (plain FIFO: %d)\n", t, last[t], fifo)
+		fmt.Fprintf(&s, "%-8s done at message %4d (plain FIFO: %d)\n", t, last[t], fifo)
 	}
-	fmt.Fprintf(&s, "%-8s done at pull %4d of %d\n", bigTenant, last[bigTenant], len(order))
+	fmt.Fprintf(&s, "%-8s done at message %4d of %d\n", bigTenant, last[bigTenant], len(order))
 	return s.String()
 }
