@@ -8,7 +8,7 @@ GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lin
 
 .DEFAULT_GOAL := help
 
-.PHONY: help test test-short lint bench fmt vet tidy
+.PHONY: help test test-short lint bench bench-worker fmt vet tidy
 
 help: ## Show this list of targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,11 +25,15 @@ lint: ## Run golangci-lint (pinned version) with .golangci.yaml.
 bench: ## Run all benchmarks, no tests.
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+bench-worker: ## End-to-end worker throughput, idle pickup latency and idle commands (bench/).
+	cd bench && $(GO) run . -check
+
 fmt: ## Format all Go files with gofmt -s.
 	gofmt -s -w .
 
-vet: ## Run go vet.
+vet: ## Run go vet (also on the bench/ module).
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 tidy: ## Tidy go.mod and go.sum.
 	$(GO) mod tidy
