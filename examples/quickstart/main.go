@@ -124,7 +124,7 @@ func work(ctx context.Context, b *broker.Broker) ([]string, error) {
 	var mu sync.Mutex
 	var order []string
 	w := worker.New(b, worker.Config{Concurrency: workers, Logger: slog.New(slog.DiscardHandler)})
-	w.HandleFunc(queue, func(ctx context.Context, m *broker.Message) error {
+	w.HandleFunc(queue, func(_ context.Context, m *broker.Message) error {
 		mu.Lock()
 		order = append(order, m.Facet)
 		if len(order) == total {
