@@ -63,7 +63,7 @@ func TestSurvivesRedisOutage(t *testing.T) {
 		seen <- string(m.Body)
 		return nil
 	})
-	startWorker(t, w)
+	startWorker(t, w, b)
 	deliverN(t, b, "before", 5)
 	for range 5 {
 		<-seen

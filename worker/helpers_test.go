@@ -47,8 +47,9 @@ func quick(cfg worker.Config) worker.Config {
 	return cfg
 }
 
-// startWorker starts w and stops it when the test ends.
-func startWorker(t *testing.T, w *worker.Worker) {
+// startWorker starts w and stops it when the test ends; then it checks that
+// the queues of b hold every message in exactly one place.
+func startWorker(t *testing.T, w *worker.Worker, b *broker.Broker) {
 	t.Helper()
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -58,6 +59,15 @@ func startWorker(t *testing.T, w *worker.Worker) {
 		defer cancel()
 		if err := w.Stop(ctx); err != nil {
 			t.Errorf("stop: %v", err)
+		}
+		queues, err := b.Queues(ctx)
+		if err != nil {
+			return // Redis is gone: the outage test's server has stopped
+		}
+		for q := range queues {
+			if err := testutil.CheckQueue(ctx, b.Client(), b.Namespace(), q); err != nil {
+				t.Errorf("after the worker stopped: %v", err)
+			}
 		}
 	})
 }

@@ -92,9 +92,10 @@ func TestStartErrors(t *testing.T) {
 func TestRegisterAfterStartFails(t *testing.T) {
 	t.Parallel()
 	_, rdb := testutil.MiniRedis(t)
-	w := worker.New(newBroker(t, rdb, broker.Config{}), quick(worker.Config{}))
+	b := newBroker(t, rdb, broker.Config{})
+	w := worker.New(b, quick(worker.Config{}))
 	w.HandleFunc("q", nop)
-	startWorker(t, w)
+	startWorker(t, w, b)
 	if err := w.Register("other", worker.HandlerFunc(nop)); !errors.Is(err, worker.ErrInvalidRegistration) {
 		t.Fatalf("Register after Start = %v", err)
 	}

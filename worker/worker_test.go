@@ -26,7 +26,7 @@ func TestProcessesEveryMessageOnce(t *testing.T) {
 			mu.Unlock()
 			return nil
 		})
-		startWorker(t, w)
+		startWorker(t, w, b)
 		for _, f := range []string{"a", "b", "c"} {
 			deliverN(t, b, f, 100)
 		}
@@ -60,7 +60,7 @@ func TestSmallTenantsAreNotStarved(t *testing.T) {
 			mu.Unlock()
 			return nil
 		})
-		startWorker(t, w)
+		startWorker(t, w, b)
 		testutil.Eventually(t, 10*time.Second, drained(t, b), "queue not drained")
 		mu.Lock()
 		defer mu.Unlock()
@@ -93,7 +93,7 @@ func TestRetriesUntilSuccess(t *testing.T) {
 			}
 			return nil
 		})
-		startWorker(t, w)
+		startWorker(t, w, b)
 		deliverN(t, b, "f", 1)
 		testutil.Eventually(t, 10*time.Second, drained(t, b), "not acked after retries")
 		mu.Lock()
@@ -113,7 +113,7 @@ func TestRetryDelayIsDurableInRedis(t *testing.T) {
 			calls.Add(1)
 			return errors.New("fail")
 		})
-		startWorker(t, w)
+		startWorker(t, w, b)
 		deliverN(t, b, "f", 1)
 		testutil.Eventually(t, 5*time.Second, func() bool { return stats(t, b).Delayed == 1 }, "retry not scheduled in Redis")
 		if calls.Load() != 1 {
@@ -131,7 +131,7 @@ func TestDeadLettersAfterMaxAttempts(t *testing.T) {
 			calls.Add(1)
 			return errors.New("always broken")
 		})
-		startWorker(t, w)
+		startWorker(t, w, b)
 		deliverN(t, b, "f", 1)
 		testutil.Eventually(t, 10*time.Second, func() bool { return stats(t, b).Dead == 1 }, "not dead-lettered")
 		dead, err := b.DeadLetters(context.Background(), "q", 0, 10)
@@ -154,7 +154,7 @@ func TestSkipRetryAndRetryAfter(t *testing.T) {
 			}
 			return worker.RetryAfter(errors.New("later"), time.Hour)
 		})
-		startWorker(t, w)
+		startWorker(t, w, b)
 		deliverN(t, b, "skip", 1)
 		deliverN(t, b, "later", 1)
 		testutil.Eventually(t, 5*time.Second, func() bool {
@@ -179,7 +179,7 @@ func TestPanicIsRecoveredAndRetried(t *testing.T) {
 			}
 			return nil
 		})
-		startWorker(t, w)
+		startWorker(t, w, b)
 		deliverN(t, b, "f", 1)
 		testutil.Eventually(t, 5*time.Second, drained(t, b), "not acked after panic")
 		if calls.Load() != 2 {
@@ -202,7 +202,7 @@ func TestLongHandlerKeepsItsLease(t *testing.T) {
 				return context.Cause(ctx)
 			}
 		})
-		startWorker(t, w)
+		startWorker(t, w, b)
 		deliverN(t, b, "f", 1)
 		testutil.Eventually(t, 5*time.Second, drained(t, b), "not acked")
 		if calls.Load() != 1 {
@@ -223,7 +223,7 @@ func TestHandlerContextEndsWhenLeaseIsLost(t *testing.T) {
 			cause <- context.Cause(ctx)
 			return ctx.Err()
 		})
-		startWorker(t, w)
+		startWorker(t, w, b)
 		deliverN(t, b, "f", 1)
 		<-started
 		// Deleting the queue takes the lease away from the handler.
@@ -265,7 +265,7 @@ func TestMiddlewareOrder(t *testing.T) {
 		w.Use(named("a"), named("b"))
 		w.Use(named("c"))
 		w.HandleFunc("q", func(context.Context, *broker.Message) error { mark("h"); return nil })
-		startWorker(t, w)
+		startWorker(t, w, b)
 		deliverN(t, b, "f", 1)
 		testutil.Eventually(t, 5*time.Second, drained(t, b), "not acked")
 		mu.Lock()
@@ -296,7 +296,7 @@ func TestJSONHandler(t *testing.T) {
 			got <- o
 			return nil
 		}))
-		startWorker(t, w)
+		startWorker(t, w, b)
 		ctx := context.Background()
 		if err := b.Deliver(ctx, map[string]any{"topic": "orders", "id": 7, "email": "a@example.com"}); err != nil {
 			t.Fatal(err)
@@ -336,7 +336,7 @@ func TestStrictPriorityServesHeavierQueueFirst(t *testing.T) {
 		w := worker.New(b, quick(worker.Config{Concurrency: 1, StrictPriority: true, Queues: map[string]int{"q": 2, "low": 1}}))
 		w.HandleFunc("q", record)
 		w.HandleFunc("low", record)
-		startWorker(t, w)
+		startWorker(t, w, b)
 		testutil.Eventually(t, 10*time.Second, func() bool {
 			mu.Lock()
 			defer mu.Unlock()

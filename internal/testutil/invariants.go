@@ -1,0 +1,627 @@
+package testutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// This file checks the invariants of one broker queue by reading its keys
+// directly. It follows the key layout documented in broker/doc.go and
+// broker/scripts/lib.lua, and deliberately does not import the broker, so
+// that the broker's own tests can use it:
+//
+//	<ns>:{<queue>}:cfg        hash: pattern, limit (per-facet in-flight limit, 0 = none)
+//	<ns>:{<queue>}:ring       list: facet tokens in turn order
+//	<ns>:{<queue>}:tokens     hash: facet -> tokens in the ring
+//	<ns>:{<queue>}:prio       hash: facet -> priority (absent: 1)
+//	<ns>:{<queue>}:inflight   hash: facet -> messages leased
+//	<ns>:{<queue>}:backlog    zset: facet -> messages ready
+//	<ns>:{<queue>}:f:<facet>  list: ready message IDs, oldest first
+//	<ns>:{<queue>}:msgs       hash: message ID -> envelope
+//	<ns>:{<queue>}:att        hash: message ID -> deliveries so far
+//	<ns>:{<queue>}:lease      hash: message ID -> "<token>|<facet>"
+//	<ns>:{<queue>}:leased     zset: message ID -> lease deadline (ms)
+//	<ns>:{<queue>}:delayed    zset: message ID -> due time (ms)
+//	<ns>:{<queue>}:dead       zset: message ID -> time of death (ms)
+//	<ns>:{<queue>}:deaderr    hash: message ID -> why it died
+//	<ns>:{<queue>}:seq        counter of lease tokens
+//	<ns>:{<queue>}:u:<key>    idempotency key, with an expiry
+
+// Key kinds of a queue, after its prefix.
+const (
+	kindCfg      = "cfg"
+	kindRing     = "ring"
+	kindTokens   = "tokens"
+	kindPrio     = "prio"
+	kindInflight = "inflight"
+	kindBacklog  = "backlog"
+	kindMsgs     = "msgs"
+	kindAtt      = "att"
+	kindLease    = "lease"
+	kindLeased   = "leased"
+	kindDelayed  = "delayed"
+	kindDead     = "dead"
+	kindDeadErr  = "deaderr"
+	kindSeq      = "seq"
+	facetMarker  = "f:"
+	idemMarker   = "u:"
+)
+
+var queueKinds = []string{
+	kindCfg, kindRing, kindTokens, kindPrio, kindInflight, kindBacklog, kindMsgs,
+	kindAtt, kindLease, kindLeased, kindDelayed, kindDead, kindDeadErr, kindSeq,
+}
+
+// QueueState is a snapshot of every key of one broker queue, as read by
+// ReadQueue. Hash values are kept as Redis returned them, so that Check
+// can report malformed ones; sorted sets are in Redis's order (score, then
+// member).
+type QueueState struct {
+	Namespace string
+	Queue     string
+	// Prefix is "<ns>:{<queue>}:", the prefix of every key of the queue.
+	Prefix string
+
+	Cfg      map[string]string // nil when the cfg hash does not exist
+	Ring     []string
+	Tokens   map[string]string
+	Prio     map[string]string
+	Inflight map[string]string
+	Backlog  []redis.Z
+	// Facets maps each facet with a list key to its ready IDs, oldest first.
+	Facets  map[string][]string
+	Msgs    map[string]string
+	Att     map[string]string
+	Lease   map[string]string
+	Leased  []redis.Z
+	Delayed []redis.Z
+	Dead    []redis.Z
+	DeadErr map[string]string
+	Seq     string // "" when the counter does not exist
+	// IdempotencyKeys counts the "u:<key>" keys; they are not checked.
+	IdempotencyKeys int
+	// Other lists keys under Prefix of no known kind.
+	Other []string
+
+	// readErrs are errors Redis answered for single keys, such as
+	// WRONGTYPE for a key of the wrong type.
+	readErrs []string
+}
+
+// InvariantError lists every invariant a queue breaks.
+type InvariantError struct {
+	Namespace, Queue string
+	Violations       []string
+}
+
+// Error lists the violations, one a line.
+func (e *InvariantError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "queue %q (namespace %q) breaks %d invariant(s):", e.Queue, e.Namespace, len(e.Violations))
+	for _, v := range e.Violations {
+		b.WriteString("\n  - ")
+		b.WriteString(v)
+	}
+	return b.String()
+}
+
+// CheckQueue reads every key of the broker queue named queue under
+// namespace and checks the invariants the broker's scripts maintain. It
+// returns nil when they all hold, an *InvariantError listing every
+// violation, or the error that kept it from reading the keys. See
+// QueueState.Check for what is checked.
+//
+// The keys are read in one MULTI/EXEC after a SCAN for the facet lists, so
+// the queue should be quiescent while it runs: a script that creates a
+// facet list between the two may be missed.
+func CheckQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue string) error {
+	s, err := ReadQueue(ctx, rdb, namespace, queue)
+	if err != nil {
+		return err
+	}
+	return s.Check()
+}
+
+// RequireQueueInvariants fails t with t.Fatal, with a report of every
+// violation and a dump of the queue's keys, unless CheckQueue passes.
+func RequireQueueInvariants(t testing.TB, rdb redis.UniversalClient, namespace, queue string) {
+	t.Helper()
+	s, err := ReadQueue(t.Context(), rdb, namespace, queue)
+	if err != nil {
+		t.Fatalf("testutil: read queue %q: %v", queue, err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatalf("%v\n%s", err, s.Dump(20))
+	}
+}
+
+// ReadQueue reads every key of a broker queue. Facet lists are found with
+// SCAN over the queue's prefix, so facet names with glob characters are
+// handled like any other.
+func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue string) (*QueueState, error) {
+	s := &QueueState{Namespace: namespace, Queue: queue, Prefix: namespace + ":{" + queue + "}:"}
+	var node redis.Cmdable = rdb
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		// Every key of the queue shares its hash tag, so one node holds
+		// them all; SCAN on the cluster client would visit a random one.
+		n, err := cc.MasterForKey(ctx, s.Prefix+kindCfg)
+		if err != nil {
+			return nil, fmt.Errorf("testutil: find the node of queue %q: %w", queue, err)
+		}
+		node = n
+	}
+
+	var facets []string
+	iter := node.Scan(ctx, 0, GlobEscape(s.Prefix)+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		rest := strings.TrimPrefix(iter.Val(), s.Prefix)
+		switch {
+		case strings.HasPrefix(rest, facetMarker):
+			facets = append(facets, strings.TrimPrefix(rest, facetMarker))
+		case strings.HasPrefix(rest, idemMarker):
+			s.IdempotencyKeys++
+		case !slices.Contains(queueKinds, rest):
+			s.Other = append(s.Other, iter.Val())
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return nil, fmt.Errorf("testutil: scan queue %q: %w", queue, err)
+	}
+	slices.Sort(facets)
+	facets = slices.Compact(facets) // SCAN may return a key twice
+	slices.Sort(s.Other)
+	s.Other = slices.Compact(s.Other)
+
+	k := func(kind string) string { return s.Prefix + kind }
+	var (
+		cfg, tokens, prio, inflight, msgs, att, lease, deadErr *redis.MapStringStringCmd
+		ring                                                   *redis.StringSliceCmd
+		backlog, leased, delayed, dead                         *redis.ZSliceCmd
+		seq                                                    *redis.StringCmd
+		lists                                                  = make([]*redis.StringSliceCmd, len(facets))
+	)
+	cmds, err := node.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		cfg = p.HGetAll(ctx, k(kindCfg))
+		ring = p.LRange(ctx, k(kindRing), 0, -1)
+		tokens = p.HGetAll(ctx, k(kindTokens))
+		prio = p.HGetAll(ctx, k(kindPrio))
+		inflight = p.HGetAll(ctx, k(kindInflight))
+		backlog = p.ZRangeWithScores(ctx, k(kindBacklog), 0, -1)
+		msgs = p.HGetAll(ctx, k(kindMsgs))
+		att = p.HGetAll(ctx, k(kindAtt))
+		lease = p.HGetAll(ctx, k(kindLease))
+		leased = p.ZRangeWithScores(ctx, k(kindLeased), 0, -1)
+		delayed = p.ZRangeWithScores(ctx, k(kindDelayed), 0, -1)
+		dead = p.ZRangeWithScores(ctx, k(kindDead), 0, -1)
+		deadErr = p.HGetAll(ctx, k(kindDeadErr))
+		seq = p.Get(ctx, k(kindSeq))
+		for i, f := range facets {
+			lists[i] = p.LRange(ctx, k(facetMarker+f), 0, -1)
+		}
+		return nil
+	})
+	if err != nil && !isReplyError(err) {
+		return nil, fmt.Errorf("testutil: read queue %q: %w", queue, err)
+	}
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			if !isReplyError(err) {
+				return nil, fmt.Errorf("testutil: read queue %q: %w", queue, err)
+			}
+			s.readErrs = append(s.readErrs, fmt.Sprintf("%v: %v", c.Args(), err))
+		}
+	}
+
+	if len(cfg.Val()) > 0 {
+		s.Cfg = cfg.Val()
+	}
+	s.Ring = ring.Val()
+	s.Tokens, s.Prio, s.Inflight = orEmpty(tokens.Val()), orEmpty(prio.Val()), orEmpty(inflight.Val())
+	s.Msgs, s.Att, s.Lease, s.DeadErr = orEmpty(msgs.Val()), orEmpty(att.Val()), orEmpty(lease.Val()), orEmpty(deadErr.Val())
+	s.Backlog, s.Leased, s.Delayed, s.Dead = backlog.Val(), leased.Val(), delayed.Val(), dead.Val()
+	s.Seq = seq.Val()
+	s.Facets = make(map[string][]string, len(facets))
+	for i, f := range facets {
+		if lists[i].Err() == nil {
+			s.Facets[f] = lists[i].Val()
+		}
+	}
+	return s, nil
+}
+
+// isReplyError tells an error answered by Redis about one command (such as
+// WRONGTYPE) from a failure to talk to Redis at all.
+func isReplyError(err error) bool {
+	var re redis.Error // redis.Nil is one too
+	return errors.As(err, &re)
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// GlobEscape escapes the characters that are special in a Redis glob
+// pattern (* ? [ ] \), so that s matches only itself in SCAN MATCH, KEYS or
+// PSUBSCRIBE.
+func GlobEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// EnvelopeFacet reads the facet from a stored envelope,
+// "1<len>:<facet>...", as the scripts do. ok is false when the envelope is
+// unreadable.
+func EnvelopeFacet(env string) (facet string, ok bool) {
+	if len(env) == 0 || env[0] != '1' {
+		return "", false
+	}
+	colon := strings.IndexByte(env[1:], ':')
+	if colon < 1 {
+		return "", false
+	}
+	n, err := strconv.Atoi(env[1 : 1+colon])
+	start := 2 + colon
+	if err != nil || n < 0 || n > len(env)-start {
+		return "", false
+	}
+	return env[start : start+n], true
+}
+
+// Check returns nil when the snapshot keeps every invariant of a queue, or
+// an *InvariantError listing each violation:
+//
+//   - the queue exists (cfg holds an integer limit >= 0), and no key under
+//     its prefix is of an unknown kind or the wrong type;
+//   - every message in msgs is in exactly one place: ready in one facet
+//     list, leased, delayed or dead; no ID is in two places or twice in a
+//     list; every ID in a place has a body in msgs; a ready or leased
+//     message is in the facet its envelope names;
+//   - the lease hash's IDs are the leased zset's members; each lease is
+//     "<token>|<facet>" with a distinct integer token no greater than seq;
+//     inflight holds, per facet, the number of its leases (no zero,
+//     negative or spare fields); a leased message has att >= 1;
+//   - backlog holds exactly the facets with a non-empty list, scored by
+//     the list's length;
+//   - tokens holds, per facet, its occurrences in the ring (positive
+//     integers only); priorities are integers >= 0;
+//   - a facet holds no more tokens than its priority (so a paused facet
+//     holds none) and no more than its ready messages (so a drained facet
+//     holds none); tokens of a facet at its in-flight limit are allowed,
+//     the pull drops them when they come up;
+//   - every facet with ready messages, priority > 0 and fewer leases than
+//     the limit has at least one token in the ring, or it would never be
+//     pulled;
+//   - att only holds IDs in msgs, with positive integers; deaderr holds
+//     exactly the dead IDs.
+func (s *QueueState) Check() error {
+	if v := s.Violations(); len(v) > 0 {
+		return &InvariantError{Namespace: s.Namespace, Queue: s.Queue, Violations: v}
+	}
+	return nil
+}
+
+// Violations lists what Check reports, one sentence each.
+func (s *QueueState) Violations() []string {
+	var out []string
+	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+
+	out = append(out, s.readErrs...)
+	for _, key := range s.Other {
+		bad("key %q under the queue's prefix is of no known kind", key)
+	}
+
+	limit := int64(0)
+	if s.Cfg == nil {
+		bad("the queue does not exist: no cfg hash at %q", s.Prefix+kindCfg)
+	} else if v, ok := s.Cfg["limit"]; !ok {
+		bad("cfg has no limit field")
+	} else if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 0 {
+		bad("cfg limit %q is not an integer >= 0", v)
+	} else {
+		limit = n
+	}
+
+	// Places: every ID must be in exactly one. A place is "ready" in a
+	// facet, "leased", "delayed" or "dead".
+	type place struct{ kind, facet string }
+	places := make(map[string][]place, len(s.Msgs))
+	for _, f := range sortedKeys(s.Facets) {
+		for _, id := range s.Facets[f] {
+			places[id] = append(places[id], place{"ready", f})
+		}
+	}
+	for kind, zs := range map[string][]redis.Z{"leased": s.Leased, "delayed": s.Delayed, "dead": s.Dead} {
+		for _, z := range zs {
+			places[member(z)] = append(places[member(z)], place{kind: kind})
+		}
+	}
+	describe := func(ps []place) string {
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			out[i] = p.kind
+			if p.kind == "ready" {
+				out[i] = fmt.Sprintf("ready in facet %q", p.facet)
+			}
+		}
+		slices.Sort(out)
+		return strings.Join(out, ", ")
+	}
+	for _, id := range sortedKeys(places) {
+		ps := places[id]
+		if len(ps) > 1 {
+			bad("message %q is in %d places: %s", id, len(ps), describe(ps))
+		}
+		if _, ok := s.Msgs[id]; !ok {
+			bad("message %q is %s but has no body in msgs", id, describe(ps))
+		}
+	}
+	for _, id := range sortedKeys(s.Msgs) {
+		if len(places[id]) == 0 {
+			bad("message %q has a body in msgs but is in no place (not ready, leased, delayed or dead): it is lost", id)
+		}
+	}
+	for _, f := range sortedKeys(s.Facets) {
+		for _, id := range s.Facets[f] {
+			if ef, ok := EnvelopeFacet(s.Msgs[id]); ok && ef != f {
+				bad("message %q is ready in facet %q but its envelope names facet %q", id, f, ef)
+			}
+		}
+	}
+
+	// Leases.
+	leasedSet := make(map[string]bool, len(s.Leased))
+	for _, z := range s.Leased {
+		leasedSet[member(z)] = true
+		if _, ok := s.Lease[member(z)]; !ok {
+			bad("message %q is in leased but has no entry in the lease hash", member(z))
+		}
+	}
+	seq, seqErr := strconv.ParseInt(s.Seq, 10, 64)
+	if s.Seq != "" && seqErr != nil {
+		bad("seq %q is not an integer", s.Seq)
+	}
+	leasesOf := make(map[string]int64)
+	tokenOwner := make(map[string]string)
+	for _, id := range sortedKeys(s.Lease) {
+		v := s.Lease[id]
+		if !leasedSet[id] {
+			bad("lease hash has an entry for %q (%q), which is not in leased", id, v)
+		}
+		token, facet, found := strings.Cut(v, "|")
+		if !found || facet == "" {
+			bad("lease of %q is %q, not \"<token>|<facet>\"", id, v)
+			continue
+		}
+		n, err := strconv.ParseInt(token, 10, 64)
+		switch {
+		case err != nil || n < 1:
+			bad("lease of %q has token %q, not a positive integer", id, token)
+		case s.Seq == "" || seqErr == nil && n > seq:
+			bad("lease of %q has token %d, beyond the seq counter %q", id, n, s.Seq)
+		}
+		if other, dup := tokenOwner[token]; dup {
+			bad("messages %q and %q hold the same lease token %q", other, id, token)
+		}
+		tokenOwner[token] = id
+		if ef, ok := EnvelopeFacet(s.Msgs[id]); ok && ef != facet {
+			bad("lease of %q names facet %q but its envelope names facet %q", id, facet, ef)
+		}
+		if a, err := strconv.ParseInt(s.Att[id], 10, 64); err != nil || a < 1 {
+			bad("leased message %q has att %q; want an integer >= 1", id, s.Att[id])
+		}
+		leasesOf[facet]++
+	}
+	inflight := make(map[string]int64)
+	for _, f := range sortedKeys(s.Inflight) {
+		n, err := strconv.ParseInt(s.Inflight[f], 10, 64)
+		if err != nil || n < 1 {
+			bad("inflight[%q] = %q; want a positive integer (an absent field means 0)", f, s.Inflight[f])
+		}
+		inflight[f] = n
+	}
+	for _, f := range union(sortedKeys(inflight), sortedKeys(leasesOf)) {
+		if inflight[f] != leasesOf[f] {
+			bad("inflight[%q] = %d but the facet holds %d lease(s)", f, inflight[f], leasesOf[f])
+		}
+	}
+
+	// Backlog.
+	backlog := make(map[string]float64, len(s.Backlog))
+	for _, z := range s.Backlog {
+		backlog[member(z)] = z.Score
+	}
+	for _, f := range union(sortedKeys(backlog), sortedKeys(s.Facets)) {
+		n, listed := s.Facets[f]
+		score, inBacklog := backlog[f]
+		switch {
+		case listed && len(n) == 0:
+			bad("facet %q has an empty list key", f)
+		case listed && !inBacklog:
+			bad("facet %q has %d ready message(s) but is not in backlog", f, len(n))
+		case !listed && inBacklog:
+			bad("backlog[%q] = %v but the facet has no ready messages", f, score)
+		case score != float64(len(n)) || math.Trunc(score) != score:
+			bad("backlog[%q] = %v but the facet has %d ready message(s)", f, score, len(n))
+		}
+	}
+
+	// Ring and tokens.
+	inRing := make(map[string]int64)
+	for _, f := range s.Ring {
+		inRing[f]++
+	}
+	tokens := make(map[string]int64)
+	for _, f := range sortedKeys(s.Tokens) {
+		n, err := strconv.ParseInt(s.Tokens[f], 10, 64)
+		if err != nil || n < 1 {
+			bad("tokens[%q] = %q; want a positive integer (an absent field means 0)", f, s.Tokens[f])
+		}
+		tokens[f] = n
+	}
+	for _, f := range union(sortedKeys(tokens), sortedKeys(inRing)) {
+		if tokens[f] != inRing[f] {
+			bad("tokens[%q] = %d but the ring holds %d token(s) of it", f, tokens[f], inRing[f])
+		}
+	}
+	prio := func(f string) int64 {
+		v, ok := s.Prio[f]
+		if !ok {
+			return 1
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return n
+	}
+	for _, f := range sortedKeys(s.Prio) {
+		if n, err := strconv.ParseInt(s.Prio[f], 10, 64); err != nil || n < 0 {
+			bad("prio[%q] = %q; want an integer >= 0", f, s.Prio[f])
+		}
+	}
+	for _, f := range sortedKeys(tokens) {
+		if tokens[f] > max(prio(f), 0) {
+			bad("tokens[%q] = %d, more than its priority %d", f, tokens[f], prio(f))
+		}
+		if ready := int64(len(s.Facets[f])); tokens[f] > ready {
+			bad("tokens[%q] = %d, more than its %d ready message(s)", f, tokens[f], ready)
+		}
+	}
+	for _, f := range sortedKeys(s.Facets) {
+		if len(s.Facets[f]) == 0 || inRing[f] > 0 || prio(f) <= 0 {
+			continue
+		}
+		if limit > 0 && inflight[f] >= limit {
+			continue
+		}
+		bad("facet %q is stuck: %d ready message(s), priority %d, %d in flight (limit %d), but no token in the ring",
+			f, len(s.Facets[f]), prio(f), inflight[f], limit)
+	}
+
+	// Attempts and dead letters' reasons.
+	for _, id := range sortedKeys(s.Att) {
+		if _, ok := s.Msgs[id]; !ok {
+			bad("att holds %q, which has no body in msgs", id)
+		}
+		if n, err := strconv.ParseInt(s.Att[id], 10, 64); err != nil || n < 1 {
+			bad("att[%q] = %q; want a positive integer (an absent field means 0)", id, s.Att[id])
+		}
+	}
+	deadSet := make(map[string]bool, len(s.Dead))
+	for _, z := range s.Dead {
+		deadSet[member(z)] = true
+		if _, ok := s.DeadErr[member(z)]; !ok {
+			bad("dead letter %q has no reason in deaderr", member(z))
+		}
+	}
+	for _, id := range sortedKeys(s.DeadErr) {
+		if !deadSet[id] {
+			bad("deaderr holds %q, which is not a dead letter", id)
+		}
+	}
+	return out
+}
+
+// Dump describes the snapshot, at most max entries per key, for a failure
+// report.
+func (s *QueueState) Dump(maxEntries int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "keys of %s*:", s.Prefix)
+	line := func(name string, v any) { fmt.Fprintf(&b, "\n  %-9s %s", name, v) }
+	line("cfg", fmtMap(s.Cfg, maxEntries))
+	line("ring", fmtList(s.Ring, maxEntries))
+	line("tokens", fmtMap(s.Tokens, maxEntries))
+	line("prio", fmtMap(s.Prio, maxEntries))
+	line("inflight", fmtMap(s.Inflight, maxEntries))
+	line("backlog", fmtZ(s.Backlog, maxEntries))
+	for i, f := range sortedKeys(s.Facets) {
+		if i == maxEntries {
+			line("f:...", fmt.Sprintf("(%d more facets)", len(s.Facets)-i))
+			break
+		}
+		line(fmt.Sprintf("f:%q", f), fmtList(s.Facets[f], maxEntries))
+	}
+	line("msgs", fmtList(sortedKeys(s.Msgs), maxEntries))
+	line("att", fmtMap(s.Att, maxEntries))
+	line("lease", fmtMap(s.Lease, maxEntries))
+	line("leased", fmtZ(s.Leased, maxEntries))
+	line("delayed", fmtZ(s.Delayed, maxEntries))
+	line("dead", fmtZ(s.Dead, maxEntries))
+	line("deaderr", fmtMap(s.DeadErr, maxEntries))
+	line("seq", strconv.Quote(s.Seq))
+	if len(s.Other) > 0 {
+		line("other", fmtList(s.Other, maxEntries))
+	}
+	return b.String()
+}
+
+func fmtList(l []string, maxEntries int) string {
+	var parts []string
+	for i, v := range l {
+		if i == maxEntries {
+			parts = append(parts, fmt.Sprintf("...(%d more)", len(l)-i))
+			break
+		}
+		parts = append(parts, strconv.Quote(v))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func fmtMap(m map[string]string, maxEntries int) string {
+	if m == nil {
+		return "(absent)"
+	}
+	var parts []string
+	for i, k := range sortedKeys(m) {
+		if i == maxEntries {
+			parts = append(parts, fmt.Sprintf("...(%d more)", len(m)-i))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%q:%q", k, m[k]))
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+func fmtZ(zs []redis.Z, maxEntries int) string {
+	var parts []string
+	for i, z := range zs {
+		if i == maxEntries {
+			parts = append(parts, fmt.Sprintf("...(%d more)", len(zs)-i))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%q:%v", member(z), strconv.FormatFloat(z.Score, 'f', -1, 64)))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func member(z redis.Z) string {
+	s, _ := z.Member.(string)
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// union merges two sorted lists of distinct strings.
+func union(a, b []string) []string {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
