@@ -35,8 +35,15 @@ func (a *acker) stop() {
 	<-a.done
 }
 
+// run sends acks until stop. A panic restarts the loop (see supervise); the
+// acks of the batch it was sending are lost, so those messages come back
+// when their leases end.
 func (a *acker) run() {
 	defer close(a.done)
+	supervise(context.Background(), a.log, "acker", a.loop)
+}
+
+func (a *acker) loop(context.Context) error {
 	batch := make([]*broker.Message, 0, maxAckBatch)
 	for m := range a.in {
 		batch = append(batch[:0], m)
@@ -54,6 +61,7 @@ func (a *acker) run() {
 		}
 		a.flush(batch)
 	}
+	return nil
 }
 
 // flush acks a batch, retrying on Redis errors until the leases would have

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/internal/testutil"
 )
 
 func msgAttempt(n int) *broker.Message { return &broker.Message{Attempt: n} }
@@ -93,4 +95,46 @@ func TestClassify(t *testing.T) {
 	if got := Classify(context.Background(), msgAttempt(24), errors.New("x")); got != OutcomeRetry {
 		t.Fatalf("attempt 24 of default 25 = %v, want retry", got)
 	}
+}
+
+// TestLeaseKeeperSurvivesPanic makes the keeper's loop panic once and checks
+// that it still extends the lease afterwards.
+func TestLeaseKeeperSurvivesPanic(t *testing.T) {
+	t.Parallel()
+	_, rdb := testutil.MiniRedis(t)
+	b, err := broker.New(rdb, broker.Config{Namespace: testutil.Namespace(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := b.RegisterQueue(ctx, "q", "."); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeliverBytes(ctx, "t", "f", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	const lease = 100 * time.Millisecond
+	ms, err := b.PullLease(ctx, "q", 1, lease)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("pull: %v, %v", ms, err)
+	}
+	first := ms[0].LeaseDeadline
+	k := newKeeper(b, slog.New(slog.NewTextHandler(io.Discard, nil)), lease)
+	var panicked atomic.Bool
+	k.onTick = func() {
+		if panicked.CompareAndSwap(false, true) {
+			panic("boom")
+		}
+	}
+	k.track(ms[0], func(error) {})
+	go k.run()
+	defer k.stop()
+	// Extended past the first deadline, by the restarted loop.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		got, err := b.Pull(ctx, "q")
+		if err != nil || got != nil {
+			t.Fatalf("the message came back (%v, %v): its lease was not kept", got, err)
+		}
+		return panicked.Load() && time.Now().After(first.Add(2*lease))
+	}, "keeper did not run after the panic")
 }

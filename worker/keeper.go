@@ -21,6 +21,7 @@ type keeper struct {
 	tracked map[*broker.Message]*leaseState
 	quit    chan struct{}
 	done    chan struct{}
+	onTick  func() // a test hook
 }
 
 type leaseState struct {
@@ -58,16 +59,24 @@ func (k *keeper) stop() {
 }
 
 // run checks leases four times per lease period and extends those that have
-// run for a third of it, so a lease is renewed well before it ends.
+// run for a third of it, so a lease is renewed well before it ends. A panic
+// restarts the loop (see supervise) rather than stop lease keeping.
 func (k *keeper) run() {
 	defer close(k.done)
+	supervise(context.Background(), k.log, "lease keeper", k.loop)
+}
+
+func (k *keeper) loop(context.Context) error {
 	t := time.NewTicker(k.lease / 4)
 	defer t.Stop()
 	for {
 		select {
 		case <-k.quit:
-			return
+			return nil
 		case <-t.C:
+			if k.onTick != nil {
+				k.onTick()
+			}
 			k.extendDue()
 		}
 	}
