@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -56,7 +57,8 @@ type FacetStats struct {
 	Facet    string
 	Ready    int64 // messages waiting for a turn
 	InFlight int64 // messages leased
-	Priority int   // weight in the rotation; 0 is paused
+	Priority int   // weight in the rotation; 0 takes no turns
+	Paused   bool  // paused by PauseFacet; Priority applies again on resume
 }
 
 // Facet returns the state of one facet of queue.
@@ -106,11 +108,14 @@ func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string
 	}
 	out := make([]FacetStats, len(facets))
 	for i, f := range facets {
+		p, _ := prio.Val()[i].(string)
+		paused := strings.HasPrefix(p, "-")
 		out[i] = FacetStats{
 			Facet:    f,
 			Ready:    ready[i].Val(),
 			InFlight: int64(intOr(inflight.Val()[i], 0)),
-			Priority: intOr(prio.Val()[i], 1),
+			Priority: intOr(strings.TrimPrefix(p, "-"), 1),
+			Paused:   paused,
 		}
 	}
 	return out, nil

@@ -21,6 +21,7 @@ var (
 	scriptExtend       = queueScript("extend")
 	scriptPriority     = queueScript("priority")
 	scriptLimit        = queueScript("limit")
+	scriptPause        = queueScript("pause")
 	scriptCreateQueue  = queueScript("create_queue")
 	scriptUnrouteQueue = queueScript("unroute_queue")
 	scriptDestroyQueue = queueScript("destroy_queue")

@@ -20,6 +20,8 @@ type QueueStats struct {
 	// Routed tells whether the queue is registered, so that deliveries reach
 	// it.
 	Routed bool
+	// Paused tells whether PauseQueue stopped the queue from leasing.
+	Paused bool
 }
 
 // Stats returns queue's counts, read in one round trip, each O(1).
@@ -31,7 +33,7 @@ func (b *Broker) Stats(ctx context.Context, queue string) (QueueStats, error) {
 	var cfg *redis.SliceCmd
 	var msgs, leased, delayed, dead, facets *redis.IntCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cfg = p.HMGet(ctx, k("cfg"), "pattern", "limit")
+		cfg = p.HMGet(ctx, k("cfg"), "pattern", "limit", "paused")
 		msgs = p.HLen(ctx, k("msgs"))
 		leased = p.ZCard(ctx, k("leased"))
 		delayed = p.ZCard(ctx, k("delayed"))
@@ -52,6 +54,7 @@ func (b *Broker) Stats(ctx context.Context, queue string) (QueueStats, error) {
 		Dead:     dead.Val(),
 		Facets:   facets.Val(),
 		Routed:   cfg.Val()[0] != nil,
+		Paused:   cfg.Val()[2] != nil,
 	}
 	s.InflightLimit, _ = strconv.ParseInt(limit, 10, 64)
 	// Every message is in exactly one state, so the ready ones are the rest.

@@ -7,10 +7,10 @@
 -- ARGV[1] of every queue script is the queue's wake channel: a message is
 -- published there whenever a facet gets a turn, so idle workers wake at once.
 local P = KEYS[1]
-local K_CFG = P .. 'cfg'            -- hash: pattern (while routed), limit
+local K_CFG = P .. 'cfg'            -- hash: pattern (while routed), limit, paused
 local K_RING = P .. 'ring'          -- list of facet tokens, in turn order
 local K_TOKENS = P .. 'tokens'      -- hash facet -> its tokens in the ring
-local K_PRIO = P .. 'prio'          -- hash facet -> priority (absent: 1)
+local K_PRIO = P .. 'prio'          -- hash facet -> priority (absent: 1; "-<p>": paused)
 local K_INFLIGHT = P .. 'inflight'  -- hash facet -> messages leased
 local K_BACKLOG = P .. 'backlog'    -- zset facet -> messages ready
 local K_MSGS = P .. 'msgs'          -- hash id -> envelope
@@ -44,10 +44,20 @@ local function num(v)
   return tonumber(v)
 end
 
+-- prio_of is facet f's share of turns: its priority, or 0 while paused. A
+-- paused facet's priority is kept as "-<priority>", so resuming restores it
+-- and the pull path needs no extra lookup.
 local function prio_of(f)
   local v = redis.call('HGET', K_PRIO, f)
   if not v then return 1 end
+  if string.sub(v, 1, 1) == '-' then return 0 end
   return tonumber(v)
+end
+
+-- drop_turns takes every token of facet f out of the ring (O(ring length)).
+local function drop_turns(f)
+  redis.call('LREM', K_RING, 0, f)
+  redis.call('HDEL', K_TOKENS, f)
 end
 
 -- hincr adds by to field f of hash k and deletes the field when it drops to 0.

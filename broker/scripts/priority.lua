@@ -6,6 +6,12 @@
 local limit = queue_limit()
 if not limit then return -1 end
 local f, p = ARGV[2], tonumber(ARGV[3])
+local old = redis.call('HGET', K_PRIO, f)
+if old and string.sub(old, 1, 1) == '-' then
+  -- Paused: keep the new priority for when the facet resumes.
+  redis.call('HSET', K_PRIO, f, '-' .. p)
+  return 1
+end
 if p == 1 then
   redis.call('HDEL', K_PRIO, f)
 else

@@ -10,11 +10,13 @@
 -- Redis's clock; more is 1 when the call stopped at its bound on skipped
 -- turns, so the ring may still hold work for another call. Returns an empty
 -- array when the queue does not exist.
-local limit = queue_limit()
-if not limit then return {} end
+local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused')
+if not cfg[1] then return {} end
+local limit = tonumber(cfg[1])
 local n, lease = tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 reclaim(now, limit, tonumber(ARGV[6]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+if cfg[2] then return {now, 0} end -- the queue is paused
 
 local out = {now, 0}
 local got, skips = 0, 0

@@ -22,7 +22,7 @@ import (
 //	<ns>:{<queue>}:cfg        hash: pattern, limit (per-facet in-flight limit, 0 = none)
 //	<ns>:{<queue>}:ring       list: facet tokens in turn order
 //	<ns>:{<queue>}:tokens     hash: facet -> tokens in the ring
-//	<ns>:{<queue>}:prio       hash: facet -> priority (absent: 1)
+//	<ns>:{<queue>}:prio       hash: facet -> priority (absent: 1; "-<p>": paused)
 //	<ns>:{<queue>}:inflight   hash: facet -> messages leased
 //	<ns>:{<queue>}:backlog    zset: facet -> messages ready
 //	<ns>:{<queue>}:f:<facet>  list: ready message IDs, oldest first
@@ -482,17 +482,22 @@ func (s *QueueState) Violations() []string {
 			bad("tokens[%q] = %d but the ring holds %d token(s) of it", f, tokens[f], inRing[f])
 		}
 	}
+	// A paused facet's priority is stored as "-<priority>": it takes no
+	// turns until resumed.
 	prio := func(f string) int64 {
 		v, ok := s.Prio[f]
 		if !ok {
 			return 1
 		}
+		if strings.HasPrefix(v, "-") {
+			return 0
+		}
 		n, _ := strconv.ParseInt(v, 10, 64)
 		return n
 	}
 	for _, f := range sortedKeys(s.Prio) {
-		if n, err := strconv.ParseInt(s.Prio[f], 10, 64); err != nil || n < 0 {
-			bad("prio[%q] = %q; want an integer >= 0", f, s.Prio[f])
+		if n, err := strconv.ParseInt(strings.TrimPrefix(s.Prio[f], "-"), 10, 64); err != nil || n < 0 {
+			bad("prio[%q] = %q; want an integer >= 0, or its negation when paused", f, s.Prio[f])
 		}
 	}
 	for _, f := range sortedKeys(tokens) {
