@@ -6,13 +6,7 @@
 -- Returns the number requeued, or -1 when the queue does not exist.
 local limit = queue_limit()
 if not limit then return -1 end
-local ids = {}
-local n = tonumber(ARGV[2])
-if n > 0 then
-  ids = redis.call('ZRANGE', K_DEAD, 0, n - 1)
-else
-  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
-end
+local ids = dead_ids(2)
 local done = 0
 for _, id in ipairs(ids) do
   if redis.call('ZREM', K_DEAD, id) == 1 then

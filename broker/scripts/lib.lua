@@ -130,6 +130,16 @@ local function dead_letter(id, reason, now, cap)
   end
 end
 
+-- dead_ids reads which dead letters a call is about: the n oldest when
+-- ARGV[first] is n > 0, else the IDs in ARGV[first+1..].
+local function dead_ids(first)
+  local n = tonumber(ARGV[first])
+  if n > 0 then return redis.call('ZRANGE', K_DEAD, 0, n - 1) end
+  local ids = {}
+  for i = first + 1, #ARGV do ids[#ids + 1] = ARGV[i] end
+  return ids
+end
+
 -- lease_of returns the facet of id's lease when token holds it. Otherwise it
 -- returns nil and 0 when the message is gone (acked), or -1 when the lease is
 -- lost: expired, or held by someone else.
