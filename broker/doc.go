@@ -12,7 +12,11 @@
 // tokens, so a tenant that floods a queue cannot starve the others. A facet's
 // priority gives it that many tokens ([Broker.SetFacetPriority]; 0 pauses
 // it), and a per-facet in-flight limit ([Broker.SetInflightLimit]) keeps a
-// facet from holding every worker.
+// facet from holding every worker. A rate limit ([Broker.SetRateLimit],
+// [Broker.SetFacetRateLimit]) caps how fast a facet is pulled: a facet over
+// it gives its turn away until it frees up, and [Broker.PullNext] says when
+// that is. [Broker.PauseQueue] and [Broker.PauseFacet] stop a queue or a
+// facet.
 //
 // Delivery is at least once. A pulled message is leased: [Broker.Ack]
 // deletes it, [Broker.Extend] keeps it, [Broker.Nack] retries it later, and a
@@ -24,7 +28,7 @@
 // All keys of a queue share the hash tag "{<queue>}" so that each script
 // touches one Redis Cluster slot:
 //
-//	<ns>:{<queue>}:cfg        hash: pattern, per-facet in-flight limit
+//	<ns>:{<queue>}:cfg        hash: pattern, per-facet in-flight limit, paused, default rate limit
 //	<ns>:{<queue>}:ring       list: facet tokens in turn order
 //	<ns>:{<queue>}:tokens     hash: facet -> tokens in the ring
 //	<ns>:{<queue>}:prio       hash: facet -> priority (absent: 1)
@@ -40,6 +44,10 @@
 //	<ns>:{<queue>}:deaderr    hash: message ID -> why it died
 //	<ns>:{<queue>}:seq        counter of lease tokens
 //	<ns>:{<queue>}:u:<key>    idempotency key: when its window ends (ms), with an expiry
+//	<ns>:{<queue>}:hist:<min> hash: processed, failed in that Unix minute; expires after 2h
+//	<ns>:{<queue>}:rates      hash: facet -> its own rate limit "<n>:<period ms>:<burst>" ("0": none)
+//	<ns>:{<queue>}:parked     zset: facet -> when its rate limit frees its parked turn (ms)
+//	<ns>:{<queue>}:tat        zset: facet -> GCRA theoretical arrival time of its next pull (ms)
 //	<ns>:{~registry}:queues   hash: queue -> pattern
 //	<ns>:{~registry}:version  counter bumped on every registry change
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -59,6 +60,15 @@ type FacetStats struct {
 	InFlight int64 // messages leased
 	Priority int   // weight in the rotation; 0 takes no turns
 	Paused   bool  // paused by PauseFacet; Priority applies again on resume
+	// RateLimit is the rate limit that applies to the facet: its own, or
+	// else the queue's default. Zero is none.
+	RateLimit RateLimit
+	// OwnRateLimit tells whether RateLimit is the facet's own
+	// (SetFacetRateLimit) rather than the queue's default.
+	OwnRateLimit bool
+	// RateLimitedUntil is, while the facet's rate limit holds back its
+	// turn, when it frees up (Redis's clock); zero otherwise.
+	RateLimitedUntil time.Time
 }
 
 // Facet returns the state of one facet of queue.
@@ -94,13 +104,17 @@ func (b *Broker) TopFacets(ctx context.Context, queue string, n int) ([]FacetSta
 
 func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string) ([]FacetStats, error) {
 	var ready []*redis.IntCmd
-	var inflight, prio *redis.SliceCmd
+	var inflight, prio, rates, rate *redis.SliceCmd
+	var parked *redis.FloatSliceCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, f := range facets {
 			ready = append(ready, p.LLen(ctx, b.keys.facetKey(queue, f)))
 		}
 		inflight = p.HMGet(ctx, b.keys.queueKey(queue, "inflight"), facets...)
 		prio = p.HMGet(ctx, b.keys.queueKey(queue, "prio"), facets...)
+		rates = p.HMGet(ctx, b.keys.queueKey(queue, "rates"), facets...)
+		rate = p.HMGet(ctx, b.keys.queueKey(queue, "cfg"), "rate")
+		parked = p.ZMScore(ctx, b.keys.queueKey(queue, "parked"), facets...)
 		return nil
 	})
 	if err != nil {
@@ -116,6 +130,15 @@ func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string
 			InFlight: int64(intOr(inflight.Val()[i], 0)),
 			Priority: intOr(strings.TrimPrefix(p, "-"), 1),
 			Paused:   paused,
+		}
+		if own, ok := rates.Val()[i].(string); ok {
+			out[i].RateLimit, out[i].OwnRateLimit = parseRateLimit(own), true
+		} else {
+			def, _ := rate.Val()[0].(string)
+			out[i].RateLimit = parseRateLimit(def)
+		}
+		if at := parked.Val()[i]; at > 0 {
+			out[i].RateLimitedUntil = time.UnixMilli(int64(at))
 		}
 	}
 	return out, nil

@@ -27,59 +27,89 @@ func (b *Broker) PullN(ctx context.Context, queue string, n int) ([]*Message, er
 
 // PullLease is PullN with a lease duration other than Config.LeaseDuration.
 func (b *Broker) PullLease(ctx context.Context, queue string, n int, lease time.Duration) ([]*Message, error) {
+	r, err := b.PullNext(ctx, queue, n, lease)
+	return r.Messages, err
+}
+
+// PullResult is what PullNext leased, and when to try again.
+type PullResult struct {
+	// Messages are the messages leased, at most the n asked for.
+	Messages []*Message
+	// Now is Redis's clock when the pull ran.
+	Now time.Time
+	// NextReadyAt is, when fewer than n messages were leased, the time on
+	// Redis's clock at which the first facet held back by its rate limit
+	// may be pulled again; it is zero when no facet is held back. A
+	// consumer that found nothing can sleep for NextReadyAt.Sub(Now).
+	NextReadyAt time.Time
+}
+
+// PullNext is PullLease, and also reports when a facet held back by its rate
+// limit frees up, so that a consumer can wait for it without polling.
+func (b *Broker) PullNext(ctx context.Context, queue string, n int, lease time.Duration) (PullResult, error) {
 	if err := checkQueue(ctx, queue); err != nil {
-		return nil, err
+		return PullResult{}, err
 	}
 	if n < 1 || n > MaxPullBatch {
-		return nil, fmt.Errorf("%w: pull count %d is outside [1, %d]", ErrInvalidArgument, n, MaxPullBatch)
+		return PullResult{}, fmt.Errorf("%w: pull count %d is outside [1, %d]", ErrInvalidArgument, n, MaxPullBatch)
 	}
 	if lease < time.Millisecond {
-		return nil, fmt.Errorf("%w: lease %v is below 1ms", ErrInvalidArgument, lease)
+		return PullResult{}, fmt.Errorf("%w: lease %v is below 1ms", ErrInvalidArgument, lease)
 	}
-	var out []*Message
-	for len(out) < n {
-		got, more, err := b.pullOnce(ctx, queue, n-len(out), lease)
-		out = append(out, got...)
-		if err != nil && len(out) == 0 {
-			return nil, err
+	var r PullResult
+	for len(r.Messages) < n {
+		more, err := b.pullOnce(ctx, queue, n-len(r.Messages), lease, &r)
+		if err != nil && len(r.Messages) == 0 {
+			return PullResult{}, err
 		}
 		if err != nil || !more {
 			break // what was leased is returned; the error shows on the next call
 		}
 	}
-	return out, nil
+	if len(r.Messages) == n {
+		r.NextReadyAt = time.Time{}
+	}
+	return r, nil
 }
 
-// pullOnce runs pull.lua once. more reports that the script stopped at its
-// bound on skipped turns (stale tokens of facets at a lowered limit), so the
-// ring may hold work still: each such call drops at least n+100 of them, so
+// pullOnce runs pull.lua once and adds what it leased to r. more reports
+// that the script stopped at its bound on skipped turns (stale tokens of
+// facets at a lowered limit, or turns parked by rate limits), so the ring
+// may hold work still: each such call drops at least n+100 of them, so
 // calling again makes progress.
-func (b *Broker) pullOnce(ctx context.Context, queue string, n int, lease time.Duration) (out []*Message, more bool, err error) {
+func (b *Broker) pullOnce(ctx context.Context, queue string, n int, lease time.Duration, r *PullResult) (more bool, err error) {
 	res, err := b.runQueue(ctx, scriptPull, queue, n, ms(lease), b.cfg.MaxAttempts, b.cfg.DeadLetterCap, b.cfg.ReclaimBatch).Slice()
 	if err != nil {
-		return nil, false, wrapRedis("pull", err)
+		return false, wrapRedis("pull", err)
 	}
-	if len(res) < 2 {
-		return nil, false, fmt.Errorf("%w %q", ErrUnknownQueue, queue)
+	if len(res) < 3 {
+		return false, fmt.Errorf("%w %q", ErrUnknownQueue, queue)
 	}
 	now, _ := res[0].(int64)
 	flag, _ := res[1].(int64)
-	deadline := time.UnixMilli(now).Add(lease)
-	out = make([]*Message, 0, (len(res)-2)/4)
-	for i := 2; i+3 < len(res); i += 4 {
+	r.Now = time.UnixMilli(now)
+	r.NextReadyAt = time.Time{}
+	if next, _ := res[2].(int64); next > 0 {
+		r.NextReadyAt = time.UnixMilli(next)
+	}
+	deadline := r.Now.Add(lease)
+	if r.Messages == nil {
+		r.Messages = make([]*Message, 0, (len(res)-3)/4)
+	}
+	for i := 3; i+3 < len(res); i += 4 {
 		m, err := b.decodeLeased(queue, res[i:i+4], deadline)
 		if err != nil {
 			// An unreadable envelope can never be handled: dead-letter it
 			// rather than hand it out again and again.
 			b.cfg.Logger.Warn("fairway: dead-lettering unreadable message", "queue", queue, "id", m.ID, "err", err)
 			if kerr := b.Kill(ctx, m, err.Error()); kerr != nil {
-				return out, false, kerr
+				return false, kerr
 			}
 			continue
 		}
-		out = append(out, m)
+		r.Messages = append(r.Messages, m)
 	}
-	return out, flag == 1, nil
+	return flag == 1, nil
 }
 
 // decodeLeased builds a Message from pull.lua's id, token, attempt, envelope.

@@ -11,10 +11,11 @@ import (
 //go:embed scripts/*.lua
 var scriptFS embed.FS
 
-// The queue scripts, each prefixed with scripts/lib.lua.
+// The queue scripts, each prefixed with scripts/lib.lua (and the libraries
+// named after it).
 var (
 	scriptEnqueue      = queueScript("enqueue")
-	scriptPull         = queueScript("pull")
+	scriptPull         = queueScript("pull", "ratelib")
 	scriptAck          = queueScript("ack")
 	scriptNack         = queueScript("nack")
 	scriptRelease      = queueScript("release")
@@ -22,9 +23,10 @@ var (
 	scriptPriority     = queueScript("priority")
 	scriptLimit        = queueScript("limit")
 	scriptPause        = queueScript("pause")
+	scriptRateLimit    = queueScript("ratelimit", "ratelib")
 	scriptCreateQueue  = queueScript("create_queue")
 	scriptUnrouteQueue = queueScript("unroute_queue")
-	scriptDestroyQueue = queueScript("destroy_queue")
+	scriptDestroyQueue = queueScript("destroy_queue", "ratelib")
 	scriptDeadRequeue  = queueScript("dead_requeue")
 	scriptDeadPurge    = queueScript("dead_purge")
 	scriptRegistry     = redis.NewScript(readScript("registry"))
@@ -38,8 +40,12 @@ func readScript(name string) string {
 	return string(b)
 }
 
-func queueScript(name string) *redis.Script {
-	return redis.NewScript(readScript("lib") + "\n" + readScript(name))
+func queueScript(name string, libs ...string) *redis.Script {
+	src := readScript("lib") + "\n"
+	for _, l := range libs {
+		src += readScript(l) + "\n"
+	}
+	return redis.NewScript(src + readScript(name))
 }
 
 // isNoScript reports whether err says the script cache lacks a script, as

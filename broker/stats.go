@@ -22,6 +22,12 @@ type QueueStats struct {
 	Routed bool
 	// Paused tells whether PauseQueue stopped the queue from leasing.
 	Paused bool
+	// RateLimit is the queue's default rate limit per facet (SetRateLimit);
+	// zero is none.
+	RateLimit RateLimit
+	// RateLimited counts the facets waiting for their rate limit to let
+	// them be pulled again.
+	RateLimited int64
 }
 
 // Stats returns queue's counts, read in one round trip, each O(1).
@@ -31,14 +37,15 @@ func (b *Broker) Stats(ctx context.Context, queue string) (QueueStats, error) {
 	}
 	k := func(kind string) string { return b.keys.queueKey(queue, kind) }
 	var cfg *redis.SliceCmd
-	var msgs, leased, delayed, dead, facets *redis.IntCmd
+	var msgs, leased, delayed, dead, facets, parked *redis.IntCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cfg = p.HMGet(ctx, k("cfg"), "pattern", "limit", "paused")
+		cfg = p.HMGet(ctx, k("cfg"), "pattern", "limit", "paused", "rate")
 		msgs = p.HLen(ctx, k("msgs"))
 		leased = p.ZCard(ctx, k("leased"))
 		delayed = p.ZCard(ctx, k("delayed"))
 		dead = p.ZCard(ctx, k("dead"))
 		facets = p.ZCard(ctx, k("backlog"))
+		parked = p.ZCard(ctx, k("parked"))
 		return nil
 	})
 	if err != nil {
@@ -55,6 +62,11 @@ func (b *Broker) Stats(ctx context.Context, queue string) (QueueStats, error) {
 		Facets:   facets.Val(),
 		Routed:   cfg.Val()[0] != nil,
 		Paused:   cfg.Val()[2] != nil,
+
+		RateLimited: parked.Val(),
+	}
+	if rate, ok := cfg.Val()[3].(string); ok {
+		s.RateLimit = parseRateLimit(rate)
 	}
 	s.InflightLimit, _ = strconv.ParseInt(limit, 10, 64)
 	// Every message is in exactly one state, so the ready ones are the rest.

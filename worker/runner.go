@@ -28,8 +28,10 @@ type runner struct {
 	handlersWG   sync.WaitGroup
 	handlersIdle chan struct{} // closed when every handler returned after the fetcher stopped
 
-	acker  *acker
-	keeper *keeper
+	acker   *acker
+	keeper  *keeper
+	history *history
+	failing failingQueues // used by the fetcher only
 
 	stopOnce sync.Once
 	finished chan struct{} // closed when everything has stopped
@@ -43,11 +45,13 @@ func newRunner(base context.Context, w *Worker, queues map[string]int, handlers 
 		fetchDone:    make(chan struct{}),
 		handlersIdle: make(chan struct{}),
 		finished:     make(chan struct{}),
+		failing:      make(failingQueues),
 	}
 	r.fetchCtx, r.stopFetch = context.WithCancel(base)
 	r.handlerCtx, r.hardStop = context.WithCancelCause(base)
 	r.acker = newAcker(r.b, w.cfg.Logger, w.cfg.Concurrency)
 	r.keeper = newKeeper(r.b, w.cfg.Logger, w.cfg.LeaseDuration)
+	r.history = newHistory(r.b, w.cfg.Logger)
 	return r
 }
 
@@ -55,6 +59,7 @@ func (r *runner) start() {
 	r.w.health.setRunning(true)
 	go r.acker.run()
 	go r.keeper.run()
+	go r.history.run()
 	go func() {
 		defer close(r.fetchDone)
 		supervise(r.fetchCtx, r.cfg.Logger, "fetcher", r.fetchLoop)
@@ -74,6 +79,7 @@ func (r *runner) stop(ctx context.Context) error {
 			close(r.handlersIdle)
 			r.keeper.stop()
 			r.acker.stop()
+			r.history.stop()
 			r.w.health.setRunning(false)
 			close(r.finished)
 		}()
@@ -109,7 +115,7 @@ func (r *runner) fetchLoop(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
-		got, err := r.pull(ctx, n)
+		got, next, err := r.pull(ctx, n)
 		r.release(n - len(got))
 		for _, m := range got {
 			r.dispatch(m)
@@ -126,7 +132,7 @@ func (r *runner) fetchLoop(ctx context.Context) error {
 		case len(got) == 0:
 			r.w.health.setRedisErr(nil)
 			retry.reset()
-			wake.wait(ctx, r.cfg.PollInterval)
+			wake.wait(ctx, idleFor(r.cfg.PollInterval, next))
 		default:
 			r.w.health.setRedisErr(nil)
 			retry.reset()
@@ -160,20 +166,40 @@ func (r *runner) release(n int) {
 	}
 }
 
-// pull takes up to n messages from the queues in rotation order.
-func (r *runner) pull(ctx context.Context, n int) ([]*broker.Message, error) {
-	var got []*broker.Message
+// pull takes up to n messages from the queues in rotation order. next is how
+// soon the first facet held back by its rate limit frees up (0: none).
+//
+// A queue whose pull fails is skipped, with its own backoff, while another
+// answers (see failingQueues): returning at the first error, as this did,
+// let one broken queue hold every other queue of the worker back by the
+// fetcher's backoff, up to 5s a message. The error is returned only when no
+// queue answered.
+func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next time.Duration, err error) {
+	answered := false
 	for _, q := range r.rotation.next() {
-		ms, err := r.b.PullLease(ctx, q, n-len(got), r.cfg.LeaseDuration)
-		if err != nil {
-			return got, err
+		if r.failing.held(q) {
+			continue
 		}
-		got = append(got, ms...)
+		res, err := r.b.PullNext(ctx, q, n-len(got), r.cfg.LeaseDuration)
+		if err != nil {
+			err = r.failing.failed(q, err)
+			if ctx.Err() == nil {
+				r.cfg.Logger.Warn("fairway: pull failed; retrying the queue later", "err", err)
+			}
+			continue
+		}
+		r.failing.answered(q)
+		answered = true
+		got = append(got, res.Messages...)
 		if len(got) == n {
 			break
 		}
+		next = sooner(next, res)
 	}
-	return got, nil
+	if !answered {
+		return got, next, r.failing.errs()
+	}
+	return got, next, nil
 }
 
 func (r *runner) dispatch(m *broker.Message) {
@@ -193,7 +219,9 @@ func (r *runner) process(m *broker.Message) {
 	r.keeper.track(m, cancel)
 	err := callHandler(ctx, r.handlers[m.Queue], m)
 	r.keeper.untrack(m)
-	switch Classify(ctx, m, err) {
+	outcome := Classify(ctx, m, err)
+	r.history.count(m.Queue, outcome)
+	switch outcome {
 	case OutcomeAck:
 		r.acker.ack(m)
 	case OutcomeRetry:

@@ -39,6 +39,30 @@ func (w *waker) wait(ctx context.Context, poll time.Duration) {
 	}
 }
 
+// idleFor is how long an idle fetcher waits: the poll interval, or less
+// when a facet held back by its rate limit frees up sooner (next > 0).
+// Rate limits publish no wake-up when they free a facet, hence this.
+func idleFor(poll, next time.Duration) time.Duration {
+	if next > 0 {
+		return min(poll, next)
+	}
+	return poll
+}
+
+// sooner folds one queue's pull result into next, the shortest wait so far
+// for a facet held back by its rate limit (0: none).
+func sooner(next time.Duration, res broker.PullResult) time.Duration {
+	if res.NextReadyAt.IsZero() {
+		return next
+	}
+	// Both times are Redis's, so this does not depend on the local clock.
+	d := max(res.NextReadyAt.Sub(res.Now), time.Millisecond)
+	if next == 0 {
+		return d
+	}
+	return min(next, d)
+}
+
 func (w *waker) ensureWatch(ctx context.Context) {
 	if w.watch != nil {
 		return

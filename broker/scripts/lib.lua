@@ -7,7 +7,7 @@
 -- ARGV[1] of every queue script is the queue's wake channel: a message is
 -- published there whenever a facet gets a turn, so idle workers wake at once.
 local P = KEYS[1]
-local K_CFG = P .. 'cfg'            -- hash: pattern (while routed), limit, paused
+local K_CFG = P .. 'cfg'            -- hash: pattern (while routed), limit, paused, rate, rated
 local K_RING = P .. 'ring'          -- list of facet tokens, in turn order
 local K_TOKENS = P .. 'tokens'      -- hash facet -> its tokens in the ring
 local K_PRIO = P .. 'prio'          -- hash facet -> priority (absent: 1; "-<p>": paused)
@@ -39,9 +39,13 @@ local function queue_limit()
   return tonumber(v)
 end
 
+-- num reads a counter. A value that is not a whole number from 0 to 2^53
+-- counts as 0: only a foreign write leaves one, and an error here, after a
+-- script has moved a message, would strand it.
 local function num(v)
-  if not v then return 0 end
-  return tonumber(v)
+  local n = tonumber(v)
+  if not n or n < 0 or n > 9007199254740992 or n ~= math.floor(n) then return 0 end
+  return n
 end
 
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
@@ -51,7 +55,9 @@ local function prio_of(f)
   local v = redis.call('HGET', K_PRIO, f)
   if not v then return 1 end
   if string.sub(v, 1, 1) == '-' then return 0 end
-  return tonumber(v)
+  -- A value that is not a number (a foreign write) counts as the default:
+  -- failing here, in reclaim, would stop every pull of the queue.
+  return tonumber(v) or 1
 end
 
 -- drop_turns takes every token of facet f out of the ring (O(ring length)).
@@ -60,9 +66,19 @@ local function drop_turns(f)
   redis.call('HDEL', K_TOKENS, f)
 end
 
--- hincr adds by to field f of hash k and deletes the field when it drops to 0.
+-- hincr adds by to field f of hash k, deletes the field when it drops to 0,
+-- and returns the new value. A value HINCRBY refuses (not an integer: only
+-- a foreign write leaves one) counts as 0, as in num: failing after the
+-- script has moved a message would strand it. A key of the wrong type
+-- still fails, in HSET.
 local function hincr(k, f, by)
-  if redis.call('HINCRBY', k, f, by) <= 0 then redis.call('HDEL', k, f) end
+  local n = redis.pcall('HINCRBY', k, f, by)
+  if type(n) ~= 'number' then
+    n = by
+    redis.call('HSET', k, f, n)
+  end
+  if n <= 0 then redis.call('HDEL', k, f) end
+  return n
 end
 
 -- backlog_add keeps the backlog zset equal to the facets' list lengths.
@@ -85,8 +101,9 @@ local function give_turn(f, limit)
   -- the ring for pulls to skip.
   if redis.call('LLEN', FACET .. f) <= tokens then return end
   redis.call('RPUSH', K_RING, f)
-  redis.call('HINCRBY', K_TOKENS, f, 1)
+  hincr(K_TOKENS, f, 1) -- not HINCRBY: see hincr
   redis.call('PUBLISH', WAKE, '')
+  return true
 end
 
 -- make_ready appends id to its facet (or puts it at the head) and gives the
@@ -146,8 +163,10 @@ end
 local function lease_of(id, token)
   local v = redis.call('HGET', K_LEASE, id)
   if v then
+    -- A lease that is not "<token>|<facet>" (a foreign write) is held by no
+    -- one; it goes back to its queue when it expires (see reclaim).
     local sep = string.find(v, '|', 1, true)
-    if string.sub(v, 1, sep - 1) == token then return string.sub(v, sep + 1) end
+    if sep and sep < #v and string.sub(v, 1, sep - 1) == token then return string.sub(v, sep + 1) end
     return nil, -1
   end
   if redis.call('HEXISTS', K_MSGS, id) == 1 then return nil, -1 end
@@ -167,25 +186,37 @@ end
 local function reclaim(now, limit, n, max_attempts, cap)
   local expired = {}
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, n)) do
-    local v = redis.call('HGET', K_LEASE, id)
-    local sep = string.find(v, '|', 1, true)
-    expired[#expired + 1] = {id, string.sub(v, sep + 1), tonumber(string.sub(v, 1, sep - 1))}
+    local v = redis.call('HGET', K_LEASE, id) or ''
+    local sep = string.find(v, '|', 1, true) or #v + 1
+    -- The envelope names the facet; the lease names the same one unless a
+    -- foreign write changed or removed it, so it is only the fallback.
+    local env = redis.call('HGET', K_MSGS, id)
+    local f = envelope_facet(env) or string.sub(v, sep + 1)
+    expired[#expired + 1] = {id, f, tonumber(string.sub(v, 1, sep - 1)) or 0, env}
   end
   -- Pushed back latest lease first, messages pulled together return to the
   -- head of their facet in the order they were pulled.
   table.sort(expired, function(a, b) return a[3] > b[3] end)
   for _, e in ipairs(expired) do
     local id, f = e[1], e[2]
-    end_lease(id, f)
-    local att = num(redis.call('HGET', K_ATT, id))
-    if att >= max_attempts then
-      dead_letter(id, 'lease expired on attempt ' .. att, now, cap)
-      -- The lease freed a slot: a facet held back at its in-flight limit
-      -- must get its turn back here, as nack.lua does, or it stays stuck
-      -- with ready work until something else happens to it.
-      give_turn(f, limit)
+    if f == '' then
+      -- No facet to go back to: only foreign writes to both its lease and
+      -- its envelope leave none. Drop the lease; dead-letter the body.
+      redis.call('ZREM', K_LEASED, id)
+      redis.call('HDEL', K_LEASE, id)
+      if e[4] then dead_letter(id, 'unreadable envelope', now, cap) else forget(id) end
     else
-      make_ready(id, f, limit, true)
+      end_lease(id, f)
+      local att = num(redis.call('HGET', K_ATT, id))
+      if att >= max_attempts then
+        dead_letter(id, 'lease expired on attempt ' .. att, now, cap)
+        -- The lease freed a slot: a facet held back at its in-flight limit
+        -- must get its turn back here, as nack.lua does, or it stays stuck
+        -- with ready work until something else happens to it.
+        give_turn(f, limit)
+      else
+        make_ready(id, f, limit, true)
+      end
     end
   end
   local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', now, 'LIMIT', 0, n)
@@ -202,3 +233,4 @@ local function reclaim(now, limit, n, max_attempts, cap)
     end
   end
 end
+

@@ -6,19 +6,25 @@
 -- ARGV[4] max attempts
 -- ARGV[5] dead-letter cap
 -- ARGV[6] the most expired leases and due delayed messages to move back first
--- Returns {now, more, id, token, attempt, envelope, id, ...}: now in ms,
--- Redis's clock; more is 1 when the call stopped at its bound on skipped
--- turns, so the ring may still hold work for another call. Returns an empty
--- array when the queue does not exist.
-local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused')
+-- Returns {now, more, next, id, token, attempt, envelope, id, ...}: now in
+-- ms, Redis's clock; more is 1 when the call stopped at its bound on skipped
+-- turns, so the ring may still hold work for another call; next is when the
+-- first facet held back by its rate limit may be pulled again (ms), or 0,
+-- set when the call leased fewer than n. Returns an empty array when the
+-- queue does not exist.
+local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused', 'rated', 'rate')
 if not cfg[1] then return {} end
 local limit = tonumber(cfg[1])
 local n, lease = tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 reclaim(now, limit, tonumber(ARGV[6]), tonumber(ARGV[4]), tonumber(ARGV[5]))
-if cfg[2] then return {now, 0} end -- the queue is paused
+-- A queue with no rate limit reads nothing more for them than cfg.rated.
+local R = cfg[3] and rate_lib()
+if R then R.unpark_due(now, limit, tonumber(ARGV[6])) end
+if cfg[2] then return {now, 0, 0} end -- the queue is paused
 
-local out = {now, 0}
+local out = {now, 0, 0}
+local rates = R and redis.call('EXISTS', R.RATES) == 1
 local got, skips = 0, 0
 -- Most queues set no priorities and no limit: then the loop skips reading
 -- them, which is a third of its calls.
@@ -33,12 +39,18 @@ while got < n and skips < n + 100 do
   local prio, inflight = 1, 0
   if prios then prio = prio_of(f) end
   if limit > 0 then inflight = num(redis.call('HGET', K_INFLIGHT, f)) end
-  local id
+  local id, every, tau, wait, tat
   if prio > 0 and (limit == 0 or inflight < limit) then
-    id = redis.call('LPOP', FACET .. f)
+    if R then
+      every, tau = R.spec(rates and redis.call('HGET', R.RATES, f) or cfg[4])
+      if every then wait, tat = R.wait(f, every, tau, now) end
+    end
+    if not wait then id = redis.call('LPOP', FACET .. f) end
   end
   if not id then
     hincr(K_TOKENS, f, -1)
+    -- A facet held back by its rate limit parks its turn until it is free.
+    if wait then redis.call('ZADD', R.PARKED, wait, f) end
     skips = skips + 1
   else
     local left = tonumber(redis.call('ZINCRBY', K_BACKLOG, -1, f))
@@ -51,6 +63,15 @@ while got < n and skips < n + 100 do
     if back and prio > 1 then
       back = num(redis.call('HGET', K_TOKENS, f)) <= left
     end
+    if every then
+      tat = tat + every
+      redis.call('ZADD', R.TAT, tat, f)
+      -- Limited by this lease: park the turn now rather than when it comes up.
+      if back and tat - tau > now then
+        redis.call('ZADD', R.PARKED, math.ceil(tat - tau), f)
+        back = false
+      end
+    end
     if back then
       redis.call('RPUSH', K_RING, f)
     else
@@ -61,8 +82,8 @@ while got < n and skips < n + 100 do
       token = token + 1
       redis.call('HSET', K_LEASE, id, token .. '|' .. f)
       redis.call('ZADD', K_LEASED, now + lease, id)
-      redis.call('HINCRBY', K_INFLIGHT, f, 1)
-      local att = redis.call('HINCRBY', K_ATT, id, 1)
+      hincr(K_INFLIGHT, f, 1) -- not HINCRBY: see hincr
+      local att = hincr(K_ATT, id, 1) -- not HINCRBY: see hincr
       out[#out + 1] = id
       out[#out + 1] = tostring(token)
       out[#out + 1] = att
@@ -74,4 +95,8 @@ while got < n and skips < n + 100 do
   end
 end
 if got < n and skips >= n + 100 then out[2] = 1 end
+if R and got < n then
+  local first = redis.call('ZRANGE', R.PARKED, 0, 0, 'WITHSCORES')
+  if first[2] then out[3] = tonumber(first[2]) end
+end
 return out

@@ -34,6 +34,9 @@ import (
 //	<ns>:{<queue>}:dead       zset: message ID -> time of death (ms)
 //	<ns>:{<queue>}:deaderr    hash: message ID -> why it died
 //	<ns>:{<queue>}:seq        counter of lease tokens
+//	<ns>:{<queue>}:rates      hash: facet -> own rate limit "<n>:<period ms>:<burst>" ("0": none)
+//	<ns>:{<queue>}:parked     zset: facet -> when its rate limit frees its parked turn (ms)
+//	<ns>:{<queue>}:tat        zset: facet -> theoretical arrival time of its next pull (GCRA, ms)
 //	<ns>:{<queue>}:u:<key>    idempotency key, with an expiry
 
 // Key kinds of a queue, after its prefix.
@@ -52,13 +55,18 @@ const (
 	kindDead     = "dead"
 	kindDeadErr  = "deaderr"
 	kindSeq      = "seq"
+	kindRates    = "rates"
+	kindParked   = "parked"
+	kindTat      = "tat"
 	facetMarker  = "f:"
 	idemMarker   = "u:"
+	histMarker   = "hist:" // per-minute throughput history, not checked
 )
 
 var queueKinds = []string{
 	kindCfg, kindRing, kindTokens, kindPrio, kindInflight, kindBacklog, kindMsgs,
 	kindAtt, kindLease, kindLeased, kindDelayed, kindDead, kindDeadErr, kindSeq,
+	kindRates, kindParked, kindTat,
 }
 
 // QueueState is a snapshot of every key of one broker queue, as read by
@@ -87,6 +95,12 @@ type QueueState struct {
 	Dead    []redis.Z
 	DeadErr map[string]string
 	Seq     string // "" when the counter does not exist
+	// Rates holds facets' own rate limits; Parked the facets whose rate
+	// limit holds back their turn, scored by when it frees them; Tat the
+	// GCRA arrival times.
+	Rates  map[string]string
+	Parked []redis.Z
+	Tat    []redis.Z
 	// IdempotencyKeys counts the "u:<key>" keys; they are not checked.
 	IdempotencyKeys int
 	// Other lists keys under Prefix of no known kind.
@@ -169,6 +183,7 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 			facets = append(facets, strings.TrimPrefix(rest, facetMarker))
 		case strings.HasPrefix(rest, idemMarker):
 			s.IdempotencyKeys++
+		case strings.HasPrefix(rest, histMarker):
 		case !slices.Contains(queueKinds, rest):
 			s.Other = append(s.Other, iter.Val())
 		}
@@ -183,11 +198,11 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 
 	k := func(kind string) string { return s.Prefix + kind }
 	var (
-		cfg, tokens, prio, inflight, msgs, att, lease, deadErr *redis.MapStringStringCmd
-		ring                                                   *redis.StringSliceCmd
-		backlog, leased, delayed, dead                         *redis.ZSliceCmd
-		seq                                                    *redis.StringCmd
-		lists                                                  = make([]*redis.StringSliceCmd, len(facets))
+		cfg, tokens, prio, inflight, msgs, att, lease, deadErr, rates *redis.MapStringStringCmd
+		ring                                                          *redis.StringSliceCmd
+		backlog, leased, delayed, dead, parked, tat                   *redis.ZSliceCmd
+		seq                                                           *redis.StringCmd
+		lists                                                         = make([]*redis.StringSliceCmd, len(facets))
 	)
 	cmds, err := node.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		cfg = p.HGetAll(ctx, k(kindCfg))
@@ -204,6 +219,9 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 		dead = p.ZRangeWithScores(ctx, k(kindDead), 0, -1)
 		deadErr = p.HGetAll(ctx, k(kindDeadErr))
 		seq = p.Get(ctx, k(kindSeq))
+		rates = p.HGetAll(ctx, k(kindRates))
+		parked = p.ZRangeWithScores(ctx, k(kindParked), 0, -1)
+		tat = p.ZRangeWithScores(ctx, k(kindTat), 0, -1)
 		for i, f := range facets {
 			lists[i] = p.LRange(ctx, k(facetMarker+f), 0, -1)
 		}
@@ -229,6 +247,7 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 	s.Msgs, s.Att, s.Lease, s.DeadErr = orEmpty(msgs.Val()), orEmpty(att.Val()), orEmpty(lease.Val()), orEmpty(deadErr.Val())
 	s.Backlog, s.Leased, s.Delayed, s.Dead = backlog.Val(), leased.Val(), delayed.Val(), dead.Val()
 	s.Seq = seq.Val()
+	s.Rates, s.Parked, s.Tat = orEmpty(rates.Val()), parked.Val(), tat.Val()
 	s.Facets = make(map[string][]string, len(facets))
 	for i, f := range facets {
 		if lists[i].Err() == nil {
@@ -308,8 +327,13 @@ func EnvelopeFacet(env string) (facet string, ok bool) {
 //     holds none); tokens of a facet at its in-flight limit are allowed,
 //     the pull drops them when they come up;
 //   - every facet with ready messages, priority > 0 and fewer leases than
-//     the limit has at least one token in the ring, or it would never be
-//     pulled;
+//     the limit has at least one token in the ring, or its turn is parked
+//     (held back by its rate limit until the time it is scored with), or
+//     it would never be pulled;
+//   - rate limits are "<n>:<period ms>:<burst>" with n, period, burst >= 1
+//     (a facet's own may be "0", none); cfg.rated is set exactly when a
+//     default or a facet's own limit is; without it, nothing is parked and
+//     no arrival time is kept;
 //   - att only holds IDs in msgs, with positive integers; deaderr holds
 //     exactly the dead IDs.
 func (s *QueueState) Check() error {
@@ -508,8 +532,12 @@ func (s *QueueState) Violations() []string {
 			bad("tokens[%q] = %d, more than its %d ready message(s)", f, tokens[f], ready)
 		}
 	}
+	parked := make(map[string]bool, len(s.Parked))
+	for _, z := range s.Parked {
+		parked[member(z)] = true
+	}
 	for _, f := range sortedKeys(s.Facets) {
-		if len(s.Facets[f]) == 0 || inRing[f] > 0 || prio(f) <= 0 {
+		if len(s.Facets[f]) == 0 || inRing[f] > 0 || parked[f] || prio(f) <= 0 {
 			continue
 		}
 		if limit > 0 && inflight[f] >= limit {
@@ -518,6 +546,8 @@ func (s *QueueState) Violations() []string {
 		bad("facet %q is stuck: %d ready message(s), priority %d, %d in flight (limit %d), but no token in the ring",
 			f, len(s.Facets[f]), prio(f), inflight[f], limit)
 	}
+
+	out = append(out, s.rateViolations()...)
 
 	// Attempts and dead letters' reasons.
 	for _, id := range sortedKeys(s.Att) {
@@ -538,6 +568,46 @@ func (s *QueueState) Violations() []string {
 	for _, id := range sortedKeys(s.DeadErr) {
 		if !deadSet[id] {
 			bad("deaderr holds %q, which is not a dead letter", id)
+		}
+	}
+	return out
+}
+
+// rateViolations checks the rate-limit keys.
+func (s *QueueState) rateViolations() []string {
+	var out []string
+	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	validSpec := func(v string) bool {
+		parts := strings.Split(v, ":")
+		if len(parts) != 3 {
+			return false
+		}
+		for _, p := range parts {
+			if n, err := strconv.ParseInt(p, 10, 64); err != nil || n < 1 {
+				return false
+			}
+		}
+		return true
+	}
+	def, hasDef := s.Cfg["rate"]
+	if hasDef && !validSpec(def) {
+		bad("cfg rate %q is not \"<n>:<period ms>:<burst>\"", def)
+	}
+	for _, f := range sortedKeys(s.Rates) {
+		if v := s.Rates[f]; v != "0" && !validSpec(v) {
+			bad("rates[%q] = %q; want \"<n>:<period ms>:<burst>\" or \"0\"", f, v)
+		}
+	}
+	_, rated := s.Cfg["rated"]
+	if want := hasDef || len(s.Rates) > 0; rated != want {
+		bad("cfg rated is %v but a rate limit is set: %v", rated, want)
+	}
+	if !rated && (len(s.Parked) > 0 || len(s.Tat) > 0) {
+		bad("no rate limit is set but %d facet(s) are parked and %d arrival time(s) kept", len(s.Parked), len(s.Tat))
+	}
+	for _, z := range s.Parked {
+		if z.Score <= 0 || math.Trunc(z.Score) != z.Score {
+			bad("parked[%q] = %v; want a time in ms", member(z), z.Score)
 		}
 	}
 	return out
@@ -570,6 +640,9 @@ func (s *QueueState) Dump(maxEntries int) string {
 	line("dead", fmtZ(s.Dead, maxEntries))
 	line("deaderr", fmtMap(s.DeadErr, maxEntries))
 	line("seq", strconv.Quote(s.Seq))
+	line("rates", fmtMap(s.Rates, maxEntries))
+	line("parked", fmtZ(s.Parked, maxEntries))
+	line("tat", fmtZ(s.Tat, maxEntries))
 	if len(s.Other) > 0 {
 		line("other", fmtList(s.Other, maxEntries))
 	}

@@ -440,3 +440,73 @@ func TestEnvelopeFacet(t *testing.T) {
 		}
 	}
 }
+
+// writeRateLimits adds rate limits to the healthy fixture: a default, a
+// facet exempt from it, and facet b*[?]\ whose turn is parked.
+func writeRateLimits(ctx context.Context, x redis.Pipeliner, p string) {
+	x.HSet(ctx, p+"cfg", "rate", "5:1000:1", "rated", 1)
+	x.HSet(ctx, p+"rates", "a", "0", "d", "10:60000:2")
+	x.LRem(ctx, p+"ring", 0, globFacet)
+	x.HDel(ctx, p+"tokens", globFacet)
+	x.ZAdd(ctx, p+"parked", redis.Z{Score: 2e12, Member: globFacet})
+	x.ZAdd(ctx, p+"tat", redis.Z{Score: 2e12 + 200, Member: globFacet})
+}
+
+func TestCheckQueueRateLimits(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		corrupt func(ctx context.Context, x redis.Pipeliner, p string)
+		want    []string
+	}{
+		{"healthy", func(context.Context, redis.Pipeliner, string) {}, nil},
+		{
+			"neither in the ring nor parked",
+			func(ctx context.Context, x redis.Pipeliner, p string) { x.Del(ctx, p+"parked") },
+			[]string{fmt.Sprintf(`facet %q is stuck`, globFacet)},
+		},
+		{
+			"rated flag missing",
+			func(ctx context.Context, x redis.Pipeliner, p string) { x.HDel(ctx, p+"cfg", "rated") },
+			[]string{`cfg rated is false but a rate limit is set: true`,
+				`no rate limit is set but 1 facet(s) are parked and 1 arrival time(s) kept`},
+		},
+		{
+			"bad limits",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"cfg", "rate", "5/s")
+				x.HSet(ctx, p+"rates", "c", "0:1000:1")
+				x.ZAdd(ctx, p+"parked", redis.Z{Score: 1.5, Member: "c"})
+			},
+			[]string{`cfg rate "5/s" is not`, `rates["c"] = "0:1000:1"`, `parked["c"] = 1.5; want a time in ms`},
+		},
+	}
+	ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				ns := Namespace(t)
+				writeHealthyQueue(t, rdb, ns)
+				p := ns + ":{" + fixtureQ + "}:"
+				if _, err := rdb.Pipelined(t.Context(), func(x redis.Pipeliner) error {
+					writeRateLimits(t.Context(), x, p)
+					c.corrupt(t.Context(), x, p)
+					return nil
+				}); err != nil {
+					t.Fatalf("write: %v", err)
+				}
+				err := CheckQueue(t.Context(), rdb, ns, fixtureQ)
+				if len(c.want) == 0 {
+					if err != nil {
+						t.Fatalf("healthy rate-limited queue: %v", err)
+					}
+					return
+				}
+				for _, w := range c.want {
+					if err == nil || !strings.Contains(err.Error(), w) {
+						t.Errorf("report lacks %q:\n%v", w, err)
+					}
+				}
+			})
+		}
+	})
+}

@@ -1,0 +1,55 @@
+-- ratelib.lua: keys and helpers of per-facet rate limits, prepended (after
+-- lib.lua) only to the scripts that use them. They are built by rate_lib,
+-- which pull calls only for a queue that has a rate limit: a queue without
+-- one pays for defining this one function per call, nothing more.
+
+-- rate_lib returns the rate-limit keys and helpers:
+--   RATES   hash facet -> rate limit overriding cfg.rate ("0": none)
+--   PARKED  zset facet -> when its rate limit frees its turn (ms)
+--   TAT     zset facet -> theoretical arrival time of its next pull (GCRA, ms)
+local function rate_lib()
+  local R = {RATES = P .. 'rates', PARKED = P .. 'parked', TAT = P .. 'tat'}
+
+  -- spec parses a rate limit "<n>:<period ms>:<burst>" into the interval
+  -- between two messages and the burst tolerance, both in ms (GCRA's T and
+  -- tau), or returns nil for no limit.
+  function R.spec(s)
+    if not s then return nil end
+    local n, per, burst = string.match(s, '^(%d+):(%d+):(%d+)$')
+    if not n or tonumber(n) == 0 then return nil end
+    local every = tonumber(per) / tonumber(n)
+    return every, (math.max(tonumber(burst), 1) - 1) * every
+  end
+
+  -- wait checks facet f's rate limit (GCRA) at time now. It returns nil and
+  -- f's theoretical arrival time when f may be pulled now, or the time (ms)
+  -- when it may and that arrival time.
+  function R.wait(f, every, tau, now)
+    local tat = math.max(tonumber(redis.call('ZSCORE', R.TAT, f)) or now, now)
+    if tat - tau > now then return math.ceil(tat - tau), tat end
+    return nil, tat
+  end
+
+  -- unpark gives facet f, whose rate limit parked its turn, its turns back:
+  -- up to its priority, as give_turn allows.
+  function R.unpark(f, limit)
+    for _ = 1, prio_of(f) do
+      if not give_turn(f, limit) then return end
+    end
+  end
+
+  -- unpark_due gives back the turns of up to n parked facets whose rate
+  -- limit has freed them, and forgets up to n arrival times that no longer
+  -- matter (an arrival time in the past is the same as none).
+  function R.unpark_due(now, limit, n)
+    local due = redis.call('ZRANGEBYSCORE', R.PARKED, '-inf', now, 'LIMIT', 0, n)
+    if #due > 0 then
+      redis.call('ZREMRANGEBYRANK', R.PARKED, 0, #due - 1)
+      for _, f in ipairs(due) do R.unpark(f, limit) end
+    end
+    local old = redis.call('ZRANGEBYSCORE', R.TAT, '-inf', now, 'LIMIT', 0, n)
+    if #old > 0 then redis.call('ZREMRANGEBYRANK', R.TAT, 0, #old - 1) end
+  end
+
+  return R
+end
