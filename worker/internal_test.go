@@ -113,7 +113,7 @@ func TestLeaseKeeperSurvivesPanic(t *testing.T) {
 	if err := b.DeliverBytes(ctx, "t", "f", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	const lease = 100 * time.Millisecond
+	const lease = 500 * time.Millisecond // long enough that a loaded machine cannot miss the extension
 	ms, err := b.PullLease(ctx, "q", 1, lease)
 	if err != nil || len(ms) != 1 {
 		t.Fatalf("pull: %v, %v", ms, err)

@@ -3,6 +3,7 @@ package testutil
 import (
 	"bufio"
 	"cmp"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ type Server struct {
 	logPath string
 	args    []string
 	port    int // fixed once StartServer returns
+	// tls, when set, makes the server listen with TLS only on port (see
+	// StartTLSServer); it is the client side of the connection.
+	tls *tls.Config
 
 	mu     sync.Mutex
 	proc   *process // nil while stopped
@@ -76,6 +80,11 @@ type process struct {
 // PATH; if there is none the error wraps ErrRedisServerNotFound. The
 // caller must Close the server. Tests should prefer StartServerT.
 func StartServer(extraArgs ...string) (*Server, error) {
+	return startServer(nil, extraArgs)
+}
+
+// startServer implements StartServer and StartTLSServer.
+func startServer(tlsConfig *tls.Config, extraArgs []string) (*Server, error) {
 	bin, err := findServerBinary()
 	if err != nil {
 		return nil, err
@@ -89,6 +98,7 @@ func StartServer(extraArgs ...string) (*Server, error) {
 		dir:     dir,
 		logPath: filepath.Join(dir, "redis.log"),
 		args:    slices.Clone(extraArgs),
+		tls:     tlsConfig,
 	}
 	for attempt := 1; ; attempt++ {
 		s.port, err = FreePort()
@@ -152,7 +162,11 @@ func (s *Server) Dir() string {
 // Client returns a new client connected to the server. The caller must
 // close it. The client reconnects by itself after a Restart.
 func (s *Server) Client() *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: s.Addr()})
+	opts := &redis.Options{Addr: s.Addr()}
+	if s.tls != nil {
+		opts.TLSConfig = s.tls.Clone()
+	}
+	return redis.NewClient(opts)
 }
 
 // Stop shuts the server down with SIGTERM and waits for it to exit,
@@ -255,14 +269,17 @@ func (s *Server) startLocked(deadline time.Time) error {
 	if info, err := logFile.Stat(); err == nil {
 		logStart = info.Size()
 	}
-	args := append([]string{
-		"--port", strconv.Itoa(s.port),
+	ports := []string{"--port", strconv.Itoa(s.port)}
+	if s.tls != nil {
+		ports = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port)}
+	}
+	args := slices.Concat(ports, []string{
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--dir", s.dir,
 		"--protected-mode", "yes",
-	}, s.args...)
+	}, s.args)
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	// *os.File outputs are handed to the child directly, so no copying
@@ -281,7 +298,7 @@ func (s *Server) startLocked(deadline time.Time) error {
 		close(p.done)
 	}()
 
-	if err := waitReady(s.Addr(), p, deadline); err != nil {
+	if err := waitReady(s.Addr(), s.tls, p, deadline); err != nil {
 		_ = cmd.Process.Kill()
 		<-p.done
 		tail := s.logTail(logStart)
@@ -296,7 +313,7 @@ func (s *Server) startLocked(deadline time.Time) error {
 
 // waitReady polls addr with PING until it answers, p exits or deadline
 // passes.
-func waitReady(addr string, p *process, deadline time.Time) error {
+func waitReady(addr string, tlsConfig *tls.Config, p *process, deadline time.Time) error {
 	ticker := time.NewTicker(readyPollInterval)
 	defer ticker.Stop()
 	var lastErr error
@@ -310,7 +327,7 @@ func waitReady(addr string, p *process, deadline time.Time) error {
 		if remaining <= 0 {
 			return fmt.Errorf("no answer to PING within %v: %w", startTimeout, cmp.Or(lastErr, errNoAttempt))
 		}
-		if lastErr = ping(addr, min(remaining, 500*time.Millisecond)); lastErr == nil {
+		if lastErr = pingTLS(addr, tlsConfig, min(remaining, 500*time.Millisecond)); lastErr == nil {
 			return nil
 		}
 		select {
@@ -323,7 +340,18 @@ func waitReady(addr string, p *process, deadline time.Time) error {
 // ping sends PING over a raw connection. Any reply except -LOADING counts
 // as ready (an -NOAUTH reply still means the server is serving).
 func ping(addr string, timeout time.Duration) error {
-	conn, err := net.DialTimeout("tcp", addr, timeout)
+	return pingTLS(addr, nil, timeout)
+}
+
+// pingTLS is ping over TLS when tlsConfig is set.
+func pingTLS(addr string, tlsConfig *tls.Config, timeout time.Duration) error {
+	var conn net.Conn
+	var err error
+	if tlsConfig != nil {
+		conn, err = tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", addr, tlsConfig)
+	} else {
+		conn, err = net.DialTimeout("tcp", addr, timeout)
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,55 @@
+package chaos
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/internal/testutil"
+)
+
+// check counts what the workers handled and checks the queue once every
+// worker has stopped.
+func (r *run) check(ctx context.Context) {
+	if ctx.Err() != nil {
+		r.res.fail("the run timed out after %v", r.cfg.Timeout)
+		ctx = context.WithoutCancel(ctx) // still read what happened
+	}
+	counts, err := r.rdb.HGetAll(ctx, recordKey).Result()
+	if err != nil {
+		r.res.fail("read the handled messages: %v", err)
+		return
+	}
+	r.res.Handled = int64(len(counts))
+	for id, c := range counts {
+		n, err := strconv.ParseInt(c, 10, 64)
+		if err != nil || n < 1 {
+			r.res.fail("message %s has the count %q", id, c)
+			continue
+		}
+		r.res.Duplicates += n - 1
+	}
+	r.res.Lost = max(int64(r.cfg.Messages)-r.res.Handled, 0)
+	switch {
+	case r.res.Lost > 0:
+		r.res.fail("%d of %d messages were never handled", r.res.Lost, r.cfg.Messages)
+	case r.res.Handled > int64(r.cfg.Messages):
+		r.res.fail("%d messages handled, but only %d delivered: a delivery was queued twice", r.res.Handled, r.cfg.Messages)
+	}
+	if r.res.Duplicates > r.res.AllowedDuplicates {
+		r.res.fail("%d duplicates, but only %d messages were leased at the kills", r.res.Duplicates, r.res.AllowedDuplicates)
+	}
+	st, err := r.b.Stats(ctx, queueName)
+	if err != nil {
+		r.res.fail("stats: %v", err)
+		return
+	}
+	r.res.Dead, r.res.Stuck = st.Dead, st.Ready+st.InFlight+st.Delayed
+	if st != (broker.QueueStats{Routed: true}) {
+		r.res.fail("the queue is not empty at the end: %+v", st)
+	}
+	if err := testutil.CheckQueue(ctx, r.rdb, namespace, queueName); err != nil {
+		r.res.Invariants = err.Error()
+		r.res.fail("%v", err)
+	}
+}
