@@ -8,7 +8,7 @@ GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lin
 
 .DEFAULT_GOAL := help
 
-.PHONY: help test test-short lint bench bench-worker fmt vet tidy
+.PHONY: help test test-short lint bench bench-worker bench-compare fmt vet tidy
 
 help: ## Show this list of targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,9 @@ bench: ## Run all benchmarks, no tests.
 bench-worker: ## End-to-end worker throughput, idle pickup latency and idle commands (bench/).
 	cd bench && $(GO) run . -check
 
+bench-compare: ## Fairway against asynq, same server, same run (bench/); writes bench/results/latest.md.
+	cd bench && $(GO) run . -compare -out results/latest.md
+
 fmt: ## Format all Go files with gofmt -s.
 	gofmt -s -w .
 
@@ -38,3 +41,37 @@ vet: ## Run go vet (also on the bench/ module).
 
 tidy: ## Tidy go.mod and go.sum.
 	$(GO) mod tidy
+
+# Chaos and fuzzing (see docs/reliability.md).
+.PHONY: chaos chaos-short fuzz-short
+
+# FUZZTIME is how long fuzz-short runs each fuzz target.
+FUZZTIME ?= 5s
+# FUZZ_PACKAGES are searched for fuzz targets by fuzz-short.
+FUZZ_PACKAGES ?= ./broker ./worker
+
+chaos: ## Chaos test: kill workers and redis-server under load, check nothing is lost (a few minutes).
+	$(GO) run ./internal/chaos/cmd/chaos
+
+chaos-short: ## The chaos test's short run, as CI makes it (under a minute).
+	$(GO) run ./internal/chaos/cmd/chaos -short
+
+# A target is run again once when Go's fuzzer, not the target, failed: on a
+# loaded machine it can report its own deadline ("context deadline
+# exceeded") as an error when -fuzztime runs out. A real failure writes its
+# input to testdata/fuzz and fails at once.
+fuzz-short: ## Run every fuzz target of FUZZ_PACKAGES for FUZZTIME (5s) each.
+	@set -e; out=$$(mktemp); trap 'rm -f $$out' EXIT; \
+	for pkg in $(FUZZ_PACKAGES); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			cmd="$(GO) test -run ^$$ -fuzz ^$$target$$ -fuzztime $(FUZZTIME) $$pkg"; \
+			echo "$$cmd"; \
+			if ! $$cmd >$$out 2>&1; then \
+				grep -v '^fuzz: elapsed' $$out; \
+				if ! grep -q 'context deadline exceeded' $$out || grep -q 'Failing input written' $$out; then exit 1; fi; \
+				echo "the fuzzer stopped on its own deadline; running $$target again"; \
+				$$cmd >$$out 2>&1 || { cat $$out; exit 1; }; \
+			fi; \
+			grep -v '^fuzz: elapsed' $$out; \
+		done; \
+	done

@@ -59,12 +59,15 @@ func (b *Broker) UnregisterQueue(ctx context.Context, name string) error {
 }
 
 // DestroyQueue unregisters queue and deletes every message and setting it
-// holds. Idempotency keys are left to expire.
+// holds, and its throughput history. Idempotency keys are left to expire.
 func (b *Broker) DestroyQueue(ctx context.Context, name string) error {
 	if err := b.UnregisterQueue(ctx, name); err != nil {
 		return err
 	}
-	return wrapRedis("destroy queue", b.runQueue(ctx, scriptDestroyQueue, name).Err())
+	if err := b.runQueue(ctx, scriptDestroyQueue, name).Err(); err != nil {
+		return wrapRedis("destroy queue", err)
+	}
+	return b.clearHistory(ctx, name)
 }
 
 func (b *Broker) setRoute(ctx context.Context, name, pattern string) error {

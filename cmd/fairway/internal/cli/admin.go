@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+)
+
+var registerCmd = &command{
+	name: "register", args: "QUEUE PATTERN", summary: "create a queue, or change its pattern",
+	help: "PATTERN is a Go regular expression matched anywhere in a delivery's topic; anchor it\nwith ^ and $ to match whole topics. Example: fairway register emails '^email\\.'",
+	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, 2, 2, "QUEUE PATTERN"); err != nil {
+				return err
+			}
+			return a.act(ctx, func(ctx context.Context) error {
+				return a.b.RegisterQueue(ctx, args[0], args[1])
+			}, map[string]string{"queue": args[0], "pattern": args[1]}, "registered queue %q for topics matching %q", args[0], args[1])
+		}
+	},
+}
+
+var unregisterCmd = &command{
+	name: "unregister", args: "QUEUE", summary: "stop routing deliveries to a queue (its messages stay)",
+	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
+				return err
+			}
+			return a.act(ctx, func(ctx context.Context) error {
+				if _, err := a.b.Stats(ctx, args[0]); err != nil {
+					return err
+				}
+				return a.b.UnregisterQueue(ctx, args[0])
+			}, map[string]string{"queue": args[0]}, "unregistered queue %q; its messages stay until pulled", args[0])
+		}
+	},
+}
+
+var priorityCmd = &command{
+	name: "priority", args: "QUEUE FACET N", summary: "set a facet's share of turns (0 pauses it)",
+	help: "A facet of priority N gets N times the turns of a priority-1 facet (the default).",
+	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, 3, 3, "QUEUE FACET N"); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(args[2])
+			if err != nil {
+				return usageError{fmt.Sprintf("priority %q is not a whole number", args[2])}
+			}
+			return a.act(ctx, func(ctx context.Context) error {
+				return a.b.SetFacetPriority(ctx, args[0], args[1], n)
+			}, map[string]any{"queue": args[0], "facet": args[1], "priority": n}, "facet %q of queue %q now has priority %d", args[1], args[0], n)
+		}
+	},
+}
+
+var limitCmd = &command{
+	name: "limit", args: "QUEUE N", summary: "set the most messages in flight per facet (0: no limit)",
+	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, 2, 2, "QUEUE N"); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(args[1])
+			if err != nil {
+				return usageError{fmt.Sprintf("limit %q is not a whole number", args[1])}
+			}
+			return a.act(ctx, func(ctx context.Context) error {
+				return a.b.SetInflightLimit(ctx, args[0], n)
+			}, map[string]any{"queue": args[0], "limit": n}, "queue %q now leases at most %d message(s) per facet at once (0: no limit)", args[0], n)
+		}
+	},
+}
+
+var pauseCmd = pauseCommand(true)
+var resumeCmd = pauseCommand(false)
+
+func pauseCommand(pause bool) *command {
+	name, summary, done := "pause", "stop a queue, or one facet, from leasing messages", "paused"
+	if !pause {
+		name, summary, done = "resume", "let a paused queue or facet lease messages again", "resumed"
+	}
+	return &command{
+		name: name, args: "QUEUE [FACET]", summary: summary,
+		help: "Deliveries keep queueing while paused; leases already taken run their course.",
+		setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+			return func(ctx context.Context, args []string) error {
+				if err := wantArgs(args, 1, 2, "QUEUE [FACET]"); err != nil {
+					return err
+				}
+				what := fmt.Sprintf("queue %q", args[0])
+				if len(args) == 2 {
+					what = fmt.Sprintf("facet %q of queue %q", args[1], args[0])
+				}
+				return a.act(ctx, func(ctx context.Context) error {
+					switch {
+					case len(args) == 1 && pause:
+						return a.b.PauseQueue(ctx, args[0])
+					case len(args) == 1:
+						return a.b.ResumeQueue(ctx, args[0])
+					case pause:
+						return a.b.PauseFacet(ctx, args[0], args[1])
+					}
+					return a.b.ResumeFacet(ctx, args[0], args[1])
+				}, map[string]any{"queue": args[0], "facet": args[1:], "state": done}, "%s %s", done, what)
+			}
+		},
+	}
+}
+
+// act connects, runs op within --timeout, and confirms with a message (or
+// v with --json).
+func (a *app) act(ctx context.Context, op func(context.Context) error, v any, format string, args ...any) error {
+	if _, err := a.broker(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := a.opCtx(ctx)
+	defer cancel()
+	if err := op(ctx); err != nil {
+		return err
+	}
+	return a.say(v, format, args...)
+}

@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fairwayhq/fairway/broker"
+	"github.com/redis/go-redis/v9"
+)
+
+// app holds the global flags and the connection of one run.
+type app struct {
+	env       Env
+	redisURL  string
+	namespace string
+	json      bool
+	timeout   time.Duration
+
+	rdb *redis.Client
+	b   *broker.Broker
+}
+
+func (a *app) globalFlags(fs *flag.FlagSet) {
+	getenv := a.env.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	fs.StringVar(&a.redisURL, "redis", cmp.Or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"),
+		"Redis URL: redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS ($REDIS_URL)")
+	fs.StringVar(&a.namespace, "namespace", cmp.Or(getenv("FAIRWAY_NAMESPACE"), broker.NamespaceDefault),
+		"key namespace of the application ($FAIRWAY_NAMESPACE)")
+	fs.BoolVar(&a.json, "json", false, "print JSON instead of tables")
+	fs.DurationVar(&a.timeout, "timeout", 10*time.Second, "give up on Redis after this long")
+}
+
+// broker connects to Redis, checks that it answers, and returns the broker.
+func (a *app) broker(ctx context.Context) (*broker.Broker, error) {
+	if a.b != nil {
+		return a.b, nil
+	}
+	opts, err := redis.ParseURL(a.redisURL)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("bad --redis URL: %v; want redis://[:PASSWORD@]HOST:PORT/DB or rediss://...", err)}
+	}
+	opts.MaxRetries = 1
+	opts.DialTimeout = min(a.timeout, 5*time.Second)
+	a.rdb = redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	if err := a.rdb.Ping(pingCtx).Err(); err != nil {
+		return nil, unavailableError{addr: opts.Addr, err: err}
+	}
+	b, err := broker.New(a.rdb, broker.Config{Namespace: a.namespace})
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("bad --namespace %q: use 1 to 64 of [A-Za-z0-9._-]", a.namespace)}
+	}
+	a.b = b
+	return b, nil
+}
+
+// opCtx bounds one Redis operation by --timeout.
+func (a *app) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, a.timeout)
+}
+
+func (a *app) close() {
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
+}
+
+// printJSON writes v as indented JSON.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table writes rows under a header, aligned in columns.
+func (a *app) table(header string, rows [][]string) error {
+	tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+	printf(tw, "%s\n", strings.ReplaceAll(header, " ", "\t"))
+	for _, r := range rows {
+		printf(tw, "%s\n", strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// say prints a confirmation, unless --json asked for machine output, in
+// which case v is printed instead.
+func (a *app) say(v any, format string, args ...any) error {
+	if a.json {
+		return a.printJSON(v)
+	}
+	_, err := fmt.Fprintf(a.env.Stdout, format+"\n", args...)
+	return err
+}
+
+// wantArgs checks the number of positional arguments.
+func wantArgs(args []string, lo, hi int, what string) error {
+	if len(args) < lo || len(args) > hi {
+		return usageError{fmt.Sprintf("want %s, got %d argument(s)", what, len(args))}
+	}
+	return nil
+}
+
+// usageError is a bad command line or bad input: exit 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// unavailableError is a Redis that cannot be reached: exit 4.
+type unavailableError struct {
+	addr string
+	err  error
+}
+
+func (e unavailableError) Error() string {
+	return fmt.Sprintf("cannot reach Redis at %s: %v\nCheck --redis or $REDIS_URL, and that Redis is running and reachable.", e.addr, e.err)
+}
+
+func (e unavailableError) Unwrap() error { return e.err }
+
+// report prints err with a hint of what to do, and returns the exit code.
+func report(w io.Writer, c *command, err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ue usageError
+	var ua unavailableError
+	switch {
+	case errors.As(err, &ue):
+		printf(w, "fairway %s: %v\nRun 'fairway %s --help' for usage.\n", c.name, err, c.name)
+		return ExitUsage
+	case errors.As(err, &ua):
+		printf(w, "fairway %s: %v\n", c.name, err)
+		return ExitUnavailable
+	case errors.Is(err, errNotFound):
+		printf(w, "fairway %s: %v\n", c.name, err)
+		return ExitNotFound
+	case errors.Is(err, broker.ErrUnknownQueue):
+		printf(w, "fairway %s: %v\nRun 'fairway queues' to list the queues; check --namespace.\n", c.name, err)
+		return ExitNotFound
+	case isBadInput(err):
+		printf(w, "fairway %s: %v\nRun 'fairway %s --help' for usage.\n", c.name, err, c.name)
+		return ExitUsage
+	case isNetwork(err):
+		printf(w, "fairway %s: %v\nCheck that Redis is reachable (--redis, $REDIS_URL), or raise --timeout.\n", c.name, err)
+		return ExitUnavailable
+	}
+	printf(w, "fairway %s: %v\n", c.name, err)
+	return ExitError
+}
+
+func isBadInput(err error) bool {
+	for _, s := range []error{
+		broker.ErrInvalidQueueName, broker.ErrInvalidPattern, broker.ErrInvalidTopic,
+		broker.ErrInvalidFacet, broker.ErrInvalidMessage, broker.ErrMessageTooLarge,
+		broker.ErrInvalidArgument, broker.ErrInvalidConfig,
+	} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func isNetwork(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded)
+}

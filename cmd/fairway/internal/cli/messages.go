@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/fairwayhq/fairway/broker"
+)
+
+// maxInput bounds a message read from stdin.
+const maxInput = 16 << 20
+
+var deliverCmd = &command{
+	name: "deliver", args: "[JSON|-] [--topic T] [--facet F]", summary: "deliver a JSON message (from the argument or stdin)",
+	help: `The message is a JSON object. Its topic is --topic, else its "topic" field, else its
+"type" field, else "default"; its facet is --facet, else its "facet" field, else
+"default". The body is delivered exactly as given. Example:
+  fairway deliver '{"topic":"email.welcome","facet":"acme","to":"a@acme.test"}'
+  echo '{"to":"a@acme.test"}' | fairway deliver --topic email.welcome --facet acme`,
+	setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+		topic := fs.String("topic", "", "topic of the message (default: its \"topic\" or \"type\" field)")
+		facet := fs.String("facet", "", "facet of the message (default: its \"facet\" field)")
+		delay := fs.Duration("delay", 0, "keep the message from being pulled until this has passed")
+		key := fs.String("key", "", "idempotency key: queue nothing if a delivery with this key came within 24h")
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, 0, 1, "one JSON message, or none to read stdin"); err != nil {
+				return err
+			}
+			body, err := readMessage(a.env.Stdin, args)
+			if err != nil {
+				return err
+			}
+			var msg map[string]any
+			if err := json.Unmarshal(body, &msg); err != nil || msg == nil {
+				return usageError{fmt.Sprintf("the message is not a JSON object: %v", cmp.Or[any](err, "null"))}
+			}
+			d := broker.Delivery{
+				Topic: cmp.Or(*topic, str(msg, "topic"), str(msg, "type"), "default"),
+				Facet: cmp.Or(*facet, str(msg, "facet"), "default"),
+				Body:  bytes.TrimSpace(body), Delay: *delay, IdempotencyKey: *key,
+			}
+			b, err := a.broker(ctx)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.opCtx(ctx)
+			defer cancel()
+			if err := b.DeliverBatch(ctx, []broker.Delivery{d}); err != nil {
+				return err
+			}
+			queues, err := matchingQueues(ctx, b, d.Topic)
+			if err != nil {
+				return err
+			}
+			out := map[string]any{"topic": d.Topic, "facet": d.Facet, "queues": queues}
+			if len(queues) == 0 {
+				return a.say(out, "delivered topic %q, facet %q: published only, no queue's pattern matches the topic", d.Topic, d.Facet)
+			}
+			return a.say(out, "delivered topic %q, facet %q to %v", d.Topic, d.Facet, queues)
+		}
+	},
+}
+
+func readMessage(stdin io.Reader, args []string) ([]byte, error) {
+	if len(args) == 1 && args[0] != "-" {
+		return []byte(args[0]), nil
+	}
+	if stdin == nil {
+		return nil, usageError{"no message: give it as an argument or on stdin"}
+	}
+	body, err := io.ReadAll(io.LimitReader(stdin, maxInput+1))
+	if err != nil {
+		return nil, fmt.Errorf("read stdin: %w", err)
+	}
+	if len(body) > maxInput {
+		return nil, usageError{"the message on stdin is larger than 16 MiB"}
+	}
+	return body, nil
+}
+
+func str(msg map[string]any, k string) string {
+	s, _ := msg[k].(string)
+	return s
+}
+
+// matchingQueues lists the registered queues whose patterns match topic.
+func matchingQueues(ctx context.Context, b *broker.Broker, topic string) ([]string, error) {
+	qs, err := b.Queues(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, q := range slices.Sorted(maps.Keys(qs)) {
+		if re, err := regexp.Compile(qs[q]); err == nil && re.MatchString(topic) {
+			out = append(out, q)
+		}
+	}
+	return out, nil
+}
+
+// peekRow is one message in "fairway peek".
+type peekRow struct {
+	ID         string            `json:"id"`
+	Topic      string            `json:"topic"`
+	Facet      string            `json:"facet"`
+	Attempt    int               `json:"attempt"`
+	EnqueuedAt time.Time         `json:"enqueued_at"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	Body       json.RawMessage   `json:"body,omitempty"`
+	BodyText   string            `json:"body_text,omitempty"` // when the body is not JSON
+}
+
+func rowOf(m *broker.Message) peekRow {
+	r := peekRow{ID: m.ID, Topic: m.Topic, Facet: m.Facet, Attempt: m.Attempt, EnqueuedAt: m.EnqueuedAt, Headers: m.Headers}
+	if json.Valid(m.Body) {
+		r.Body = m.Body
+	} else {
+		r.BodyText = string(m.Body)
+	}
+	return r
+}
+
+var peekCmd = &command{
+	name: "peek", args: "QUEUE [-n N]", summary: "show the next messages a pull would take, without leasing them",
+	setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+		n := fs.Int("n", 10, "how many messages to show")
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
+				return err
+			}
+			b, err := a.broker(ctx)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.opCtx(ctx)
+			defer cancel()
+			ms, err := b.Peek(ctx, args[0], *n)
+			if err != nil {
+				return err
+			}
+			rows := []peekRow{}
+			var out [][]string
+			for _, m := range ms {
+				rows = append(rows, rowOf(m))
+				out = append(out, []string{m.ID, quoteIfNeeded(m.Facet), quoteIfNeeded(m.Topic),
+					fmt.Sprint(m.Attempt), age(m.EnqueuedAt), clip(m.Body, 60)})
+			}
+			if a.json {
+				return a.printJSON(rows)
+			}
+			if len(out) == 0 {
+				return a.say(nil, "no ready messages in queue %q", args[0])
+			}
+			return a.table("ID FACET TOPIC ATTEMPT AGE BODY", out)
+		}
+	},
+}
+
+// clip renders a body on one line, quoted, cut at n bytes.
+func clip(body []byte, n int) string {
+	s := string(body)
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func age(t time.Time) string {
+	return time.Since(t).Round(time.Second).String()
+}
+
+var tailCmd = &command{
+	name: "tail", args: "PATTERN", summary: "print deliveries as they are published, until Ctrl-C",
+	help: `PATTERN is a glob on topics ("email.*", "*" for all). Pub/sub is at most once:
+only deliveries published while tail is connected are shown.`,
+	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, 1, 1, "PATTERN"); err != nil {
+				return err
+			}
+			b, err := a.broker(ctx)
+			if err != nil {
+				return err
+			}
+			sub, err := b.Subscribe(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer func() { _ = sub.Close() }()
+			if !a.json {
+				printf(a.env.Stderr, "following topics matching %q in namespace %q; Ctrl-C to stop\n", args[0], a.namespace)
+			}
+			for ev := range sub.Channel() {
+				if err := a.printEvent(ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	},
+}
+
+func (a *app) printEvent(ev *broker.Event) error {
+	if a.json {
+		r := map[string]any{"time": time.Now().UTC(), "topic": ev.Topic}
+		if json.Valid(ev.Body) {
+			r["body"] = json.RawMessage(ev.Body)
+		} else {
+			r["body_text"] = string(ev.Body)
+		}
+		return json.NewEncoder(a.env.Stdout).Encode(r)
+	}
+	_, err := fmt.Fprintf(a.env.Stdout, "%s %s %s\n", time.Now().Format("15:04:05.000"), quoteIfNeeded(ev.Topic), clip(ev.Body, 200))
+	return err
+}

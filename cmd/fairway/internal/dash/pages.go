@@ -1,0 +1,232 @@
+package dash
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/fairwayhq/fairway/broker"
+)
+
+// page is what every template gets.
+type page struct {
+	Title     string
+	Namespace string
+	CSRF      string
+	Refresh   int // seconds
+	Flash     string
+	Data      any
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name, title string, data any) {
+	p := page{
+		Title: title, Namespace: s.b.Namespace(), CSRF: s.csrf,
+		Refresh: int(s.opts.Refresh / time.Second), Flash: r.URL.Query().Get("msg"), Data: data,
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
+		http.Error(w, "dash: render: "+err.Error(), http.StatusInternalServerError)
+	}
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, broker.ErrUnknownQueue), errors.Is(err, broker.ErrInvalidQueueName):
+		code = http.StatusNotFound
+	case isBadInput(err):
+		code = http.StatusBadRequest
+	}
+	w.WriteHeader(code)
+	s.render(w, r, "error", "Error", err.Error())
+}
+
+func isBadInput(err error) bool {
+	return errors.Is(err, broker.ErrInvalidArgument) || errors.Is(err, broker.ErrInvalidFacet)
+}
+
+// queueRow is one queue on the overview.
+type queueRow struct {
+	Name, Pattern string
+	broker.QueueStats
+	Processed, Failed int64 // over the last hour
+}
+
+type overviewData struct {
+	Queues []queueRow
+	Chart  throughputChart
+}
+
+func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	qs, err := s.b.Queues(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var d overviewData
+	var hs [][]broker.HistoryPoint
+	for _, name := range slices.Sorted(maps.Keys(qs)) {
+		st, err := s.b.Stats(ctx, name)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h, err := s.b.History(ctx, name, s.opts.Now(), 60)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		hs = append(hs, h)
+		row := queueRow{Name: name, Pattern: qs[name], QueueStats: st}
+		for _, p := range h {
+			row.Processed += p.Processed
+			row.Failed += p.Failed
+		}
+		d.Queues = append(d.Queues, row)
+	}
+	d.Chart = newThroughputChart(sumHistory(hs))
+	s.render(w, r, "overview", "Queues", d)
+}
+
+type queueData struct {
+	Name    string
+	Stats   broker.QueueStats
+	Facets  []broker.FacetStats
+	Bars    facetChart
+	Chart   throughputChart
+	Next    []*broker.Message
+	TopN    int
+	Pattern string
+}
+
+func (s *Server) queuePage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.PathValue("queue")
+	d := queueData{Name: q, TopN: 20}
+	var err error
+	if d.Stats, err = s.b.Stats(ctx, q); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if d.Facets, err = s.b.TopFacets(ctx, q, d.TopN); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	h, err := s.b.History(ctx, q, s.opts.Now(), 60)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if d.Next, err = s.b.Peek(ctx, q, 10); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	qs, _ := s.b.Queues(ctx)
+	d.Pattern = qs[q]
+	d.Bars, d.Chart = newFacetChart(d.Facets), newThroughputChart(h)
+	s.render(w, r, "queue", q, d)
+}
+
+type deadData struct {
+	Name        string
+	Total       int64
+	Letters     []broker.DeadLetter
+	Offset      int
+	Prev, Next  int
+	HasPrev     bool
+	HasNext     bool
+	First, Last int
+}
+
+const deadPageSize = 50
+
+func (s *Server) deadPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.PathValue("queue")
+	st, err := s.b.Stats(ctx, q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	off, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	off = max(off, 0)
+	ds, err := s.b.DeadLetters(ctx, q, off, deadPageSize)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := deadData{
+		Name: q, Total: st.Dead, Letters: ds, Offset: off,
+		Prev: max(off-deadPageSize, 0), Next: off + deadPageSize,
+		HasPrev: off > 0, HasNext: int64(off+deadPageSize) < st.Dead,
+		First: off + 1, Last: off + len(ds),
+	}
+	s.render(w, r, "dead", q+": dead letters", d)
+}
+
+// action runs one state-changing operation and redirects back with a
+// message.
+func (s *Server) action(w http.ResponseWriter, r *http.Request) {
+	q := r.PathValue("queue")
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, errors.Join(broker.ErrInvalidArgument, err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	back := "/q/" + url.PathEscape(q)
+	msg, err := s.do(ctx, q, r.PostForm)
+	if op := r.PostFormValue("op"); op == "requeue" || op == "purge" || op == "requeue-all" || op == "purge-all" {
+		back += "/dead"
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, back+"?msg="+url.QueryEscape(msg), http.StatusSeeOther)
+}
+
+func (s *Server) do(ctx context.Context, q string, f url.Values) (string, error) {
+	facet := f.Get("facet")
+	switch f.Get("op") {
+	case "pause":
+		return "Queue paused.", s.b.PauseQueue(ctx, q)
+	case "resume":
+		return "Queue resumed.", s.b.ResumeQueue(ctx, q)
+	case "pause-facet":
+		return "Facet " + strconv.Quote(facet) + " paused.", s.b.PauseFacet(ctx, q, facet)
+	case "resume-facet":
+		return "Facet " + strconv.Quote(facet) + " resumed.", s.b.ResumeFacet(ctx, q, facet)
+	case "priority":
+		p, err := strconv.Atoi(f.Get("priority"))
+		if err != nil {
+			return "", errors.Join(broker.ErrInvalidArgument, errors.New("priority must be a whole number"))
+		}
+		return "Facet " + strconv.Quote(facet) + " now has priority " + strconv.Itoa(p) + ".", s.b.SetFacetPriority(ctx, q, facet, p)
+	case "limit":
+		n, err := strconv.Atoi(f.Get("limit"))
+		if err != nil {
+			return "", errors.Join(broker.ErrInvalidArgument, errors.New("limit must be a whole number"))
+		}
+		return "In-flight limit set to " + strconv.Itoa(n) + ".", s.b.SetInflightLimit(ctx, q, n)
+	case "requeue":
+		n, err := s.b.RequeueDead(ctx, q, f["id"]...)
+		return strconv.Itoa(n) + " dead letter(s) requeued.", err
+	case "purge":
+		n, err := s.b.PurgeDead(ctx, q, f["id"]...)
+		return strconv.Itoa(n) + " dead letter(s) purged.", err
+	case "requeue-all":
+		n, err := s.b.RequeueAllDead(ctx, q)
+		return strconv.Itoa(n) + " dead letter(s) requeued.", err
+	case "purge-all":
+		n, err := s.b.PurgeAllDead(ctx, q)
+		return strconv.Itoa(n) + " dead letter(s) purged.", err
+	}
+	return "", errors.Join(broker.ErrInvalidArgument, errors.New("unknown action "+strconv.Quote(f.Get("op"))))
+}
