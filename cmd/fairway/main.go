@@ -1,7 +1,7 @@
 // Command fairway is the operator's tool for Fairway queues: it lists
-// queues, facets and dead letters, changes priorities and limits, pauses
-// and resumes, delivers and peeks at messages, follows deliveries, and
-// serves a web dashboard. Run "fairway help" for the commands.
+// queues, facets, dead letters and periodic schedules, changes priorities,
+// limits and rate limits, pauses and resumes, delivers and peeks at
+// messages, follows deliveries, and serves a web dashboard. Run "fairway help" for the commands.
 //
 // Install it with:
 //

@@ -59,8 +59,8 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		queuesCmd, statsCmd, facetsCmd, registerCmd, unregisterCmd,
-		deliverCmd, peekCmd, deadCmd, priorityCmd, limitCmd, pauseCmd, resumeCmd,
-		tailCmd, dashCmd, versionCmd,
+		deliverCmd, peekCmd, deadCmd, priorityCmd, limitCmd, rateLimitCmd, pauseCmd, resumeCmd,
+		schedulesCmd, tailCmd, dashCmd, versionCmd,
 	}
 }
 
@@ -175,7 +175,7 @@ Flags of every command:
   --json             print JSON instead of tables
   --timeout D        give up on Redis after D (default 10s; dash and tail run until stopped)
 
-Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 queue not found, 4 Redis unreachable.
+Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 not found (queue, dead letter, schedule), 4 Redis unreachable.
 Run 'fairway help COMMAND' or 'fairway COMMAND --help' for more.
 `)
 }

@@ -154,7 +154,7 @@ func TestFacetControls(t *testing.T) {
 		e.run(0, "deliver", fmt.Sprintf(`{"facet":%q,"i":%d}`, f, i))
 	}
 	r := e.run(0, "facets", "q", "--top", "1")
-	if !regexp.MustCompile(`(?m)^big\s+3\s+0\s+1\s+active$`).MatchString(r.stdout) || strings.Contains(r.stdout, "small") {
+	if !regexp.MustCompile(`(?m)^big\s+3\s+0\s+1\s+active\s+none\s+-$`).MatchString(r.stdout) || strings.Contains(r.stdout, "small") {
 		t.Errorf("facets --top 1:\n%s", r.stdout)
 	}
 	e.run(0, "priority", "q", "big", "3")

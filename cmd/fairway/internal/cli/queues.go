@@ -6,15 +6,18 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/fairwayhq/fairway/broker"
 )
 
-// queueRow is one queue in "fairway queues".
+// queueRow is one queue in "fairway queues" and "fairway stats".
 type queueRow struct {
 	Queue   string `json:"queue"`
 	Pattern string `json:"pattern"`
 	broker.QueueStats
+	// Rate is QueueStats.RateLimit in plain units and as text.
+	Rate rateJSON `json:"rate_limit"`
 }
 
 var queuesCmd = &command{
@@ -63,7 +66,7 @@ func (a *app) queueRows(ctx context.Context) ([]queueRow, error) {
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, queueRow{Queue: q, Pattern: qs[q], QueueStats: st})
+		rows = append(rows, queueRow{Queue: q, Pattern: qs[q], QueueStats: st, Rate: toRateJSON(st.RateLimit)})
 	}
 	return rows, nil
 }
@@ -81,7 +84,10 @@ func state(s broker.QueueStats) string {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 var statsCmd = &command{
-	name: "stats", args: "QUEUE", summary: "show one queue's counts, limit and state",
+	name: "stats", args: "QUEUE", summary: "show one queue's counts, limits and state",
+	help: `State is active, paused (by 'fairway pause') or unrouted (unregistered). rate-limit is
+the queue's default rate limit per facet ('fairway ratelimit'), and rate-limited the
+number of facets waiting for their rate limit to let them be pulled again.`,
 	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
@@ -98,7 +104,7 @@ var statsCmd = &command{
 				return err
 			}
 			if a.json {
-				return a.printJSON(queueRow{Queue: args[0], QueueStats: st})
+				return a.printJSON(queueRow{Queue: args[0], QueueStats: st, Rate: toRateJSON(st.RateLimit)})
 			}
 			limit := "none"
 			if st.InflightLimit > 0 {
@@ -109,6 +115,7 @@ var statsCmd = &command{
 				{"ready", itoa(st.Ready)}, {"in-flight", itoa(st.InFlight)},
 				{"delayed", itoa(st.Delayed)}, {"dead", itoa(st.Dead)},
 				{"facets", itoa(st.Facets)}, {"in-flight-limit", limit},
+				{"rate-limit", st.RateLimit.String()}, {"rate-limited", itoa(st.RateLimited)},
 			})
 		}
 	},
@@ -116,6 +123,10 @@ var statsCmd = &command{
 
 var facetsCmd = &command{
 	name: "facets", args: "QUEUE [--top N]", summary: "list the facets with the largest backlogs",
+	help: `Columns: ready, in flight, priority, state (active or paused), the rate limit that
+applies (the queue's default, or the facet's own, marked "(own)"; "none (own)" is a
+facet exempt from the default), and until when the rate limit holds the facet back
+(UTC, on Redis's clock), or "-".`,
 	setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
 		top := fs.Int("top", 20, "how many facets to show, largest backlog first")
 		return func(ctx context.Context, args []string) error {
@@ -136,19 +147,34 @@ var facetsCmd = &command{
 				return err
 			}
 			if a.json {
-				return a.printJSON(append([]broker.FacetStats{}, fs...))
+				rows := []facetRow{}
+				for _, f := range fs {
+					rows = append(rows, facetRow{FacetStats: f, Rate: toRateJSON(f.RateLimit), LimitedUntil: timeOrNil(f.RateLimitedUntil)})
+				}
+				return a.printJSON(rows)
 			}
+			now := time.Now()
 			var out [][]string
 			for _, f := range fs {
 				st := "active"
 				if f.Paused || f.Priority == 0 {
 					st = "paused"
 				}
-				out = append(out, []string{quoteIfNeeded(f.Facet), itoa(f.Ready), itoa(f.InFlight), strconv.Itoa(f.Priority), st})
+				out = append(out, []string{quoteIfNeeded(f.Facet), itoa(f.Ready), itoa(f.InFlight), strconv.Itoa(f.Priority), st,
+					rateText(f), untilText(f.RateLimitedUntil, now)})
 			}
-			return a.table("FACET READY IN-FLIGHT PRIORITY STATE", out)
+			return a.table("FACET READY IN-FLIGHT PRIORITY STATE RATE-LIMIT LIMITED-UNTIL", out)
 		}
 	},
+}
+
+// facetRow is one facet in "fairway facets --json".
+type facetRow struct {
+	broker.FacetStats
+	// Rate is FacetStats.RateLimit in plain units and as text.
+	Rate rateJSON `json:"rate_limit"`
+	// LimitedUntil is RateLimitedUntil, or null when not held back.
+	LimitedUntil *time.Time `json:"rate_limited_until"`
 }
 
 // quoteIfNeeded quotes names with spaces or control characters, so that

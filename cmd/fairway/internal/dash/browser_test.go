@@ -224,6 +224,21 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	screenshot(ctx, t, "queue.png")
 
+	// Set the queue's default rate limit from its form.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#rate-form input[name="rate"]`), "10/1s,3"),
+		chromedp.Click(chromedp.CSS(`#rate-form button`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`.flash`))); err != nil {
+		t.Fatalf("rate limit: %v", err)
+	}
+	if shown := text(ctx, t, `#rate-limit`); shown != "10/1s burst 3" {
+		t.Errorf("rate limit shown as %q", shown)
+	}
+	if st, _ := b.Stats(t.Context(), "emails"); st.RateLimit != (broker.RateLimit{N: 10, Per: time.Second, Burst: 3}) {
+		t.Errorf("Redis after the form: %+v", st.RateLimit)
+	}
+	screenshot(ctx, t, "ratelimit.png")
+
 	// The dead letters show the hostile body as text; requeue the first.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#dead-link`), chromedp.NodeVisible),
 		chromedp.WaitVisible(chromedp.CSS(`#dead`))); err != nil {
@@ -250,6 +265,16 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Errorf("Redis after the click: %+v, want 2 dead and 13 ready", got)
 	}
 	screenshot(ctx, t, "requeued.png")
+
+	// The header links to the schedules.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav.top a[href="/schedules"]`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`h1`))); err != nil {
+		t.Fatalf("schedules: %v", err)
+	}
+	if h := text(ctx, t, `h1`); h != "Schedules" {
+		t.Errorf("schedules page heading %q", h)
+	}
+	screenshot(ctx, t, "schedules.png")
 }
 
 // Pages reload themselves: a delivery shows up without navigating.

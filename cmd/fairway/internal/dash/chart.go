@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/cmd/fairway/internal/ratespec"
 )
 
 // throughputChart is a bar chart of processed (and, stacked on top, failed)
@@ -117,4 +118,10 @@ var funcs = template.FuncMap{
 		return d.String() + " ago"
 	},
 	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	// in is how long until t, for rate-limited facets: "in 1.2s".
+	"in": func(t time.Time) string {
+		return "in " + max(time.Until(t), 0).Round(time.Millisecond).String()
+	},
+	// rateInput is a rate limit as the form fields take it.
+	"rateInput": ratespec.Format,
 }

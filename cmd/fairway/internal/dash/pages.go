@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/cmd/fairway/internal/ratespec"
+	"github.com/fairwayhq/fairway/scheduler"
 )
 
 // page is what every template gets.
@@ -209,6 +211,8 @@ func (s *Server) do(ctx context.Context, q string, f url.Values) (string, error)
 			return "", errors.Join(broker.ErrInvalidArgument, errors.New("priority must be a whole number"))
 		}
 		return "Facet " + strconv.Quote(facet) + " now has priority " + strconv.Itoa(p) + ".", s.b.SetFacetPriority(ctx, q, facet, p)
+	case "ratelimit":
+		return s.setRateLimit(ctx, q, facet, f.Get("rate"))
 	case "limit":
 		n, err := strconv.Atoi(f.Get("limit"))
 		if err != nil {
@@ -229,4 +233,56 @@ func (s *Server) do(ctx context.Context, q string, f url.Values) (string, error)
 		return strconv.Itoa(n) + " dead letter(s) purged.", err
 	}
 	return "", errors.Join(broker.ErrInvalidArgument, errors.New("unknown action "+strconv.Quote(f.Get("op"))))
+}
+
+// setRateLimit sets queue's default rate limit, or facet's own when facet
+// is given, from text that ratespec.Parse reads.
+func (s *Server) setRateLimit(ctx context.Context, q, facet, text string) (string, error) {
+	r, err := ratespec.Parse(text)
+	if err != nil {
+		return "", errors.Join(broker.ErrInvalidArgument, err)
+	}
+	switch {
+	case facet == "" && r.Default:
+		return "", errors.Join(broker.ErrInvalidArgument, errors.New("the queue's rate limit cannot be \"default\"; use off to remove it"))
+	case facet == "":
+		return "Default rate limit set to " + r.Limit.String() + ".", s.b.SetRateLimit(ctx, q, r.Limit)
+	case r.Default:
+		return "Facet " + strconv.Quote(facet) + " now follows the queue's default rate limit.", s.b.ClearFacetRateLimit(ctx, q, facet)
+	}
+	return "Facet " + strconv.Quote(facet) + " now has its own rate limit " + r.Limit.String() + ".", s.b.SetFacetRateLimit(ctx, q, facet, r.Limit)
+}
+
+type schedulesData struct {
+	Schedules []scheduler.Info
+}
+
+func (s *Server) schedulesPage(w http.ResponseWriter, r *http.Request) {
+	all, err := scheduler.List(r.Context(), s.b)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, "schedules", "Schedules", schedulesData{Schedules: all})
+}
+
+// forgetSchedule removes a schedule's record, as scheduler.Forget does.
+func (s *Server) forgetSchedule(w http.ResponseWriter, r *http.Request) {
+	name := r.PostFormValue("name")
+	ctx := r.Context()
+	all, err := scheduler.List(ctx, s.b)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !slices.ContainsFunc(all, func(i scheduler.Info) bool { return i.Name == name }) {
+		w.WriteHeader(http.StatusNotFound)
+		s.render(w, r, "error", "Error", "no schedule "+strconv.Quote(name)+" is recorded")
+		return
+	}
+	if err := scheduler.Forget(ctx, s.b, name); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/schedules?msg="+url.QueryEscape("Schedule "+strconv.Quote(name)+" forgotten."), http.StatusSeeOther)
 }

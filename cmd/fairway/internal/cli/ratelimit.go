@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/cmd/fairway/internal/ratespec"
+)
+
+// rateJSON is a rate limit for --json output: Per in milliseconds as well
+// as Go's nanoseconds, and as text.
+type rateJSON struct {
+	N       int    `json:"n"`
+	PerMS   int64  `json:"per_ms"`
+	Burst   int    `json:"burst"`
+	Text    string `json:"text"` // "10/1s", "10/1s burst 3" or "none"
+	Limited bool   `json:"limited"`
+}
+
+func toRateJSON(r broker.RateLimit) rateJSON {
+	return rateJSON{N: r.N, PerMS: r.Per.Milliseconds(), Burst: r.Burst, Text: r.String(), Limited: !r.IsZero()}
+}
+
+// rateText is a facet's effective rate limit for tables: "10/1s" from the
+// queue's default, "10/1s (own)" or "none (own)" for its own.
+func rateText(f broker.FacetStats) string {
+	if f.OwnRateLimit {
+		return f.RateLimit.String() + " (own)"
+	}
+	return f.RateLimit.String()
+}
+
+// untilText is when a rate-limited facet frees up, or "-".
+func untilText(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return fmt.Sprintf("%s (in %v)", t.UTC().Format("15:04:05.000"), max(t.Sub(now), 0).Round(time.Millisecond))
+}
+
+var rateLimitCmd = &command{
+	name: "ratelimit", args: "QUEUE [FACET] [N/PERIOD[,BURST] | off | default]",
+	summary: "show or set a queue's default or a facet's own rate limit",
+	help: `Without a limit, shows the queue's default rate limit and every facet's own.
+
+  fairway ratelimit emails 10/1s         every facet of emails: at most 10 pulls a second
+  fairway ratelimit emails 600/1m,20     600 a minute, up to 20 at once after an idle spell
+  fairway ratelimit emails off           no default limit
+  fairway ratelimit emails acme 5/1s     facet acme: its own limit, whatever the default
+  fairway ratelimit emails acme off      facet acme: no limit, even under a default
+  fairway ratelimit emails acme default  facet acme: drop its own limit, the default applies
+
+PERIOD is a Go duration in whole milliseconds (500ms, 1s, 1m, 1h; "s" alone is 1s),
+at most 366 days. BURST (default 1) is at most N. A facet over its limit gives its
+turn to the next facet; the limit is kept on Redis's clock.`,
+	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, 1, 3, "QUEUE [FACET] [N/PERIOD[,BURST] | off | default]"); err != nil {
+				return err
+			}
+			if len(args) == 1 {
+				return a.showRateLimits(ctx, args[0])
+			}
+			queue, spec := args[0], args[len(args)-1]
+			r, err := ratespec.Parse(spec)
+			if err != nil {
+				return usageError{err.Error()}
+			}
+			out := map[string]any{"queue": queue, "rate_limit": toRateJSON(r.Limit)}
+			if len(args) == 2 {
+				if r.Default {
+					return usageError{"'default' only applies to a facet: use 'fairway ratelimit QUEUE FACET default'; 'off' removes the queue's default"}
+				}
+				return a.act(ctx, func(ctx context.Context) error {
+					return a.b.SetRateLimit(ctx, queue, r.Limit)
+				}, out, "queue %q: default rate limit per facet is now %v", queue, r.Limit)
+			}
+			facet := args[1]
+			out["facet"] = facet
+			msg := fmt.Sprintf("facet %q of queue %q: own rate limit is now %v", facet, queue, r.Limit)
+			switch {
+			case r.Default:
+				out["rate_limit"] = nil
+				msg = fmt.Sprintf("facet %q of queue %q: own rate limit dropped; the queue's default applies", facet, queue)
+			case r.Limit.IsZero():
+				msg = fmt.Sprintf("facet %q of queue %q: no rate limit, whatever the queue's default", facet, queue)
+			}
+			return a.act(ctx, func(ctx context.Context) error {
+				if _, err := a.b.Stats(ctx, queue); err != nil {
+					return err
+				}
+				if r.Default {
+					return a.b.ClearFacetRateLimit(ctx, queue, facet)
+				}
+				return a.b.SetFacetRateLimit(ctx, queue, facet, r.Limit)
+			}, out, "%s", msg)
+		}
+	},
+}
+
+// showRateLimits prints a queue's default rate limit and its facets' own.
+func (a *app) showRateLimits(ctx context.Context, queue string) error {
+	b, err := a.broker(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.opCtx(ctx)
+	defer cancel()
+	st, err := b.Stats(ctx, queue)
+	if err != nil {
+		return err
+	}
+	own, err := b.FacetRateLimits(ctx, queue)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		facets := map[string]rateJSON{}
+		for f, r := range own {
+			facets[f] = toRateJSON(r)
+		}
+		return a.printJSON(map[string]any{
+			"queue": queue, "default": toRateJSON(st.RateLimit), "rate_limited": st.RateLimited, "facets": facets,
+		})
+	}
+	rows := [][]string{{"(default)", st.RateLimit.String()}}
+	for _, f := range slices.Sorted(maps.Keys(own)) {
+		rows = append(rows, []string{quoteIfNeeded(f), own[f].String()})
+	}
+	return a.table("FACET RATE-LIMIT", rows)
+}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/fairwayhq/fairway/scheduler"
+)
+
+// scheduleRow is one schedule in "fairway schedules --json".
+type scheduleRow struct {
+	Name     string     `json:"name"`
+	Spec     string     `json:"spec"`
+	Location string     `json:"location"`
+	Topic    string     `json:"topic,omitempty"` // empty when the schedule builds its messages
+	Facet    string     `json:"facet,omitempty"`
+	CatchUp  string     `json:"catch_up"`
+	LastRun  *time.Time `json:"last_run"` // null before the first run
+	NextRun  *time.Time `json:"next_run"` // null when unknown
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+var schedulesCmd = &command{
+	name: "schedules", args: "[forget NAME]", summary: "list periodic schedules, or forget one no process runs",
+	help: `Lists every schedule a scheduler has run on the namespace: its spec, time zone, topic
+and facet (empty when it builds its messages), catch-up policy, and its last and
+next runs (UTC). "forget NAME" removes a schedule's record and its last run from
+Redis, for a schedule no process runs any more; a scheduler still running it
+records it again and starts afresh, without catching up.`,
+	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+		return func(ctx context.Context, args []string) error {
+			switch {
+			case len(args) == 0:
+				return a.listSchedules(ctx)
+			case args[0] == "forget":
+				if err := wantArgs(args[1:], 1, 1, "forget NAME"); err != nil {
+					return err
+				}
+				return a.forgetSchedule(ctx, args[1])
+			}
+			return usageError{fmt.Sprintf("unknown subcommand %q; want no arguments or 'forget NAME'", args[0])}
+		}
+	},
+}
+
+func (a *app) schedules(ctx context.Context) ([]scheduler.Info, error) {
+	b, err := a.broker(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := a.opCtx(ctx)
+	defer cancel()
+	return scheduler.List(ctx, b)
+}
+
+func (a *app) listSchedules(ctx context.Context) error {
+	all, err := a.schedules(ctx)
+	if err != nil {
+		return err
+	}
+	rows := []scheduleRow{}
+	for _, s := range all {
+		rows = append(rows, scheduleRow{
+			Name: s.Name, Spec: s.Spec, Location: s.Location, Topic: s.Topic, Facet: s.Facet,
+			CatchUp: s.CatchUp.String(), LastRun: timeOrNil(s.LastRun), NextRun: timeOrNil(s.NextRun),
+		})
+	}
+	if a.json {
+		return a.printJSON(rows)
+	}
+	if len(rows) == 0 {
+		return a.say(rows, "no schedules recorded in namespace %q (a scheduler records its schedules when it runs)", a.namespace)
+	}
+	var out [][]string
+	for _, s := range all {
+		topic, facet := s.Topic, s.Facet
+		if topic == "" {
+			topic = "(built)"
+		}
+		if facet == "" {
+			facet = "-"
+		}
+		out = append(out, []string{quoteIfNeeded(s.Name), quoteIfNeeded(s.Spec), s.Location, quoteIfNeeded(topic),
+			quoteIfNeeded(facet), s.CatchUp.String(), timeText(s.LastRun), timeText(s.NextRun)})
+	}
+	return a.table("NAME SPEC ZONE TOPIC FACET CATCH-UP LAST-RUN NEXT-RUN", out)
+}
+
+func (a *app) forgetSchedule(ctx context.Context, name string) error {
+	all, err := a.schedules(ctx)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, s := range all {
+		found = found || s.Name == name
+	}
+	if !found {
+		return fmt.Errorf("%w: no schedule %q is recorded; run 'fairway schedules' to list them", errNotFound, name)
+	}
+	return a.act(ctx, func(ctx context.Context) error {
+		return scheduler.Forget(ctx, a.b, name)
+	}, map[string]string{"schedule": name, "state": "forgotten"}, "forgot schedule %q", name)
+}

@@ -1,0 +1,140 @@
+package dash_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/cmd/fairway/internal/dash"
+	"github.com/fairwayhq/fairway/internal/testutil"
+	"github.com/fairwayhq/fairway/scheduler"
+)
+
+func TestRateLimitsAndPausedState(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, dash.Options{})
+	ctx := t.Context()
+	token := f.csrf(t)
+	act := func(want int, vals ...string) {
+		t.Helper()
+		form := url.Values{"csrf": {token}}
+		for i := 0; i < len(vals); i += 2 {
+			form.Add(vals[i], vals[i+1])
+		}
+		if code, body := f.post(t, "/q/q/action", form, nil); code != want {
+			t.Fatalf("%v = %d, want %d\n%s", vals, code, want, body)
+		}
+	}
+	act(http.StatusSeeOther, "op", "ratelimit", "rate", "1/1m")
+	act(http.StatusSeeOther, "op", "ratelimit", "facet", "globex", "rate", "5/1s,2")
+	act(http.StatusBadRequest, "op", "ratelimit", "rate", "fast")
+	act(http.StatusBadRequest, "op", "ratelimit", "rate", "default")
+	act(http.StatusBadRequest, "op", "ratelimit", "rate", "5/1s,9")
+	if st, _ := f.b.Stats(ctx, "q"); st.RateLimit != (broker.RateLimit{N: 1, Per: time.Minute}) {
+		t.Fatalf("default = %+v", st.RateLimit)
+	}
+	// acme has 2 ready at 1 a minute: after one pull it is held back.
+	m, err := f.b.Pull(ctx, "q")
+	if err != nil || m == nil {
+		t.Fatalf("Pull: %v, %v", m, err)
+	}
+	if err := f.b.Ack(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	_, body := f.get(t, "/q/q", nil)
+	for _, want := range []string{
+		`id="rate-limit">1/1m0s<`, `id="rate-limited">1<`,
+		`name="rate" size="10" value="1/1m0s"`, `value="5/1s,2"`,
+		"own", "queue default", `class="badge paused" title="until `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("queue page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `id="paused-note"`) {
+		t.Error("an active queue is shown as paused")
+	}
+	_, body = f.get(t, "/", nil)
+	if !regexp.MustCompile(`<td class="rate">1/1m0s <small>\(1 held back\)</small></td>`).MatchString(body) {
+		t.Errorf("overview lacks the rate limit:\n%s", body)
+	}
+	if strings.Contains(body, `class="paused"`) {
+		t.Error("an active queue's row is marked paused")
+	}
+
+	act(http.StatusSeeOther, "op", "ratelimit", "facet", "globex", "rate", "default")
+	act(http.StatusSeeOther, "op", "pause")
+	if own, _ := f.b.FacetRateLimits(ctx, "q"); len(own) != 0 {
+		t.Errorf("own limits after default: %v", own)
+	}
+	_, body = f.get(t, "/q/q", nil)
+	mustHave(t, "paused queue page", body, `id="paused-note"`, `value="resume"`)
+	_, body = f.get(t, "/", nil)
+	mustHave(t, "overview", body, `<tr data-queue="q" class="paused">`, `<span class="badge paused">paused</span>`, `href="/schedules"`)
+}
+
+func mustHave(t *testing.T, what, body string, subs ...string) {
+	t.Helper()
+	for _, s := range subs {
+		if !strings.Contains(body, s) {
+			t.Errorf("%s lacks %q:\n%s", what, s, body)
+		}
+	}
+}
+
+func TestSchedulesPage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, dash.Options{})
+	code, body := f.get(t, "/schedules", nil)
+	if code != 200 || !strings.Contains(body, "No schedules are recorded") {
+		t.Fatalf("GET /schedules with none = %d\n%s", code, body)
+	}
+	s, err := scheduler.New(f.b, scheduler.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sch := range []scheduler.Schedule{
+		{Name: "nightly", Spec: scheduler.MustCron("0 2 * * *"), Topic: "report.<b>", Facet: "ops"},
+		{Name: "tick", Spec: scheduler.Every(time.Hour), Build: func(context.Context, time.Time) ([]broker.Delivery, error) { return nil, nil }},
+	} {
+		if err := s.Add(sch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx) }()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		all, err := scheduler.List(t.Context(), f.b)
+		return err == nil && len(all) == 2
+	}, "the scheduler records its schedules")
+	cancel()
+	<-done
+
+	_, body = f.get(t, "/schedules", nil)
+	mustHave(t, "schedules page", body, `data-schedule="nightly"`, `<code>0 2 * * *</code>`, "<td>UTC</td>",
+		`<code>report.&lt;b&gt;</code>`, "<code>ops</code>", "built in code", "<td>last</td>", `name="csrf"`)
+	if !regexp.MustCompile(`<td class="next">\d{4}-\d\d-\d\d 02:00:00 UTC</td>`).MatchString(body) {
+		t.Errorf("schedules page lacks nightly's next run:\n%s", body)
+	}
+
+	form := url.Values{"name": {"tick"}}
+	if code, _ := f.post(t, "/schedules/forget", form, nil); code != http.StatusForbidden {
+		t.Errorf("forget without the CSRF token = %d, want 403", code)
+	}
+	form.Set("csrf", f.csrf(t))
+	if code, _ := f.post(t, "/schedules/forget", form, nil); code != http.StatusSeeOther {
+		t.Errorf("forget = %d, want 303", code)
+	}
+	if all, _ := scheduler.List(t.Context(), f.b); len(all) != 1 || all[0].Name != "nightly" {
+		t.Errorf("after forget: %+v", all)
+	}
+	if code, _ := f.post(t, "/schedules/forget", form, nil); code != http.StatusNotFound {
+		t.Errorf("forget again = %d, want 404", code)
+	}
+}
