@@ -145,15 +145,39 @@ func (b *Broker) route(ctx context.Context, topics []string) (routing, error) {
 			return routing{}, err
 		}
 	}
+	// Most deliveries go to topics routed before: the shared lock suffices
+	// for them, so concurrent producers do not queue up on the cache.
+	b.reg.mu.RLock()
+	r, ok := b.reg.cachedRouting(topics)
+	b.reg.mu.RUnlock()
+	if ok {
+		return r, nil
+	}
 	b.reg.mu.Lock()
 	defer b.reg.mu.Unlock()
-	r := routing{version: b.reg.version, routes: make([][]string, len(topics)), patterns: make(map[string]string)}
+	r = routing{version: b.reg.version, routes: make([][]string, len(topics)), patterns: make(map[string]string)}
 	for i, t := range topics {
 		for _, q := range b.reg.matchLocked(t) {
 			r.add(i, q, b.reg.queues[q].String())
 		}
 	}
 	return r, nil
+}
+
+// cachedRouting routes topics from the match cache alone; ok is false when
+// a topic is not in it. The caller holds mu, shared or not.
+func (r *registryCache) cachedRouting(topics []string) (routing, bool) {
+	out := routing{version: r.version, routes: make([][]string, len(topics)), patterns: make(map[string]string)}
+	for i, t := range topics {
+		qs, ok := r.matches[t]
+		if !ok {
+			return routing{}, false
+		}
+		for _, q := range qs {
+			out.add(i, q, r.queues[q].String())
+		}
+	}
+	return out, true
 }
 
 func (r *registryCache) matchLocked(topic string) []string {

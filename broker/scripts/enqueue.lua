@@ -8,10 +8,11 @@
 -- seen within its window is not), -1 when the queue is not routed, or the
 -- queue's pattern when it is not ARGV[2]: then nothing is queued, and the
 -- producer routes again by that pattern.
-local pattern = redis.call('HGET', K_CFG, 'pattern')
+local cfg = redis.call('HMGET', K_CFG, 'pattern', 'limit')
+local pattern = cfg[1]
 if not pattern then return -1 end
 if pattern ~= ARGV[2] then return pattern end
-local limit = queue_limit()
+local limit = num(cfg[2])
 local now
 local queued = 0
 for i = 3, #ARGV, 6 do
