@@ -77,12 +77,16 @@ func TestMessageIDs(t *testing.T) {
 	t.Parallel()
 	now := time.UnixMilli(1_700_000_000_123)
 	seen := map[string]bool{}
+	prev := newID(now.Add(-time.Millisecond))
 	for range 1000 {
 		id := newID(now)
 		if len(id) != 20 || seen[id] {
 			t.Fatalf("ID %q: length %d, seen before %v", id, len(id), seen[id])
 		}
-		seen[id] = true
+		if id <= prev {
+			t.Fatalf("ID %q does not sort after the one made before it, %q", id, prev)
+		}
+		seen[id], prev = true, id
 		if got := idTime(id); !got.Equal(now) {
 			t.Fatalf("idTime(%q) = %v, want %v", id, got, now)
 		}
