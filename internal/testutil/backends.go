@@ -51,3 +51,31 @@ func ForEachBackend(t *testing.T, fn func(t *testing.T, rdb redis.UniversalClien
 		})
 	}
 }
+
+// ClusterBackend is the shared Redis Cluster (see RealCluster) as a
+// backend, named "redis-cluster". Tests on it must keep every key of one
+// script or transaction in one hash slot, and must not assume that a
+// command without a key (KEYS, SCAN, FLUSHDB, SCRIPT FLUSH) reaches every
+// node.
+func ClusterBackend() Backend {
+	return Backend{
+		Name: "redis-cluster",
+		Client: func(t testing.TB) redis.UniversalClient {
+			t.Helper()
+			return RealCluster(t)
+		},
+	}
+}
+
+// ForEachBackendWithCluster is ForEachBackend on Backends and
+// ClusterBackend. It is opt-in: a test runs on the cluster only when it
+// asks to.
+func ForEachBackendWithCluster(t *testing.T, fn func(t *testing.T, rdb redis.UniversalClient)) {
+	t.Helper()
+	for _, b := range append(Backends(), ClusterBackend()) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, b.Client(t))
+		})
+	}
+}

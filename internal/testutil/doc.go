@@ -1,5 +1,6 @@
 // Package testutil holds helpers shared by Fairway's tests: a real
-// redis-server process per test binary, throwaway miniredis instances,
+// redis-server process per test binary, a real Redis Cluster (three
+// masters, started on first use), throwaway miniredis instances,
 // per-test key namespaces, a backend matrix for running one test against
 // both, and polling helpers that replace sleeps.
 //
@@ -15,6 +16,11 @@
 //
 //   - FAIRWAY_REDIS_SERVER: path or name of the redis-server binary
 //     (default: redis-server found on PATH).
+//   - FAIRWAY_REDIS_CLI: path or name of the redis-cli binary that
+//     creates clusters (default: redis-cli on PATH, or next to
+//     redis-server).
 //   - FAIRWAY_REQUIRE_REDIS=1: fail tests that need a real redis-server
-//     when it is missing or does not start, instead of skipping them.
+//     (or redis-cli, for a cluster) when it is missing or does not start,
+//     instead of skipping them.
+//   - FAIRWAY_CLUSTER=0: skip the tests that need a Redis Cluster.
 package testutil

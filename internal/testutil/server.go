@@ -85,6 +85,12 @@ func StartServer(extraArgs ...string) (*Server, error) {
 
 // startServer implements StartServer and StartTLSServer.
 func startServer(tlsConfig *tls.Config, extraArgs []string) (*Server, error) {
+	return startServerOn(FreePort, tlsConfig, extraArgs)
+}
+
+// startServerOn is startServer on a port chosen by pickPort, which is
+// called again when another process took the port first.
+func startServerOn(pickPort func() (int, error), tlsConfig *tls.Config, extraArgs []string) (*Server, error) {
 	bin, err := findServerBinary()
 	if err != nil {
 		return nil, err
@@ -101,7 +107,7 @@ func startServer(tlsConfig *tls.Config, extraArgs []string) (*Server, error) {
 		tls:     tlsConfig,
 	}
 	for attempt := 1; ; attempt++ {
-		s.port, err = FreePort()
+		s.port, err = pickPort()
 		if err == nil {
 			err = s.startLocked(time.Now().Add(startTimeout))
 		}

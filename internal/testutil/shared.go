@@ -32,16 +32,18 @@ func sharedServer() (*Server, error) {
 	return shared.srv, shared.err
 }
 
-// stopShared closes the shared server if it was started. Later calls to
-// RealRedis fail instead of starting a new one.
+// stopShared closes the shared server and the shared cluster if they were
+// started. Later calls to RealRedis and RealCluster fail instead of
+// starting new ones.
 func stopShared() error {
+	clusterErr := stopSharedCluster()
 	shared.once.Do(func() { shared.err = errSharedStopped })
 	if shared.srv == nil {
-		return nil
+		return clusterErr
 	}
 	err := shared.srv.Close()
 	shared.srv, shared.err = nil, errSharedStopped
-	return err
+	return errors.Join(err, clusterErr)
 }
 
 // RealRedis returns a new client to the real redis-server shared by the
@@ -69,6 +71,11 @@ func redisUnavailable(t testing.TB, err error) {
 	t.Helper()
 	if os.Getenv(envRequireRedis) == "1" {
 		t.Fatalf("redis-server unavailable and %s=1: %v", envRequireRedis, err)
+		return
+	}
+	if errors.Is(err, ErrRedisCLINotFound) {
+		t.Skipf("redis-cli not found; it creates Redis Clusters; install it (apt-get install redis-tools) "+
+			"or set %s=1 to fail instead (%v)", envRequireRedis, err)
 		return
 	}
 	if errors.Is(err, ErrRedisServerNotFound) {
