@@ -2,20 +2,22 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/hibiken/asynq"
 )
 
 // e2e settings.
 const (
 	e2eBatch       = 1000
-	e2eBodyBytes   = 100
-	e2eFacets      = 100
+	e2eFacets      = benchFacets
 	e2eConcurrency = 50
+	// e2eLimit bounds how long processing may take.
+	e2eLimit = 10 * time.Minute
 )
 
 // runE2E delivers n messages in batches, then has a worker handle them all
@@ -53,7 +55,7 @@ func runE2E(ctx context.Context, e *env) ([]result, error) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-	case <-time.After(10 * time.Minute):
+	case <-time.After(e2eLimit):
 	}
 	process := time.Since(start)
 	cpu1, err := takeCPU(ctx, f.rdb)
@@ -82,15 +84,13 @@ func runE2E(ctx context.Context, e *env) ([]result, error) {
 	}, nil
 }
 
-// deliverAll delivers n messages with random bodies over e2eFacets facets
-// and returns how long it took.
+// deliverAll delivers n messages of a 100-byte body over e2eFacets facets
+// in batches of e2eBatch, and returns how long it took.
 func deliverAll(ctx context.Context, b *broker.Broker, topic string, n int) (time.Duration, error) {
 	batch := make([]broker.Delivery, 0, e2eBatch)
 	start := time.Now()
 	for i := range n {
-		body := make([]byte, e2eBodyBytes)
-		_, _ = rand.Read(body)
-		batch = append(batch, broker.Delivery{Topic: topic, Facet: fmt.Sprintf("facet-%03d", i%e2eFacets), Body: body})
+		batch = append(batch, broker.Delivery{Topic: topic, Facet: facetNames[i%e2eFacets], Body: body100})
 		if len(batch) == e2eBatch || i == n-1 {
 			if err := b.DeliverBatch(ctx, batch); err != nil {
 				return 0, err
@@ -99,4 +99,114 @@ func deliverAll(ctx context.Context, b *broker.Broker, topic string, n int) (tim
 		}
 	}
 	return time.Since(start), nil
+}
+
+// End to end, compared: each library enqueues N messages by its batch path
+// (Fairway DeliverBatch of e2eBatch, asynq asynqBatchGoroutines concurrent
+// Enqueue calls), then one worker process handles them all with a no-op
+// handler at Concurrency e2eConcurrency. Processing is timed from the start
+// of the worker to the moment every message is acknowledged (Fairway: none
+// ready or leased; asynq: none pending or active).
+func e2eComparison() comparison {
+	return comparison{
+		name:  "e2e",
+		title: "2. end to end",
+		rows: []rowSpec{
+			{key: "process", metric: fmt.Sprintf("process N, no-op handler, Concurrency %d", e2eConcurrency), unit: "msgs/s", target: ratioAtLeast(4)},
+			{key: "enqueue", metric: "enqueue N (batch path)", unit: "msgs/s"},
+			{key: "overall", metric: "enqueue N, then process them: overall", unit: "msgs/s"},
+		},
+		fairway: func(ctx context.Context, e *env) (measurement, error) {
+			f, err := newFairway(ctx, e, "e2e")
+			if err != nil {
+				return nil, err
+			}
+			defer f.close()
+			n := e.sizes.e2e
+			enqueue, err := deliverAll(ctx, f.b, f.queue, n)
+			if err != nil {
+				return nil, err
+			}
+			var handled atomic.Int64
+			done := make(chan struct{})
+			return processAll(ctx, e, n, enqueue, f.unfinished,
+				func() (func() error, error) {
+					w, err := f.startWorker(ctx, e, e2eConcurrency, func(context.Context, *broker.Message) error {
+						if handled.Add(1) == int64(n) {
+							close(done)
+						}
+						return nil
+					})
+					return func() error { return f.stopWorker(w) }, err
+				}, done)
+		},
+		asynq: func(ctx context.Context, e *env) (measurement, error) {
+			a := newAsynq(e, "e2e", e.sizes.asynqEnqueuers)
+			defer a.close()
+			n := e.sizes.e2e
+			enqueue, err := a.enqueueAll(ctx, n, e.sizes.asynqEnqueuers, func(int) []byte { return body100 })
+			if err != nil {
+				return nil, err
+			}
+			var handled atomic.Int64
+			done := make(chan struct{})
+			return processAll(ctx, e, n, enqueue, a.unfinished,
+				func() (func() error, error) {
+					srv, err := a.startServer(e2eConcurrency, func(context.Context, *asynq.Task) error {
+						if handled.Add(1) == int64(n) {
+							close(done)
+						}
+						return nil
+					})
+					return func() error { return a.stopServer(srv) }, err
+				}, done)
+		},
+	}
+}
+
+// processAll starts a worker, waits until its handlers have seen n messages
+// (done) and none is left unfinished, stops it, and returns the rates.
+func processAll(ctx context.Context, e *env, n int, enqueue time.Duration,
+	unfinished func(context.Context) (int64, error), start func() (stop func() error, err error), done <-chan struct{},
+) (measurement, error) {
+	u, err := startUsage(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	begin := time.Now()
+	stop, err := start()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-time.After(e2eLimit):
+	}
+	drained, err := waitFor(ctx, time.Minute, func() (bool, error) {
+		left, err := unfinished(ctx)
+		return left == 0, err
+	})
+	process := time.Since(begin)
+	if err == nil && !drained {
+		err = errors.New("messages still unfinished a minute after the last handler")
+	}
+	if err != nil {
+		_ = stop()
+		return nil, err
+	}
+	usage, err := u.stop(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := stop(); err != nil {
+		return nil, err
+	}
+	e.note("enqueued %d in %v, processed them in %v; while processing, %s",
+		n, enqueue.Round(time.Millisecond), process.Round(time.Millisecond), usage)
+	return measurement{
+		"process": {float64(n) / process.Seconds()},
+		"enqueue": {float64(n) / enqueue.Seconds()},
+		"overall": {float64(n) / (enqueue + process).Seconds()},
+	}, nil
 }

@@ -57,3 +57,15 @@ func (f *fairwaySetup) stopWorker(w *worker.Worker) error {
 	}
 	return nil
 }
+
+// ready is how many messages wait in the queue.
+func (f *fairwaySetup) ready(ctx context.Context) (int64, error) {
+	st, err := f.b.Stats(ctx, f.queue)
+	return st.Ready, err
+}
+
+// unfinished is how many messages are ready or leased: not yet acked.
+func (f *fairwaySetup) unfinished(ctx context.Context) (int64, error) {
+	st, err := f.b.Stats(ctx, f.queue)
+	return st.Ready + st.InFlight, err
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -37,34 +38,104 @@ func runIdle(ctx context.Context, e *env) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The measurement has its own connection, connected before the window.
+	sent, processed, err := watchIdle(ctx, e, idleWindow)
+	if stopErr := f.stopWorker(w); err == nil {
+		err = stopErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.printf("idle: in %v, sent %s; processed, with the calls inside scripts, %s\n",
+		idleWindow, describe(sent), describe(processed))
+	return []result{
+		{scenario: "idle", metric: "commands sent", value: perSecond(sent, idleWindow), unit: "cmds/s", target: 10, atMost: true},
+		{scenario: "idle", metric: "commands processed, incl. inside scripts", value: perSecond(processed, idleWindow), unit: "cmds/s", target: 10, atMost: true},
+	}, nil
+}
+
+// watchIdle waits idleWarmup for a worker just started to settle, then
+// watches the server for window: it returns the commands that clients sent
+// (by MONITOR, which leaves out those that scripts run) and the commands
+// Redis processed, scripts' included (by INFO commandstats, less the
+// measurement's own INFO and MONITOR). The measurement has its own
+// connection, connected before the window.
+func watchIdle(ctx context.Context, e *env, window time.Duration) (sent, processed map[string]int64, err error) {
 	probe := e.srv.client()
 	defer func() { _ = probe.Close() }()
 	time.Sleep(idleWarmup) // start-up commands are not idling
 	before, err := commandStats(ctx, probe)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	sent, err := monitor(ctx, e.srv.addr, idleWindow)
-	if err != nil {
-		return nil, err
+	if sent, err = monitor(ctx, e.srv.addr, window); err != nil {
+		return nil, nil, err
 	}
 	after, err := commandStats(ctx, probe)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := f.stopWorker(w); err != nil {
-		return nil, err
-	}
-	processed := diff(after, before)
+	processed = diff(after, before)
 	delete(processed, "info") // the measurement's own
 	delete(processed, "monitor")
-	e.printf("idle: in %v, sent %s; processed, with the calls inside scripts, %s\n",
-		idleWindow, describe(sent), describe(processed))
-	return []result{
-		{scenario: "idle", metric: "commands sent", value: perSecond(sent), unit: "cmds/s", target: 10, atMost: true},
-		{scenario: "idle", metric: "commands processed, incl. inside scripts", value: perSecond(processed), unit: "cmds/s", target: 10, atMost: true},
-	}, nil
+	return sent, processed, nil
+}
+
+// Idle commands, compared: one worker process (Concurrency 10) on an empty
+// queue, watched for idleWindow per round after idleWarmup; the rates are
+// over all rounds' windows together, so that periodic work of long periods
+// counts as often as it happens.
+func idleComparison() comparison {
+	measure := func(start func(ctx context.Context, e *env) (stop func() error, err error)) measureFunc {
+		return func(ctx context.Context, e *env) (measurement, error) {
+			stop, err := start(ctx, e)
+			if err != nil {
+				return nil, err
+			}
+			window := e.sizes.idleWindow
+			sent, processed, err := watchIdle(ctx, e, window)
+			if stopErr := stop(); err == nil {
+				err = stopErr
+			}
+			if err != nil {
+				return nil, err
+			}
+			e.note("in %v, sent %s; processed, with the calls inside scripts, %s", window, describe(sent), describe(processed))
+			return measurement{
+				"sent":      {float64(total(sent))},
+				"processed": {float64(total(processed))},
+				"seconds":   {window.Seconds()},
+			}, nil
+		}
+	}
+	return comparison{
+		name:  "idle",
+		title: "7. idle worker",
+		rows: []rowSpec{
+			{key: "sent", metric: "commands sent to Redis", unit: "cmds/s", reduce: pooledRate},
+			{key: "processed", metric: "commands Redis ran, incl. inside scripts", unit: "cmds/s", reduce: pooledRate},
+		},
+		fairway: measure(func(ctx context.Context, e *env) (func() error, error) {
+			f, err := newFairway(ctx, e, "idle")
+			if err != nil {
+				return nil, err
+			}
+			w, err := f.startWorker(ctx, e, 10, func(context.Context, *broker.Message) error { return nil })
+			if err != nil {
+				f.close()
+				return nil, err
+			}
+			return func() error { defer f.close(); return f.stopWorker(w) }, nil
+		}),
+		asynq: measure(func(_ context.Context, e *env) (func() error, error) {
+			a := newAsynq(e, "idle", 0)
+			srv, err := a.startServer(10, func(context.Context, *asynq.Task) error { return nil })
+			if err != nil {
+				a.close()
+				return nil, err
+			}
+			return func() error { defer a.close(); return a.stopServer(srv) }, nil
+		}),
+	}
 }
 
 func diff(after, before map[string]int64) map[string]int64 {
@@ -77,8 +148,8 @@ func diff(after, before map[string]int64) map[string]int64 {
 	return d
 }
 
-func perSecond(counts map[string]int64) float64 {
-	return float64(total(counts)) / idleWindow.Seconds()
+func perSecond(counts map[string]int64, window time.Duration) float64 {
+	return float64(total(counts)) / window.Seconds()
 }
 
 func total(counts map[string]int64) int64 {

@@ -1,16 +1,31 @@
-// Command bench measures the Fairway worker against its targets: end-to-end
-// throughput, how fast an idle pool picks up a new message, and how many
-// commands an idle worker sends to Redis. It starts its own redis-server on
-// a free loopback port, so nothing else disturbs the numbers, and prints a
-// markdown table.
+// Command bench measures Fairway. It starts its own redis-server on a free
+// loopback port, so nothing else disturbs the numbers, and prints a markdown
+// table.
+//
+// By default it measures the Fairway worker against its own targets:
+// end-to-end throughput, how fast an idle pool picks up a new message, and
+// how many commands an idle worker sends to Redis (make bench-worker).
 //
 //	cd bench && go run . [-n 100000] [-scenarios e2e,pickup,idle] [-check]
+//
+// With -compare it runs every scenario for Fairway and for asynq on the same
+// server, in rounds, and prints one table with both figures, their ratio and
+// the targets (make bench-compare):
+//
+//	cd bench && go run . -compare [-rounds 3] [-quick] [-scenarios enqueue,...] [-out results/latest.md]
+//
+// With -breakdown it shows, per message, the Redis commands and time each
+// operation costs (DeliverBatch, PullN and AckMany at several sizes, and
+// asynq's Enqueue), the evidence for BENCHMARKS.md's analysis:
+//
+//	cd bench && go run . -breakdown
 //
 // It is a module of its own so that the libraries it compares Fairway with
 // stay out of Fairway's go.mod. Each scenario is one file.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -25,13 +40,14 @@ import (
 	"syscall"
 )
 
-// scenario is one measurement.
+// scenario is one measurement of the worker mode.
 type scenario struct {
 	name string
 	run  func(ctx context.Context, e *env) ([]result, error)
 }
 
-// scenarios are all the measurements, in the order they run.
+// scenarios are all the measurements of the worker mode, in the order they
+// run.
 var scenarios = []scenario{
 	{"e2e", runE2E},
 	{"pickup", runPickup},
@@ -40,15 +56,27 @@ var scenarios = []scenario{
 
 // env is what the scenarios share.
 type env struct {
-	srv  *redisServer
-	n    int          // messages in the e2e scenario
-	log  *slog.Logger // for the libraries under test: warnings only
-	info io.Writer    // progress and details
+	srv   *redisServer
+	n     int          // messages in the e2e scenario
+	log   *slog.Logger // for the libraries under test: warnings only
+	info  io.Writer    // progress and details
+	sizes compareSizes // the comparison's workloads
+	round int          // the comparison's round under way, from 0
+	label string       // the comparison run under way, for its notes
+	notes []string     // the comparison's details, for the results file
 }
 
 // printf reports progress and details on the info writer.
 func (e *env) printf(format string, args ...any) {
 	_, _ = fmt.Fprintf(e.info, format, args...)
+}
+
+// note reports a detail of the comparison run under way, and keeps it for
+// the results file.
+func (e *env) note(format string, args ...any) {
+	s := e.label + ": " + fmt.Sprintf(format, args...)
+	e.notes = append(e.notes, s)
+	e.printf("  %s\n", s)
 }
 
 var errMissed = errors.New("a target was missed")
@@ -67,18 +95,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	n := fs.Int("n", 100_000, "messages in the e2e scenario")
-	names := fs.String("scenarios", "e2e,pickup,idle", "comma-separated scenarios to run")
+	names := fs.String("scenarios", "", "comma-separated scenarios to run (default: all of the mode)")
 	check := fs.Bool("check", false, "exit 1 if a target is missed")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the scenarios to this file")
+	compare := fs.Bool("compare", false, "compare Fairway with asynq, scenario by scenario")
+	rounds := fs.Int("rounds", 3, "with -compare: rounds; figures are their medians")
+	quick := fs.Bool("quick", false, "with -compare: a smoke run, about a tenth of the work, one round unless -rounds is given")
+	out := fs.String("out", "", "with -compare: also write the table and the machine's details to this file")
+	breakdown := fs.Bool("breakdown", false, "show where Redis spends its time in each operation, per message")
+	enqueuers := fs.Int("asynq-enqueuers", asynqBatchGoroutines, "with -compare: goroutines calling asynq's Enqueue at once in its batch path")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	selected, err := pick(*names)
-	if err != nil {
-		return err
-	}
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *n < 1 {
 		return fmt.Errorf("-n %d is below 1", *n)
+	}
+	if *quick && !set["rounds"] {
+		*rounds = 1
+	}
+	if *quick && !set["n"] {
+		*n /= 10
+	}
+	if *enqueuers < 1 {
+		return fmt.Errorf("-asynq-enqueuers %d is below 1", *enqueuers)
+	}
+	if *rounds < 1 {
+		return fmt.Errorf("-rounds %d is below 1", *rounds)
+	}
+	var selected []scenario
+	if !*compare {
+		var err error
+		if selected, err = pick(cmp.Or(*names, "e2e,pickup,idle")); err != nil {
+			return err
+		}
+	} else if _, err := pickComparisons(*names, sizesFor(*quick, *n)); err != nil {
+		return err
 	}
 	bin, err := redisBinary()
 	if err != nil {
@@ -96,7 +149,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer stopProfile()
 	}
-	e := &env{srv: srv, n: *n, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), info: stderr}
+	sizes := sizesFor(*quick, *n)
+	sizes.asynqEnqueuers = *enqueuers
+	e := &env{
+		srv: srv, n: *n, info: stderr, sizes: sizes,
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	if *breakdown {
+		return runBreakdown(ctx, e, stdout)
+	}
+	if *compare {
+		return runCompare(ctx, e, compareOptions{
+			rounds: *rounds, quick: *quick, names: *names, out: *out,
+			command: "cd bench && go run . " + strings.Join(args, " "),
+		}, stdout)
+	}
 	var results []result
 	for _, s := range selected {
 		e.printf("running %s...\n", s.name)

@@ -23,6 +23,9 @@ type redisServer struct {
 	done chan struct{} // closed when the process has exited
 }
 
+// slowlogMicros is the SLOWLOG threshold of the benchmark's server.
+const slowlogMicros = 1000
+
 // startRedis starts bin (redis-server) without persistence and waits until
 // it answers PING.
 func startRedis(ctx context.Context, bin string) (*redisServer, error) {
@@ -36,7 +39,10 @@ func startRedis(ctx context.Context, bin string) (*redisServer, error) {
 	}
 	s := &redisServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", "redis.log")
+		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", "redis.log",
+		// Calls of over a millisecond go to the SLOWLOG, which the
+		// comparison reads after each part it measures.
+		"--slowlog-log-slower-than", strconv.Itoa(slowlogMicros), "--slowlog-max-len", "100000")
 	s.cmd.Dir = dir
 	if err := s.cmd.Start(); err != nil {
 		_ = os.RemoveAll(dir)
@@ -74,9 +80,16 @@ func (s *redisServer) waitReady(ctx context.Context) error {
 	}
 }
 
-// client returns a new client of the server.
+// client returns a new client of the server, with go-redis's default
+// options (a pool of 10 connections per CPU).
 func (s *redisServer) client() *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: s.addr})
+}
+
+// clientPool returns a new client of the server with a pool of n
+// connections, for callers that keep more than the default busy at once.
+func (s *redisServer) clientPool(n int) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: s.addr, PoolSize: n})
 }
 
 // stop ends the server and removes its directory.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // result is one measured number and, if it has one, its target.
@@ -57,16 +58,22 @@ func printTable(w io.Writer, rs []result) {
 	for _, r := range rs {
 		rows = append(rows, []string{r.scenario, r.metric, number(r.value) + " " + r.unit, r.targetText(), r.status()})
 	}
+	_, _ = io.WriteString(w, markdownTable(rows))
+}
+
+// markdownTable renders rows, the first being the header, as a markdown
+// table with aligned columns.
+func markdownTable(rows [][]string) string {
 	widths := make([]int, len(rows[0]))
 	for _, row := range rows {
 		for i, c := range row {
-			widths[i] = max(widths[i], len([]rune(c)))
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
 		}
 	}
 	var b strings.Builder
 	line := func(cells []string) {
 		for i, c := range cells {
-			b.WriteString("| " + c + strings.Repeat(" ", widths[i]-len([]rune(c))) + " ")
+			b.WriteString("| " + c + strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)) + " ")
 		}
 		b.WriteString("|\n")
 	}
@@ -79,7 +86,7 @@ func printTable(w io.Writer, rs []result) {
 	for _, row := range rows[1:] {
 		line(row)
 	}
-	_, _ = io.WriteString(w, b.String())
+	return b.String()
 }
 
 // number formats v with precision fit for its size.
