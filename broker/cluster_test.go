@@ -112,32 +112,6 @@ func clusterClient(t *testing.T) (*redis.ClusterClient, *clusterGuard) {
 	return rdb, g
 }
 
-// spreadQueues returns one queue name per master of the cluster: their
-// keys, tagged "{<queue>}", live on different nodes.
-func spreadQueues(t *testing.T) []string {
-	t.Helper()
-	c := testutil.SharedCluster(t)
-	masters, err := c.Masters(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	byMaster := make(map[string]string)
-	for i := 0; len(byMaster) < len(masters) && i < 1000; i++ {
-		q := fmt.Sprintf("q%d", i)
-		m, err := c.MasterOf(t.Context(), "{"+q+"}")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := byMaster[m]; !ok {
-			byMaster[m] = q
-		}
-	}
-	if len(byMaster) != len(masters) {
-		t.Fatalf("found queues on %d of %d masters", len(byMaster), len(masters))
-	}
-	return slices.Sorted(maps.Values(byMaster))
-}
-
 // checkQueues runs the invariant checker on each queue.
 func checkQueues(t *testing.T, b *broker.Broker, queues ...string) {
 	t.Helper()
@@ -152,7 +126,7 @@ func TestClusterDeliver(t *testing.T) {
 	t.Parallel()
 	rdb, guard := clusterClient(t)
 	ctx := t.Context()
-	qs := spreadQueues(t)
+	qs := testutil.QueuesOnEveryMaster(t)
 	b := newBroker(t, rdb, broker.Config{})
 	for _, q := range qs {
 		register(t, b, q, ".")
@@ -246,7 +220,7 @@ func TestClusterLeases(t *testing.T) {
 	t.Parallel()
 	rdb, _ := clusterClient(t)
 	ctx := t.Context()
-	for _, q := range spreadQueues(t) {
+	for _, q := range testutil.QueuesOnEveryMaster(t) {
 		t.Run(q, func(t *testing.T) {
 			t.Parallel()
 			b := newBroker(t, rdb, broker.Config{MaxAttempts: 2})
@@ -363,7 +337,7 @@ func TestClusterLeases(t *testing.T) {
 func TestClusterPriority(t *testing.T) {
 	t.Parallel()
 	rdb, _ := clusterClient(t)
-	q := spreadQueues(t)[1]
+	q := testutil.QueuesOnEveryMaster(t)[1]
 	b := newBroker(t, rdb, broker.Config{})
 	register(t, b, q, ".")
 	if err := b.SetFacetPriority(t.Context(), q, "a", 3); err != nil {
@@ -386,7 +360,7 @@ func TestClusterSubscribeWatch(t *testing.T) {
 	t.Parallel()
 	rdb, _ := clusterClient(t)
 	ctx := t.Context()
-	qs := spreadQueues(t)
+	qs := testutil.QueuesOnEveryMaster(t)
 	b := newBroker(t, rdb, broker.Config{})
 	for _, q := range qs {
 		register(t, b, q, ".")
@@ -429,7 +403,7 @@ func TestClusterNoScript(t *testing.T) {
 	rdb, _ := clusterClient(t)
 	admin := testutil.RealCluster(t)
 	ctx := t.Context()
-	qs := spreadQueues(t)
+	qs := testutil.QueuesOnEveryMaster(t)
 	b := newBroker(t, rdb, broker.Config{})
 	flush := func() {
 		t.Helper()
@@ -482,7 +456,7 @@ func TestClusterDestroy(t *testing.T) {
 	t.Parallel()
 	rdb, _ := clusterClient(t)
 	ctx := t.Context()
-	qs := spreadQueues(t)
+	qs := testutil.QueuesOnEveryMaster(t)
 	b := newBroker(t, rdb, broker.Config{})
 	for _, q := range qs {
 		register(t, b, q, ".")

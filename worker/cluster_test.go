@@ -3,8 +3,6 @@ package worker_test
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,31 +13,6 @@ import (
 	"github.com/fairwayhq/fairway/worker"
 	"github.com/redis/go-redis/v9"
 )
-
-// clusterQueues returns one queue name per master of the shared cluster.
-func clusterQueues(t *testing.T) []string {
-	t.Helper()
-	c := testutil.SharedCluster(t)
-	masters, err := c.Masters(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	byMaster := make(map[string]string)
-	for i := 0; len(byMaster) < len(masters) && i < 1000; i++ {
-		q := fmt.Sprintf("q%d", i)
-		m, err := c.MasterOf(t.Context(), "{"+q+"}")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := byMaster[m]; !ok {
-			byMaster[m] = q
-		}
-	}
-	if len(byMaster) != len(masters) {
-		t.Fatalf("found queues on %d of %d masters", len(byMaster), len(masters))
-	}
-	return slices.Sorted(maps.Values(byMaster))
-}
 
 // slotErrorHook records any error of a cluster client that mixes slots.
 type slotErrorHook struct {
@@ -87,7 +60,7 @@ func TestClusterWorker(t *testing.T) {
 	hook := &slotErrorHook{}
 	rdb.AddHook(hook)
 	rdb.OnNewNode(func(c *redis.Client) { c.AddHook(hook) })
-	qs := clusterQueues(t)
+	qs := testutil.QueuesOnEveryMaster(t)
 	b := newBroker(t, rdb, broker.Config{}) // registers "q" too
 	ctx := t.Context()
 	for _, q := range qs {

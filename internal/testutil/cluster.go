@@ -537,3 +537,30 @@ func stopSharedCluster() error {
 	sharedCluster.cluster, sharedCluster.err = nil, errSharedClusterStopped
 	return err
 }
+
+// QueuesOnEveryMaster returns one queue name per master of the shared
+// cluster, sorted: the keys of each, tagged "{<queue>}", live on a
+// different node.
+func QueuesOnEveryMaster(t testing.TB) []string {
+	t.Helper()
+	c := SharedCluster(t)
+	masters, err := c.Masters(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byMaster := make(map[string]string)
+	for i := 0; len(byMaster) < len(masters) && i < 1000; i++ {
+		q := fmt.Sprintf("q%d", i)
+		m, err := c.MasterOf(t.Context(), "{"+q+"}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := byMaster[m]; !ok {
+			byMaster[m] = q
+		}
+	}
+	if len(byMaster) != len(masters) {
+		t.Fatalf("found queues on %d of %d masters", len(byMaster), len(masters))
+	}
+	return slices.Sorted(maps.Values(byMaster))
+}

@@ -68,6 +68,17 @@ func (a *app) broker(ctx context.Context) (*broker.Broker, error) {
 	return b, nil
 }
 
+// brokerOp connects as broker does and returns a context bounding the
+// operation that follows by --timeout; call cancel when done.
+func (a *app) brokerOp(ctx context.Context) (*broker.Broker, context.Context, context.CancelFunc, error) {
+	b, err := a.broker(ctx)
+	if err != nil {
+		return nil, ctx, func() {}, err
+	}
+	ctx, cancel := a.opCtx(ctx)
+	return b, ctx, cancel, nil
+}
+
 // opCtx bounds one Redis operation by --timeout.
 func (a *app) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, a.timeout)

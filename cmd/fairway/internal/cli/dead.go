@@ -54,11 +54,10 @@ With --all, a progress bar is drawn on stderr when it is a terminal (or with --p
 }
 
 func (a *app) deadList(ctx context.Context, queue string, offset, limit int) error {
-	b, err := a.broker(ctx)
+	b, ctx, cancel, err := a.brokerOp(ctx)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := a.opCtx(ctx)
 	defer cancel()
 	st, err := b.Stats(ctx, queue)
 	if err != nil {

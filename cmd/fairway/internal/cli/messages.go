@@ -48,11 +48,10 @@ var deliverCmd = &command{
 				Facet: cmp.Or(*facet, str(msg, "facet"), "default"),
 				Body:  bytes.TrimSpace(body), Delay: *delay, IdempotencyKey: *key,
 			}
-			b, err := a.broker(ctx)
+			b, ctx, cancel, err := a.brokerOp(ctx)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.opCtx(ctx)
 			defer cancel()
 			if err := b.DeliverBatch(ctx, []broker.Delivery{d}); err != nil {
 				return err
@@ -137,11 +136,10 @@ var peekCmd = &command{
 			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
 				return err
 			}
-			b, err := a.broker(ctx)
+			b, ctx, cancel, err := a.brokerOp(ctx)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.opCtx(ctx)
 			defer cancel()
 			ms, err := b.Peek(ctx, args[0], *n)
 			if err != nil {

@@ -50,11 +50,10 @@ var queuesCmd = &command{
 
 // queueRows reads every registered queue's stats, sorted by name.
 func (a *app) queueRows(ctx context.Context) ([]queueRow, error) {
-	b, err := a.broker(ctx)
+	b, ctx, cancel, err := a.brokerOp(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := a.opCtx(ctx)
 	defer cancel()
 	qs, err := b.Queues(ctx)
 	if err != nil {
@@ -93,11 +92,10 @@ number of facets waiting for their rate limit to let them be pulled again.`,
 			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
 				return err
 			}
-			b, err := a.broker(ctx)
+			b, ctx, cancel, err := a.brokerOp(ctx)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.opCtx(ctx)
 			defer cancel()
 			st, err := b.Stats(ctx, args[0])
 			if err != nil {
@@ -133,11 +131,10 @@ facet exempt from the default), and until when the rate limit holds the facet ba
 			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
 				return err
 			}
-			b, err := a.broker(ctx)
+			b, ctx, cancel, err := a.brokerOp(ctx)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.opCtx(ctx)
 			defer cancel()
 			if _, err := b.Stats(ctx, args[0]); err != nil {
 				return err

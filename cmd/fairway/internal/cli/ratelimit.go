@@ -105,11 +105,10 @@ turn to the next facet; the limit is kept on Redis's clock.`,
 
 // showRateLimits prints a queue's default rate limit and its facets' own.
 func (a *app) showRateLimits(ctx context.Context, queue string) error {
-	b, err := a.broker(ctx)
+	b, ctx, cancel, err := a.brokerOp(ctx)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := a.opCtx(ctx)
 	defer cancel()
 	st, err := b.Stats(ctx, queue)
 	if err != nil {

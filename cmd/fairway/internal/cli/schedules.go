@@ -59,11 +59,10 @@ records it again and starts afresh, without catching up.`,
 }
 
 func (a *app) schedules(ctx context.Context) ([]scheduler.Info, error) {
-	b, err := a.broker(ctx)
+	b, ctx, cancel, err := a.brokerOp(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := a.opCtx(ctx)
 	defer cancel()
 	return scheduler.List(ctx, b)
 }
