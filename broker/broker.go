@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,6 +18,9 @@ type Broker struct {
 	cfg  Config
 	keys keyspace
 	reg  registryCache
+
+	rotations  sync.Map // queue -> *rotation over its partitions
+	dropChecks sync.Map // draining partition -> time of the last check
 }
 
 // New returns a Broker on rdb, which may be a standalone, Sentinel or Cluster

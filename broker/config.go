@@ -19,6 +19,7 @@ const (
 	MaxMessageBytesDefault   = 1 << 20
 	IdempotencyWindowDefault = 24 * time.Hour
 	ReclaimBatchDefault      = 100
+	DrainGraceDefault        = 10 * time.Second
 )
 
 // Limits on names and values.
@@ -64,6 +65,11 @@ type Config struct {
 	// ReclaimBatch is the most expired leases, and the most due delayed
 	// messages, that one Pull moves back to their facets. Defaults to 100.
 	ReclaimBatch int
+	// DrainGrace is how long after SetPartitions a partition it retired is
+	// kept, even when empty, so that a delivery routed by the old count an
+	// instant before the change still lands in a partition that is pulled.
+	// Defaults to 10s.
+	DrainGrace time.Duration
 	// Logger receives the broker's rare warnings. Defaults to slog.Default().
 	Logger *slog.Logger
 	// TracerProvider makes the producer spans of deliveries.
@@ -88,6 +94,7 @@ func (c Config) withDefaults() Config {
 	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, MaxMessageBytesDefault)
 	c.IdempotencyWindow = cmp.Or(c.IdempotencyWindow, IdempotencyWindowDefault)
 	c.ReclaimBatch = cmp.Or(c.ReclaimBatch, ReclaimBatchDefault)
+	c.DrainGrace = cmp.Or(c.DrainGrace, DrainGraceDefault)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -110,6 +117,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: IdempotencyWindow %v is below 1ms", ErrInvalidConfig, c.IdempotencyWindow)
 	case c.ReclaimBatch < 1:
 		return fmt.Errorf("%w: ReclaimBatch %d is below 1", ErrInvalidConfig, c.ReclaimBatch)
+	case c.DrainGrace < 0:
+		return fmt.Errorf("%w: DrainGrace %v is negative", ErrInvalidConfig, c.DrainGrace)
 	}
 	return nil
 }

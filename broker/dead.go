@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,7 +32,35 @@ func (b *Broker) DeadLetters(ctx context.Context, queue string, offset, limit in
 	if offset < 0 || limit < 1 {
 		return nil, fmt.Errorf("%w: offset %d, limit %d", ErrInvalidArgument, offset, limit)
 	}
-	zs, err := b.rdb.ZRangeWithScores(ctx, b.keys.queueKey(queue, "dead"), int64(offset), int64(offset+limit-1)).Result()
+	p, err := b.partitions(ctx, queue, partitionsMaxAge)
+	if err != nil {
+		return nil, err
+	}
+	if p.simple() {
+		return b.deadLettersIn(ctx, queue, p.Names[0], offset, limit)
+	}
+	// The first offset+limit of each partition hold the first offset+limit
+	// of the whole queue; merged by time of death, as one queue lists them.
+	var all []DeadLetter
+	for _, part := range p.all() {
+		ds, err := b.deadLettersIn(ctx, queue, part, 0, offset+limit)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ds...)
+	}
+	slices.SortStableFunc(all, func(a, b DeadLetter) int {
+		return cmp.Or(a.DiedAt.Compare(b.DiedAt), cmp.Compare(a.ID, b.ID))
+	})
+	if offset >= len(all) {
+		return nil, nil
+	}
+	return all[offset:min(offset+limit, len(all))], nil
+}
+
+// deadLettersIn lists dead letters of one partition of queue.
+func (b *Broker) deadLettersIn(ctx context.Context, queue, part string, offset, limit int) ([]DeadLetter, error) {
+	zs, err := b.rdb.ZRangeWithScores(ctx, b.keys.queueKey(part, "dead"), int64(offset), int64(offset+limit-1)).Result()
 	if err != nil || len(zs) == 0 {
 		return nil, wrapRedis("list dead letters", err)
 	}
@@ -40,9 +70,9 @@ func (b *Broker) DeadLetters(ctx context.Context, queue string, offset, limit in
 	}
 	var envs, reasons, atts *redis.SliceCmd
 	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		envs = p.HMGet(ctx, b.keys.queueKey(queue, "msgs"), ids...)
-		reasons = p.HMGet(ctx, b.keys.queueKey(queue, "deaderr"), ids...)
-		atts = p.HMGet(ctx, b.keys.queueKey(queue, "att"), ids...)
+		envs = p.HMGet(ctx, b.keys.queueKey(part, "msgs"), ids...)
+		reasons = p.HMGet(ctx, b.keys.queueKey(part, "deaderr"), ids...)
+		atts = p.HMGet(ctx, b.keys.queueKey(part, "att"), ids...)
 		return nil
 	})
 	if err != nil {
@@ -99,8 +129,11 @@ func (b *Broker) deadByID(ctx context.Context, s *redis.Script, op, queue string
 		for _, id := range chunk {
 			args = append(args, id)
 		}
-		n, err := b.deadRun(ctx, s, op, queue, args)
-		total += n
+		err := b.eachPartition(ctx, queue, func(part string) error {
+			n, err := b.deadRun(ctx, s, op, part, args)
+			total += n
+			return err
+		})
 		if err != nil {
 			return total, err
 		}
@@ -115,6 +148,17 @@ func (b *Broker) deadAll(ctx context.Context, s *redis.Script, op, queue string)
 	if err := checkQueue(ctx, queue); err != nil {
 		return 0, err
 	}
+	total := 0
+	err := b.eachPartition(ctx, queue, func(part string) error {
+		n, err := b.deadAllIn(ctx, s, op, part)
+		total += n
+		return err
+	})
+	return total, err
+}
+
+// deadAllIn is deadAll on one partition.
+func (b *Broker) deadAllIn(ctx context.Context, s *redis.Script, op, queue string) (int, error) {
 	count, err := b.rdb.ZCard(ctx, b.keys.queueKey(queue, "dead")).Result()
 	if err != nil {
 		return 0, wrapRedis(op, err)

@@ -115,7 +115,7 @@ func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) error {
 	if err != nil || len(prepared) == 0 {
 		return err
 	}
-	r, err := b.route(ctx, topicsOf(prepared))
+	r, err := b.route(ctx, prepared)
 	if err != nil {
 		return err
 	}
@@ -124,14 +124,6 @@ func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) error {
 		return err
 	}
 	return b.reroute(ctx, prepared, r, current, moved)
-}
-
-func topicsOf(ps []prepared) []string {
-	topics := make([]string, len(ps))
-	for i := range ps {
-		topics[i] = ps[i].topic
-	}
-	return topics
 }
 
 // prepared is a validated delivery with its ID and envelope.
@@ -261,7 +253,7 @@ func (b *Broker) reroute(ctx context.Context, ps []prepared, old routing, versio
 			return err
 		}
 		var err error
-		if fresh, err = b.route(ctx, topicsOf(ps)); err != nil {
+		if fresh, err = b.route(ctx, ps); err != nil {
 			return err
 		}
 	}
@@ -269,7 +261,8 @@ func (b *Broker) reroute(ctx context.Context, ps []prepared, old routing, versio
 	found := false
 	for i := range ps {
 		for _, q := range fresh.routes[i] {
-			if !slices.Contains(old.routes[i], q) {
+			// A queue the message reached by its old partitioning has it.
+			if !slices.ContainsFunc(old.routes[i], func(o string) bool { return logicalQueue(o) == logicalQueue(q) }) {
 				next.add(i, q, fresh.patterns[q])
 				found = true
 			}

@@ -31,4 +31,7 @@ var (
 	ErrInvalidArgument = errors.New("broker: invalid argument")
 	// ErrInvalidConfig means a Config field is out of range.
 	ErrInvalidConfig = errors.New("broker: invalid config")
+	// ErrConflict is returned when another process changed the same thing
+	// at the same time, as two SetPartitions on one queue; try again.
+	ErrConflict = errors.New("broker: conflicting change")
 )

@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,15 +44,19 @@ func (b *Broker) SetInflightLimit(ctx context.Context, queue string, n int) erro
 }
 
 // queueSetting runs a script that answers -1 when the queue does not exist.
+// On a partitioned queue it runs on every partition, so that each holds
+// every setting.
 func (b *Broker) queueSetting(ctx context.Context, op, queue string, s *redis.Script, args ...any) error {
-	code, err := b.runQueue(ctx, s, queue, args...).Int64()
-	if err != nil {
-		return wrapRedis(op, err)
-	}
-	if code < 0 {
-		return fmt.Errorf("%w %q", ErrUnknownQueue, queue)
-	}
-	return nil
+	return b.eachPartition(ctx, queue, func(part string) error {
+		code, err := b.runQueue(ctx, s, part, args...).Int64()
+		if err != nil {
+			return wrapRedis(op, err)
+		}
+		if code < 0 {
+			return fmt.Errorf("%w %q", ErrUnknownQueue, queue)
+		}
+		return nil
+	})
 }
 
 // FacetStats describes one facet of a queue.
@@ -79,11 +85,38 @@ func (b *Broker) Facet(ctx context.Context, queue, facet string) (FacetStats, er
 	if err := validName(ErrInvalidFacet, "facet", facet); err != nil {
 		return FacetStats{}, err
 	}
-	fs, err := b.facetDetails(ctx, queue, []string{facet})
+	p, err := b.partitions(ctx, queue, partitionsMaxAge)
+	if err != nil {
+		return FacetStats{}, err
+	}
+	// The facet's partition first: its settings are read from there.
+	parts := []string{p.Names[partitionOf(facet, p.Count)]}
+	parts = append(parts, p.Draining...)
+	fs, err := b.facetDetailsIn(ctx, parts, []string{facet})
 	if err != nil {
 		return FacetStats{}, err
 	}
 	return fs[0], nil
+}
+
+// facetDetailsIn is facetDetails summed over partitions: the first gives
+// the settings, and every one adds its ready and leased messages.
+func (b *Broker) facetDetailsIn(ctx context.Context, parts []string, facets []string) ([]FacetStats, error) {
+	out, err := b.facetDetails(ctx, parts[0], facets)
+	if err != nil {
+		return nil, err
+	}
+	for _, part := range parts[1:] {
+		more, err := b.facetDetails(ctx, part, facets)
+		if err != nil {
+			return nil, err
+		}
+		for i := range out {
+			out[i].Ready += more[i].Ready
+			out[i].InFlight += more[i].InFlight
+		}
+	}
+	return out, nil
 }
 
 // TopFacets returns up to n facets of queue with the most ready messages,
@@ -95,11 +128,45 @@ func (b *Broker) TopFacets(ctx context.Context, queue string, n int) ([]FacetSta
 	if n < 1 {
 		return nil, fmt.Errorf("%w: count %d is below 1", ErrInvalidArgument, n)
 	}
-	names, err := b.rdb.ZRevRange(ctx, b.keys.queueKey(queue, "backlog"), 0, int64(n-1)).Result()
-	if err != nil || len(names) == 0 {
-		return nil, wrapRedis("top facets", err)
+	p, err := b.partitions(ctx, queue, partitionsMaxAge)
+	if err != nil {
+		return nil, err
 	}
-	return b.facetDetails(ctx, queue, names)
+	if p.simple() {
+		names, err := b.rdb.ZRevRange(ctx, b.keys.queueKey(p.Names[0], "backlog"), 0, int64(n-1)).Result()
+		if err != nil || len(names) == 0 {
+			return nil, wrapRedis("top facets", err)
+		}
+		return b.facetDetails(ctx, p.Names[0], names)
+	}
+	// Each partition's top n, summed per facet (a facet can be in a
+	// draining partition and a current one), then the top n of those.
+	var out []FacetStats
+	at := make(map[string]int)
+	for _, part := range p.all() {
+		names, err := b.rdb.ZRevRange(ctx, b.keys.queueKey(part, "backlog"), 0, int64(n-1)).Result()
+		if err != nil {
+			return nil, wrapRedis("top facets", err)
+		}
+		if len(names) == 0 {
+			continue
+		}
+		fs, err := b.facetDetails(ctx, part, names)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range fs {
+			if i, ok := at[f.Facet]; ok {
+				out[i].Ready += f.Ready
+				out[i].InFlight += f.InFlight
+				continue
+			}
+			at[f.Facet] = len(out)
+			out = append(out, f)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b FacetStats) int { return cmp.Compare(b.Ready, a.Ready) })
+	return out[:min(n, len(out))], nil
 }
 
 func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string) ([]FacetStats, error) {

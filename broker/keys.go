@@ -18,9 +18,14 @@ func (k keyspace) registry() string { return k.ns + ":{~registry}:queues" }
 // registryVersion is bumped on every change of the registry.
 func (k keyspace) registryVersion() string { return k.ns + ":{~registry}:version" }
 
+// partitions is the hash of queue -> partitioning, for partitioned queues
+// (see partition.go).
+func (k keyspace) partitions() string { return k.ns + ":{~registry}:parts" }
+
 // topicChannel is where a message of topic is published.
 func (k keyspace) topicChannel(topic string) string { return k.ns + ":" + topic }
 
 // wakeChannel is where a queue's scripts signal that a facet got a turn. Its
 // "/" keeps it apart from every topic channel.
-func (k keyspace) wakeChannel(queue string) string { return k.ns + "/wake/" + queue }
+// The partitions of a queue share its wake channel.
+func (k keyspace) wakeChannel(queue string) string { return k.ns + "/wake/" + logicalQueue(queue) }

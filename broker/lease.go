@@ -46,7 +46,7 @@ func (b *Broker) leaseBatch(ctx context.Context, s *redis.Script, op string, ms 
 		if err := checkLeased(m); err != nil {
 			return err
 		}
-		byQueue[m.Queue] = append(byQueue[m.Queue], m)
+		byQueue[m.home()] = append(byQueue[m.home()], m)
 	}
 	var errs []error
 	for queue, group := range byQueue {
@@ -133,7 +133,7 @@ func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o na
 	if o.kill {
 		kill = "1"
 	}
-	code, err := b.runQueue(ctx, scriptNack, m.Queue, m.ID, m.lease, ms(delay),
+	code, err := b.runQueue(ctx, scriptNack, m.home(), m.ID, m.lease, ms(delay),
 		o.maxAttempts, b.cfg.DeadLetterCap, o.reason, kill).Int64()
 	if err != nil {
 		return wrapRedis("nack", err)
@@ -156,7 +156,7 @@ func (b *Broker) Extend(ctx context.Context, m *Message, d time.Duration) error 
 	if d < time.Millisecond {
 		return fmt.Errorf("%w: lease %v is below 1ms", ErrInvalidArgument, d)
 	}
-	deadline, err := b.runQueue(ctx, scriptExtend, m.Queue, m.ID, m.lease, ms(d)).Int64()
+	deadline, err := b.runQueue(ctx, scriptExtend, m.home(), m.ID, m.lease, ms(d)).Int64()
 	if err != nil {
 		return wrapRedis("extend", err)
 	}

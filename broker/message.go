@@ -30,6 +30,16 @@ type Message struct {
 	LeaseDeadline time.Time
 
 	lease string
+	part  string // the partition it was pulled from, when not Queue itself
+}
+
+// home is the queue in Redis that holds the message: its partition, or its
+// queue when that is not partitioned.
+func (m *Message) home() string {
+	if m.part != "" {
+		return m.part
+	}
+	return m.Queue
 }
 
 // String describes the message without its body.

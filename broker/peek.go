@@ -19,6 +19,8 @@ const MaxPeek = 1000
 // rate limits are not applied (a pull gives the turn of a facet over its
 // rate away). A paused queue shows what it would lease once resumed. A
 // peeked message has no lease: pass it to no Ack, Nack, Extend or Release.
+// On a partitioned queue the partitions' previews are interleaved, which
+// is the order of a rotation in which they weigh the same.
 // Its Attempt is the attempt its next delivery would be.
 func (b *Broker) Peek(ctx context.Context, queue string, n int) ([]*Message, error) {
 	if err := checkQueue(ctx, queue); err != nil {
@@ -27,6 +29,57 @@ func (b *Broker) Peek(ctx context.Context, queue string, n int) ([]*Message, err
 	if n < 1 || n > MaxPeek {
 		return nil, fmt.Errorf("%w: peek count %d is outside [1, %d]", ErrInvalidArgument, n, MaxPeek)
 	}
+	p, err := b.partitions(ctx, queue, partitionsMaxAge)
+	if err != nil {
+		return nil, err
+	}
+	if p.simple() {
+		ms, err := b.peekPartition(ctx, p.Names[0], n)
+		return relabel(ms, queue), err
+	}
+	// Draining partitions are pulled first; the current ones take turns
+	// (one message each in turn, as a rotation of equal weights would).
+	var out []*Message
+	for _, part := range p.Draining {
+		ms, err := b.peekPartition(ctx, part, n-len(out))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ms...)
+		if len(out) == n {
+			return relabel(out, queue), nil
+		}
+	}
+	lists := make([][]*Message, len(p.Names))
+	for i, part := range p.Names {
+		if lists[i], err = b.peekPartition(ctx, part, n-len(out)); err != nil {
+			return nil, err
+		}
+	}
+	for i := 0; len(out) < n; i++ {
+		took := false
+		for _, l := range lists {
+			if i < len(l) && len(out) < n {
+				out, took = append(out, l[i]), true
+			}
+		}
+		if !took {
+			break
+		}
+	}
+	return relabel(out, queue), nil
+}
+
+// relabel sets the queue of messages read from its partitions.
+func relabel(ms []*Message, queue string) []*Message {
+	for _, m := range ms {
+		m.Queue = queue
+	}
+	return ms
+}
+
+// peekPartition is Peek on one partition, or on an unpartitioned queue.
+func (b *Broker) peekPartition(ctx context.Context, queue string, n int) ([]*Message, error) {
 	ring, full, limit, err := b.peekRing(ctx, queue, n)
 	if err != nil {
 		return nil, err

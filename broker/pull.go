@@ -56,69 +56,106 @@ func (b *Broker) PullNext(ctx context.Context, queue string, n int, lease time.D
 	if lease < time.Millisecond {
 		return PullResult{}, fmt.Errorf("%w: lease %v is below 1ms", ErrInvalidArgument, lease)
 	}
-	var r PullResult
-	for len(r.Messages) < n {
-		more, err := b.pullOnce(ctx, queue, n-len(r.Messages), lease, &r)
+	p, err := b.partitions(ctx, queue, 0)
+	if err != nil {
+		return PullResult{}, err
+	}
+	if p.simple() {
+		var r PullResult
+		st, err := b.pullPartition(ctx, queue, p.Names[0], n, lease, &r)
 		if err != nil && len(r.Messages) == 0 {
 			return PullResult{}, err
 		}
-		if err != nil || !more {
-			break // what was leased is returned; the error shows on the next call
+		if st.retired {
+			b.invalidateRegistry() // the queue was partitioned since
 		}
+		return r.done(n), nil
 	}
+	return b.pullPartitioned(ctx, queue, p, n, lease)
+}
+
+// done clears NextReadyAt when r holds all n messages asked for.
+func (r PullResult) done(n int) PullResult {
 	if len(r.Messages) == n {
 		r.NextReadyAt = time.Time{}
 	}
-	return r, nil
+	return r
 }
 
-// pullOnce runs pull.lua once and adds what it leased to r. more reports
-// that the script stopped at its bound on skipped turns (stale tokens of
-// facets at a lowered limit, or turns parked by rate limits), so the ring
-// may hold work still: each such call drops at least n+100 of them, so
-// calling again makes progress.
-func (b *Broker) pullOnce(ctx context.Context, queue string, n int, lease time.Duration, r *PullResult) (more bool, err error) {
-	res, err := b.runQueue(ctx, scriptPull, queue, n, ms(lease), b.cfg.MaxAttempts, b.cfg.DeadLetterCap, b.cfg.ReclaimBatch).Slice()
-	if err != nil {
-		return false, wrapRedis("pull", err)
+// pullPartition leases up to n-len(r.Messages) messages of one partition of
+// queue (queue itself when it is not partitioned) into r, calling pull.lua
+// again while it stopped at its bound on skipped turns. It returns the
+// partition's state after the last call.
+func (b *Broker) pullPartition(ctx context.Context, queue, part string, n int, lease time.Duration, r *PullResult) (pullState, error) {
+	var st pullState
+	for len(r.Messages) < n {
+		var err error
+		st, err = b.pullOnce(ctx, queue, part, n-len(r.Messages), lease, r)
+		if err != nil || !st.more {
+			return st, err // what was leased is kept; an error shows on the next call
+		}
 	}
-	if len(res) < 3 {
-		return false, fmt.Errorf("%w %q", ErrUnknownQueue, queue)
+	return st, nil
+}
+
+// pullState is what pull.lua says of a partition besides the messages.
+type pullState struct {
+	more    bool  // stopped at its bound on skipped turns
+	turns   int64 // the ring's length after the call
+	retired bool  // a partition SetPartitions retired
+}
+
+// pullOnce runs pull.lua once on part and adds what it leased to r. more
+// reports that the script stopped at its bound on skipped turns (stale
+// tokens of facets at a lowered limit, or turns parked by rate limits), so
+// the ring may hold work still: each such call drops at least n+100 of them,
+// so calling again makes progress.
+func (b *Broker) pullOnce(ctx context.Context, queue, part string, n int, lease time.Duration, r *PullResult) (pullState, error) {
+	res, err := b.runQueue(ctx, scriptPull, part, n, ms(lease), b.cfg.MaxAttempts, b.cfg.DeadLetterCap, b.cfg.ReclaimBatch).Slice()
+	if err != nil {
+		return pullState{}, wrapRedis("pull", err)
+	}
+	if len(res) < 5 {
+		return pullState{}, fmt.Errorf("%w %q", ErrUnknownQueue, part)
 	}
 	now, _ := res[0].(int64)
 	flag, _ := res[1].(int64)
+	turns, _ := res[3].(int64)
+	retired, _ := res[4].(int64)
 	r.Now = time.UnixMilli(now)
-	r.NextReadyAt = time.Time{}
-	if next, _ := res[2].(int64); next > 0 {
+	if next, _ := res[2].(int64); next > 0 && (r.NextReadyAt.IsZero() || time.UnixMilli(next).Before(r.NextReadyAt)) {
 		r.NextReadyAt = time.UnixMilli(next)
 	}
 	deadline := r.Now.Add(lease)
 	if r.Messages == nil {
-		r.Messages = make([]*Message, 0, (len(res)-3)/4)
+		r.Messages = make([]*Message, 0, (len(res)-5)/4)
 	}
-	for i := 3; i+3 < len(res); i += 4 {
-		m, err := b.decodeLeased(queue, res[i:i+4], deadline)
+	for i := 5; i+3 < len(res); i += 4 {
+		m, err := b.decodeLeased(queue, part, res[i:i+4], deadline)
 		if err != nil {
 			// An unreadable envelope can never be handled: dead-letter it
 			// rather than hand it out again and again.
 			b.cfg.Logger.Warn("fairway: dead-lettering unreadable message", "queue", queue, "id", m.ID, "err", err)
 			if kerr := b.Kill(ctx, m, err.Error()); kerr != nil {
-				return false, kerr
+				return pullState{}, kerr
 			}
 			continue
 		}
 		r.Messages = append(r.Messages, m)
 	}
-	return flag == 1, nil
+	return pullState{more: flag == 1, turns: turns, retired: retired == 1}, nil
 }
 
 // decodeLeased builds a Message from pull.lua's id, token, attempt, envelope.
-func (b *Broker) decodeLeased(queue string, f []any, deadline time.Time) (*Message, error) {
+func (b *Broker) decodeLeased(queue, part string, f []any, deadline time.Time) (*Message, error) {
 	id, _ := f[0].(string)
 	token, _ := f[1].(string)
 	attempt, _ := f[2].(int64)
 	raw, _ := f[3].(string)
 	m := &Message{ID: id, Queue: queue, Attempt: int(attempt), EnqueuedAt: idTime(id), LeaseDeadline: deadline, lease: token}
+	if part != queue {
+		m.part = part
+	}
 	e, err := decodeEnvelope(raw)
 	if err != nil {
 		return m, err

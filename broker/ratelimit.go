@@ -134,7 +134,12 @@ func (b *Broker) FacetRateLimits(ctx context.Context, queue string) (map[string]
 	if err := checkQueue(ctx, queue); err != nil {
 		return nil, err
 	}
-	all, err := b.rdb.HGetAll(ctx, b.keys.queueKey(queue, "rates")).Result()
+	// Every partition holds the same settings.
+	p, err := b.partitions(ctx, queue, partitionsMaxAge)
+	if err != nil {
+		return nil, err
+	}
+	all, err := b.rdb.HGetAll(ctx, b.keys.queueKey(p.Names[0], "rates")).Result()
 	if err != nil {
 		return nil, wrapRedis("facet rate limits", err)
 	}

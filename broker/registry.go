@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -15,11 +16,13 @@ import (
 // version against Redis in the same round trip that queues the message, so a
 // RegisterQueue that has returned is seen by every later Deliver.
 type registryCache struct {
-	mu      sync.RWMutex
-	loaded  bool
-	version int64
-	queues  map[string]*regexp.Regexp
-	matches map[string][]string // topic -> queues, for this version
+	mu       sync.RWMutex
+	loaded   bool
+	loadedAt time.Time
+	version  int64
+	queues   map[string]*regexp.Regexp
+	layouts  map[string]layout   // partitioned queues (see partition.go)
+	matches  map[string][]string // topic -> queues, for this version
 }
 
 // maxCachedTopics bounds the topic -> queues cache.
@@ -28,9 +31,20 @@ const maxCachedTopics = 10000
 // RegisterQueue creates queue, or changes its pattern, and routes to it every
 // later delivery whose topic matches pattern, a Go regular expression matched
 // anywhere in the topic (anchor it with ^ and $ to match whole topics).
-func (b *Broker) RegisterQueue(ctx context.Context, name, pattern string) error {
+// WithPartitions splits the queue into partitions.
+func (b *Broker) RegisterQueue(ctx context.Context, name, pattern string, opts ...QueueOption) error {
 	if err := checkQueue(ctx, name); err != nil {
 		return err
+	}
+	var o queueOptions
+	for _, opt := range opts {
+		if opt == nil {
+			return fmt.Errorf("%w: nil queue option", ErrInvalidArgument)
+		}
+		opt(&o)
+	}
+	if o.partitions != 0 && (o.partitions < 1 || o.partitions > MaxPartitions) {
+		return fmt.Errorf("%w: %d partitions is outside [1, %d]", ErrInvalidArgument, o.partitions, MaxPartitions)
 	}
 	if err := validName(ErrInvalidPattern, "pattern", pattern); err != nil {
 		return err
@@ -38,11 +52,41 @@ func (b *Broker) RegisterQueue(ctx context.Context, name, pattern string) error 
 	if _, err := regexp.Compile(pattern); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidPattern, err)
 	}
-	// The queue exists before the registry routes to it.
-	if err := b.runQueue(ctx, scriptCreateQueue, name, pattern).Err(); err != nil {
-		return wrapRedis("register queue", err)
+	if err := b.loadRegistry(ctx); err != nil {
+		return err
 	}
-	return b.setRoute(ctx, name, pattern)
+	b.reg.mu.RLock()
+	l, partitioned := b.reg.layouts[name]
+	_, known := b.reg.queues[name]
+	b.reg.mu.RUnlock()
+	current := l.partitioning(name)
+	if o.partitions > 1 && !partitioned && !known {
+		// A new queue is made partitioned at once, unless it exists
+		// unregistered and holds messages: then those drain.
+		n, err := b.rdb.Exists(ctx, b.keys.queueKey(name, "cfg")).Result()
+		if err != nil {
+			return wrapRedis("register queue", err)
+		}
+		if n == 0 {
+			if err := b.repartition(ctx, name, pattern, current, o.partitions, true); err != nil {
+				return err
+			}
+			return b.setRoute(ctx, name, pattern)
+		}
+	}
+	// The queue exists before the registry routes to it.
+	for _, part := range current.Names {
+		if err := b.runQueue(ctx, scriptCreateQueue, part, pattern).Err(); err != nil {
+			return wrapRedis("register queue", err)
+		}
+	}
+	if err := b.setRoute(ctx, name, pattern); err != nil {
+		return err
+	}
+	if o.partitions == 0 {
+		return nil
+	}
+	return b.repartition(ctx, name, pattern, current, o.partitions, false)
 }
 
 // UnregisterQueue stops routing deliveries to queue. The messages it holds
@@ -55,7 +99,9 @@ func (b *Broker) UnregisterQueue(ctx context.Context, name string) error {
 	if err := b.setRoute(ctx, name, ""); err != nil {
 		return err
 	}
-	return wrapRedis("unregister queue", b.runQueue(ctx, scriptUnrouteQueue, name).Err())
+	return b.eachPartition(ctx, name, func(part string) error {
+		return wrapRedis("unregister queue", b.runQueue(ctx, scriptUnrouteQueue, part).Err())
+	})
 }
 
 // DestroyQueue unregisters queue and deletes every message and setting it
@@ -64,9 +110,17 @@ func (b *Broker) DestroyQueue(ctx context.Context, name string) error {
 	if err := b.UnregisterQueue(ctx, name); err != nil {
 		return err
 	}
-	if err := b.runQueue(ctx, scriptDestroyQueue, name).Err(); err != nil {
+	err := b.eachPartition(ctx, name, func(part string) error {
+		return wrapRedis("destroy queue", b.runQueue(ctx, scriptDestroyQueue, part).Err())
+	})
+	if err != nil {
+		return err
+	}
+	keys := []string{b.keys.registry(), b.keys.registryVersion(), b.keys.partitions()}
+	if err := scriptPartitions.Run(ctx, b.rdb, keys, name, "delete").Err(); err != nil {
 		return wrapRedis("destroy queue", err)
 	}
+	b.invalidateRegistry()
 	return b.clearHistory(ctx, name)
 }
 
@@ -75,9 +129,7 @@ func (b *Broker) setRoute(ctx context.Context, name, pattern string) error {
 	if err := scriptRegistry.Run(ctx, b.rdb, keys, name, pattern).Err(); err != nil {
 		return wrapRedis("update registry", err)
 	}
-	b.reg.mu.Lock()
-	b.reg.loaded = false
-	b.reg.mu.Unlock()
+	b.invalidateRegistry()
 	return nil
 }
 
@@ -95,9 +147,11 @@ func (b *Broker) Queues(ctx context.Context) (map[string]string, error) {
 func (b *Broker) loadRegistry(ctx context.Context) error {
 	var all *redis.MapStringStringCmd
 	var ver *redis.StringCmd
+	var parts *redis.MapStringStringCmd
 	_, err := b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		all = p.HGetAll(ctx, b.keys.registry())
 		ver = p.Get(ctx, b.keys.registryVersion())
+		parts = b.partitionsCmd(ctx, p)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -114,7 +168,9 @@ func (b *Broker) loadRegistry(ctx context.Context) error {
 		queues[name] = re
 	}
 	b.reg.mu.Lock()
-	b.reg.loaded, b.reg.version, b.reg.queues = true, version, queues
+	layouts := b.loadLayouts(parts.Val())
+	b.reg.loaded, b.reg.version, b.reg.queues, b.reg.layouts = true, version, queues, layouts
+	b.reg.loadedAt = time.Now()
 	b.reg.matches = make(map[string][]string)
 	b.reg.mu.Unlock()
 	return nil
@@ -134,9 +190,10 @@ func (r *routing) add(i int, queue, pattern string) {
 	r.patterns[queue] = pattern
 }
 
-// route routes each topic to the queues whose patterns match it, loading
-// the registry first if the cache is empty.
-func (b *Broker) route(ctx context.Context, topics []string) (routing, error) {
+// route routes each message to the queues whose patterns match its topic,
+// to the partition of each that its facet maps to, loading the registry
+// first if the cache is empty.
+func (b *Broker) route(ctx context.Context, ps []prepared) (routing, error) {
 	b.reg.mu.RLock()
 	loaded := b.reg.loaded
 	b.reg.mu.RUnlock()
@@ -148,33 +205,33 @@ func (b *Broker) route(ctx context.Context, topics []string) (routing, error) {
 	// Most deliveries go to topics routed before: the shared lock suffices
 	// for them, so concurrent producers do not queue up on the cache.
 	b.reg.mu.RLock()
-	r, ok := b.reg.cachedRouting(topics)
+	r, ok := b.reg.cachedRouting(ps)
 	b.reg.mu.RUnlock()
 	if ok {
 		return r, nil
 	}
 	b.reg.mu.Lock()
 	defer b.reg.mu.Unlock()
-	r = routing{version: b.reg.version, routes: make([][]string, len(topics)), patterns: make(map[string]string)}
-	for i, t := range topics {
-		for _, q := range b.reg.matchLocked(t) {
-			r.add(i, q, b.reg.queues[q].String())
+	r = routing{version: b.reg.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
+	for i := range ps {
+		for _, q := range b.reg.matchLocked(ps[i].topic) {
+			r.add(i, b.reg.placeLocked(q, ps[i].facet), b.reg.queues[q].String())
 		}
 	}
 	return r, nil
 }
 
-// cachedRouting routes topics from the match cache alone; ok is false when
-// a topic is not in it. The caller holds mu, shared or not.
-func (r *registryCache) cachedRouting(topics []string) (routing, bool) {
-	out := routing{version: r.version, routes: make([][]string, len(topics)), patterns: make(map[string]string)}
-	for i, t := range topics {
-		qs, ok := r.matches[t]
+// cachedRouting routes messages from the match cache alone; ok is false
+// when a topic is not in it. The caller holds mu, shared or not.
+func (r *registryCache) cachedRouting(ps []prepared) (routing, bool) {
+	out := routing{version: r.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
+	for i := range ps {
+		qs, ok := r.matches[ps[i].topic]
 		if !ok {
 			return routing{}, false
 		}
 		for _, q := range qs {
-			out.add(i, q, r.queues[q].String())
+			out.add(i, r.placeLocked(q, ps[i].facet), r.queues[q].String())
 		}
 	}
 	return out, true

@@ -29,7 +29,10 @@ var (
 	scriptDestroyQueue = queueScript("destroy_queue", "ratelib")
 	scriptDeadRequeue  = queueScript("dead_requeue")
 	scriptDeadPurge    = queueScript("dead_purge")
+	scriptSettings     = queueScript("settings", "ratelib")
+	scriptDropDrained  = queueScript("drop_drained", "ratelib")
 	scriptRegistry     = redis.NewScript(readScript("registry"))
+	scriptPartitions   = redis.NewScript(readScript("partitions"))
 )
 
 func readScript(name string) string {

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -30,11 +32,42 @@ type QueueStats struct {
 	RateLimited int64
 }
 
-// Stats returns queue's counts, read in one round trip, each O(1).
+// Stats returns queue's counts, read in one round trip (one per partition),
+// each O(1). A partitioned queue's counts are summed over its partitions
+// (while partitions drain, a facet with messages in two counts twice).
 func (b *Broker) Stats(ctx context.Context, queue string) (QueueStats, error) {
 	if err := checkQueue(ctx, queue); err != nil {
 		return QueueStats{}, err
 	}
+	p, err := b.partitions(ctx, queue, partitionsMaxAge)
+	if err != nil {
+		return QueueStats{}, err
+	}
+	// Settings come from the first current partition.
+	s, err := b.statsOf(ctx, p.Names[0])
+	if err != nil {
+		return QueueStats{}, err
+	}
+	for _, part := range append(slices.Clone(p.Names[1:]), p.Draining...) {
+		more, err := b.statsOf(ctx, part)
+		if errors.Is(err, ErrUnknownQueue) && slices.Contains(p.Draining, part) {
+			continue // dropped once empty
+		}
+		if err != nil {
+			return QueueStats{}, err
+		}
+		s.Ready += more.Ready
+		s.InFlight += more.InFlight
+		s.Delayed += more.Delayed
+		s.Dead += more.Dead
+		s.Facets += more.Facets
+		s.RateLimited += more.RateLimited
+	}
+	return s, nil
+}
+
+// statsOf reads the counts of one partition (or unpartitioned queue).
+func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) {
 	k := func(kind string) string { return b.keys.queueKey(queue, kind) }
 	var cfg *redis.SliceCmd
 	var msgs, leased, delayed, dead, facets, parked *redis.IntCmd

@@ -6,13 +6,16 @@
 -- ARGV[4] max attempts
 -- ARGV[5] dead-letter cap
 -- ARGV[6] the most expired leases and due delayed messages to move back first
--- Returns {now, more, next, id, token, attempt, envelope, id, ...}: now in
--- ms, Redis's clock; more is 1 when the call stopped at its bound on skipped
--- turns, so the ring may still hold work for another call; next is when the
--- first facet held back by its rate limit may be pulled again (ms), or 0,
--- set when the call leased fewer than n. Returns an empty array when the
--- queue does not exist.
-local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused', 'rated', 'rate')
+-- Returns {now, more, next, turns, retired, id, token, attempt, envelope,
+-- id, ...}: now in ms, Redis's clock; more is 1 when the call stopped at its
+-- bound on skipped turns, so the ring may still hold work for another call;
+-- next is when the first facet held back by its rate limit may be pulled
+-- again (ms), or 0, set when the call leased fewer than n; turns is the
+-- length of the ring after the call (the weight of a partition in the
+-- rotation over partitions); retired is 1 for a partition that
+-- SetPartitions retired. Returns an empty array when the queue does not
+-- exist.
+local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused', 'rated', 'rate', 'retired')
 if not cfg[1] then return {} end
 local limit = tonumber(cfg[1])
 local n, lease = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -21,9 +24,10 @@ reclaim(now, limit, tonumber(ARGV[6]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 -- A queue with no rate limit reads nothing more for them than cfg.rated.
 local R = cfg[3] and rate_lib()
 if R then R.unpark_due(now, limit, tonumber(ARGV[6])) end
-if cfg[2] then return {now, 0, 0} end -- the queue is paused
+local retired = cfg[5] and 1 or 0
+if cfg[2] then return {now, 0, 0, 0, retired} end -- the queue is paused
 
-local out = {now, 0, 0}
+local out = {now, 0, 0, 0, retired}
 local rates = R and redis.call('EXISTS', R.RATES) == 1
 local got, skips = 0, 0
 -- Most queues set no priorities and no limit: then the loop skips reading
@@ -95,6 +99,7 @@ while got < n and skips < n + 100 do
   end
 end
 if got < n and skips >= n + 100 then out[2] = 1 end
+out[4] = redis.call('LLEN', K_RING)
 if R and got < n then
   local first = redis.call('ZRANGE', R.PARKED, 0, 0, 'WITHSCORES')
   if first[2] then out[3] = tonumber(first[2]) end

@@ -20,7 +20,7 @@ var (
 	// ACLScriptCommands are the commands the broker's Lua scripts call.
 	// A broker test checks that this is exactly the set in broker/scripts.
 	ACLScriptCommands = []string{
-		"del", "exists", "get", "hdel", "hexists", "hget", "hincrby", "hkeys",
+		"del", "exists", "get", "hdel", "hexists", "hget", "hgetall", "hincrby", "hkeys",
 		"hmget", "hset", "hsetnx", "incr", "incrby", "llen", "lpop", "lpush",
 		"lrem", "publish", "rpush", "set", "time", "zadd", "zcard", "zincrby",
 		"zrange", "zrangebyscore", "zrem", "zremrangebyrank", "zscore",
@@ -33,8 +33,10 @@ var (
 	// ACLWorkerCommands are the commands a worker (worker.Worker, and
 	// RegisterQueue as examples/worker calls it) sends itself: the scripts,
 	// the wake-up subscription and its health-check PING, and the
-	// per-minute history (HINCRBY and EXPIREAT on its queues' hist keys).
-	ACLWorkerCommands = []string{"evalsha", "eval", "subscribe", "ping", "hincrby", "expireat"}
+	// per-minute history (HINCRBY and EXPIREAT on its queues' hist keys),
+	// and the registry read in a transaction (GET, which the scripts have,
+	// HGETALL, MULTI, EXEC) to find a queue's partitions.
+	ACLWorkerCommands = []string{"evalsha", "eval", "subscribe", "ping", "hincrby", "expireat", "multi", "exec"}
 )
 
 // ProducerACL is the ACL rule set of a producer under namespace ns: its

@@ -1,0 +1,386 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// MaxPartitions is the most partitions a queue can have.
+const MaxPartitions = 256
+
+// clusterSlots is the number of hash slots of a Redis Cluster.
+const clusterSlots = 16384
+
+// partitionSep separates a queue's name from its partition number in the
+// name of a partition. Queue names cannot contain it, so a partition never
+// collides with a queue.
+const partitionSep = "~"
+
+// Partitioning says how a queue is split into partitions. Every partition
+// is a queue of its own in Redis, with its own hash tag, so on a Redis
+// Cluster the partitions of one queue spread over the masters. A facet
+// always maps to the same partition, which keeps its messages in order;
+// pulls rotate over the partitions in proportion to their active facets, so
+// facets take turns across the whole queue.
+type Partitioning struct {
+	// Count is the number of partitions new messages are spread over; 1
+	// for a queue that is not partitioned.
+	Count int
+	// Generation counts the changes of Count; partitions of different
+	// generations never share a name. A queue never partitioned is of
+	// generation 0.
+	Generation int
+	// Names are the partitions' names in Redis (the hash tag in their
+	// keys), indexed by partition number: the queue's own name for a queue
+	// never partitioned, else "<queue>~<generation>.<partition>", with a
+	// suffix that places the partition's hash slot (see SetPartitions).
+	Names []string
+	// Draining are partitions of an earlier Count that still hold
+	// messages. Pulls take from them first, so each facet's older messages
+	// are leased before its newer ones; once empty they are deleted.
+	Draining []string
+	// Since is when Count last changed; zero if it never did.
+	Since time.Time
+}
+
+// all is the partitions to read or change: draining first, then current.
+func (p Partitioning) all() []string { return append(slices.Clone(p.Draining), p.Names...) }
+
+// simple tells whether the queue is one queue in Redis under its own name.
+func (p Partitioning) simple() bool { return p.Count <= 1 && len(p.Draining) == 0 }
+
+// layout is a queue's partitioning as the registry records it.
+type layout struct {
+	count    int
+	gen      int
+	since    int64 // ms
+	draining []string
+}
+
+// parseLayout reads a registry value
+// "<count>;<generation>;<since ms>;<name>,<name>...".
+func parseLayout(s string) (layout, bool) {
+	parts := strings.SplitN(s, ";", 4)
+	if len(parts) != 4 {
+		return layout{}, false
+	}
+	n, err1 := strconv.Atoi(parts[0])
+	gen, err2 := strconv.Atoi(parts[1])
+	since, err3 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || n < 1 || n > MaxPartitions || gen < 0 || gen == 0 && n > 1 {
+		return layout{}, false
+	}
+	l := layout{count: n, gen: gen, since: since}
+	for _, d := range strings.Split(parts[3], ",") {
+		if d != "" {
+			l.draining = append(l.draining, d)
+		}
+	}
+	return l, true
+}
+
+// partitionName is the name of partition i of k of queue's generation gen:
+// generation 0 is the queue's own name; else "<queue>~<gen>.<i>" and, when
+// needed, a suffix ".<n>" chosen so that the name's hash slot lies in the
+// i-th k-th of the slot space. A cluster whose slots are split evenly over
+// its masters, as redis-cli --cluster create does, so holds k partitions on
+// k masters.
+func partitionName(queue string, gen, i, k int) string {
+	if gen == 0 {
+		return queue
+	}
+	base := queue + partitionSep + strconv.Itoa(gen) + "." + strconv.Itoa(i)
+	for n := 0; ; n++ {
+		name := base
+		if n > 0 {
+			name = base + "." + strconv.Itoa(n)
+		}
+		if keySlot(name)*k/clusterSlots == i {
+			return name
+		}
+	}
+}
+
+// logicalQueue is the queue a partition belongs to.
+func logicalQueue(name string) string {
+	if i := strings.Index(name, partitionSep); i >= 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// partitionOf is the partition a facet's messages go to among k.
+func partitionOf(facet string, k int) int {
+	if k <= 1 {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(facet))
+	return int(h.Sum64() % uint64(k))
+}
+
+// keySlot is the Redis Cluster hash slot of a hash tag's content: CRC16
+// (XMODEM) modulo 16384.
+func keySlot(tag string) int {
+	var crc uint16
+	for i := 0; i < len(tag); i++ {
+		crc ^= uint16(tag[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc % clusterSlots)
+}
+
+// partitionNames memoizes partitionName for every queue the process saw.
+var partitionNames sync.Map // "<queue>/<gen>/<k>" -> []string
+
+func namesOf(queue string, gen, k int) []string {
+	if gen == 0 {
+		return []string{queue}
+	}
+	key := queue + "/" + strconv.Itoa(gen) + "/" + strconv.Itoa(k)
+	if v, ok := partitionNames.Load(key); ok {
+		return v.([]string)
+	}
+	names := make([]string, k)
+	for i := range names {
+		names[i] = partitionName(queue, gen, i, k)
+	}
+	partitionNames.Store(key, names)
+	return names
+}
+
+// partitioning turns a layout into a Partitioning.
+func (l layout) partitioning(queue string) Partitioning {
+	p := Partitioning{Count: max(l.count, 1), Generation: l.gen, Draining: l.draining}
+	p.Names = namesOf(queue, l.gen, p.Count)
+	if l.since > 0 {
+		p.Since = time.UnixMilli(l.since)
+	}
+	return p
+}
+
+// placeLocked is the partition of queue that facet's deliveries go to. The
+// caller holds reg.mu, shared or not.
+func (r *registryCache) placeLocked(queue, facet string) string {
+	l, ok := r.layouts[queue]
+	if !ok {
+		return queue
+	}
+	return namesOf(queue, l.gen, l.count)[partitionOf(facet, l.count)]
+}
+
+// partitionsMaxAge is how old the registry cache may be for the operations
+// that read or change a queue's partitions (Stats, settings...); pulls
+// follow a change of partitioning as soon as the old partitions tell them.
+const partitionsMaxAge = time.Second
+
+// Partitions returns how queue is split into partitions.
+func (b *Broker) Partitions(ctx context.Context, queue string) (Partitioning, error) {
+	if err := checkQueue(ctx, queue); err != nil {
+		return Partitioning{}, err
+	}
+	return b.partitions(ctx, queue, partitionsMaxAge)
+}
+
+// partitions returns queue's partitioning from a registry cache at most
+// maxAge old (any age when maxAge is 0).
+func (b *Broker) partitions(ctx context.Context, queue string, maxAge time.Duration) (Partitioning, error) {
+	b.reg.mu.RLock()
+	fresh := b.reg.loaded && (maxAge == 0 || time.Since(b.reg.loadedAt) <= maxAge)
+	l := b.reg.layouts[queue]
+	b.reg.mu.RUnlock()
+	if !fresh {
+		if err := b.loadRegistry(ctx); err != nil {
+			return Partitioning{}, err
+		}
+		b.reg.mu.RLock()
+		l = b.reg.layouts[queue]
+		b.reg.mu.RUnlock()
+	}
+	return l.partitioning(queue), nil
+}
+
+// eachPartition runs fn on every partition of queue, draining ones first,
+// and returns the first error. A draining partition that is gone (deleted
+// once empty) is skipped.
+func (b *Broker) eachPartition(ctx context.Context, queue string, fn func(name string) error) error {
+	p, err := b.partitions(ctx, queue, partitionsMaxAge)
+	if err != nil {
+		return err
+	}
+	for _, name := range p.all() {
+		err := fn(name)
+		if errors.Is(err, ErrUnknownQueue) && slices.Contains(p.Draining, name) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WithPartitions splits a queue into k partitions (1 to MaxPartitions); see
+// Partitioning. On a queue that has another count, RegisterQueue changes it
+// as SetPartitions does.
+func WithPartitions(k int) QueueOption {
+	return func(o *queueOptions) { o.partitions = k }
+}
+
+// QueueOption changes how RegisterQueue sets up a queue.
+type QueueOption func(*queueOptions)
+
+type queueOptions struct {
+	partitions int // 0: keep the queue's count (1 for a new queue)
+}
+
+// SetPartitions changes the number of partitions of queue, which must be
+// registered, to k. Nothing is lost or stranded: deliveries go to the new
+// partitions at once; the old ones keep their messages, leases, delayed
+// messages and dead letters, are pulled from first until they are empty
+// (so each facet's older messages are leased before its newer ones), and
+// are then deleted, one Config.DrainGrace after the change at the earliest.
+// Settings (in-flight limit, pause, rate limits, facet priorities) are
+// copied to the new partitions. Changing the count again while partitions
+// drain is allowed: they keep draining.
+func (b *Broker) SetPartitions(ctx context.Context, queue string, k int) error {
+	if err := checkQueue(ctx, queue); err != nil {
+		return err
+	}
+	if k < 1 || k > MaxPartitions {
+		return fmt.Errorf("%w: %d partitions is outside [1, %d]", ErrInvalidArgument, k, MaxPartitions)
+	}
+	if err := b.loadRegistry(ctx); err != nil {
+		return err
+	}
+	b.reg.mu.RLock()
+	re, routed := b.reg.queues[queue]
+	l := b.reg.layouts[queue]
+	b.reg.mu.RUnlock()
+	if !routed {
+		return fmt.Errorf("%w %q: register it before partitioning it", ErrUnknownQueue, queue)
+	}
+	return b.repartition(ctx, queue, re.String(), l.partitioning(queue), k, false)
+}
+
+// repartition moves queue from partitioning old to k partitions of the next
+// generation.
+// A new queue (fresh) starts at generation 1 with nothing to drain.
+func (b *Broker) repartition(ctx context.Context, queue, pattern string, old Partitioning, k int, fresh bool) error {
+	if old.Count == k && !fresh {
+		return nil
+	}
+	var settings []string
+	if fresh {
+		old.Names = nil
+	} else {
+		var err error
+		settings, err = b.runQueue(ctx, scriptSettings, old.Names[0], "get").StringSlice()
+		if err != nil {
+			return wrapRedis("read settings", err)
+		}
+	}
+	gen := old.Generation + 1
+	next := namesOf(queue, gen, k)
+	args := append([]any{"set"}, anySlice(settings)...)
+	for _, name := range next {
+		if err := b.runQueue(ctx, scriptCreateQueue, name, pattern).Err(); err != nil {
+			return wrapRedis("create partition", err)
+		}
+		if fresh {
+			continue
+		}
+		if err := b.runQueue(ctx, scriptSettings, name, args...).Err(); err != nil {
+			return wrapRedis("copy settings", err)
+		}
+	}
+	// The registry switches only from the generation read: two changes at
+	// once cannot both win.
+	keys := []string{b.keys.registry(), b.keys.registryVersion(), b.keys.partitions()}
+	res, err := scriptPartitions.Run(ctx, b.rdb, keys, append([]any{queue, "set", old.Generation, k}, anySlice(old.Names)...)...).Int64()
+	if err != nil {
+		return wrapRedis("repartition", err)
+	}
+	b.invalidateRegistry()
+	if res < 0 {
+		return fmt.Errorf("%w: %q was repartitioned meanwhile; try again", ErrConflict, queue)
+	}
+	// The old partitions keep their pattern, so a producer that routed by
+	// the old count a moment ago still lands; they tell pullers the
+	// partitioning changed.
+	for _, name := range old.Names {
+		if err := b.runQueue(ctx, scriptSettings, name, "retire").Err(); err != nil {
+			return wrapRedis("retire partition", err)
+		}
+	}
+	return nil
+}
+
+// dropDrained deletes a draining partition of queue once it holds nothing
+// and the grace after the change has passed, and takes it off the
+// registry. It reports whether the partition is gone.
+func (b *Broker) dropDrained(ctx context.Context, queue, name string, since time.Time) (bool, error) {
+	if time.Since(since) < b.cfg.DrainGrace {
+		return false, nil
+	}
+	gone, err := b.runQueue(ctx, scriptDropDrained, name).Int64()
+	if err != nil || gone == 0 {
+		return false, wrapRedis("drop drained partition", err)
+	}
+	keys := []string{b.keys.registry(), b.keys.registryVersion(), b.keys.partitions()}
+	if err := scriptPartitions.Run(ctx, b.rdb, keys, queue, "drained", name).Err(); err != nil {
+		return false, wrapRedis("drop drained partition", err)
+	}
+	b.invalidateRegistry()
+	return true, nil
+}
+
+// invalidateRegistry makes the next routing or partition lookup reload the
+// registry.
+func (b *Broker) invalidateRegistry() {
+	b.reg.mu.Lock()
+	b.reg.loaded = false
+	b.reg.mu.Unlock()
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// loadLayouts parses the registry's partitions hash.
+func (b *Broker) loadLayouts(all map[string]string) map[string]layout {
+	out := make(map[string]layout, len(all))
+	for q, v := range all {
+		l, ok := parseLayout(v)
+		if !ok {
+			b.cfg.Logger.Warn("fairway: skipping unreadable partitioning", "queue", q, "value", v)
+			continue
+		}
+		out[q] = l
+	}
+	return out
+}
+
+// partitionsCmd reads the registry's partitions hash in a pipeline.
+func (b *Broker) partitionsCmd(ctx context.Context, p redis.Pipeliner) *redis.MapStringStringCmd {
+	return p.HGetAll(ctx, b.keys.partitions())
+}
