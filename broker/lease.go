@@ -42,27 +42,66 @@ func (b *Broker) leaseBatch(ctx context.Context, s *redis.Script, op string, ms 
 		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
 	}
 	byQueue := make(map[string][]*Message)
+	var order []string
 	for _, m := range ms {
 		if err := checkLeased(m); err != nil {
 			return err
 		}
-		byQueue[m.home()] = append(byQueue[m.home()], m)
+		home := m.home()
+		if _, ok := byQueue[home]; !ok {
+			order = append(order, home)
+		}
+		byQueue[home] = append(byQueue[home], m)
+	}
+	if len(order) == 1 { // the common case: no pipeline needed
+		group := byQueue[order[0]]
+		codes, err := b.runQueue(ctx, s, order[0], leaseArgs(group)...).Int64Slice()
+		return leaseErrors(op, group, codes, err)
+	}
+	// One script per queue (or partition), all in one pipeline: on a
+	// cluster, go-redis sends each node its part at once.
+	calls := make([]*scriptCall, len(order))
+	for i, q := range order {
+		calls[i] = b.queueCall(s, q, leaseArgs(byQueue[q])...)
+	}
+	_, _ = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, c := range calls {
+			c.queue(ctx, p)
+		}
+		return nil
+	})
+	if err := rerunLost(ctx, b.rdb, calls); err != nil {
+		return wrapRedis(op, err)
 	}
 	var errs []error
-	for queue, group := range byQueue {
-		args := make([]any, 0, 2*len(group))
-		for _, m := range group {
-			args = append(args, m.ID, m.lease)
+	for i, c := range calls {
+		codes, err := c.cmd.Int64Slice()
+		if err := leaseErrors(op, byQueue[order[i]], codes, err); err != nil {
+			errs = append(errs, err)
 		}
-		codes, err := b.runQueue(ctx, s, queue, args...).Int64Slice()
-		if err != nil {
-			errs = append(errs, wrapRedis(op, err))
-			continue
-		}
-		for i, code := range codes {
-			if code == leaseLost {
-				errs = append(errs, fmt.Errorf("%w: %s of %s", ErrLeaseLost, op, group[i].ID))
-			}
+	}
+	return errors.Join(errs...)
+}
+
+// leaseArgs are the lease scripts' arguments: ID and lease token of each.
+func leaseArgs(group []*Message) []any {
+	args := make([]any, 0, 2*len(group))
+	for _, m := range group {
+		args = append(args, m.ID, m.lease)
+	}
+	return args
+}
+
+// leaseErrors turns a lease script's reply into one ErrLeaseLost per lost
+// lease, or the Redis error.
+func leaseErrors(op string, group []*Message, codes []int64, err error) error {
+	if err != nil {
+		return wrapRedis(op, err)
+	}
+	var errs []error
+	for i, code := range codes {
+		if code == leaseLost {
+			errs = append(errs, fmt.Errorf("%w: %s of %s", ErrLeaseLost, op, group[i].ID))
 		}
 	}
 	return errors.Join(errs...)

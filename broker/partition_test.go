@@ -518,3 +518,63 @@ func TestPartitionedDestroy(t *testing.T) {
 		}
 	})
 }
+
+// TestClusterPartitions runs a queue of 3 partitions on the 3-master
+// cluster: the partitions land on 3 different masters, nothing meets a slot
+// error, AckMany over partitions on several nodes is one pipeline per node,
+// and a change of count on the cluster loses nothing.
+func TestClusterPartitions(t *testing.T) {
+	t.Parallel()
+	rdb, guard := clusterClient(t)
+	ctx := t.Context()
+	c := testutil.SharedCluster(t)
+	b := partitioned(t, rdb, broker.Config{DrainGrace: time.Millisecond}, 3)
+	p := partitionsOf(t, b, "q")
+	masters := map[string]bool{}
+	for _, name := range p.Names {
+		m, err := c.MasterOf(ctx, "{"+name+"}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		masters[m] = true
+	}
+	if len(masters) != 3 {
+		t.Fatalf("partitions %v are on %d masters, want 3", p.Names, len(masters))
+	}
+	var ds []broker.Delivery
+	for i := range 300 {
+		ds = append(ds, broker.Delivery{Topic: "t", Facet: fmt.Sprintf("f%d", i%30), Body: fmt.Appendf(nil, "%d", i/30)})
+	}
+	if err := b.DeliverBatch(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := b.PullN(ctx, "q", 90)
+	if err != nil || len(ms) != 90 {
+		t.Fatalf("PullN = %d, %v", len(ms), err)
+	}
+	guard.resetPipelines()
+	if err := b.AckMany(ctx, ms); err != nil {
+		t.Fatal(err)
+	}
+	for addr, n := range guard.pipelineCounts() {
+		if n != 1 {
+			t.Errorf("AckMany sent %d pipelines to %s, want 1", n, addr)
+		}
+	}
+	if err := b.SetPartitions(ctx, "q", 2); err != nil {
+		t.Fatal(err)
+	}
+	checkPartitions(t, rdb, b, "q")
+	for i := range 60 {
+		deliver(t, b, "t", fmt.Sprintf("f%d", i%30), fmt.Sprint(10+i/30))
+	}
+	pulled := drain(t, b, "q")
+	if len(pulled) != 300-90+60 {
+		t.Fatalf("drained %d, want %d", len(pulled), 300-90+60)
+	}
+	testutil.Eventually(t, waitTimeout, func() bool {
+		pullNone(t, b, "q")
+		return len(partitionsOf(t, b, "q").Draining) == 0
+	}, "the old partitions dropped")
+	checkPartitions(t, rdb, b, "q")
+}

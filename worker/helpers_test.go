@@ -65,8 +65,15 @@ func startWorker(t *testing.T, w *worker.Worker, b *broker.Broker) {
 			return // Redis is gone: the outage test's server has stopped
 		}
 		for q := range queues {
-			if err := testutil.CheckQueue(ctx, b.Client(), b.Namespace(), q); err != nil {
-				t.Errorf("after the worker stopped: %v", err)
+			p, err := b.Partitions(ctx, q)
+			if err != nil {
+				t.Errorf("Partitions(%q): %v", q, err)
+				continue
+			}
+			for _, name := range append(p.Names, p.Draining...) {
+				if err := testutil.CheckQueue(ctx, b.Client(), b.Namespace(), name); err != nil {
+					t.Errorf("after the worker stopped: %v", err)
+				}
 			}
 		}
 	})
