@@ -156,7 +156,11 @@ func TestWorkerUnderACL(t *testing.T) {
 	h, settled := workload(t, producerOn(t, prdb, b), producerOn(t, admin, b), 100)
 	w := worker.New(b, quick(worker.Config{Concurrency: 4}))
 	w.HandleFunc("q", h)
-	startWorker(t, w, b)
+	checker, err := broker.New(admin, broker.Config{Namespace: ns, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startWorkerCheckedBy(t, w, checker)
 	testutil.Eventually(t, 20*time.Second, settled, "every message settled")
 	// An idle subscription is checked with PING every 3s.
 	testutil.Eventually(t, 10*time.Second, func() bool { return usersLastCommand(t, admin, "worker", "ping") },
