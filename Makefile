@@ -8,7 +8,7 @@ GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lin
 
 .DEFAULT_GOAL := help
 
-.PHONY: help test test-short lint bench bench-worker bench-compare fmt vet tidy
+.PHONY: help test test-short lint bench bench-worker bench-partitions bench-compare fmt vet tidy
 
 help: ## Show this list of targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,9 @@ bench: ## Run all benchmarks, no tests.
 
 bench-worker: ## End-to-end worker throughput, idle pickup latency and idle commands (bench/).
 	cd bench && $(GO) run . -check
+
+bench-partitions: ## One queue of 1 and of 3 partitions on a 3-master Redis Cluster, end to end (internal/partbench).
+	$(GO) run ./internal/partbench
 
 bench-compare: ## Fairway against asynq, same server, same run (bench/); writes bench/results/latest.md.
 	cd bench && $(GO) run . -compare -out results/latest.md

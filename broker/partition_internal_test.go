@@ -119,3 +119,44 @@ func TestRotationWeights(t *testing.T) {
 		t.Fatalf("round robin first places %v", first)
 	}
 }
+
+// TestRotationSplit checks how one pull's count is split over partitions:
+// in proportion to their weights, all of it, and the rounding goes round.
+func TestRotationSplit(t *testing.T) {
+	r := &rotation{weight: map[string]int64{"a": 1, "b": 3, "c": 0}, credit: map[string]int64{}}
+	names := []string{"a", "b", "c"}
+	got := map[string]int{}
+	for range 4 {
+		order, shares := r.split(names, 8)
+		sum := 0
+		for i, name := range order {
+			got[name] += shares[i]
+			sum += shares[i]
+		}
+		if sum != 8 {
+			t.Fatalf("shares %v of %v sum to %d, want 8", shares, order, sum)
+		}
+	}
+	if got["a"] != 8 || got["b"] != 24 || got["c"] != 0 {
+		t.Fatalf("split 4x8 as %v, want a:8 b:24 c:0", got)
+	}
+	// One message at a time goes to the partitions by weight, in turn.
+	got = map[string]int{}
+	for range 40 {
+		order, shares := r.split(names, 1)
+		for i, name := range order {
+			got[name] += shares[i]
+		}
+	}
+	if got["a"] != 10 || got["b"] != 30 || got["c"] != 0 {
+		t.Fatalf("split 40x1 as %v, want a:10 b:30 c:0", got)
+	}
+	// Every weight 0: equal shares.
+	r = &rotation{weight: map[string]int64{"a": 0, "b": 0, "c": 0}, credit: map[string]int64{}}
+	order, shares := r.split(names, 9)
+	for i := range order {
+		if shares[i] != 3 {
+			t.Fatalf("split of 9 over empty partitions: %v %v", order, shares)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // pullPartitioned leases up to n messages of a partitioned queue: first from
@@ -31,25 +33,86 @@ func (b *Broker) pullPartitioned(ctx context.Context, queue string, p Partitioni
 			return r.done(n), nil
 		}
 	}
+	// The current partitions are asked for their shares all at once, in
+	// one pipeline (on a cluster, go-redis sends each node its part in
+	// parallel); then, if some ran dry, the others for the rest, in turn.
 	rot := b.rotationOf(queue)
-	for _, part := range rot.order(p.Names) {
+	order, shares := rot.split(p.Names, n-len(r.Messages))
+	dry, err := b.pullShares(ctx, queue, order, shares, lease, &r)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, part := range order {
+		if len(r.Messages) == n {
+			break
+		}
+		if dry[part] {
+			continue
+		}
 		st, err := b.pullPartition(ctx, queue, part, n, lease, &r)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		rot.weigh(part, st.turns)
-		if st.retired {
-			b.invalidateRegistry() // the count changed since the cache was loaded
-		}
-		if len(r.Messages) == n {
-			break
-		}
+		b.afterPull(queue, rot, part, st)
 	}
 	if len(r.Messages) == 0 && len(errs) > 0 {
 		return PullResult{}, errors.Join(errs...)
 	}
 	return r.done(n), nil
+}
+
+// pullShares asks each partition in order for its share in one pipeline,
+// and reports those that ran dry (leased less than their share, with no
+// more turns to skip) or failed.
+func (b *Broker) pullShares(ctx context.Context, queue string, order []string, shares []int, lease time.Duration, r *PullResult) (map[string]bool, error) {
+	dry := make(map[string]bool, len(order))
+	var calls []*scriptCall
+	var asked []int
+	for i, part := range order {
+		if shares[i] > 0 {
+			calls = append(calls, b.queueCall(scriptPull, part, b.pullArgs(shares[i], lease)...))
+			asked = append(asked, i)
+		}
+	}
+	_, _ = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, c := range calls {
+			c.queue(ctx, p)
+		}
+		return nil
+	})
+	if err := rerunLost(ctx, b.rdb, calls); err != nil {
+		return dry, wrapRedis("pull", err)
+	}
+	rot := b.rotationOf(queue)
+	var errs []error
+	for j, c := range calls {
+		part := order[asked[j]]
+		res, err := c.cmd.Slice()
+		if err != nil {
+			dry[part] = true
+			errs = append(errs, wrapRedis("pull", err))
+			continue
+		}
+		before := len(r.Messages)
+		st, err := b.absorbPull(ctx, queue, part, res, lease, r)
+		if err != nil {
+			dry[part] = true
+			errs = append(errs, err)
+			continue
+		}
+		b.afterPull(queue, rot, part, st)
+		dry[part] = len(r.Messages)-before < shares[asked[j]] && !st.more
+	}
+	return dry, errors.Join(errs...)
+}
+
+// afterPull records what a pull of a current partition said.
+func (b *Broker) afterPull(queue string, rot *rotation, part string, st pullState) {
+	rot.weigh(part, st.turns)
+	if st.retired {
+		b.invalidateRegistry() // the count changed since the cache was loaded
+	}
 }
 
 // dropCheckEvery is how often one process checks whether a draining
@@ -123,6 +186,45 @@ func (r *rotation) order(names []string) []string {
 	})
 	r.credit[out[0]] -= total
 	return out
+}
+
+// split returns the partitions in rotation order and how many of n
+// messages to ask each for: shares in proportion to their weights (equal
+// when every weight is 0), the units left by rounding down going to the
+// first in the order, so that over calls they go round.
+func (r *rotation) split(names []string, n int) ([]string, []int) {
+	order := r.order(names)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	weights := make([]int64, len(order))
+	var total int64
+	for i, name := range order {
+		w, ok := r.weight[name]
+		if !ok {
+			w = 1
+		}
+		weights[i] = w
+		total += w
+	}
+	if total == 0 {
+		for i := range weights {
+			weights[i] = 1
+		}
+		total = int64(len(weights))
+	}
+	shares := make([]int, len(order))
+	left := n
+	for i, w := range weights {
+		shares[i] = int(int64(n) * w / total)
+		left -= shares[i]
+	}
+	for i := 0; left > 0; i = (i + 1) % len(order) {
+		if weights[i] > 0 {
+			shares[i]++
+			left--
+		}
+	}
+	return order, shares
 }
 
 // weigh records a partition's ring length after a pull.

@@ -552,6 +552,20 @@ func TestClusterPartitions(t *testing.T) {
 	if err != nil || len(ms) != 90 {
 		t.Fatalf("PullN = %d, %v", len(ms), err)
 	}
+	// The first ack on each node loads the script there (NOSCRIPT, then
+	// EVAL in a second pipeline); count the pipelines of the next.
+	var warm, rest []*broker.Message
+	for i, m := range ms {
+		if i%2 == 0 {
+			warm = append(warm, m)
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	if err := b.AckMany(ctx, warm); err != nil {
+		t.Fatal(err)
+	}
+	ms = rest
 	guard.resetPipelines()
 	if err := b.AckMany(ctx, ms); err != nil {
 		t.Fatal(err)

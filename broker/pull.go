@@ -111,10 +111,20 @@ type pullState struct {
 // the ring may hold work still: each such call drops at least n+100 of them,
 // so calling again makes progress.
 func (b *Broker) pullOnce(ctx context.Context, queue, part string, n int, lease time.Duration, r *PullResult) (pullState, error) {
-	res, err := b.runQueue(ctx, scriptPull, part, n, ms(lease), b.cfg.MaxAttempts, b.cfg.DeadLetterCap, b.cfg.ReclaimBatch).Slice()
+	res, err := b.runQueue(ctx, scriptPull, part, b.pullArgs(n, lease)...).Slice()
 	if err != nil {
 		return pullState{}, wrapRedis("pull", err)
 	}
+	return b.absorbPull(ctx, queue, part, res, lease, r)
+}
+
+// pullArgs are pull.lua's arguments after the wake channel.
+func (b *Broker) pullArgs(n int, lease time.Duration) []any {
+	return []any{n, ms(lease), b.cfg.MaxAttempts, b.cfg.DeadLetterCap, b.cfg.ReclaimBatch}
+}
+
+// absorbPull adds what one pull.lua call on part leased to r.
+func (b *Broker) absorbPull(ctx context.Context, queue, part string, res []any, lease time.Duration, r *PullResult) (pullState, error) {
 	if len(res) < 5 {
 		return pullState{}, fmt.Errorf("%w %q", ErrUnknownQueue, part)
 	}
