@@ -5,19 +5,83 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+
+	"github.com/fairwayhq/fairway/broker"
 )
 
 var registerCmd = &command{
-	name: "register", args: "QUEUE PATTERN", summary: "create a queue, or change its pattern",
-	help: "PATTERN is a Go regular expression matched anywhere in a delivery's topic; anchor it\nwith ^ and $ to match whole topics. Example: fairway register emails '^email\\.'",
-	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+	name: "register", args: "[--partitions K] QUEUE PATTERN", summary: "create a queue, or change its pattern",
+	help: "PATTERN is a Go regular expression matched anywhere in a delivery's topic; anchor it\nwith ^ and $ to match whole topics. Example: fairway register emails '^email\\.'\n--partitions K splits the queue into K partitions (see 'fairway help partitions').",
+	setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+		partitions := fs.Int("partitions", 0, "split the queue into this many partitions (0: keep its count; 1 for a new queue)")
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 2, 2, "QUEUE PATTERN"); err != nil {
 				return err
 			}
+			var opts []broker.QueueOption
+			if *partitions != 0 {
+				opts = append(opts, broker.WithPartitions(*partitions))
+			}
 			return a.act(ctx, func(ctx context.Context) error {
-				return a.b.RegisterQueue(ctx, args[0], args[1])
+				return a.b.RegisterQueue(ctx, args[0], args[1], opts...)
 			}, map[string]string{"queue": args[0], "pattern": args[1]}, "registered queue %q for topics matching %q", args[0], args[1])
+		}
+	},
+}
+
+// partitionsRow is "fairway partitions" in JSON.
+type partitionsRow struct {
+	Queue      string   `json:"queue"`
+	Count      int      `json:"count"`
+	Generation int      `json:"generation"`
+	Names      []string `json:"names"`
+	Draining   []string `json:"draining"`
+}
+
+var partitionsCmd = &command{
+	name: "partitions", args: "QUEUE [K]", summary: "show a queue's partitions, or change their count to K",
+	help: "Each partition is a queue of its own in Redis with its own hash tag, so on a Redis Cluster\nthe partitions spread over the masters; a facet always maps to the same partition. Changing\nK loses nothing: new deliveries go to the new partitions at once, the old ones are pulled\nfirst until empty (each facet's order is kept) and then deleted.",
+	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, 1, 2, "QUEUE [K]"); err != nil {
+				return err
+			}
+			if len(args) == 2 {
+				k, err := strconv.Atoi(args[1])
+				if err != nil {
+					return usageError{fmt.Sprintf("partition count %q is not a whole number", args[1])}
+				}
+				return a.act(ctx, func(ctx context.Context) error {
+					return a.b.SetPartitions(ctx, args[0], k)
+				}, map[string]any{"queue": args[0], "count": k}, "queue %q now takes deliveries in %d partition(s); older partitions drain first", args[0], k)
+			}
+			b, ctx, cancel, err := a.brokerOp(ctx)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			if _, err := b.Stats(ctx, args[0]); err != nil {
+				return err
+			}
+			p, err := b.Partitions(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			row := partitionsRow{Queue: args[0], Count: p.Count, Generation: p.Generation, Names: p.Names, Draining: p.Draining}
+			if row.Draining == nil {
+				row.Draining = []string{}
+			}
+			if a.json {
+				return a.printJSON(row)
+			}
+			var rows [][]string
+			for i, name := range p.Names {
+				rows = append(rows, []string{strconv.Itoa(i), name, "current"})
+			}
+			for _, name := range p.Draining {
+				rows = append(rows, []string{"-", name, "draining"})
+			}
+			return a.table("PARTITION NAME STATE", rows)
 		}
 	},
 }

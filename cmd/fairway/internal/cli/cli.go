@@ -58,7 +58,7 @@ type command struct {
 
 func commands() []*command {
 	return []*command{
-		queuesCmd, statsCmd, facetsCmd, registerCmd, unregisterCmd,
+		queuesCmd, statsCmd, facetsCmd, registerCmd, unregisterCmd, partitionsCmd,
 		deliverCmd, peekCmd, deadCmd, priorityCmd, limitCmd, rateLimitCmd, pauseCmd, resumeCmd,
 		schedulesCmd, tailCmd, dashCmd, versionCmd,
 	}

@@ -263,6 +263,11 @@ func TestBadInput(t *testing.T) {
 		{"unknown queue peek", 3, "", []string{"peek", "nope"}, "unknown queue"},
 		{"unknown queue priority", 3, "", []string{"priority", "nope", "f", "2"}, "unknown queue"},
 		{"unknown queue unregister", 3, "", []string{"unregister", "nope"}, "unknown queue"},
+		{"unknown queue partitions", 3, "", []string{"partitions", "nope"}, "unknown queue"},
+		{"unknown queue repartition", 3, "", []string{"partitions", "nope", "2"}, "unknown queue"},
+		{"bad partition count", 2, "", []string{"partitions", "q", "two"}, "not a whole number"},
+		{"partition count out of range", 2, "", []string{"partitions", "q", "0"}, "outside"},
+		{"register bad partitions", 2, "", []string{"register", "--partitions", "-2", "q3", "."}, "outside"},
 		{"bad queue name", 2, "", []string{"stats", "a b"}, "invalid queue name"},
 		{"bad pattern", 2, "", []string{"register", "q2", "a("}, "invalid pattern"},
 		{"bad JSON", 2, "", []string{"deliver", `{"topic":`}, "not a JSON object"},
@@ -432,4 +437,29 @@ func TestDashCommand(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Errorf("dash exit %d: %s", code, errb.String())
 	}
+}
+
+func TestPartitionsCommand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.run(0, "register", "--partitions", "3", "orders", ".")
+	r := e.run(0, "partitions", "orders")
+	for _, want := range []string{"PARTITION", "orders~1.0", "orders~1.1", "orders~1.2", "current"} {
+		mustContain(t, r.stdout, want)
+	}
+	for i := range 9 {
+		e.run(0, "deliver", fmt.Sprintf(`{"topic":"t","facet":"f%d"}`, i))
+	}
+	e.run(0, "partitions", "orders", "2")
+	r = e.run(0, "partitions", "orders", "--json")
+	var row struct {
+		Count, Generation int
+		Names, Draining   []string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &row); err != nil || row.Count != 2 || row.Generation != 2 ||
+		len(row.Names) != 2 || len(row.Draining) != 3 {
+		t.Fatalf("partitions --json = %s (%v)", r.stdout, err)
+	}
+	r = e.run(0, "stats", "orders", "--json")
+	mustContain(t, r.stdout, `"Ready": 9`)
 }
