@@ -28,7 +28,7 @@
 // All keys of a queue share the hash tag "{<queue>}" so that each script
 // touches one Redis Cluster slot:
 //
-//	<ns>:{<queue>}:cfg        hash: pattern, per-facet in-flight limit, paused, default rate limit
+//	<ns>:{<queue>}:cfg        hash: pattern, per-facet in-flight limit, paused, default rate limit, retired
 //	<ns>:{<queue>}:ring       list: facet tokens in turn order
 //	<ns>:{<queue>}:tokens     hash: facet -> tokens in the ring
 //	<ns>:{<queue>}:prio       hash: facet -> priority (absent: 1)
@@ -50,6 +50,14 @@
 //	<ns>:{<queue>}:tat        zset: facet -> GCRA theoretical arrival time of its next pull (ms)
 //	<ns>:{~registry}:queues   hash: queue -> pattern
 //	<ns>:{~registry}:version  counter bumped on every registry change
+//	<ns>:{~registry}:parts    hash: queue -> "<count>;<generation>;<since ms>;<draining>,..."
+//
+// A partitioned queue (see [Partitioning]) is K such queues, its
+// partitions, named "<queue>~<generation>.<i>[.<n>]" in place of <queue>:
+// the "~" keeps them apart from queue names, and the suffix n places
+// partition i's hash slot in the i-th K-th of the slot space. A partition
+// retired by [Broker.SetPartitions] has "retired" set in its cfg until it is
+// drained and deleted. The partitions of a queue share its wake channel.
 //
 // Every message ID is always in exactly one place: in its facet's list
 // (ready), in leased, in delayed, or in dead.

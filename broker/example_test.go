@@ -135,3 +135,40 @@ func ExampleBroker_SetFacetPriority() {
 	// Output:
 	// 1,2,1,1,2,1,1,2
 }
+
+// Split a queue into partitions, each a queue of its own in Redis that a
+// Redis Cluster can place on its own master; then change their count on the
+// live queue. Facets keep their order and still take turns across the whole
+// queue.
+func ExampleBroker_SetPartitions() {
+	b, closeAll := exampleBroker()
+	defer closeAll()
+	ctx := context.Background()
+
+	if err := b.RegisterQueue(ctx, "emails", ".", broker.WithPartitions(3)); err != nil {
+		panic(err)
+	}
+	for _, facet := range []string{"acme", "globex", "initech", "acme"} {
+		if err := b.DeliverBytes(ctx, "email.send", facet, []byte("hello "+facet)); err != nil {
+			panic(err)
+		}
+	}
+	// The messages queued so far stay in the 3 old partitions, which are
+	// pulled first until empty; new ones go to the 2 new partitions.
+	if err := b.SetPartitions(ctx, "emails", 2); err != nil {
+		panic(err)
+	}
+	p, err := b.Partitions(ctx, "emails")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("partitions:", p.Count, "draining:", len(p.Draining))
+	s, err := b.Stats(ctx, "emails")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("ready:", s.Ready, "facets:", s.Facets)
+	// Output:
+	// partitions: 2 draining: 3
+	// ready: 4 facets: 3
+}

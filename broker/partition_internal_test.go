@@ -88,75 +88,38 @@ func TestParseLayout(t *testing.T) {
 	}
 }
 
-// TestRotationWeights checks that the rotation over partitions gives each a
-// share of first places in proportion to its weight, and tries every
-// partition in each order.
-func TestRotationWeights(t *testing.T) {
-	r := &rotation{weight: map[string]int64{}, credit: map[string]int64{}}
-	names := []string{"a", "b", "c"}
-	r.weigh("a", 1)
-	r.weigh("b", 3)
-	r.weigh("c", 0)
-	first := map[string]int{}
-	for range 400 {
-		o := r.order(names)
-		if len(o) != 3 {
-			t.Fatalf("order = %v", o)
-		}
-		first[o[0]]++
-	}
-	if first["a"] != 100 || first["b"] != 300 || first["c"] != 0 {
-		t.Fatalf("first places %v, want a:100 b:300 c:0", first)
-	}
-	// All weights 0: plain round robin.
-	r.weigh("a", 0)
-	r.weigh("b", 0)
-	first = map[string]int{}
-	for range 30 {
-		first[r.order(names)[0]]++
-	}
-	if first["a"] != 10 || first["b"] != 10 || first["c"] != 10 {
-		t.Fatalf("round robin first places %v", first)
-	}
-}
-
-// TestRotationSplit checks how one pull's count is split over partitions:
-// in proportion to their weights, all of it, and the rounding goes round.
+// TestRotationSplit checks how pulls are split over partitions: in
+// proportion to their weights over time, all of n each time, small pulls to
+// one partition, and an idle partition asked now and then.
 func TestRotationSplit(t *testing.T) {
-	r := &rotation{weight: map[string]int64{"a": 1, "b": 3, "c": 0}, credit: map[string]int64{}}
 	names := []string{"a", "b", "c"}
-	got := map[string]int{}
-	for range 4 {
-		order, shares := r.split(names, 8)
-		sum := 0
-		for i, name := range order {
-			got[name] += shares[i]
-			sum += shares[i]
+	for _, tc := range []struct {
+		n, calls, most int // messages per pull, pulls, partitions asked at most
+	}{{40, 10, 3}, {1, 50, 1}, {4, 50, 1}, {16, 25, 2}} {
+		r := &rotation{weight: map[string]int64{"a": 1, "b": 3, "c": 0}, owed: map[string]float64{}}
+		got := map[string]int{}
+		for range tc.calls {
+			order, shares := r.split(names, tc.n)
+			sum, asked := 0, 0
+			for i, name := range order {
+				got[name] += shares[i]
+				sum += shares[i]
+				if shares[i] > 0 {
+					asked++
+				}
+			}
+			if sum != tc.n || asked > tc.most {
+				t.Fatalf("n=%d: shares %v of %v: sum %d, %d asked (at most %d)", tc.n, shares, order, sum, asked, tc.most)
+			}
 		}
-		if sum != 8 {
-			t.Fatalf("shares %v of %v sum to %d, want 8", shares, order, sum)
-		}
-	}
-	if got["a"] != 8 || got["b"] != 24 || got["c"] != 0 {
-		t.Fatalf("split 4x8 as %v, want a:8 b:24 c:0", got)
-	}
-	// One message at a time goes to the partitions by weight, in turn.
-	got = map[string]int{}
-	for range 40 {
-		order, shares := r.split(names, 1)
-		for i, name := range order {
-			got[name] += shares[i]
-		}
-	}
-	if got["a"] != 10 || got["b"] != 30 || got["c"] != 0 {
-		t.Fatalf("split 40x1 as %v, want a:10 b:30 c:0", got)
-	}
-	// Every weight 0: equal shares.
-	r = &rotation{weight: map[string]int64{"a": 0, "b": 0, "c": 0}, credit: map[string]int64{}}
-	order, shares := r.split(names, 9)
-	for i := range order {
-		if shares[i] != 3 {
-			t.Fatalf("split of 9 over empty partitions: %v %v", order, shares)
+		// Weights 1:3:1 (c had no turns: it weighs 1), give or take what
+		// is owed at the end: less than a pull's worth of minShare.
+		all, slack := tc.n*tc.calls, max(1, tc.n/minShare)
+		for name, w := range map[string]int{"a": 1, "b": 3, "c": 1} {
+			want := all * w / 5
+			if d := got[name] - want; d < -slack || d > slack {
+				t.Errorf("n=%d: %s got %d of %d, want %d±%d (%v)", tc.n, name, got[name], all, want, slack, got)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -133,96 +134,71 @@ func (b *Broker) maybeDropDrained(ctx context.Context, queue, part string, since
 	}
 }
 
-// rotation spreads one queue's pulls over its partitions by smooth weighted
-// round robin. A partition's weight is the length of its ring of turns at
-// its last pull (one turn per facet of priority 1), so over time each facet
-// gets the same share of pulls whichever partition it is in.
+// rotation spreads one queue's pulls over its partitions. A partition's
+// weight is the length of its ring of turns at its last pull (one turn per
+// facet of priority 1), so over time each facet gets the same share of
+// pulls whichever partition it is in. It keeps, per partition, the messages
+// owed to it by its weight and not yet asked of it: each pull asks the most
+// owed first.
 type rotation struct {
 	mu     sync.Mutex
 	weight map[string]int64
-	credit map[string]int64
-	next   int // for plain round robin while every weight is 0
+	owed   map[string]float64
 }
+
+// minShare is the fewest messages a pull asks of each partition it asks,
+// unless it asks only one: a pull script has a fixed cost, so splitting a
+// small pull over every partition would cost more Redis time than it saves.
+const minShare = 8
 
 // rotationOf returns queue's rotation, shared by every pull of this Broker.
 func (b *Broker) rotationOf(queue string) *rotation {
 	if v, ok := b.rotations.Load(queue); ok {
 		return v.(*rotation)
 	}
-	v, _ := b.rotations.LoadOrStore(queue, &rotation{weight: map[string]int64{}, credit: map[string]int64{}})
+	v, _ := b.rotations.LoadOrStore(queue, &rotation{weight: map[string]int64{}, owed: map[string]float64{}})
 	return v.(*rotation)
 }
 
-// order returns the partitions in the order to pull them: the one whose
-// turn it is first, then the others by how much they are owed. A partition
-// not pulled yet weighs 1.
-func (r *rotation) order(names []string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := slices.Clone(names)
-	var total int64
-	for _, name := range names {
-		w, ok := r.weight[name]
-		if !ok {
-			w = 1
-		}
-		r.credit[name] += w
-		total += w
-	}
-	if total == 0 {
-		r.next = (r.next + 1) % len(out)
-		first := out[r.next]
-		out = append(append([]string{first}, out[:r.next]...), out[r.next+1:]...)
-		return out
-	}
-	slices.SortStableFunc(out, func(a, b string) int {
-		switch ca, cb := r.credit[a], r.credit[b]; {
-		case ca > cb:
-			return -1
-		case ca < cb:
-			return 1
-		}
-		return 0
-	})
-	r.credit[out[0]] -= total
-	return out
-}
-
-// split returns the partitions in rotation order and how many of n
-// messages to ask each for: shares in proportion to their weights (equal
-// when every weight is 0), the units left by rounding down going to the
-// first in the order, so that over calls they go round.
+// split returns the partitions, most owed first, and how many of n
+// messages to ask each for. Each partition is owed n times its share of the
+// weights; the first max(1, n/minShare) of them are asked for shares in
+// proportion to what they are owed. A partition that had no turns at its
+// last pull weighs 1, so that it is asked now and then and new work in it
+// is found.
 func (r *rotation) split(names []string, n int) ([]string, []int) {
-	order := r.order(names)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	weights := make([]int64, len(order))
-	var total int64
-	for i, name := range order {
-		w, ok := r.weight[name]
-		if !ok {
-			w = 1
-		}
-		weights[i] = w
-		total += w
+	var total float64
+	ws := make([]float64, len(names))
+	for i, name := range names {
+		ws[i] = float64(max(r.weight[name], 1))
+		total += ws[i]
 	}
-	if total == 0 {
-		for i := range weights {
-			weights[i] = 1
-		}
-		total = int64(len(weights))
+	for i, name := range names {
+		r.owed[name] += float64(n) * ws[i] / total
+	}
+	order := slices.Clone(names)
+	slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(r.owed[b], r.owed[a]) })
+	m := min(len(order), max(1, n/minShare))
+	var sum float64
+	for _, name := range order[:m] {
+		sum += max(r.owed[name], 0)
 	}
 	shares := make([]int, len(order))
 	left := n
-	for i, w := range weights {
-		shares[i] = int(int64(n) * w / total)
+	for i, name := range order[:m] {
+		if sum > 0 {
+			shares[i] = int(float64(n) * max(r.owed[name], 0) / sum)
+		}
 		left -= shares[i]
 	}
-	for i := 0; left > 0; i = (i + 1) % len(order) {
-		if weights[i] > 0 {
-			shares[i]++
-			left--
-		}
+	for i := 0; left > 0; i = (i + 1) % m {
+		shares[i]++
+		left--
+	}
+	for i, name := range order {
+		r.owed[name] -= float64(shares[i])
 	}
 	return order, shares
 }

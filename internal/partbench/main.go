@@ -75,6 +75,8 @@ func parseFlags(args []string) (options, error) {
 type result struct {
 	enqueue, e2e float64 // msgs/s
 	busiest      float64 // the busiest master's share of the masters' CPU time
+	redisCPU     float64 // the masters' CPU time per message while processing, µs
+	clientCPU    float64 // this process's CPU time per message while processing, µs
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -96,8 +98,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("round %d, %d partitions: %w", round+1, k, err)
 			}
-			fmt.Fprintf(os.Stderr, "round %d, %d partition(s): enqueue %.0f msgs/s, end to end %.0f msgs/s, busiest master %.0f%% of Redis CPU\n",
-				round+1, k, r.enqueue, r.e2e, 100*r.busiest)
+			fmt.Fprintf(os.Stderr, "round %d, %d partition(s): enqueue %.0f msgs/s, end to end %.0f msgs/s, busiest master %.0f%% of Redis CPU, Redis %.1f µs/msg, client %.1f µs/msg\n",
+				round+1, k, r.enqueue, r.e2e, 100*r.busiest, r.redisCPU, r.clientCPU)
 			results[k] = append(results[k], r)
 		}
 	}
@@ -142,6 +144,7 @@ func runOnce(ctx context.Context, rdb *redis.ClusterClient, c *testutil.Cluster,
 	if err != nil {
 		return result{}, err
 	}
+	self0 := processCPU()
 	start = time.Now()
 	if err := w.Start(ctx); err != nil {
 		return result{}, err
@@ -153,6 +156,7 @@ func runOnce(ctx context.Context, rdb *redis.ClusterClient, c *testutil.Cluster,
 		return result{}, fmt.Errorf("only %d of %d processed in 10 minutes", done.Load(), o.n)
 	}
 	elapsed := time.Since(start)
+	self := processCPU() - self0
 	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := w.Stop(stopCtx); err != nil {
@@ -171,11 +175,21 @@ func runOnce(ctx context.Context, rdb *redis.ClusterClient, c *testutil.Cluster,
 		total += d
 		busiest = max(busiest, d)
 	}
-	r := result{enqueue: float64(o.n) / enqueue.Seconds(), e2e: float64(o.n) / elapsed.Seconds()}
+	r := result{enqueue: float64(o.n) / enqueue.Seconds(), e2e: float64(o.n) / elapsed.Seconds(),
+		redisCPU: total * 1e6 / float64(o.n), clientCPU: self.Seconds() * 1e6 / float64(o.n)}
 	if total > 0 {
 		r.busiest = busiest / total
 	}
 	return r, nil
+}
+
+// processCPU is the CPU time this process used so far, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // mastersCPU reads each master's CPU time so far (user + system, seconds).
@@ -215,14 +229,16 @@ func median(rs []result, f func(result) float64) float64 {
 func printTable(out io.Writer, o options, results map[int][]result) {
 	fmt.Fprintf(out, "\nOne queue on a 3-master Redis Cluster (loopback, one machine): %d messages of 100 bytes over %d facets,\n", o.n, o.facets)
 	fmt.Fprintf(out, "delivered in batches of 1000, then processed by one worker pool (Concurrency %d, no-op handlers). Medians of %d rounds.\n\n", o.concurrency, o.rounds)
-	fmt.Fprintln(out, "| partitions | enqueue msgs/s | end-to-end msgs/s | end to end vs first row | busiest master's share of Redis CPU |")
-	fmt.Fprintln(out, "|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "| partitions | enqueue msgs/s | end-to-end msgs/s | end to end vs first row | busiest master's share of Redis CPU | Redis CPU µs/msg | client CPU µs/msg |")
+	fmt.Fprintln(out, "|---:|---:|---:|---:|---:|---:|---:|")
 	base := median(results[o.counts[0]], func(r result) float64 { return r.e2e })
 	for _, k := range o.counts {
 		rs := results[k]
 		e2e := median(rs, func(r result) float64 { return r.e2e })
-		fmt.Fprintf(out, "| %d | %.0f | %.0f | %.2f× | %.0f%% |\n", k,
+		fmt.Fprintf(out, "| %d | %.0f | %.0f | %.2f× | %.0f%% | %.1f | %.1f |\n", k,
 			median(rs, func(r result) float64 { return r.enqueue }), e2e, e2e/base,
-			100*median(rs, func(r result) float64 { return r.busiest }))
+			100*median(rs, func(r result) float64 { return r.busiest }),
+			median(rs, func(r result) float64 { return r.redisCPU }),
+			median(rs, func(r result) float64 { return r.clientCPU }))
 	}
 }
