@@ -41,7 +41,7 @@ func (r *run) chaos(ctx context.Context) {
 			return
 		}
 	}
-	p := &producer{b: r.b, cfg: r.cfg}
+	p := &producer{b: r.b, cfg: r.cfg, logf: r.logf}
 	produced := make(chan error, 1)
 	start := time.Now()
 	go func() { produced <- p.run(ctx) }()

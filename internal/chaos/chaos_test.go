@@ -17,7 +17,7 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 // messages leased.
 func tiny() Config {
 	return Config{
-		Messages: 600, Facets: 20, Workers: 2, Concurrency: 4, Kills: 2, RedisRestarts: 1,
+		Messages: 600, Facets: 20, Workers: 2, Concurrency: 4, Kills: 2, RedisRestarts: 1, Repartition: 2,
 		RedisDowntime: 300 * time.Millisecond, Rate: 200, WorkTime: 50 * time.Millisecond,
 		Lease: 500 * time.Millisecond, Timeout: time.Minute,
 	}

@@ -48,8 +48,15 @@ func (r *run) check(ctx context.Context) {
 	if st != (broker.QueueStats{Routed: true}) {
 		r.res.fail("the queue is not empty at the end: %+v", st)
 	}
-	if err := testutil.CheckQueue(ctx, r.rdb, namespace, queueName); err != nil {
-		r.res.Invariants = err.Error()
-		r.res.fail("%v", err)
+	parts, err := r.b.Partitions(ctx, queueName)
+	if err != nil {
+		r.res.fail("partitions: %v", err)
+		return
+	}
+	for _, name := range append(parts.Names, parts.Draining...) {
+		if err := testutil.CheckQueue(ctx, r.rdb, namespace, name); err != nil {
+			r.res.Invariants = err.Error()
+			r.res.fail("%v", err)
+		}
 	}
 }

@@ -24,6 +24,11 @@ type Config struct {
 	RedisRestarts int
 	// RedisDowntime is how long redis-server stays down each time.
 	RedisDowntime time.Duration
+	// Repartition, when above 0, splits the queue into that many
+	// partitions (broker.SetPartitions) once half the messages are
+	// delivered, so the run also covers a change of partitioning under
+	// kills: the old partition drains while the new ones fill.
+	Repartition int
 	// Rate is how many messages a second the producer delivers.
 	Rate int
 	// WorkTime is how long the workers' handler works on each message.
@@ -52,7 +57,7 @@ type Config struct {
 func Short() Config {
 	return Config{
 		Messages: 8000, Facets: 50, Workers: 3, Concurrency: 10, Kills: 6, RedisRestarts: 1, RedisDowntime: time.Second,
-		Rate: 300, WorkTime: 100 * time.Millisecond, Lease: 2 * time.Second, Timeout: 3 * time.Minute,
+		Repartition: 3, Rate: 300, WorkTime: 100 * time.Millisecond, Lease: 2 * time.Second, Timeout: 3 * time.Minute,
 	}
 }
 
@@ -60,7 +65,7 @@ func Short() Config {
 func Long() Config {
 	return Config{
 		Messages: 50000, Facets: 500, Workers: 5, Concurrency: 10, Kills: 40, RedisRestarts: 1, RedisDowntime: time.Second,
-		Rate: 500, WorkTime: 80 * time.Millisecond, Lease: 2 * time.Second, Timeout: 10 * time.Minute,
+		Repartition: 4, Rate: 500, WorkTime: 80 * time.Millisecond, Lease: 2 * time.Second, Timeout: 10 * time.Minute,
 	}
 }
 
@@ -68,8 +73,8 @@ func (c Config) validate() error {
 	switch {
 	case c.Messages < 1, c.Facets < 1, c.Workers < 1, c.Concurrency < 1, c.Rate < 1:
 		return errors.New("chaos: messages, facets, workers, concurrency and rate must be at least 1")
-	case c.Kills < 0, c.RedisRestarts < 0, c.RedisDowntime < 0, c.WorkTime < 0:
-		return errors.New("chaos: kills, redis restarts, downtime and work time must not be negative")
+	case c.Kills < 0, c.RedisRestarts < 0, c.RedisDowntime < 0, c.WorkTime < 0, c.Repartition < 0:
+		return errors.New("chaos: kills, redis restarts, downtime, work time and repartition must not be negative")
 	case c.Lease < 100*time.Millisecond:
 		return fmt.Errorf("chaos: lease %v is below 100ms", c.Lease)
 	case c.Timeout <= 0:

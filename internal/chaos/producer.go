@@ -17,6 +17,7 @@ import (
 type producer struct {
 	b         *broker.Broker
 	cfg       Config
+	logf      func(format string, args ...any)
 	delivered atomic.Int64 // messages of batches that succeeded
 	retries   atomic.Int64 // batches sent again after an error
 }
@@ -35,6 +36,11 @@ func (p *producer) run(ctx context.Context) error {
 		if err := sleepUntil(ctx, due); err != nil {
 			return err
 		}
+		if p.cfg.Repartition > 0 && first == p.cfg.Messages/2/batchSize*batchSize {
+			if err := p.repartition(ctx); err != nil {
+				return err
+			}
+		}
 		batch := p.batch(first, min(first+batchSize, p.cfg.Messages))
 		if err := p.send(ctx, batch); err != nil {
 			return err
@@ -42,6 +48,23 @@ func (p *producer) run(ctx context.Context) error {
 		p.delivered.Add(int64(len(batch)))
 	}
 	return nil
+}
+
+// repartition splits the queue into cfg.Repartition partitions, again and
+// again until Redis answers.
+func (p *producer) repartition(ctx context.Context) error {
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := p.b.SetPartitions(callCtx, queueName, p.cfg.Repartition)
+		cancel()
+		if err == nil {
+			p.logf("split %s into %d partitions after %d deliveries", queueName, p.cfg.Repartition, p.delivered.Load())
+			return nil
+		}
+		if err := sleepUntil(ctx, time.Now().Add(50*time.Millisecond)); err != nil {
+			return fmt.Errorf("chaos: repartition: %w", err)
+		}
+	}
 }
 
 // batch is messages [from, to): facets in turn, a few of them heavier.

@@ -168,11 +168,10 @@ func (r *run) running() []*proc {
 // leased is how many messages the queue holds leased, read again until
 // Redis answers.
 func (r *run) leased(ctx context.Context) int64 {
-	key := namespace + ":{" + queueName + "}:leased"
 	for {
-		n, err := r.rdb.ZCard(ctx, key).Result()
+		st, err := r.b.Stats(ctx, queueName)
 		if err == nil || ctx.Err() != nil {
-			return n
+			return st.InFlight
 		}
 		_ = sleepUntil(ctx, time.Now().Add(20*time.Millisecond))
 	}

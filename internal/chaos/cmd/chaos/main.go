@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Kills, "kills", cfg.Kills, "workers to SIGKILL (each replaced)")
 	fs.IntVar(&cfg.RedisRestarts, "redis-restarts", cfg.RedisRestarts, "times to SIGKILL and restart redis-server")
 	fs.DurationVar(&cfg.RedisDowntime, "redis-downtime", cfg.RedisDowntime, "how long redis-server stays down each time")
+	fs.IntVar(&cfg.Repartition, "repartition", cfg.Repartition, "split the queue into this many partitions halfway (0: never)")
 	fs.IntVar(&cfg.Rate, "rate", cfg.Rate, "messages delivered per second")
 	fs.DurationVar(&cfg.WorkTime, "work-time", cfg.WorkTime, "how long each message takes to handle")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "the workers' lease duration")
