@@ -128,6 +128,15 @@ func TestPages(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "<code>acme</code>") || !strings.Contains(body, `value="priority"`) {
 		t.Errorf("queue page = %d\n%s", code, body)
 	}
+	if strings.Contains(body, "Partitions:") {
+		t.Errorf("the page of a queue in one partition shows partitions")
+	}
+	if err := f.b.SetPartitions(t.Context(), "q", 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, body = f.get(t, "/q/q", nil); !strings.Contains(body, "Partitions: 3.") || !strings.Contains(body, "Draining after a change of count: 1 partition(s).") {
+		t.Errorf("queue page after SetPartitions(3) lacks the partitions:\n%s", body)
+	}
 	if code, _ := f.get(t, "/q/nope", nil); code != http.StatusNotFound {
 		t.Errorf("unknown queue = %d, want 404", code)
 	}

@@ -105,6 +105,8 @@ type queueData struct {
 	Next    []*broker.Message
 	TopN    int
 	Pattern string
+	// Partitions is how the queue is split (one partition: not split).
+	Partitions broker.Partitioning
 }
 
 func (s *Server) queuePage(w http.ResponseWriter, r *http.Request) {
@@ -126,6 +128,10 @@ func (s *Server) queuePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d.Next, err = s.b.Peek(ctx, q, 10); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if d.Partitions, err = s.b.Partitions(ctx, q); err != nil {
 		s.fail(w, r, err)
 		return
 	}
