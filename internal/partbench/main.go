@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ func main() {
 type options struct {
 	n, facets, rounds, concurrency int
 	counts                         []int
+	cpuProfile                     string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -55,6 +57,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds; figures are their medians")
 	fs.IntVar(&o.concurrency, "concurrency", 50, "the worker pool's Concurrency")
 	counts := fs.String("partitions", "1,3", "comma-separated partition counts; ratios are to the first")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -83,6 +86,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	o, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	c, err := testutil.StartCluster(testutil.ClusterOptions{Masters: 3})
 	if err != nil {
