@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,8 +18,7 @@ type Broker struct {
 	keys keyspace
 	reg  registryCache
 
-	rotations  sync.Map // queue -> *rotation over its partitions
-	dropChecks sync.Map // draining partition -> time of the last check
+	parts partitionState
 }
 
 // New returns a Broker on rdb, which may be a standalone, Sentinel or Cluster

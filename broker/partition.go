@@ -145,22 +145,34 @@ func keySlot(tag string) int {
 	return int(crc % clusterSlots)
 }
 
-// partitionNames memoizes partitionName for every queue the process saw.
-var partitionNames sync.Map // "<queue>/<gen>/<k>" -> []string
+// partitionNames memoizes partitionName for the partitionings the process
+// saw last.
+var partitionNames struct {
+	sync.Mutex
+	m map[string][]string // "<queue>/<gen>/<k>" -> names
+}
+
+// maxMemoizedPartitionings bounds partitionNames.
+const maxMemoizedPartitionings = 10000
 
 func namesOf(queue string, gen, k int) []string {
 	if gen == 0 {
 		return []string{queue}
 	}
 	key := queue + "/" + strconv.Itoa(gen) + "/" + strconv.Itoa(k)
-	if v, ok := partitionNames.Load(key); ok {
-		return v.([]string)
+	partitionNames.Lock()
+	defer partitionNames.Unlock()
+	if names, ok := partitionNames.m[key]; ok {
+		return names
 	}
 	names := make([]string, k)
 	for i := range names {
 		names[i] = partitionName(queue, gen, i, k)
 	}
-	partitionNames.Store(key, names)
+	if partitionNames.m == nil || len(partitionNames.m) >= maxMemoizedPartitionings {
+		partitionNames.m = make(map[string][]string)
+	}
+	partitionNames.m[key] = names
 	return names
 }
 

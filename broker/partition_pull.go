@@ -55,7 +55,7 @@ func (b *Broker) pullPartitioned(ctx context.Context, queue string, p Partitioni
 			errs = append(errs, err)
 			continue
 		}
-		b.afterPull(queue, rot, part, st)
+		b.afterPull(rot, part, st)
 	}
 	if len(r.Messages) == 0 && len(errs) > 0 {
 		return PullResult{}, errors.Join(errs...)
@@ -102,14 +102,14 @@ func (b *Broker) pullShares(ctx context.Context, queue string, order []string, s
 			errs = append(errs, err)
 			continue
 		}
-		b.afterPull(queue, rot, part, st)
+		b.afterPull(rot, part, st)
 		dry[part] = len(r.Messages)-before < shares[asked[j]] && !st.more
 	}
 	return dry, errors.Join(errs...)
 }
 
 // afterPull records what a pull of a current partition said.
-func (b *Broker) afterPull(queue string, rot *rotation, part string, st pullState) {
+func (b *Broker) afterPull(rot *rotation, part string, st pullState) {
 	rot.weigh(part, st.turns)
 	if st.retired {
 		b.invalidateRegistry() // the count changed since the cache was loaded
@@ -125,10 +125,18 @@ const dropCheckEvery = time.Second
 // the next check.
 func (b *Broker) maybeDropDrained(ctx context.Context, queue, part string, since time.Time) {
 	now := time.Now()
-	if last, ok := b.dropChecks.Load(part); ok && now.Sub(last.(time.Time)) < dropCheckEvery {
+	b.parts.mu.Lock()
+	last, ok := b.parts.dropChecks[part]
+	if !ok || now.Sub(last) >= dropCheckEvery {
+		if b.parts.dropChecks == nil {
+			b.parts.dropChecks = make(map[string]time.Time)
+		}
+		b.parts.dropChecks[part] = now
+	}
+	b.parts.mu.Unlock()
+	if ok && now.Sub(last) < dropCheckEvery {
 		return
 	}
-	b.dropChecks.Store(part, now)
 	if _, err := b.dropDrained(ctx, queue, part, since); err != nil {
 		b.cfg.Logger.Warn("fairway: could not drop a drained partition", "queue", queue, "partition", part, "err", err)
 	}
@@ -151,13 +159,26 @@ type rotation struct {
 // small pull over every partition would cost more Redis time than it saves.
 const minShare = 8
 
+// partitionState is a Broker's state of the partitioned queues it pulls.
+type partitionState struct {
+	mu         sync.Mutex
+	rotations  map[string]*rotation // queue -> rotation over its partitions
+	dropChecks map[string]time.Time // draining partition -> time of the last check
+}
+
 // rotationOf returns queue's rotation, shared by every pull of this Broker.
 func (b *Broker) rotationOf(queue string) *rotation {
-	if v, ok := b.rotations.Load(queue); ok {
-		return v.(*rotation)
+	b.parts.mu.Lock()
+	defer b.parts.mu.Unlock()
+	r, ok := b.parts.rotations[queue]
+	if !ok {
+		if b.parts.rotations == nil {
+			b.parts.rotations = make(map[string]*rotation)
+		}
+		r = &rotation{weight: map[string]int64{}, owed: map[string]float64{}}
+		b.parts.rotations[queue] = r
 	}
-	v, _ := b.rotations.LoadOrStore(queue, &rotation{weight: map[string]int64{}, owed: map[string]float64{}})
-	return v.(*rotation)
+	return r
 }
 
 // split returns the partitions, most owed first, and how many of n
