@@ -27,8 +27,11 @@ if not pattern then return {-1, version} end
 if pattern ~= ARGV[2] then return {pattern, version} end
 local limit = num(cfg[2])
 local now
-local prios -- whether any facet of the queue has a priority: read when needed
 local queued = 0
+-- The messages are stored with one HSET, and each facet's appended with one
+-- RPUSH and counted with one ZINCRBY, in the order the facets first appear:
+-- a batch that repeats facets pays for each facet once, not per message.
+local fields, facets, ids = {}, {}, {}
 for i = first, #ARGV, 4 do
   local id, f, env, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local fresh, delay = true, 0
@@ -49,25 +52,50 @@ for i = first, #ARGV, 4 do
     end
   end
   if fresh then
-    redis.call('HSET', K_MSGS, id, env)
+    fields[#fields + 1] = id
+    fields[#fields + 1] = env
     if delay > 0 then
       now = now or now_ms()
       redis.call('ZADD', K_DELAYED, now + delay, id)
     else
-      local ready = redis.call('RPUSH', FACET .. f, id)
-      backlog_add(f, 1)
-      -- A facet that had ready messages before already holds its turn, or
-      -- is held back (paused, at its in-flight limit, or its turn parked by
-      -- its rate limit): give_turn would do nothing more, unless the
-      -- facet's priority is above 1 and it may get another token.
-      if ready == 1 then
-        give_turn(f, limit)
-      else
-        if prios == nil then prios = redis.call('EXISTS', K_PRIO) == 1 end
-        if prios and prio_of(f) > 1 then give_turn(f, limit) end
+      local list = ids[f]
+      if not list then
+        list = {}
+        ids[f] = list
+        facets[#facets + 1] = f
       end
+      list[#list + 1] = id
     end
     queued = queued + 1
+  end
+end
+-- unpack's arguments go on Lua's stack, which holds a few thousand.
+local CHUNK = 1000
+for i = 1, #fields, 2 * CHUNK do
+  redis.call('HSET', K_MSGS, unpack(fields, i, math.min(i + 2 * CHUNK - 1, #fields)))
+end
+local prios -- whether any facet of the queue has a priority: read when needed
+for _, f in ipairs(facets) do
+  local list = ids[f]
+  local ready
+  for i = 1, #list, CHUNK do
+    ready = redis.call('RPUSH', FACET .. f, unpack(list, i, math.min(i + CHUNK - 1, #list)))
+  end
+  backlog_add(f, #list)
+  -- A facet that had ready messages before already holds its turn, or is
+  -- held back (paused, at its in-flight limit, or its turn parked by its
+  -- rate limit): give_turn would do nothing more, unless the facet's
+  -- priority is above 1 and it may get more tokens. Otherwise it gets a
+  -- token per message, as long as it may have more (give_turn says so).
+  local turns = ready == #list
+  if not turns then
+    if prios == nil then prios = redis.call('EXISTS', K_PRIO) == 1 end
+    turns = prios and prio_of(f) > 1
+  end
+  if turns then
+    for _ = 1, #list do
+      if not give_turn(f, limit) then break end
+    end
   end
 end
 return {queued, version}
