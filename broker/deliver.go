@@ -112,7 +112,7 @@ func (b *Broker) DeliverBatch(ctx context.Context, ds []Delivery) error {
 }
 
 func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) error {
-	prepared, err := b.prepare(ds)
+	prepared, err := b.prepare(ctx, ds)
 	if err != nil || len(prepared) == 0 {
 		return err
 	}
@@ -143,9 +143,10 @@ type prepared struct {
 	opts             string // enqueue.lua's options: delay, idempotency window and key
 }
 
-func (b *Broker) prepare(ds []Delivery) ([]prepared, error) {
+// prepare validates ds, encodes their envelopes and gives them IDs. Nothing
+// is sent to Redis when one is bad.
+func (b *Broker) prepare(ctx context.Context, ds []Delivery) ([]prepared, error) {
 	out := make([]prepared, len(ds))
-	now := time.Now()
 	for i := range ds {
 		d := &ds[i]
 		if err := b.checkDelivery(d); err != nil {
@@ -156,11 +157,19 @@ func (b *Broker) prepare(ds []Delivery) ([]prepared, error) {
 		if len(env) > b.cfg.MaxMessageBytes {
 			return nil, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrMessageTooLarge, len(env), b.cfg.MaxMessageBytes)
 		}
-		out[i] = prepared{id: newID(now), topic: d.Topic, facet: d.Facet, env: env, body: d.Body}
+		out[i] = prepared{topic: d.Topic, facet: d.Facet, env: env, body: d.Body}
 		if d.Delay > 0 || d.IdempotencyKey != "" {
 			window := cmp.Or(d.IdempotencyWindow, b.cfg.IdempotencyWindow)
 			out[i].opts = ms(d.Delay) + ":" + ms(window) + ":" + d.IdempotencyKey
 		}
+	}
+	producer, err := b.producerNumber(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	for i := range out {
+		out[i].id = b.ids.newID(producer, now)
 	}
 	return out, nil
 }
@@ -215,8 +224,8 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 		if n == 0 && publish {
 			pubs = len(ps)
 		}
-		args := make([]any, 0, 3+2*pubs+4*len(idx))
-		args = append(args, b.keys.wakeChannel(q), r.patterns[q], pubs)
+		args := make([]any, 0, 2+2*pubs+4*len(idx))
+		args = append(args, r.patterns[q], pubs)
 		for i := range pubs {
 			args = append(args, b.keys.topicChannel(ps[i].topic), ps[i].body)
 		}
@@ -224,11 +233,10 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 			p := &ps[i]
 			args = append(args, p.id, p.facet, p.env, p.opts)
 		}
-		keys := []string{b.keys.queuePrefix(q)}
+		calls[n] = b.queueCall(scriptEnqueue, q, args...)
 		if n == 0 && oneServer {
-			keys = append(keys, b.keys.registryVersion())
+			calls[n].keys = append(calls[n].keys, b.keys.registryVersion())
 		}
-		calls[n] = &scriptCall{script: scriptEnqueue, keys: keys, args: args}
 	}
 	var ver *redis.StringCmd
 	var pubs []*redis.IntCmd
