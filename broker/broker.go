@@ -17,6 +17,7 @@ type Broker struct {
 	cfg  Config
 	keys keyspace
 	reg  registryCache
+	ids  idSource
 }
 
 // New returns a Broker on rdb, which may be a standalone, Sentinel or Cluster

@@ -50,7 +50,10 @@
 //	<ns>:{<queue>}:tat        zset: facet -> GCRA theoretical arrival time of its next pull (ms)
 //	<ns>:{~registry}:queues   hash: queue -> pattern
 //	<ns>:{~registry}:version  counter bumped on every registry change
+//	<ns>:{~registry}:producers counter: each Broker takes its producer number, for message IDs
 //
-// Every message ID is always in exactly one place: in its facet's list
+// A message ID is 14 characters: 42 bits of Unix milliseconds, the 26-bit
+// producer number of the Broker that made it, and a 16-bit sequence (see
+// docs/design.md). Every message ID is always in exactly one place: in its facet's list
 // (ready), in leased, in delayed, or in dead.
 package broker

@@ -18,6 +18,10 @@ func (k keyspace) registry() string { return k.ns + ":{~registry}:queues" }
 // registryVersion is bumped on every change of the registry.
 func (k keyspace) registryVersion() string { return k.ns + ":{~registry}:version" }
 
+// producers is the counter each Broker takes its producer number from, for
+// the message IDs it makes.
+func (k keyspace) producers() string { return k.ns + ":{~registry}:producers" }
+
 // topicChannel is where a message of topic is published.
 func (k keyspace) topicChannel(topic string) string { return k.ns + ":" + topic }
 
