@@ -200,11 +200,12 @@ func (b *Broker) checkDelivery(d *Delivery) error {
 // version. It returns that version, and the queues that refused the
 // messages because their pattern changed, with their pattern now.
 //
-// The first queue's enqueue script publishes every message of the batch and,
-// on a client of one server (not a Cluster, where the version lives in
-// another slot), reads the version too, so that a delivery to one queue is a
-// single EVALSHA. Messages routed nowhere are published with PUBLISH when
-// no script runs.
+// The last queue's enqueue script publishes every message of the batch (so
+// that, as when PUBLISH followed the scripts, subscribers hear of a message
+// once it is queued on every queue of one server), and the first, on a
+// client of one server (not a Cluster, where the version lives in another
+// slot), reads the version: a delivery to one queue is a single EVALSHA.
+// Messages routed nowhere are published with PUBLISH when no script runs.
 func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publish bool) (int64, map[string]string, error) {
 	perQueue := make(map[string][]int)
 	var order []string
@@ -221,7 +222,7 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 	for n, q := range order {
 		idx := perQueue[q]
 		pubs := 0
-		if n == 0 && publish {
+		if n == len(order)-1 && publish {
 			pubs = len(ps)
 		}
 		args := make([]any, 0, 2+2*pubs+4*len(idx))

@@ -6,6 +6,7 @@
 -- ARGV[2] the queue's pattern the producer routed the messages by
 -- ARGV[3] m, how many publications follow
 -- ARGV[4..3+2m] pairs: channel, body; published first, whatever happens next
+--           (the producer has the last enqueue call of a delivery publish)
 -- ARGV[4+2m..] four per message: id, facet, envelope, options: '' for a
 --           message ready now without an idempotency key, else
 --           "<delay ms>:<idempotency window ms>:<idempotency key>" (the key
