@@ -19,6 +19,7 @@ type Broker struct {
 	reg  registryCache
 
 	parts partitionState
+	ids   idSource
 }
 
 // New returns a Broker on rdb, which may be a standalone, Sentinel or Cluster

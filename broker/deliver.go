@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -111,7 +112,7 @@ func (b *Broker) DeliverBatch(ctx context.Context, ds []Delivery) error {
 }
 
 func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) error {
-	prepared, err := b.prepare(ds)
+	prepared, err := b.prepare(ctx, ds)
 	if err != nil || len(prepared) == 0 {
 		return err
 	}
@@ -131,13 +132,13 @@ type prepared struct {
 	id, topic, facet string
 	env              []byte
 	body             []byte
-	delay, window    time.Duration
-	key              string
+	opts             string // enqueue.lua's options: delay, idempotency window and key
 }
 
-func (b *Broker) prepare(ds []Delivery) ([]prepared, error) {
+// prepare validates ds, encodes their envelopes and gives them IDs. Nothing
+// is sent to Redis when one is bad.
+func (b *Broker) prepare(ctx context.Context, ds []Delivery) ([]prepared, error) {
 	out := make([]prepared, len(ds))
-	now := time.Now()
 	for i := range ds {
 		d := &ds[i]
 		if err := b.checkDelivery(d); err != nil {
@@ -148,13 +149,19 @@ func (b *Broker) prepare(ds []Delivery) ([]prepared, error) {
 		if len(env) > b.cfg.MaxMessageBytes {
 			return nil, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrMessageTooLarge, len(env), b.cfg.MaxMessageBytes)
 		}
-		out[i] = prepared{
-			id: newID(now), topic: d.Topic, facet: d.Facet, env: env, body: d.Body,
-			delay: d.Delay, key: d.IdempotencyKey, window: d.IdempotencyWindow,
+		out[i] = prepared{topic: d.Topic, facet: d.Facet, env: env, body: d.Body}
+		if d.Delay > 0 || d.IdempotencyKey != "" {
+			window := cmp.Or(d.IdempotencyWindow, b.cfg.IdempotencyWindow)
+			out[i].opts = ms(d.Delay) + ":" + ms(window) + ":" + d.IdempotencyKey
 		}
-		if out[i].window == 0 {
-			out[i].window = b.cfg.IdempotencyWindow
-		}
+	}
+	producer, err := b.producerNumber(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	for i := range out {
+		out[i].id = b.ids.newID(producer, now)
 	}
 	return out, nil
 }
@@ -181,56 +188,99 @@ func (b *Broker) checkDelivery(d *Delivery) error {
 }
 
 // sendBatch queues each prepared message on its routes and, when publish is
-// set, publishes it, all in one pipeline that also reads the registry's
+// set, publishes it, all in one round trip that also reads the registry's
 // version. It returns that version, and the queues that refused the
 // messages because their pattern changed, with their pattern now.
+//
+// The last queue's enqueue script publishes every message of the batch (so
+// that, as when PUBLISH followed the scripts, subscribers hear of a message
+// once it is queued on every queue of one server), and the first, on a
+// client of one server (not a Cluster, where the version lives in another
+// slot), reads the version: a delivery to one queue is a single EVALSHA.
+// Messages routed nowhere are published with PUBLISH when no script runs.
 func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publish bool) (int64, map[string]string, error) {
-	perQueue := make(map[string][]any)
+	perQueue := make(map[string][]int)
 	var order []string
 	for i, qs := range r.routes {
 		for _, q := range qs {
 			if _, ok := perQueue[q]; !ok {
 				order = append(order, q)
-				perQueue[q] = []any{r.patterns[q]}
 			}
-			p := &ps[i]
-			perQueue[q] = append(perQueue[q], p.id, p.facet, p.env, ms(p.delay), p.key, ms(p.window))
+			perQueue[q] = append(perQueue[q], i)
 		}
 	}
+	_, oneServer := b.rdb.(*redis.Client)
 	calls := make([]*scriptCall, len(order))
-	for i, q := range order {
-		calls[i] = b.queueCall(scriptEnqueue, q, perQueue[q]...)
+	for n, q := range order {
+		idx := perQueue[q]
+		pubs := 0
+		if n == len(order)-1 && publish {
+			pubs = len(ps)
+		}
+		args := make([]any, 0, 2+2*pubs+4*len(idx))
+		args = append(args, r.patterns[q], pubs)
+		for i := range pubs {
+			args = append(args, b.keys.topicChannel(ps[i].topic), ps[i].body)
+		}
+		for _, i := range idx {
+			p := &ps[i]
+			args = append(args, p.id, p.facet, p.env, p.opts)
+		}
+		calls[n] = b.queueCall(scriptEnqueue, q, args...)
+		if n == 0 && oneServer {
+			calls[n].keys = append(calls[n].keys, b.keys.registryVersion())
+		}
 	}
 	var ver *redis.StringCmd
 	var pubs []*redis.IntCmd
-	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		ver = p.Get(ctx, b.keys.registryVersion())
-		for _, c := range calls {
-			c.queue(ctx, p)
-		}
-		if publish {
-			for i := range ps {
-				pubs = append(pubs, p.Publish(ctx, b.keys.topicChannel(ps[i].topic), ps[i].body))
+	if len(calls) == 1 && oneServer {
+		// One command: no pipeline needed, and Run loads the script if
+		// the server lost it.
+		c := calls[0]
+		c.cmd = c.script.Run(ctx, b.rdb, c.keys, c.args...)
+	} else {
+		_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if len(calls) == 0 || !oneServer {
+				ver = p.Get(ctx, b.keys.registryVersion())
 			}
+			for _, c := range calls {
+				c.queue(ctx, p)
+			}
+			if publish && len(calls) == 0 {
+				for i := range ps {
+					pubs = append(pubs, p.Publish(ctx, b.keys.topicChannel(ps[i].topic), ps[i].body))
+				}
+			}
+			return nil
+		})
+		if err != nil && ver != nil && ver.Err() != nil && !errors.Is(ver.Err(), redis.Nil) {
+			return 0, nil, wrapRedis("deliver", ver.Err()) // the connection failed
 		}
-		return nil
-	})
-	if err != nil && ver.Err() != nil && !errors.Is(ver.Err(), redis.Nil) {
-		return 0, nil, wrapRedis("deliver", ver.Err()) // the connection failed
+		if err := rerunLost(ctx, b.rdb, calls); err != nil {
+			return 0, nil, wrapRedis("deliver", err)
+		}
 	}
-	if err := rerunLost(ctx, b.rdb, calls); err != nil {
-		return 0, nil, wrapRedis("deliver", err)
+	var version int64
+	if ver != nil {
+		version, _ = ver.Int64()
 	}
 	var moved map[string]string
 	for i, c := range calls {
 		if err := c.cmd.Err(); err != nil {
 			return 0, nil, wrapRedis("deliver", err)
 		}
-		if pattern, ok := c.cmd.Val().(string); ok {
+		res, ok := c.cmd.Val().([]any)
+		if !ok || len(res) != 2 {
+			return 0, nil, fmt.Errorf("broker: deliver: unexpected reply %v", c.cmd.Val())
+		}
+		if pattern, ok := res[0].(string); ok {
 			if moved == nil {
 				moved = make(map[string]string)
 			}
 			moved[order[i]] = pattern
+		}
+		if v, ok := res[1].(int64); ok && len(c.keys) > 1 {
+			version = v
 		}
 	}
 	for _, c := range pubs {
@@ -238,8 +288,7 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 			return 0, nil, wrapRedis("publish", err)
 		}
 	}
-	v, _ := ver.Int64()
-	return v, moved, nil
+	return version, moved, nil
 }
 
 // reroute queues the messages of a batch routed by a stale registry cache on

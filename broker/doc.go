@@ -51,6 +51,7 @@
 //	<ns>:{~registry}:queues   hash: queue -> pattern
 //	<ns>:{~registry}:version  counter bumped on every registry change
 //	<ns>:{~registry}:parts    hash: queue -> "<count>;<generation>;<since ms>;<draining>,..."
+//	<ns>:{~registry}:producers counter: each Broker takes its producer number, for message IDs
 //
 // A partitioned queue (see [Partitioning]) is K such queues, its
 // partitions, named "<queue>~<generation>.<i>[.<n>]" in place of <queue>:
@@ -59,6 +60,8 @@
 // retired by [Broker.SetPartitions] has "retired" set in its cfg until it is
 // drained and deleted. The partitions of a queue share its wake channel.
 //
-// Every message ID is always in exactly one place: in its facet's list
+// A message ID is 14 characters: 42 bits of Unix milliseconds, the 26-bit
+// producer number of the Broker that made it, and a 16-bit sequence (see
+// docs/design.md). Every message ID is always in exactly one place: in its facet's list
 // (ready), in leased, in delayed, or in dead.
 package broker

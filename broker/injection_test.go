@@ -31,7 +31,7 @@ var hostile = []string{
 }
 
 // scriptAudit is a go-redis hook that checks every script the client sends:
-// an EVAL must carry whole files of broker/scripts joined by newlines (as
+// an EVAL must carry a file of broker/scripts after lines of such files (as
 // the broker composes a script from its libraries), an EVALSHA the hash of
 // a script so sent, every key must be under the namespace, and nothing else
 // (SCRIPT LOAD, FUNCTION, FCALL) may run code.
@@ -62,23 +62,30 @@ func newScriptAudit(t *testing.T, namespace string) *scriptAudit {
 	return a
 }
 
-// composed reports whether text is whole script files joined by "\n".
+// composed reports whether text is a script file whose every line before
+// it is a line of a script file: the broker prefixes a script with the
+// definitions of its libraries that it uses (see queueScript).
 func (a *scriptAudit) composed(text string) bool {
-	ok := make([]bool, len(text)+1) // ok[i]: text[i:] is composed
-	ok[len(text)] = true
-	for i := len(text) - 1; i >= 0; i-- {
-		for _, f := range a.files {
-			if !strings.HasPrefix(text[i:], f) {
-				continue
-			}
-			end := i + len(f)
-			if end == len(text) || text[end] == '\n' && end+1 < len(text) && ok[end+1] {
-				ok[i] = true
-				break
-			}
+	lines := make(map[string]bool)
+	for _, f := range a.files {
+		for l := range strings.SplitSeq(f, "\n") {
+			lines[l] = true
 		}
 	}
-	return len(text) > 0 && ok[0]
+	for _, f := range a.files {
+		prefix, ok := strings.CutSuffix(text, f)
+		if !ok {
+			continue
+		}
+		all := true
+		for l := range strings.SplitSeq(prefix, "\n") {
+			all = all && lines[l]
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *scriptAudit) DialHook(next redis.DialHook) redis.DialHook { return next }

@@ -216,7 +216,7 @@ func TestPullMessageFields(t *testing.T) {
 				}
 				m := pull(t, b, "q")
 				now := redisNow(t, rdb)
-				if len(m.ID) != 20 || m.Queue != "q" || m.Topic != "orders.created" || m.Facet != "acme" ||
+				if len(m.ID) != 14 || m.Queue != "q" || m.Topic != "orders.created" || m.Facet != "acme" ||
 					string(m.Body) != string(body) || m.Attempt != 1 {
 					t.Fatalf("pulled %v with body %q", m, m.Body)
 				}

@@ -1,44 +1,102 @@
--- enqueue.lua: queues messages on one queue.
+-- enqueue.lua: publishes messages, and queues messages on one queue.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
+-- KEYS[2] optional: the registry's version key, read in the same call (only
+--         where the deployment is not a Cluster: it is in another slot)
 -- ARGV[1] wake channel
 -- ARGV[2] the queue's pattern the producer routed the messages by
--- ARGV[3..] six per message: id, facet, envelope, delay (ms, 0: ready now),
---           idempotency key ('' for none), idempotency window (ms)
--- Returns the number of messages queued (a message whose idempotency key was
--- seen within its window is not), -1 when the queue is not routed, or the
--- queue's pattern when it is not ARGV[2]: then nothing is queued, and the
--- producer routes again by that pattern.
+-- ARGV[3] m, how many publications follow
+-- ARGV[4..3+2m] pairs: channel, body; published first, whatever happens next
+--           (the producer has the last enqueue call of a delivery publish)
+-- ARGV[4+2m..] four per message: id, facet, envelope, options: '' for a
+--           message ready now without an idempotency key, else
+--           "<delay ms>:<idempotency window ms>:<idempotency key>" (the key
+--           may be '', the delay 0)
+-- Returns {result, version}: version is the registry's (0 without KEYS[2]);
+-- result is the number of messages queued (a message whose idempotency key
+-- was seen within its window is not), -1 when the queue is not routed, or
+-- the queue's pattern when it is not ARGV[2]: then nothing is queued, and
+-- the producer routes again by that pattern.
+local first = 4 + 2 * tonumber(ARGV[3])
+for i = 4, first - 1, 2 do
+  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+end
+local version = 0
+if KEYS[2] then version = tonumber(redis.call('GET', KEYS[2])) or 0 end
 local cfg = redis.call('HMGET', K_CFG, 'pattern', 'limit')
 local pattern = cfg[1]
-if not pattern then return -1 end
-if pattern ~= ARGV[2] then return pattern end
+if not pattern then return {-1, version} end
+if pattern ~= ARGV[2] then return {pattern, version} end
 local limit = num(cfg[2])
 local now
 local queued = 0
-for i = 3, #ARGV, 6 do
-  local id, f, env = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local delay, key = tonumber(ARGV[i + 3]), ARGV[i + 4]
-  local fresh = true
-  if key ~= '' then
-    -- The key holds the end of its window, checked against TIME, so the
-    -- window ends on Redis's clock even where key expiry lags (miniredis).
-    now = now or now_ms()
-    local window = tonumber(ARGV[i + 5])
-    local ends = tonumber(redis.call('GET', IDEM .. key))
-    fresh = not ends or ends <= now
-    if fresh then
-      redis.call('SET', IDEM .. key, now + window, 'PX', ARGV[i + 5])
+-- The messages are stored with one HSET, and each facet's appended with one
+-- RPUSH and counted with one ZINCRBY, in the order the facets first appear:
+-- a batch that repeats facets pays for each facet once, not per message.
+local fields, facets, ids = {}, {}, {}
+for i = first, #ARGV, 4 do
+  local id, f, env, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local fresh, delay = true, 0
+  if opts ~= '' then
+    local a = string.find(opts, ':', 1, true)
+    local b = string.find(opts, ':', a + 1, true)
+    delay = tonumber(string.sub(opts, 1, a - 1))
+    local window, key = string.sub(opts, a + 1, b - 1), string.sub(opts, b + 1)
+    if key ~= '' then
+      -- The key holds the end of its window, checked against TIME, so the
+      -- window ends on Redis's clock even where key expiry lags (miniredis).
+      now = now or now_ms()
+      local ends = tonumber(redis.call('GET', IDEM .. key))
+      fresh = not ends or ends <= now
+      if fresh then
+        redis.call('SET', IDEM .. key, now + tonumber(window), 'PX', window)
+      end
     end
   end
   if fresh then
-    redis.call('HSET', K_MSGS, id, env)
+    fields[#fields + 1] = id
+    fields[#fields + 1] = env
     if delay > 0 then
       now = now or now_ms()
       redis.call('ZADD', K_DELAYED, now + delay, id)
     else
-      make_ready(id, f, limit, false)
+      local list = ids[f]
+      if not list then
+        list = {}
+        ids[f] = list
+        facets[#facets + 1] = f
+      end
+      list[#list + 1] = id
     end
     queued = queued + 1
   end
 end
-return queued
+-- unpack's arguments go on Lua's stack, which holds a few thousand.
+local CHUNK = 1000
+for i = 1, #fields, 2 * CHUNK do
+  redis.call('HSET', K_MSGS, unpack(fields, i, math.min(i + 2 * CHUNK - 1, #fields)))
+end
+local prios -- whether any facet of the queue has a priority: read when needed
+for _, f in ipairs(facets) do
+  local list = ids[f]
+  local ready
+  for i = 1, #list, CHUNK do
+    ready = redis.call('RPUSH', FACET .. f, unpack(list, i, math.min(i + CHUNK - 1, #list)))
+  end
+  backlog_add(f, #list)
+  -- A facet that had ready messages before already holds its turn, or is
+  -- held back (paused, at its in-flight limit, or its turn parked by its
+  -- rate limit): give_turn would do nothing more, unless the facet's
+  -- priority is above 1 and it may get more tokens. Otherwise it gets a
+  -- token per message, as long as it may have more (give_turn says so).
+  local turns = ready == #list
+  if not turns then
+    if prios == nil then prios = redis.call('EXISTS', K_PRIO) == 1 end
+    turns = prios and prio_of(f) > 1
+  end
+  if turns then
+    for _ = 1, #list do
+      if not give_turn(f, limit) then break end
+    end
+  end
+end
+return {queued, version}

@@ -1,5 +1,8 @@
--- lib.lua: the prelude of every queue script. scripts.go prepends it to each
--- operation's script, so these locals and helpers are in scope there.
+-- lib.lua: the prelude of every queue script. scripts.go prepends to each
+-- operation's script the definitions below that it uses (directly or through
+-- another definition), so these locals and helpers are in scope there. Every
+-- top-level statement here must be a "local" definition with no other
+-- effect, starting at the line's first column (see splitLib).
 --
 -- KEYS[1] of every queue script is the queue's key prefix "<ns>:{<queue>}:".
 -- Every key a script touches is derived from it, so all of them share the
