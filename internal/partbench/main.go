@@ -117,8 +117,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			results[k] = append(results[k], r)
 		}
 	}
-	printTable(out, o, results)
-	return nil
+	return printTable(out, o, results)
 }
 
 // runOnce delivers o.n messages to a queue of k partitions under namespace
@@ -240,19 +239,22 @@ func median(rs []result, f func(result) float64) float64 {
 	return vs[len(vs)/2]
 }
 
-func printTable(out io.Writer, o options, results map[int][]result) {
-	fmt.Fprintf(out, "\nOne queue on a 3-master Redis Cluster (loopback, one machine): %d messages of 100 bytes over %d facets,\n", o.n, o.facets)
-	fmt.Fprintf(out, "delivered in batches of 1000, then processed by one worker pool (Concurrency %d, no-op handlers). Medians of %d rounds.\n\n", o.concurrency, o.rounds)
-	fmt.Fprintln(out, "| partitions | enqueue msgs/s | end-to-end msgs/s | end to end vs first row | busiest master's share of Redis CPU | Redis CPU µs/msg | client CPU µs/msg |")
-	fmt.Fprintln(out, "|---:|---:|---:|---:|---:|---:|---:|")
+func printTable(out io.Writer, o options, results map[int][]result) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nOne queue on a 3-master Redis Cluster (loopback, one machine): %d messages of 100 bytes over %d facets,\n", o.n, o.facets)
+	fmt.Fprintf(&b, "delivered in batches of 1000, then processed by one worker pool (Concurrency %d, no-op handlers). Medians of %d rounds.\n\n", o.concurrency, o.rounds)
+	b.WriteString("| partitions | enqueue msgs/s | end-to-end msgs/s | end to end vs first row | busiest master's share of Redis CPU | Redis CPU µs/msg | client CPU µs/msg |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|\n")
 	base := median(results[o.counts[0]], func(r result) float64 { return r.e2e })
 	for _, k := range o.counts {
 		rs := results[k]
 		e2e := median(rs, func(r result) float64 { return r.e2e })
-		fmt.Fprintf(out, "| %d | %.0f | %.0f | %.2f× | %.0f%% | %.1f | %.1f |\n", k,
+		fmt.Fprintf(&b, "| %d | %.0f | %.0f | %.2f× | %.0f%% | %.1f | %.1f |\n", k,
 			median(rs, func(r result) float64 { return r.enqueue }), e2e, e2e/base,
 			100*median(rs, func(r result) float64 { return r.busiest }),
 			median(rs, func(r result) float64 { return r.redisCPU }),
 			median(rs, func(r result) float64 { return r.clientCPU }))
 	}
+	_, err := io.WriteString(out, b.String())
+	return err
 }
