@@ -18,8 +18,9 @@ type Broker struct {
 	keys keyspace
 	reg  registryCache
 
-	parts partitionState
-	ids   idSource
+	parts    partitionState
+	ids      idSource
+	coalesce coalescer
 }
 
 // New returns a Broker on rdb, which may be a standalone, Sentinel or Cluster

@@ -116,6 +116,12 @@ func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) error {
 	if err != nil || len(prepared) == 0 {
 		return err
 	}
+	return b.deliverCoalesced(ctx, prepared)
+}
+
+// sendPrepared routes prepared messages, queues and publishes them, and
+// queues them again where a stale registry cache routed them wrong.
+func (b *Broker) sendPrepared(ctx context.Context, prepared []prepared) error {
 	r, err := b.route(ctx, prepared)
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ func (k keyspace) registryVersion() string { return k.ns + ":{~registry}:version
 // partitions is the hash of queue -> partitioning, for partitioned queues
 // (see partition.go).
 func (k keyspace) partitions() string { return k.ns + ":{~registry}:parts" }
+
 // producers is the counter each Broker takes its producer number from, for
 // the message IDs it makes.
 func (k keyspace) producers() string { return k.ns + ":{~registry}:producers" }

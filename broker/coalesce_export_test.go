@@ -1,0 +1,9 @@
+package broker
+
+// WaitingDeliveries tells the external tests how many callers wait for the
+// next coalesced batch (see coalesce_test.go).
+func WaitingDeliveries(b *Broker) int {
+	b.coalesce.mu.Lock()
+	defer b.coalesce.mu.Unlock()
+	return len(b.coalesce.waiting)
+}
