@@ -543,24 +543,33 @@ func stopSharedCluster() error {
 // different node.
 func QueuesOnEveryMaster(t testing.TB) []string {
 	t.Helper()
-	c := SharedCluster(t)
-	masters, err := c.Masters(t.Context())
+	qs, err := SharedCluster(t).QueuesOnEveryMaster(t.Context())
 	if err != nil {
 		t.Fatal(err)
+	}
+	return qs
+}
+
+// QueuesOnEveryMaster returns one queue name per master of c, sorted: the
+// keys of each, tagged "{<queue>}", live on a different master now.
+func (c *Cluster) QueuesOnEveryMaster(ctx context.Context) ([]string, error) {
+	masters, err := c.Masters(ctx)
+	if err != nil {
+		return nil, err
 	}
 	byMaster := make(map[string]string)
 	for i := 0; len(byMaster) < len(masters) && i < 1000; i++ {
 		q := fmt.Sprintf("q%d", i)
-		m, err := c.MasterOf(t.Context(), "{"+q+"}")
+		m, err := c.MasterOf(ctx, "{"+q+"}")
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if _, ok := byMaster[m]; !ok {
 			byMaster[m] = q
 		}
 	}
 	if len(byMaster) != len(masters) {
-		t.Fatalf("found queues on %d of %d masters", len(byMaster), len(masters))
+		return nil, fmt.Errorf("testutil: found queues on %d of %d masters", len(byMaster), len(masters))
 	}
-	return slices.Sorted(maps.Values(byMaster))
+	return slices.Sorted(maps.Values(byMaster)), nil
 }
