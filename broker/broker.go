@@ -35,6 +35,9 @@ func New(rdb redis.UniversalClient, cfg Config) (*Broker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if err := checkReplicaClient(rdb, cfg); err != nil {
+		return nil, err
+	}
 	watchFailover(rdb)
 	return &Broker{rdb: rdb, cfg: cfg, keys: keyspace{ns: cfg.Namespace}}, nil
 }

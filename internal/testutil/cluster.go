@@ -273,6 +273,28 @@ func (c *Cluster) MasterOf(ctx context.Context, key string) (string, error) {
 	return "", fmt.Errorf("testutil: slot %d of %q is not served", slot, key)
 }
 
+// ReplicasOf returns the addresses of the running nodes that replicate
+// master now, as each node's INFO replication says.
+func (c *Cluster) ReplicasOf(ctx context.Context, master string) ([]string, error) {
+	var replicas []string
+	for _, n := range c.nodes {
+		if !n.running() || n.Addr() == master {
+			continue
+		}
+		client := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
+		info, err := client.Info(ctx, "replication").Result()
+		_ = client.Close()
+		if err != nil {
+			return nil, fmt.Errorf("testutil: %s: %w", n.Addr(), err)
+		}
+		f := infoFields(info)
+		if f["role"] == "slave" && net.JoinHostPort(f["master_host"], f["master_port"]) == master {
+			replicas = append(replicas, n.Addr())
+		}
+	}
+	return replicas, nil
+}
+
 // Masters returns the addresses of the masters that serve slots, as the
 // first running node that answers CLUSTER NODES sees them, sorted.
 func (c *Cluster) Masters(ctx context.Context) ([]string, error) {

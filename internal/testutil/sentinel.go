@@ -78,19 +78,11 @@ func StartSentinel(opts SentinelOptions) (*Sentinel, error) {
 		return nil, err
 	}
 	deadline := time.Now().Add(sentinelTimeout)
-	s := &Sentinel{}
-	// A replica's first sync starts at once, not after the default 5s.
-	dataArgs := []string{"--repl-diskless-sync-delay", "0"}
-	primary, err := StartServer(dataArgs...)
+	primary, replica, err := startReplicated()
 	if err != nil {
 		return nil, err
 	}
-	s.data = append(s.data, primary)
-	replica, err := StartServer(append(dataArgs, "--replicaof", "127.0.0.1", strconv.Itoa(primary.port))...)
-	if err != nil {
-		return nil, errors.Join(err, s.Close())
-	}
-	s.data = append(s.data, replica)
+	s := &Sentinel{data: []*Server{primary, replica}}
 	for range sentinelCount {
 		sen, err := startSentinelProcess(bin, mode, primary.port, downAfter)
 		if err != nil {
@@ -102,6 +94,48 @@ func StartSentinel(opts SentinelOptions) (*Sentinel, error) {
 		return nil, errors.Join(err, s.Close())
 	}
 	return s, nil
+}
+
+// startReplicated starts a primary and its replica.
+func startReplicated() (primary, replica *Server, err error) {
+	// A replica's first sync starts at once, not after the default 5s.
+	args := []string{"--repl-diskless-sync-delay", "0"}
+	primary, err = StartServer(args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	replica, err = StartServer(append(args, "--replicaof", "127.0.0.1", strconv.Itoa(primary.port))...)
+	if err != nil {
+		return nil, nil, errors.Join(err, primary.Close())
+	}
+	return primary, replica, nil
+}
+
+// StartReplicatedT starts a primary and one replica of it, with no
+// sentinel, and waits until the replica is in sync. If redis-server is
+// missing it skips t (or fails it when FAIRWAY_REQUIRE_REDIS=1); both
+// are closed when t finishes.
+func StartReplicatedT(t testing.TB) (primary, replica *Server) {
+	t.Helper()
+	primary, replica, err := startReplicated()
+	if err == nil {
+		s := &Sentinel{data: []*Server{primary, replica}}
+		if err = s.waitReady(time.Now().Add(sentinelTimeout)); err != nil {
+			err = errors.Join(err, s.Close())
+		}
+	}
+	if err != nil {
+		redisUnavailable(t, err)
+		return nil, nil
+	}
+	t.Cleanup(func() {
+		primary.resume()
+		replica.resume()
+		if err := errors.Join(closeKilled(replica), closeKilled(primary)); err != nil {
+			t.Errorf("testutil: %v", err)
+		}
+	})
+	return primary, replica
 }
 
 // startSentinelProcess starts one sentinel monitoring the primary on
@@ -360,6 +394,7 @@ func (s *Sentinel) Close() error {
 	// Sentinels first, so that they do not fail over a primary being
 	// stopped.
 	for _, n := range slices.Concat(s.sentinels, s.data) {
+		n.resume()
 		errs = append(errs, closeKilled(n))
 	}
 	return errors.Join(errs...)
