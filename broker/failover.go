@@ -16,9 +16,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// reloadIntervalMin is the shortest time between two reloads of a
+// minReloadInterval is the shortest time between two reloads of a
 // ClusterClient's slot map that the broker asks for after failed commands.
-const reloadIntervalMin = 100 * time.Millisecond
+const minReloadInterval = 100 * time.Millisecond
 
 // go-redis (v9.23) reloads a ClusterClient's slot map when a node answers
 // MOVED or ASK, or every ClusterStateReloadInterval (60s). When a master
@@ -27,7 +27,7 @@ const reloadIntervalMin = 100 * time.Millisecond
 // dead master for up to a minute. So New puts a hook on a ClusterClient
 // that reloads the slot map (ClusterClient.ReloadState, in the background)
 // when a command or pipeline fails as it does while a master is down or
-// being replaced, at most once per reloadIntervalMin. A Sentinel-managed
+// being replaced, at most once per minReloadInterval. A Sentinel-managed
 // client (redis.NewFailoverClient) needs none of this: it asks the
 // sentinels for the primary on every new connection and drops its
 // connections when they announce a new one.
@@ -61,8 +61,11 @@ type reloadHook struct {
 
 var _ redis.Hook = (*reloadHook)(nil)
 
+// DialHook leaves dialing alone: a refused dial surfaces as the command's
+// error, which ProcessHook sees.
 func (h *reloadHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
+// ProcessHook reloads after a command that failed over.
 func (h *reloadHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
@@ -71,6 +74,8 @@ func (h *reloadHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
+// ProcessPipelineHook reloads after a pipeline in which a command failed
+// over.
 func (h *reloadHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
@@ -95,11 +100,11 @@ func (h *reloadHook) check(ctx context.Context, err error) {
 }
 
 // reloadSoon asks for a reload unless one was asked for less than
-// reloadIntervalMin ago.
+// minReloadInterval ago.
 func (h *reloadHook) reloadSoon() {
 	now := time.Now().UnixNano()
 	last := h.last.Load()
-	if now-last < int64(reloadIntervalMin) || !h.last.CompareAndSwap(last, now) {
+	if now-last < int64(minReloadInterval) || !h.last.CompareAndSwap(last, now) {
 		return
 	}
 	// ReloadState only starts a reload in the background; it needs no

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -51,7 +52,7 @@ func TestIsFailoverError(t *testing.T) {
 }
 
 // The hook reloads on failover errors only, at most once per
-// reloadIntervalMin.
+// minReloadInterval.
 func TestReloadHook(t *testing.T) {
 	t.Parallel()
 	var reloads atomic.Int32
@@ -72,7 +73,7 @@ func TestReloadHook(t *testing.T) {
 	if n := reloads.Load(); n != 1 {
 		t.Fatalf("%d reloads after 10 quick failures, want 1", n)
 	}
-	h.last.Store(time.Now().Add(-2 * reloadIntervalMin).UnixNano())
+	h.last.Store(time.Now().Add(-2 * minReloadInterval).UnixNano())
 	pipe := h.ProcessPipelineHook(func(_ context.Context, cmds []redis.Cmder) error {
 		cmds[0].SetErr(down)
 		return down
@@ -95,7 +96,7 @@ func TestWatchFailoverOnce(t *testing.T) {
 	}
 	n := 0
 	reloadHooked.Range(func(k, _ any) bool {
-		if k.(interface{ Value() *redis.ClusterClient }).Value() == c {
+		if wp, ok := k.(weak.Pointer[redis.ClusterClient]); ok && wp.Value() == c {
 			n++
 		}
 		return true

@@ -244,7 +244,7 @@ func (s *Sentinel) Client() *redis.Client {
 // Primary returns the primary's address as the first running sentinel
 // that answers names it.
 func (s *Sentinel) Primary(ctx context.Context) (string, error) {
-	var lastErr error = errNoAttempt
+	lastErr := errNoAttempt
 	for _, n := range s.sentinels {
 		if !n.running() {
 			continue
