@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 
@@ -73,23 +74,23 @@ func (b *Broker) awaitDelivered(ctx context.Context, ds []Delivery) error {
 	for _, qs := range r.routes {
 		queues = append(queues, qs...)
 	}
-	slices.Sort(queues)
-	return b.awaitReplicas(ctx, slices.Compact(queues)...)
+	return b.awaitReplicas(ctx, slices.Values(queues))
 }
 
 // awaitReplicas waits, when Config.ReplicaAcks asks for it, until that many
 // replicas of each master holding one of queues have every write that
 // master acknowledged so far. It returns an error wrapping
-// ErrNotReplicated if they do not within Config.ReplicaAckTimeout.
-func (b *Broker) awaitReplicas(ctx context.Context, queues ...string) error {
-	if b.cfg.ReplicaAcks == 0 || len(queues) == 0 {
+// ErrNotReplicated if they do not within Config.ReplicaAckTimeout. Without
+// ReplicaAcks it returns at once, without iterating over queues.
+func (b *Broker) awaitReplicas(ctx context.Context, queues iter.Seq[string]) error {
+	if b.cfg.ReplicaAcks == 0 {
 		return nil
 	}
 	// One barrier per master: keyed by a key of the first queue it holds.
 	barriers := make(map[*redis.Client]string)
 	switch rdb := b.rdb.(type) {
 	case *redis.ClusterClient:
-		for _, q := range queues {
+		for q := range queues {
 			key := b.keys.queueKey(q, "barrier")
 			node, err := rdb.MasterForKey(ctx, key)
 			if err != nil {
@@ -100,7 +101,10 @@ func (b *Broker) awaitReplicas(ctx context.Context, queues ...string) error {
 			}
 		}
 	case *redis.Client:
-		barriers[rdb] = b.keys.queueKey(queues[0], "barrier")
+		for q := range queues {
+			barriers[rdb] = b.keys.queueKey(q, "barrier")
+			break
+		}
 	default:
 		return checkReplicaClient(b.rdb, b.cfg)
 	}

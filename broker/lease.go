@@ -67,7 +67,7 @@ func (b *Broker) leaseBatch(ctx context.Context, s *redis.Script, op string, ms 
 			}
 		}
 	}
-	errs = append(errs, b.awaitReplicas(ctx, slices.Collect(maps.Keys(byQueue))...)) // Config.ReplicaAcks (durability.go)
+	errs = append(errs, b.awaitReplicas(ctx, maps.Keys(byQueue))) // Config.ReplicaAcks (durability.go)
 	return errors.Join(errs...)
 }
 
@@ -144,7 +144,7 @@ func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o na
 	if code <= leaseGone {
 		return fmt.Errorf("%w: nack of %s", ErrLeaseLost, m.ID)
 	}
-	return b.awaitReplicas(ctx, m.Queue) // Config.ReplicaAcks (durability.go)
+	return b.awaitReplicas(ctx, slices.Values([]string{m.Queue})) // Config.ReplicaAcks (durability.go)
 }
 
 // Extend makes the lease of m end d from now, by Redis's clock. It returns
