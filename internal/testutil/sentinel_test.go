@@ -3,6 +3,8 @@ package testutil
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,4 +96,67 @@ func TestSentinelClose(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FAIRWAY_SENTINEL=0 skips the Sentinel tests, even when Redis is
+// required.
+func TestSentinelSkip(t *testing.T) {
+	t.Setenv(envSentinel, "0")
+	t.Setenv(envRequireRedis, "1")
+	for name, fn := range map[string]func(testing.TB){
+		"SharedSentinel": func(tb testing.TB) { SharedSentinel(tb) },
+		"StartSentinelT": func(tb testing.TB) { StartSentinelT(tb, SentinelOptions{}) },
+	} {
+		if f := runFake(fn); !f.skipped || f.failed || !strings.Contains(f.output(), envSentinel+"=0") {
+			t.Errorf("%s: skipped=%v failed=%v: %s", name, f.skipped, f.failed, f.output())
+		}
+	}
+}
+
+// A missing sentinel binary is reported like a missing redis-server.
+func TestStartSentinelNotFound(t *testing.T) {
+	t.Setenv(envSentinelBinary, filepath.Join(t.TempDir(), "no-redis-sentinel"))
+	s, err := StartSentinel(SentinelOptions{})
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("StartSentinel succeeded with a missing binary")
+	}
+	if !errors.Is(err, ErrRedisServerNotFound) {
+		t.Fatalf("err = %v; want ErrRedisServerNotFound", err)
+	}
+}
+
+// The replica of StartReplicatedT gets the primary's writes; paused, it
+// confirms none until it is resumed.
+func TestStartReplicatedPause(t *testing.T) {
+	t.Parallel()
+	primary, replica := StartReplicatedT(t)
+	p, r := primary.Client(), replica.Client()
+	defer func() { _ = p.Close(); _ = r.Close() }()
+	ctx := t.Context()
+	key := Namespace(t) + ":k"
+	setWait := func() int64 {
+		t.Helper()
+		var wait *redis.IntCmd
+		if _, err := p.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			pipe.Set(ctx, key, "v", 0)
+			wait = redis.NewIntCmd(ctx, "wait", 1, 200)
+			return pipe.Process(ctx, wait)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return wait.Val()
+	}
+	if n := setWait(); n != 1 {
+		t.Fatalf("WAIT 1 = %d with the replica running", n)
+	}
+	if got, err := r.Get(ctx, key).Result(); err != nil || got != "v" {
+		t.Fatalf("replica GET = %q, %v", got, err)
+	}
+	replica.Pause()
+	if n := setWait(); n != 0 {
+		t.Fatalf("WAIT 1 = %d with the replica paused, want 0", n)
+	}
+	replica.Resume()
+	Eventually(t, 10*time.Second, func() bool { return setWait() == 1 }, "the resumed replica to confirm")
 }
