@@ -421,7 +421,12 @@ func nodeHealth(ctx context.Context, n *Server, known int) error {
 	if err != nil {
 		return err
 	}
-	fields = infoFields(repl)
+	return replicaSync(infoFields(repl))
+}
+
+// replicaSync returns an error if the INFO replication fields are those
+// of a replica not in sync with its master.
+func replicaSync(fields map[string]string) error {
 	if fields["role"] == "slave" && (fields["master_link_status"] != "up" || fields["master_sync_in_progress"] != "0") {
 		return fmt.Errorf("replica not in sync: master_link_status:%s master_sync_in_progress:%s",
 			fields["master_link_status"], fields["master_sync_in_progress"])
@@ -450,17 +455,27 @@ func (c *Cluster) Close() error {
 	c.closed = true
 	var errs []error
 	for _, n := range c.nodes {
-		// A node the test killed on purpose is not an error.
-		if !n.running() {
-			errs = append(errs, os.RemoveAll(n.Dir()))
-			n.mu.Lock()
-			n.closed = true
-			n.mu.Unlock()
-			continue
-		}
-		errs = append(errs, n.Close())
+		errs = append(errs, closeKilled(n))
 	}
 	return errors.Join(errs...)
+}
+
+// closeKilled closes n. A server the test killed on purpose is not an
+// error: only its directories are left to remove. A paused one is resumed
+// first, so that it can stop.
+func closeKilled(n *Server) error {
+	if n.running() {
+		n.resume()
+		return n.Close()
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil
+	}
+	n.closed = true
+	n.proc = nil
+	return n.removeDirs()
 }
 
 // running reports whether the server's process is running (it has not

@@ -129,8 +129,6 @@ func StartReplicatedT(t testing.TB) (primary, replica *Server) {
 		return nil, nil
 	}
 	t.Cleanup(func() {
-		primary.resume()
-		replica.resume()
 		if err := errors.Join(closeKilled(replica), closeKilled(primary)); err != nil {
 			t.Errorf("testutil: %v", err)
 		}
@@ -356,8 +354,12 @@ func (s *Sentinel) ready(deadline time.Time) error {
 		if err != nil {
 			return err
 		}
-		if f := infoFields(info); f["master_link_status"] != "up" || f["master_sync_in_progress"] != "0" {
-			return fmt.Errorf("replica %s not in sync", n.Addr())
+		f := infoFields(info)
+		if f["role"] != "slave" {
+			return fmt.Errorf("%s is not a replica yet", n.Addr())
+		}
+		if err := replicaSync(f); err != nil {
+			return fmt.Errorf("%s: %w", n.Addr(), err)
 		}
 	}
 	for _, n := range s.sentinels {
@@ -394,26 +396,9 @@ func (s *Sentinel) Close() error {
 	// Sentinels first, so that they do not fail over a primary being
 	// stopped.
 	for _, n := range slices.Concat(s.sentinels, s.data) {
-		n.resume()
 		errs = append(errs, closeKilled(n))
 	}
 	return errors.Join(errs...)
-}
-
-// closeKilled closes n; a server that was killed on purpose has only its
-// directories to remove.
-func closeKilled(n *Server) error {
-	if n.running() {
-		return n.Close()
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
-		return nil
-	}
-	n.closed = true
-	n.proc = nil
-	return n.removeDirs()
 }
 
 // sharedSentinel is the Sentinel setup shared by all tests of one test
