@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -347,6 +348,9 @@ func (s *Sentinel) waitReady(deadline time.Time) error {
 func (s *Sentinel) ready(deadline time.Time) error {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	if err := primaryOnline(ctx, s.data[0], len(s.data)-1); err != nil {
+		return err
+	}
 	for _, n := range s.data[1:] {
 		c := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
 		info, err := c.Info(ctx, "replication").Result()
@@ -378,6 +382,24 @@ func (s *Sentinel) ready(deadline time.Time) error {
 			if m[k] != v {
 				return fmt.Errorf("sentinel %s: %s is %q, want %q", n.Addr(), k, m[k], v)
 			}
+		}
+	}
+	return nil
+}
+
+// primaryOnline returns nil once primary counts n replicas online: those
+// are the ones WAIT counts, a moment after each replica says it is in sync.
+func primaryOnline(ctx context.Context, primary *Server, n int) error {
+	c := redis.NewClient(&redis.Options{Addr: primary.Addr(), MaxRetries: -1})
+	defer func() { _ = c.Close() }()
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return err
+	}
+	f := infoFields(info)
+	for i := range n {
+		if slave := f["slave"+strconv.Itoa(i)]; !strings.Contains(slave, "state=online") {
+			return fmt.Errorf("primary %s: replica %d not online: %q", primary.Addr(), i, slave)
 		}
 	}
 	return nil

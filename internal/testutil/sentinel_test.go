@@ -135,28 +135,28 @@ func TestStartReplicatedPause(t *testing.T) {
 	defer func() { _ = p.Close(); _ = r.Close() }()
 	ctx := t.Context()
 	key := Namespace(t) + ":k"
-	setWait := func() int64 {
+	setWait := func(timeoutMs int) int64 {
 		t.Helper()
 		var wait *redis.IntCmd
 		if _, err := p.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			pipe.Set(ctx, key, "v", 0)
-			wait = redis.NewIntCmd(ctx, "wait", 1, 200)
+			wait = redis.NewIntCmd(ctx, "wait", 1, timeoutMs)
 			return pipe.Process(ctx, wait)
 		}); err != nil {
 			t.Fatal(err)
 		}
 		return wait.Val()
 	}
-	if n := setWait(); n != 1 {
+	if n := setWait(2000); n != 1 {
 		t.Fatalf("WAIT 1 = %d with the replica running", n)
 	}
 	if got, err := r.Get(ctx, key).Result(); err != nil || got != "v" {
 		t.Fatalf("replica GET = %q, %v", got, err)
 	}
 	replica.Pause()
-	if n := setWait(); n != 0 {
+	if n := setWait(200); n != 0 {
 		t.Fatalf("WAIT 1 = %d with the replica paused, want 0", n)
 	}
 	replica.Resume()
-	Eventually(t, 10*time.Second, func() bool { return setWait() == 1 }, "the resumed replica to confirm")
+	Eventually(t, 10*time.Second, func() bool { return setWait(2000) == 1 }, "the resumed replica to confirm")
 }
