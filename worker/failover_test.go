@@ -227,8 +227,8 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		killedAt = time.Now()
 		c.Node(master).Kill()
+		killedAt = time.Now() // once the process is gone: later acks are the new master's
 		return killedAt
 	})
 	t.Logf("failover: cluster (cluster-node-timeout 1s): %s handled again %v after its master was killed", victim, resume.Round(time.Millisecond))
@@ -249,10 +249,10 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 	l, stop := startFailoverLoad(t, rdb, queues)
 	var killedAt time.Time
 	resume := l.run(queues[0], func() time.Time {
-		killedAt = time.Now()
 		if _, err := s.KillPrimary(t.Context()); err != nil {
 			t.Fatal(err)
 		}
+		killedAt = time.Now() // once the process is gone: later acks are the new primary's
 		return killedAt
 	})
 	t.Logf("failover: sentinel (down-after 1s): handling resumed %v after the primary was killed", resume.Round(time.Millisecond))
