@@ -19,6 +19,7 @@ const (
 	MaxMessageBytesDefault   = 1 << 20
 	IdempotencyWindowDefault = 24 * time.Hour
 	ReclaimBatchDefault      = 100
+	ReplicaAckTimeoutDefault = time.Second
 )
 
 // Limits on names and values.

@@ -11,9 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ReplicaAckTimeoutDefault is Config.ReplicaAckTimeout's default.
-const ReplicaAckTimeoutDefault = time.Second
-
 // ErrNotReplicated means a write was made on the master, but fewer replicas
 // than Config.ReplicaAcks confirmed it within Config.ReplicaAckTimeout: it
 // is in Redis, and may be lost if the master fails before a replica gets
@@ -27,12 +24,12 @@ var ErrNotReplicated = errors.New("broker: written, but not confirmed by enough 
 // WAIT n timeout, until n replicas of every master it wrote to have the
 // write.
 //
-// WAIT counts replicas that reached the replication offset of the last
-// write made on the same connection; on a connection that wrote nothing it
-// returns at once. go-redis takes a connection from its pool per command,
-// and a ClusterClient will not pipeline WAIT (it sends it to every master,
-// each on its own connection), so the broker does not send WAIT after the
-// operation's own commands. Instead it sends, in one pipeline on one
+// WAIT counts the replicas that reached the replication offset of the last
+// write made on its own connection. go-redis takes a connection from its
+// pool per command, and a ClusterClient sends a WAIT queued in a pipeline
+// to a master picked at random, not to the connection of the write before
+// it (v9.23; TestClusterReplicaAcks shows it), so the broker does not send
+// WAIT after the operation's own commands. Instead it sends, in one pipeline on one
 // connection to each master it wrote to, a tiny write of its own (the
 // barrier script) and then WAIT. The replication stream is ordered: a
 // replica that has the barrier has every write the master made before it,
