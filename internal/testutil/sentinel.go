@@ -74,7 +74,7 @@ func StartSentinel(opts SentinelOptions) (*Sentinel, error) {
 	if downAfter < time.Millisecond {
 		return nil, fmt.Errorf("testutil: invalid sentinel options %+v", opts)
 	}
-	bin, mode, err := findSentinelBinary()
+	bin, err := findSentinelBinary()
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func StartSentinel(opts SentinelOptions) (*Sentinel, error) {
 	}
 	s := &Sentinel{data: []*Server{primary, replica}}
 	for range sentinelCount {
-		sen, err := startSentinelProcess(bin, mode, primary.port, downAfter)
+		sen, err := startSentinelProcess(bin, primary.port, downAfter)
 		if err != nil {
 			return nil, errors.Join(err, s.Close())
 		}
@@ -139,7 +139,7 @@ func StartReplicatedT(t testing.TB) (primary, replica *Server) {
 
 // startSentinelProcess starts one sentinel monitoring the primary on
 // port, with its config file in a directory of its own.
-func startSentinelProcess(bin string, mode []string, port int, downAfter time.Duration) (*Server, error) {
+func startSentinelProcess(bin string, port int, downAfter time.Duration) (*Server, error) {
 	dir, err := os.MkdirTemp("", "fairway-sentinel-conf-")
 	if err != nil {
 		return nil, fmt.Errorf("testutil: create sentinel dir: %w", err)
@@ -153,7 +153,7 @@ func startSentinelProcess(bin string, mode []string, port int, downAfter time.Du
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		return nil, errors.Join(fmt.Errorf("testutil: write sentinel config: %w", err), os.RemoveAll(dir))
 	}
-	srv, err := startProcessOn(bin, conf, FreePort, nil, mode)
+	srv, err := startProcessOn(bin, conf, FreePort, nil, []string{"--sentinel"})
 	if err != nil {
 		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
@@ -162,22 +162,21 @@ func startSentinelProcess(bin string, mode []string, port int, downAfter time.Du
 	return srv, nil
 }
 
-// findSentinelBinary resolves the sentinel binary, and the arguments that
-// put it in sentinel mode.
-func findSentinelBinary() (string, []string, error) {
+// findSentinelBinary resolves the sentinel binary. Run with --sentinel,
+// each of the candidates is a sentinel.
+func findSentinelBinary() (string, error) {
 	if v := os.Getenv(envSentinelBinary); v != "" {
 		path, err := exec.LookPath(v)
 		if err != nil {
-			return "", nil, fmt.Errorf("testutil: %w: %s: %w", ErrRedisServerNotFound, envSentinelBinary, err)
+			return "", fmt.Errorf("testutil: %w: %s: %w", ErrRedisServerNotFound, envSentinelBinary, err)
 		}
-		return path, []string{"--sentinel"}, nil
+		return path, nil
 	}
 	if path, err := exec.LookPath("redis-sentinel"); err == nil {
-		return path, []string{"--sentinel"}, nil
+		return path, nil
 	}
 	// Sentinel is built into redis-server.
-	path, err := findServerBinary()
-	return path, []string{"--sentinel"}, err
+	return findServerBinary()
 }
 
 // StartSentinelT is StartSentinel for tests: if the binaries are missing,
