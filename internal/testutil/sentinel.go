@@ -43,9 +43,12 @@ type SentinelOptions struct {
 	// unreachable before the sentinels fail it over. 0 means 5s; failover
 	// tests want less.
 	DownAfter time.Duration
+	// Replicas is how many replicas the primary has; 0 means 1. With two,
+	// the primary that takes over still has a replica.
+	Replicas int
 }
 
-// Sentinel is a Redis primary with one replica, watched by three
+// Sentinel is a Redis primary with one replica (or more), watched by three
 // sentinels, all on 127.0.0.1, each process a Server in its own temporary
 // directory. Its methods are safe for concurrent use.
 type Sentinel struct {
@@ -79,11 +82,12 @@ func StartSentinel(opts SentinelOptions) (*Sentinel, error) {
 		return nil, err
 	}
 	deadline := time.Now().Add(sentinelTimeout)
-	primary, replica, err := startReplicated()
+	data, err := startReplicated(max(opts.Replicas, 1))
 	if err != nil {
 		return nil, err
 	}
-	s := &Sentinel{data: []*Server{primary, replica}}
+	s := &Sentinel{data: data}
+	primary := data[0]
 	for range sentinelCount {
 		sen, err := startSentinelProcess(bin, primary.port, downAfter)
 		if err != nil {
@@ -97,19 +101,26 @@ func StartSentinel(opts SentinelOptions) (*Sentinel, error) {
 	return s, nil
 }
 
-// startReplicated starts a primary and its replica.
-func startReplicated() (primary, replica *Server, err error) {
+// startReplicated starts a primary and n replicas of it, primary first.
+func startReplicated(n int) ([]*Server, error) {
 	// A replica's first sync starts at once, not after the default 5s.
 	args := []string{"--repl-diskless-sync-delay", "0"}
-	primary, err = StartServer(args...)
+	primary, err := StartServer(args...)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	replica, err = StartServer(append(args, "--replicaof", "127.0.0.1", strconv.Itoa(primary.port))...)
-	if err != nil {
-		return nil, nil, errors.Join(err, primary.Close())
+	data := []*Server{primary}
+	for range n {
+		replica, err := StartServer(append(args, "--replicaof", "127.0.0.1", strconv.Itoa(primary.port))...)
+		if err != nil {
+			for _, d := range data {
+				err = errors.Join(err, d.Close())
+			}
+			return nil, err
+		}
+		data = append(data, replica)
 	}
-	return primary, replica, nil
+	return data, nil
 }
 
 // StartReplicatedT starts a primary and one replica of it, with no
@@ -118,9 +129,10 @@ func startReplicated() (primary, replica *Server, err error) {
 // are closed when t finishes.
 func StartReplicatedT(t testing.TB) (primary, replica *Server) {
 	t.Helper()
-	primary, replica, err := startReplicated()
+	data, err := startReplicated(1)
 	if err == nil {
-		s := &Sentinel{data: []*Server{primary, replica}}
+		// Without sentinels, ready checks the replication only.
+		s := &Sentinel{data: data}
 		if err = s.waitReady(time.Now().Add(sentinelTimeout)); err != nil {
 			err = errors.Join(err, s.Close())
 		}
@@ -129,6 +141,7 @@ func StartReplicatedT(t testing.TB) (primary, replica *Server) {
 		redisUnavailable(t, err)
 		return nil, nil
 	}
+	primary, replica = data[0], data[1]
 	t.Cleanup(func() {
 		if err := errors.Join(closeKilled(replica), closeKilled(primary)); err != nil {
 			t.Errorf("testutil: %v", err)
@@ -217,7 +230,7 @@ func (s *Sentinel) SentinelAddrs() []string {
 }
 
 // DataNodes returns the redis-server processes that hold data: the first
-// primary, then its replica. Kill and Restart them to test failures.
+// primary, then its replicas. Kill and Restart them to test failures.
 func (s *Sentinel) DataNodes() []*Server { return slices.Clone(s.data) }
 
 // Node returns the data node listening on addr, or nil.
