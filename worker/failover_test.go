@@ -72,8 +72,11 @@ func startFailoverLoad(t *testing.T, rdb redis.UniversalClient, queues []string,
 		weights[q] = 1
 	}
 	// Short leases, so that messages whose ack the failover lost come back
-	// soon.
-	w := worker.New(b, quick(worker.Config{Concurrency: 8, Queues: weights, LeaseDuration: 2 * time.Second}))
+	// soon. A poll interval longer than the failover takes: an idle worker
+	// resumes only if its wake-up subscription came back on the new master.
+	w := worker.New(b, quick(worker.Config{
+		Concurrency: 8, Queues: weights, LeaseDuration: 2 * time.Second, PollInterval: 5 * time.Second,
+	}))
 	for _, q := range queues {
 		w.HandleFunc(q, l.handle)
 	}
