@@ -25,6 +25,12 @@ type Broker struct {
 
 // New returns a Broker on rdb, which may be a standalone, Sentinel or Cluster
 // client. It does not touch Redis; the first call that needs to does.
+//
+// On a *redis.ClusterClient, New adds a hook (once per client) that
+// reloads the client's slot map when a command fails as it does while a
+// master is down or being replaced, so that the client finds the promoted
+// replica within a second rather than after go-redis's 60s reload
+// interval (see docs/failover.md).
 func New(rdb redis.UniversalClient, cfg Config) (*Broker, error) {
 	if rdb == nil {
 		return nil, fmt.Errorf("%w: nil Redis client", ErrInvalidConfig)
@@ -33,6 +39,10 @@ func New(rdb redis.UniversalClient, cfg Config) (*Broker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if err := checkReplicaClient(rdb, cfg); err != nil {
+		return nil, err
+	}
+	watchFailover(rdb)
 	return &Broker{rdb: rdb, cfg: cfg, keys: keyspace{ns: cfg.Namespace}}, nil
 }
 

@@ -219,118 +219,126 @@ func TestClusterGuard(t *testing.T) {
 func TestClusterLeases(t *testing.T) {
 	t.Parallel()
 	rdb, _ := clusterClient(t)
-	ctx := t.Context()
 	for _, q := range testutil.QueuesOnEveryMaster(t) {
 		t.Run(q, func(t *testing.T) {
 			t.Parallel()
 			b := newBroker(t, rdb, broker.Config{MaxAttempts: 2})
-			register(t, b, q, ".")
-			for i := range 4 {
-				deliver(t, b, "t", "a", fmt.Sprintf("a%d", i))
-				deliver(t, b, "t", "b", fmt.Sprintf("b%d", i))
-			}
-
-			// Pull, extend, ack, release.
-			m := pull(t, b, q)
-			if err := b.Extend(ctx, m, time.Minute); err != nil {
-				t.Fatalf("Extend: %v", err)
-			}
-			ack(t, b, m)
-			ms, err := b.PullN(ctx, q, 3)
-			if err != nil || len(ms) != 3 {
-				t.Fatalf("PullN = %d messages, %v", len(ms), err)
-			}
-			if err := b.Release(ctx, ms...); err != nil {
-				t.Fatalf("Release: %v", err)
-			}
-			wantStats(t, b, q, broker.QueueStats{Ready: 7, Facets: 2, Routed: true})
-
-			// Nack with a delay, then the second attempt dies.
-			m = pull(t, b, q)
-			if err := b.Nack(ctx, m, time.Millisecond, broker.WithReason(errors.New("boom"))); err != nil {
-				t.Fatalf("Nack: %v", err)
-			}
-			var retried *broker.Message
-			testutil.Eventually(t, waitTimeout, func() bool {
-				ms, err := b.PullN(ctx, q, 10)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, x := range ms {
-					if x.ID == m.ID {
-						retried = x
-					} else if err := b.Release(ctx, x); err != nil {
-						t.Fatal(err)
-					}
-				}
-				return retried != nil
-			}, "the nacked message to come back")
-			if retried.Attempt != 2 {
-				t.Fatalf("retried attempt %d, want 2", retried.Attempt)
-			}
-			if err := b.Nack(ctx, retried, 0, broker.WithReason(errors.New("boom again"))); err != nil {
-				t.Fatalf("Nack: %v", err)
-			}
-			dead, err := b.DeadLetters(ctx, q, 0, 10)
-			if err != nil || len(dead) != 1 || dead[0].ID != m.ID || dead[0].Error != "boom again" {
-				t.Fatalf("DeadLetters = %+v, %v", dead, err)
-			}
-			if n, err := b.RequeueAllDead(ctx, q); err != nil || n != 1 {
-				t.Fatalf("RequeueAllDead = %d, %v", n, err)
-			}
-			wantStats(t, b, q, broker.QueueStats{Ready: 7, Facets: 2, Routed: true})
-			checkQueues(t, b, q)
-
-			// Priorities: facet a gets 3 turns to b's 1.
-			if err := b.SetFacetPriority(ctx, q, "a", 3); err != nil {
-				t.Fatal(err)
-			}
-			// In-flight limit: one message per facet at a time.
-			if err := b.SetInflightLimit(ctx, q, 1); err != nil {
-				t.Fatal(err)
-			}
-			ms, err = b.PullN(ctx, q, 10)
-			if err != nil || len(ms) != 2 {
-				t.Fatalf("PullN at in-flight limit 1 = %d messages, %v; want 2", len(ms), err)
-			}
-			if err := b.AckMany(ctx, ms); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.SetInflightLimit(ctx, q, 0); err != nil {
-				t.Fatal(err)
-			}
-
-			// Pause the queue, then a facet.
-			if err := b.PauseQueue(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-			pullNone(t, b, q)
-			if s := stats(t, b, q); !s.Paused || s.Ready != 5 {
-				t.Fatalf("paused stats %+v", s)
-			}
-			if err := b.ResumeQueue(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.PauseFacet(ctx, q, "b"); err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range drain(t, b, q) {
-				if !strings.HasPrefix(p, "a:") {
-					t.Fatalf("pulled %s from the paused facet b", p)
-				}
-			}
-			if err := b.ResumeFacet(ctx, q, "b"); err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range drain(t, b, q) {
-				if !strings.HasPrefix(p, "b:") {
-					t.Fatalf("pulled %s after a was drained", p)
-				}
-			}
-			wantStats(t, b, q, broker.QueueStats{Routed: true})
-			checkQueues(t, b, q)
+			leaseOps(t, b, q)
 		})
 	}
+}
+
+// leaseOps runs the lease operations on queue q of b, whose MaxAttempts
+// is 2: pull, extend, ack, release, nack, dead letters, priorities,
+// in-flight limits and pauses, checking the queue's invariants on the way.
+func leaseOps(t *testing.T, b *broker.Broker, q string) {
+	t.Helper()
+	ctx := t.Context()
+	register(t, b, q, ".")
+	for i := range 4 {
+		deliver(t, b, "t", "a", fmt.Sprintf("a%d", i))
+		deliver(t, b, "t", "b", fmt.Sprintf("b%d", i))
+	}
+
+	// Pull, extend, ack, release.
+	m := pull(t, b, q)
+	if err := b.Extend(ctx, m, time.Minute); err != nil {
+		t.Fatalf("Extend: %v", err)
+	}
+	ack(t, b, m)
+	ms, err := b.PullN(ctx, q, 3)
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("PullN = %d messages, %v", len(ms), err)
+	}
+	if err := b.Release(ctx, ms...); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	wantStats(t, b, q, broker.QueueStats{Ready: 7, Facets: 2, Routed: true})
+
+	// Nack with a delay, then the second attempt dies.
+	m = pull(t, b, q)
+	if err := b.Nack(ctx, m, time.Millisecond, broker.WithReason(errors.New("boom"))); err != nil {
+		t.Fatalf("Nack: %v", err)
+	}
+	var retried *broker.Message
+	testutil.Eventually(t, waitTimeout, func() bool {
+		ms, err := b.PullN(ctx, q, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range ms {
+			if x.ID == m.ID {
+				retried = x
+			} else if err := b.Release(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return retried != nil
+	}, "the nacked message to come back")
+	if retried.Attempt != 2 {
+		t.Fatalf("retried attempt %d, want 2", retried.Attempt)
+	}
+	if err := b.Nack(ctx, retried, 0, broker.WithReason(errors.New("boom again"))); err != nil {
+		t.Fatalf("Nack: %v", err)
+	}
+	dead, err := b.DeadLetters(ctx, q, 0, 10)
+	if err != nil || len(dead) != 1 || dead[0].ID != m.ID || dead[0].Error != "boom again" {
+		t.Fatalf("DeadLetters = %+v, %v", dead, err)
+	}
+	if n, err := b.RequeueAllDead(ctx, q); err != nil || n != 1 {
+		t.Fatalf("RequeueAllDead = %d, %v", n, err)
+	}
+	wantStats(t, b, q, broker.QueueStats{Ready: 7, Facets: 2, Routed: true})
+	checkQueues(t, b, q)
+
+	// Priorities: facet a gets 3 turns to b's 1.
+	if err := b.SetFacetPriority(ctx, q, "a", 3); err != nil {
+		t.Fatal(err)
+	}
+	// In-flight limit: one message per facet at a time.
+	if err := b.SetInflightLimit(ctx, q, 1); err != nil {
+		t.Fatal(err)
+	}
+	ms, err = b.PullN(ctx, q, 10)
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("PullN at in-flight limit 1 = %d messages, %v; want 2", len(ms), err)
+	}
+	if err := b.AckMany(ctx, ms); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetInflightLimit(ctx, q, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	// Pause the queue, then a facet.
+	if err := b.PauseQueue(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	pullNone(t, b, q)
+	if s := stats(t, b, q); !s.Paused || s.Ready != 5 {
+		t.Fatalf("paused stats %+v", s)
+	}
+	if err := b.ResumeQueue(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PauseFacet(ctx, q, "b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range drain(t, b, q) {
+		if !strings.HasPrefix(p, "a:") {
+			t.Fatalf("pulled %s from the paused facet b", p)
+		}
+	}
+	if err := b.ResumeFacet(ctx, q, "b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range drain(t, b, q) {
+		if !strings.HasPrefix(p, "b:") {
+			t.Fatalf("pulled %s after a was drained", p)
+		}
+	}
+	wantStats(t, b, q, broker.QueueStats{Routed: true})
+	checkQueues(t, b, q)
 }
 
 // Priorities give a facet its share of turns, on the cluster too.

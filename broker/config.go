@@ -20,6 +20,7 @@ const (
 	IdempotencyWindowDefault = 24 * time.Hour
 	ReclaimBatchDefault      = 100
 	DrainGraceDefault        = 10 * time.Second
+	ReplicaAckTimeoutDefault = time.Second
 )
 
 // Limits on names and values.
@@ -70,6 +71,21 @@ type Config struct {
 	// instant before the change still lands in a partition that is pulled.
 	// Defaults to 10s.
 	DrainGrace time.Duration
+	// ReplicaAcks is how many replicas must confirm a Deliver, Ack,
+	// AckMany, Release, Nack or Kill before it returns: the broker then
+	// sends Redis's WAIT after the write (see docs/failover.md), and the
+	// call returns an error wrapping ErrNotReplicated when fewer replicas
+	// confirm within ReplicaAckTimeout (the write has happened all the
+	// same). Extend, pulls and registry changes are not waited for. It
+	// needs a *redis.Client (standalone or Sentinel) or a
+	// *redis.ClusterClient, and the WAIT command in an ACL user's rules.
+	// 0 waits for no replica: Redis's asynchronous replication may then
+	// lose the last writes a master acknowledged before it failed.
+	// Defaults to 0.
+	ReplicaAcks int
+	// ReplicaAckTimeout is how long to wait for ReplicaAcks replicas.
+	// Defaults to 1s.
+	ReplicaAckTimeout time.Duration
 	// Logger receives the broker's rare warnings. Defaults to slog.Default().
 	Logger *slog.Logger
 	// TracerProvider makes the producer spans of deliveries.
@@ -95,6 +111,7 @@ func (c Config) withDefaults() Config {
 	c.IdempotencyWindow = cmp.Or(c.IdempotencyWindow, IdempotencyWindowDefault)
 	c.ReclaimBatch = cmp.Or(c.ReclaimBatch, ReclaimBatchDefault)
 	c.DrainGrace = cmp.Or(c.DrainGrace, DrainGraceDefault)
+	c.ReplicaAckTimeout = cmp.Or(c.ReplicaAckTimeout, ReplicaAckTimeoutDefault)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -119,6 +136,11 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: ReclaimBatch %d is below 1", ErrInvalidConfig, c.ReclaimBatch)
 	case c.DrainGrace < 0:
 		return fmt.Errorf("%w: DrainGrace %v is negative", ErrInvalidConfig, c.DrainGrace)
+	case c.ReplicaAcks < 0:
+		return fmt.Errorf("%w: ReplicaAcks %d is negative", ErrInvalidConfig, c.ReplicaAcks)
+	case c.ReplicaAckTimeout < time.Millisecond:
+		// WAIT's timeout is in milliseconds, and 0 would wait forever.
+		return fmt.Errorf("%w: ReplicaAckTimeout %v is below 1ms", ErrInvalidConfig, c.ReplicaAckTimeout)
 	}
 	return nil
 }

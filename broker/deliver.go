@@ -107,6 +107,9 @@ func (b *Broker) DeliverBatch(ctx context.Context, ds []Delivery) error {
 	ds = slices.Clone(ds) // headers get trace context; the caller's stay as they are
 	ctx, span := b.startDeliverSpan(ctx, ds)
 	err := b.deliverBatch(ctx, ds)
+	if err == nil {
+		err = b.awaitDelivered(ctx, ds) // Config.ReplicaAcks (durability.go)
+	}
 	endSpan(span, err)
 	return err
 }

@@ -48,6 +48,7 @@
 //	<ns>:{<queue>}:rates      hash: facet -> its own rate limit "<n>:<period ms>:<burst>" ("0": none)
 //	<ns>:{<queue>}:parked     zset: facet -> when its rate limit frees its parked turn (ms)
 //	<ns>:{<queue>}:tat        zset: facet -> GCRA theoretical arrival time of its next pull (ms)
+//	<ns>:{<queue>}:barrier    set and deleted inside one script, before WAIT (Config.ReplicaAcks)
 //	<ns>:{~registry}:queues   hash: queue -> pattern
 //	<ns>:{~registry}:version  counter bumped on every registry change
 //	<ns>:{~registry}:parts    hash: queue -> "<count>;<generation>;<since ms>;<draining>,..."
@@ -64,4 +65,12 @@
 // producer number of the Broker that made it, and a 16-bit sequence (see
 // docs/design.md). Every message ID is always in exactly one place: in its facet's list
 // (ready), in leased, in delayed, or in dead.
+//
+// The broker works on a standalone client, a Sentinel-managed one
+// (redis.NewFailoverClient) and a ClusterClient, and carries on after a
+// failover; on a ClusterClient, [New] adds a hook that reloads the slot map
+// when commands fail. Redis replicates asynchronously, so a failover may
+// lose the last acknowledged writes; Config.ReplicaAcks makes the calls
+// that matter wait for replicas (Redis WAIT), at a cost. docs/failover.md
+// has the details.
 package broker

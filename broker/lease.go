@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -56,7 +57,8 @@ func (b *Broker) leaseBatch(ctx context.Context, s *redis.Script, op string, ms 
 	if len(order) == 1 { // the common case: no pipeline needed
 		group := byQueue[order[0]]
 		codes, err := b.runQueue(ctx, s, order[0], leaseArgs(group)...).Int64Slice()
-		return leaseErrors(op, group, codes, err)
+		// Config.ReplicaAcks (durability.go)
+		return errors.Join(leaseErrors(op, group, codes, err), b.awaitReplicas(ctx, slices.Values(order)))
 	}
 	// One script per queue (or partition), all in one pipeline: on a
 	// cluster, go-redis sends each node its part at once.
@@ -80,6 +82,7 @@ func (b *Broker) leaseBatch(ctx context.Context, s *redis.Script, op string, ms 
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, b.awaitReplicas(ctx, slices.Values(order))) // Config.ReplicaAcks (durability.go)
 	return errors.Join(errs...)
 }
 
@@ -180,7 +183,7 @@ func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o na
 	if code <= leaseGone {
 		return fmt.Errorf("%w: nack of %s", ErrLeaseLost, m.ID)
 	}
-	return nil
+	return b.awaitReplicas(ctx, slices.Values([]string{m.home()})) // Config.ReplicaAcks (durability.go)
 }
 
 // Extend makes the lease of m end d from now, by Redis's clock. It returns

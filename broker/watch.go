@@ -15,7 +15,9 @@ import (
 //
 // Signals are hints, at most once, and coalesced: after one, pull until
 // nothing is ready. Delayed messages falling due send no signal until a Pull
-// moves them, so a waiter should also pull now and then.
+// moves them, so a waiter should also pull now and then. When the
+// subscription comes back after its connection broke (a restart, a
+// failover), the watch signals too: the signals sent meanwhile are lost.
 type Watch struct {
 	ps   *redis.PubSub
 	c    chan struct{}
@@ -46,7 +48,8 @@ func (b *Broker) Watch(ctx context.Context, queues ...string) (*Watch, error) {
 		return nil, wrapRedis("watch", err)
 	}
 	w := &Watch{ps: ps, c: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go w.forward(ps.Channel())
+	// With subscriptions: go-redis sends one after it subscribed again.
+	go w.forward(ps.ChannelWithSubscriptions())
 	return w, nil
 }
 
@@ -60,7 +63,7 @@ func (w *Watch) Close() error {
 	return nil
 }
 
-func (w *Watch) forward(in <-chan *redis.Message) {
+func (w *Watch) forward(in <-chan any) {
 	defer close(w.done)
 	defer func() { _ = w.ps.Close() }()
 	for {

@@ -60,7 +60,18 @@ func TestClusterWorker(t *testing.T) {
 	hook := &slotErrorHook{}
 	rdb.AddHook(hook)
 	rdb.OnNewNode(func(c *redis.Client) { c.AddHook(hook) })
-	qs := testutil.QueuesOnEveryMaster(t)
+	spreadWorker(t, rdb, testutil.QueuesOnEveryMaster(t))
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	for _, s := range hook.bad {
+		t.Errorf("slot error on the cluster: %s", s)
+	}
+}
+
+// spreadWorker checks that a worker on rdb handles every message of queue
+// "q" and of qs exactly once, fairly, and leaves every queue consistent.
+func spreadWorker(t *testing.T, rdb redis.UniversalClient, qs []string) {
+	t.Helper()
 	b := newBroker(t, rdb, broker.Config{}) // registers "q" too
 	ctx := t.Context()
 	for _, q := range qs {
@@ -136,9 +147,7 @@ func TestClusterWorker(t *testing.T) {
 	if last > 20 {
 		t.Errorf("last small-facet message of q at position %d of %v", last, order[:30])
 	}
-	hook.mu.Lock()
-	defer hook.mu.Unlock()
-	for _, s := range hook.bad {
-		t.Errorf("slot error on the cluster: %s", s)
+	for _, q := range all {
+		testutil.RequireQueueInvariants(t, rdb, b.Namespace(), q)
 	}
 }

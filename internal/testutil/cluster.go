@@ -273,6 +273,28 @@ func (c *Cluster) MasterOf(ctx context.Context, key string) (string, error) {
 	return "", fmt.Errorf("testutil: slot %d of %q is not served", slot, key)
 }
 
+// ReplicasOf returns the addresses of the running nodes that replicate
+// master now, as each node's INFO replication says.
+func (c *Cluster) ReplicasOf(ctx context.Context, master string) ([]string, error) {
+	var replicas []string
+	for _, n := range c.nodes {
+		if !n.running() || n.Addr() == master {
+			continue
+		}
+		client := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
+		info, err := client.Info(ctx, "replication").Result()
+		_ = client.Close()
+		if err != nil {
+			return nil, fmt.Errorf("testutil: %s: %w", n.Addr(), err)
+		}
+		f := infoFields(info)
+		if f["role"] == "slave" && net.JoinHostPort(f["master_host"], f["master_port"]) == master {
+			replicas = append(replicas, n.Addr())
+		}
+	}
+	return replicas, nil
+}
+
 // Masters returns the addresses of the masters that serve slots, as the
 // first running node that answers CLUSTER NODES sees them, sorted.
 func (c *Cluster) Masters(ctx context.Context) ([]string, error) {
@@ -399,7 +421,12 @@ func nodeHealth(ctx context.Context, n *Server, known int) error {
 	if err != nil {
 		return err
 	}
-	fields = infoFields(repl)
+	return replicaSync(infoFields(repl))
+}
+
+// replicaSync returns an error if the INFO replication fields are those
+// of a replica not in sync with its master.
+func replicaSync(fields map[string]string) error {
 	if fields["role"] == "slave" && (fields["master_link_status"] != "up" || fields["master_sync_in_progress"] != "0") {
 		return fmt.Errorf("replica not in sync: master_link_status:%s master_sync_in_progress:%s",
 			fields["master_link_status"], fields["master_sync_in_progress"])
@@ -428,17 +455,27 @@ func (c *Cluster) Close() error {
 	c.closed = true
 	var errs []error
 	for _, n := range c.nodes {
-		// A node the test killed on purpose is not an error.
-		if !n.running() {
-			errs = append(errs, os.RemoveAll(n.Dir()))
-			n.mu.Lock()
-			n.closed = true
-			n.mu.Unlock()
-			continue
-		}
-		errs = append(errs, n.Close())
+		errs = append(errs, closeKilled(n))
 	}
 	return errors.Join(errs...)
+}
+
+// closeKilled closes n. A server the test killed on purpose is not an
+// error: only its directories are left to remove. A paused one is resumed
+// first, so that it can stop.
+func closeKilled(n *Server) error {
+	if n.running() {
+		n.resume()
+		return n.Close()
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil
+	}
+	n.closed = true
+	n.proc = nil
+	return n.removeDirs()
 }
 
 // running reports whether the server's process is running (it has not
@@ -543,24 +580,33 @@ func stopSharedCluster() error {
 // different node.
 func QueuesOnEveryMaster(t testing.TB) []string {
 	t.Helper()
-	c := SharedCluster(t)
-	masters, err := c.Masters(t.Context())
+	qs, err := SharedCluster(t).QueuesOnEveryMaster(t.Context())
 	if err != nil {
 		t.Fatal(err)
+	}
+	return qs
+}
+
+// QueuesOnEveryMaster returns one queue name per master of c, sorted: the
+// keys of each, tagged "{<queue>}", live on a different master now.
+func (c *Cluster) QueuesOnEveryMaster(ctx context.Context) ([]string, error) {
+	masters, err := c.Masters(ctx)
+	if err != nil {
+		return nil, err
 	}
 	byMaster := make(map[string]string)
 	for i := 0; len(byMaster) < len(masters) && i < 1000; i++ {
 		q := fmt.Sprintf("q%d", i)
-		m, err := c.MasterOf(t.Context(), "{"+q+"}")
+		m, err := c.MasterOf(ctx, "{"+q+"}")
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if _, ok := byMaster[m]; !ok {
 			byMaster[m] = q
 		}
 	}
 	if len(byMaster) != len(masters) {
-		t.Fatalf("found queues on %d of %d masters", len(byMaster), len(masters))
+		return nil, fmt.Errorf("testutil: found queues on %d of %d masters", len(byMaster), len(masters))
 	}
-	return slices.Sorted(maps.Values(byMaster))
+	return slices.Sorted(maps.Values(byMaster)), nil
 }

@@ -1,6 +1,7 @@
 // Package testutil holds helpers shared by Fairway's tests: a real
 // redis-server process per test binary, a real Redis Cluster (three
-// masters, started on first use), throwaway miniredis instances,
+// masters, started on first use), a real Sentinel setup (a primary, a
+// replica and three sentinels, started on first use), throwaway miniredis instances,
 // per-test key namespaces, a backend matrix for running one test against
 // both, and polling helpers that replace sleeps.
 //
@@ -22,5 +23,8 @@
 //   - FAIRWAY_REQUIRE_REDIS=1: fail tests that need a real redis-server
 //     (or redis-cli, for a cluster) when it is missing or does not start,
 //     instead of skipping them.
+//   - FAIRWAY_REDIS_SENTINEL: path or name of the sentinel binary
+//     (default: redis-sentinel on PATH, else redis-server --sentinel).
 //   - FAIRWAY_CLUSTER=0: skip the tests that need a Redis Cluster.
+//   - FAIRWAY_SENTINEL=0: skip the tests that need Redis Sentinel.
 package testutil

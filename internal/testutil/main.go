@@ -8,8 +8,8 @@ import (
 	"go.uber.org/goleak"
 )
 
-// Main runs the tests of m, then stops the shared redis-server and the
-// shared Redis Cluster if a test started them, then, if everything passed, fails the run when goroutines
+// Main runs the tests of m, then stops the shared redis-server, the
+// shared Redis Cluster and the shared Sentinel setup if a test started them, then, if everything passed, fails the run when goroutines
 // are still alive (see go.uber.org/goleak), and exits with the result.
 // opts are passed to goleak.Find, to ignore known background goroutines.
 //
@@ -24,7 +24,7 @@ func Main(m *testing.M, opts ...goleak.Option) {
 func runMain(m *testing.M, opts []goleak.Option) int {
 	code := m.Run()
 	if err := stopShared(); err != nil {
-		fmt.Fprintf(os.Stderr, "testutil: stop shared redis-server or cluster: %v\n", err)
+		fmt.Fprintf(os.Stderr, "testutil: stop shared redis-server, cluster or sentinel: %v\n", err)
 		if code == 0 {
 			code = 1
 		}

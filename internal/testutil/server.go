@@ -50,11 +50,14 @@ const (
 // working directory and log in a private temporary directory. Its methods
 // are safe for concurrent use.
 type Server struct {
-	bin     string
-	dir     string
-	logPath string
-	args    []string
-	port    int // fixed once StartServer returns
+	bin  string
+	conf string // config file, first on the command line, if any
+	dir  string
+	// extraDirs are removed with dir, by Close.
+	extraDirs []string
+	logPath   string
+	args      []string
+	port      int // fixed once StartServer returns
 	// tls, when set, makes the server listen with TLS only on port (see
 	// StartTLSServer); it is the client side of the connection.
 	tls *tls.Config
@@ -95,12 +98,19 @@ func startServerOn(pickPort func() (int, error), tlsConfig *tls.Config, extraArg
 	if err != nil {
 		return nil, err
 	}
+	return startProcessOn(bin, "", pickPort, tlsConfig, extraArgs)
+}
+
+// startProcessOn is startServerOn with the binary given, and conf, when
+// not empty, as the config file: a Sentinel needs one it can rewrite.
+func startProcessOn(bin, conf string, pickPort func() (int, error), tlsConfig *tls.Config, extraArgs []string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "fairway-redis-")
 	if err != nil {
 		return nil, fmt.Errorf("testutil: create redis-server dir: %w", err)
 	}
 	s := &Server{
 		bin:     bin,
+		conf:    conf,
 		dir:     dir,
 		logPath: filepath.Join(dir, "redis.log"),
 		args:    slices.Clone(extraArgs),
@@ -231,7 +241,16 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	return errors.Join(s.stopLocked(), os.RemoveAll(s.dir))
+	return errors.Join(s.stopLocked(), s.removeDirs())
+}
+
+// removeDirs removes the server's directory and extraDirs.
+func (s *Server) removeDirs() error {
+	errs := []error{os.RemoveAll(s.dir)}
+	for _, d := range s.extraDirs {
+		errs = append(errs, os.RemoveAll(d))
+	}
+	return errors.Join(errs...)
 }
 
 // stopLocked implements Stop; s.mu must be held.
@@ -286,6 +305,9 @@ func (s *Server) startLocked(deadline time.Time) error {
 		"--dir", s.dir,
 		"--protected-mode", "yes",
 	}, s.args)
+	if s.conf != "" {
+		args = append([]string{s.conf}, args...)
+	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	// *os.File outputs are handed to the child directly, so no copying

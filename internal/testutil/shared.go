@@ -32,11 +32,11 @@ func sharedServer() (*Server, error) {
 	return shared.srv, shared.err
 }
 
-// stopShared closes the shared server and the shared cluster if they were
-// started. Later calls to RealRedis and RealCluster fail instead of
-// starting new ones.
+// stopShared closes the shared server, the shared cluster and the shared
+// Sentinel setup if they were started. Later calls to RealRedis,
+// RealCluster and RealSentinel fail instead of starting new ones.
 func stopShared() error {
-	clusterErr := stopSharedCluster()
+	clusterErr := errors.Join(stopSharedCluster(), stopSharedSentinel())
 	shared.once.Do(func() { shared.err = errSharedStopped })
 	if shared.srv == nil {
 		return clusterErr
