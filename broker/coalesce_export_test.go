@@ -7,3 +7,7 @@ func WaitingDeliveries(b *Broker) int {
 	defer b.coalesce.mu.Unlock()
 	return len(b.coalesce.waiting)
 }
+
+// PartitionOf tells the external tests which of k partitions a facet's
+// messages go to.
+func PartitionOf(facet string, k int) int { return partitionOf(facet, k) }

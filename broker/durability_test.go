@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -195,8 +196,58 @@ func TestClusterReplicaAcks(t *testing.T) {
 	if err := quick.DeliverBytes(ctx, "b", "f", []byte("y")); err != nil {
 		t.Fatalf("Deliver to %s on another master = %v", qs[1], err)
 	}
+	// A partitioned queue: the wait covers the partition each message
+	// went to, on whichever master holds it.
+	if err := b.RegisterQueue(ctx, "parts", "^p$", broker.WithPartitions(3)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Partitions(ctx, "parts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hungPart := -1
+	for i, name := range p.Names {
+		if m, err := c.MasterOf(ctx, "{"+name+"}"); err == nil && m == master {
+			hungPart = i
+		}
+	}
+	if hungPart < 0 {
+		t.Fatalf("no partition of %v on the hung replica's master %s", p.Names, master)
+	}
+	var hung, fine []*broker.Message
+	for i := range 12 {
+		facet := fmt.Sprintf("f%d", i)
+		err := quick.DeliverBytes(ctx, "p", facet, []byte("z"))
+		if broker.PartitionOf(facet, 3) == hungPart {
+			if !errors.Is(err, broker.ErrNotReplicated) {
+				t.Fatalf("Deliver of %s to the partition on the hung master = %v, want ErrNotReplicated", facet, err)
+			}
+		} else if err != nil {
+			t.Fatalf("Deliver of %s to a partition on another master = %v", facet, err)
+		}
+	}
+	ms, err = quick.PullN(ctx, "parts", 12)
+	if err != nil || len(ms) != 12 {
+		t.Fatalf("PullN = %d, %v", len(ms), err)
+	}
+	for _, m := range ms {
+		if broker.PartitionOf(m.Facet, 3) == hungPart {
+			hung = append(hung, m)
+		} else {
+			fine = append(fine, m)
+		}
+	}
+	if len(hung) == 0 || len(fine) == 0 {
+		t.Fatalf("%d messages on the hung master's partition, %d elsewhere: want some of each", len(hung), len(fine))
+	}
+	if err := quick.AckMany(ctx, fine); err != nil {
+		t.Fatalf("AckMany on the other masters' partitions = %v", err)
+	}
+	if err := quick.AckMany(ctx, hung); !errors.Is(err, broker.ErrNotReplicated) {
+		t.Fatalf("AckMany on the hung master's partition = %v, want ErrNotReplicated", err)
+	}
 	hungNode.Resume()
-	for _, q := range qs {
+	for _, q := range append(qs, p.Names...) {
 		testutil.RequireQueueInvariants(t, rdb, b.Namespace(), q)
 	}
 }
