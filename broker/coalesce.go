@@ -9,13 +9,18 @@ import (
 // batch: it bounds the time one enqueue script holds Redis.
 const maxCoalesced = 1000
 
+// maxInflightBatches is how many batches may be on their way to Redis at
+// once: while Redis runs one, the client sends the next.
+const maxInflightBatches = 2
+
 // coalescer joins the deliveries of concurrent callers into shared batches,
 // as a database joins concurrent commits into one write. A delivery that
-// finds no batch on its way to Redis is sent at once by its caller, as it
-// would be alone. Deliveries that arrive while a batch is on its way wait,
-// and go together in the next one, sent by a goroutine of the coalescer; so
-// many goroutines each delivering one message cost Redis, and the client,
-// about what batches cost, not one round trip and one script call each.
+// finds fewer than maxInflightBatches batches on their way to Redis is sent
+// at once by its caller, as it would be alone. Deliveries that arrive while
+// that many are on their way wait, and go together in the next batch, sent
+// by a goroutine of the coalescer when one arrives; so many goroutines each
+// delivering one message cost Redis, and the client, about what batches
+// cost, not one round trip and one script call each.
 //
 // Each caller has its own deliveries validated, encoded and given IDs
 // first, so a bad one fails alone; a batch that Redis fails fails every
@@ -23,9 +28,9 @@ const maxCoalesced = 1000
 // while it waits gets the context's error: its messages may still be
 // delivered, as with any call whose context ends mid-flight.
 type coalescer struct {
-	mu      sync.Mutex
-	busy    bool // a batch is on its way
-	waiting []*coalesced
+	mu       sync.Mutex
+	inflight int // batches on their way, at most maxInflightBatches
+	waiting  []*coalesced
 }
 
 // coalesced is one caller's deliveries waiting for a batch.
@@ -35,13 +40,13 @@ type coalesced struct {
 	done chan error // buffered: the batch's outcome
 }
 
-// deliverCoalesced delivers ps, alone when nothing else is on its way, or
-// else with the deliveries that arrive meanwhile.
+// deliverCoalesced delivers ps, alone when there is room on the way, or
+// else with the other deliveries that wait for it.
 func (b *Broker) deliverCoalesced(ctx context.Context, ps []prepared) error {
 	c := &b.coalesce
 	c.mu.Lock()
-	if !c.busy {
-		c.busy = true
+	if c.inflight < maxInflightBatches {
+		c.inflight++
 		c.mu.Unlock()
 		err := b.sendPrepared(ctx, ps)
 		b.nextBatch()
@@ -67,13 +72,13 @@ func (b *Broker) deliverCoalesced(ctx context.Context, ps []prepared) error {
 }
 
 // nextBatch is called when a batch has arrived: it hands what waits to a
-// goroutine that sends it, batch after batch, or marks the coalescer idle.
+// goroutine that sends it, batch after batch, or frees the batch's place.
 func (b *Broker) nextBatch() {
 	c := &b.coalesce
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.waiting) == 0 {
-		c.busy = false
+		c.inflight--
 		return
 	}
 	go b.sendWaiting()
@@ -86,7 +91,7 @@ func (b *Broker) sendWaiting() {
 	for {
 		c.mu.Lock()
 		if len(c.waiting) == 0 {
-			c.busy = false
+			c.inflight--
 			c.mu.Unlock()
 			return
 		}

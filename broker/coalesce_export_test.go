@@ -8,6 +8,10 @@ func WaitingDeliveries(b *Broker) int {
 	return len(b.coalesce.waiting)
 }
 
+// MaxInflightBatches is how many coalesced batches may be on their way at
+// once.
+const MaxInflightBatches = maxInflightBatches
+
 // PartitionOf tells the external tests which of k partitions a facet's
 // messages go to.
 func PartitionOf(facet string, k int) int { return partitionOf(facet, k) }

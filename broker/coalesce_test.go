@@ -14,18 +14,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// gateHook holds the first enqueue script a client sends until released,
-// counts the enqueue scripts, and fails them while fail is set.
+// gateHook holds the first MaxInflightBatches enqueue scripts a client
+// sends until released, counts the enqueue scripts, and fails them while
+// fail is set.
 type gateHook struct {
-	held    chan struct{} // closed once the first script is held
+	held    chan struct{} // receives once per script held
 	release chan struct{}
-	first   atomic.Bool
+	seen    atomic.Int64
 	scripts atomic.Int64
 	fail    atomic.Bool
 }
 
 func newGateHook() *gateHook {
-	return &gateHook{held: make(chan struct{}), release: make(chan struct{})}
+	return &gateHook{held: make(chan struct{}, broker.MaxInflightBatches), release: make(chan struct{})}
 }
 
 func (h *gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -36,8 +37,8 @@ func (h *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return next(ctx, cmd)
 		}
 		h.scripts.Add(1)
-		if h.first.CompareAndSwap(false, true) {
-			close(h.held)
+		if h.seen.Add(1) <= broker.MaxInflightBatches {
+			h.held <- struct{}{}
 			<-h.release
 		}
 		if h.fail.Load() {
@@ -54,8 +55,9 @@ func (h *gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 }
 
 // coalescingBroker returns a broker with queue "q" whose client holds its
-// first enqueue script at the gate; a first delivery is under way, held,
-// when it returns, with the channel its error comes on.
+// first enqueue scripts at the gate: as many deliveries as may be on their
+// way at once are under way, held, when it returns, with the channel their
+// errors come on.
 func coalescingBroker(t *testing.T) (*broker.Broker, *gateHook, <-chan error) {
 	t.Helper()
 	rdb := newClient(t, testutil.RealRedis(t))
@@ -64,9 +66,11 @@ func coalescingBroker(t *testing.T) (*broker.Broker, *gateHook, <-chan error) {
 	deliver(t, b, "t", "warm", "up")
 	h := newGateHook()
 	rdb.AddHook(h)
-	first := make(chan error, 1)
-	go func() { first <- b.DeliverBytes(context.Background(), "t", "lead", []byte("first")) }()
-	<-h.held
+	first := make(chan error, broker.MaxInflightBatches)
+	for i := range broker.MaxInflightBatches {
+		go func() { first <- b.DeliverBytes(context.Background(), "t", fmt.Sprintf("lead%d", i), []byte("first")) }()
+		<-h.held
+	}
 	return b, h, first
 }
 
@@ -90,21 +94,25 @@ func TestCoalescedDeliveries(t *testing.T) {
 	}
 	waitWaiting(t, b, callers)
 	close(h.release)
-	if err := <-first; err != nil {
-		t.Fatal(err)
+	for range broker.MaxInflightBatches {
+		if err := <-first; err != nil {
+			t.Fatal(err)
+		}
 	}
 	for range callers {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := h.scripts.Load(); n != 2 {
-		t.Errorf("%d enqueue scripts for 1 + %d concurrent deliveries, want 2", n, callers)
+	if n := h.scripts.Load(); n != broker.MaxInflightBatches+1 {
+		t.Errorf("%d enqueue scripts for %d + %d concurrent deliveries, want %d",
+			n, broker.MaxInflightBatches, callers, broker.MaxInflightBatches+1)
 	}
-	wantStats(t, b, "q", broker.QueueStats{Ready: callers + 2, Facets: 7, Routed: true})
+	want := int64(1 + broker.MaxInflightBatches + callers) // warm-up, held, waiting
+	wantStats(t, b, "q", broker.QueueStats{Ready: want, Facets: int64(1 + broker.MaxInflightBatches + 5), Routed: true})
 	testutil.RequireQueueInvariants(t, b.Client(), b.Namespace(), "q")
-	if got := len(drain(t, b, "q")); got != callers+2 {
-		t.Fatalf("drained %d, want %d", got, callers+2)
+	if got := len(drain(t, b, "q")); int64(got) != want {
+		t.Fatalf("drained %d, want %d", got, want)
 	}
 }
 
@@ -135,8 +143,10 @@ func TestCoalescedFailures(t *testing.T) {
 	waitWaiting(t, b, callers) // it left the wait
 	h.fail.Store(true)
 	close(h.release)
-	if err := <-first; err == nil || !strings.Contains(err.Error(), "injected failure") {
-		t.Fatalf("first delivery: %v, want the injected failure", err)
+	for range broker.MaxInflightBatches {
+		if err := <-first; err == nil || !strings.Contains(err.Error(), "injected failure") {
+			t.Fatalf("a held delivery: %v, want the injected failure", err)
+		}
 	}
 	for range callers {
 		if err := <-errs; err == nil || !strings.Contains(err.Error(), "injected failure") {
