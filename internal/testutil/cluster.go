@@ -521,15 +521,9 @@ func crc16(s string) uint16 {
 }
 
 // sharedCluster is the cluster shared by all tests of one test binary.
-var sharedCluster struct {
-	once    sync.Once
-	cluster *Cluster
-	err     error
+var sharedCluster = sharedSetup[*Cluster]{
+	stopped: errors.New("shared redis cluster already stopped by testutil.Main"),
 }
-
-// errSharedClusterStopped is reported to RealCluster calls made after Main
-// has stopped the shared cluster.
-var errSharedClusterStopped = errors.New("shared redis cluster already stopped by testutil.Main")
 
 // SharedCluster returns the Redis Cluster (3 masters, no replicas) shared
 // by the whole test binary, starting it on first use. Tests must not kill
@@ -538,14 +532,7 @@ var errSharedClusterStopped = errors.New("shared redis cluster already stopped b
 func SharedCluster(t testing.TB) *Cluster {
 	t.Helper()
 	skipCluster(t)
-	sharedCluster.once.Do(func() {
-		sharedCluster.cluster, sharedCluster.err = StartCluster(ClusterOptions{})
-	})
-	if sharedCluster.err != nil {
-		redisUnavailable(t, sharedCluster.err)
-		return nil
-	}
-	return sharedCluster.cluster
+	return sharedCluster.get(t, func() (*Cluster, error) { return StartCluster(ClusterOptions{}) })
 }
 
 // RealCluster returns a new client to the shared cluster (see
@@ -561,18 +548,6 @@ func RealCluster(t testing.TB) *redis.ClusterClient {
 	client := c.Client()
 	t.Cleanup(func() { _ = client.Close() })
 	return client
-}
-
-// stopSharedCluster closes the shared cluster if it was started. Later
-// calls to RealCluster fail instead of starting a new one.
-func stopSharedCluster() error {
-	sharedCluster.once.Do(func() { sharedCluster.err = errSharedClusterStopped })
-	if sharedCluster.cluster == nil {
-		return nil
-	}
-	err := sharedCluster.cluster.Close()
-	sharedCluster.cluster, sharedCluster.err = nil, errSharedClusterStopped
-	return err
 }
 
 // QueuesOnEveryMaster returns one queue name per master of the shared

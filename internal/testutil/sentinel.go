@@ -437,15 +437,9 @@ func (s *Sentinel) Close() error {
 
 // sharedSentinel is the Sentinel setup shared by all tests of one test
 // binary.
-var sharedSentinel struct {
-	once     sync.Once
-	sentinel *Sentinel
-	err      error
+var sharedSentinel = sharedSetup[*Sentinel]{
+	stopped: errors.New("shared sentinel setup already stopped by testutil.Main"),
 }
-
-// errSharedSentinelStopped is reported to RealSentinel calls made after
-// Main has stopped the shared setup.
-var errSharedSentinelStopped = errors.New("shared sentinel setup already stopped by testutil.Main")
 
 // SharedSentinel returns the Sentinel setup shared by the whole test
 // binary, starting it on first use. Tests must not kill its servers
@@ -455,14 +449,7 @@ var errSharedSentinelStopped = errors.New("shared sentinel setup already stopped
 func SharedSentinel(t testing.TB) *Sentinel {
 	t.Helper()
 	skipSentinel(t)
-	sharedSentinel.once.Do(func() {
-		sharedSentinel.sentinel, sharedSentinel.err = StartSentinel(SentinelOptions{})
-	})
-	if sharedSentinel.err != nil {
-		redisUnavailable(t, sharedSentinel.err)
-		return nil
-	}
-	return sharedSentinel.sentinel
+	return sharedSentinel.get(t, func() (*Sentinel, error) { return StartSentinel(SentinelOptions{}) })
 }
 
 // RealSentinel returns a new Sentinel-managed client to the shared setup
@@ -476,18 +463,6 @@ func RealSentinel(t testing.TB) *redis.Client {
 	client := s.Client()
 	t.Cleanup(func() { _ = client.Close() })
 	return client
-}
-
-// stopSharedSentinel closes the shared setup if it was started. Later
-// calls to RealSentinel fail instead of starting a new one.
-func stopSharedSentinel() error {
-	sharedSentinel.once.Do(func() { sharedSentinel.err = errSharedSentinelStopped })
-	if sharedSentinel.sentinel == nil {
-		return nil
-	}
-	err := sharedSentinel.sentinel.Close()
-	sharedSentinel.sentinel, sharedSentinel.err = nil, errSharedSentinelStopped
-	return err
 }
 
 // SentinelBackend is the shared Sentinel setup (see RealSentinel) as a

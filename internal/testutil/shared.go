@@ -36,7 +36,7 @@ func sharedServer() (*Server, error) {
 // Sentinel setup if they were started. Later calls to RealRedis,
 // RealCluster and RealSentinel fail instead of starting new ones.
 func stopShared() error {
-	clusterErr := errors.Join(stopSharedCluster(), stopSharedSentinel())
+	clusterErr := errors.Join(sharedCluster.stop(), sharedSentinel.stop())
 	shared.once.Do(func() { shared.err = errSharedStopped })
 	if shared.srv == nil {
 		return clusterErr
@@ -84,4 +84,44 @@ func redisUnavailable(t testing.TB, err error) {
 		return
 	}
 	t.Skipf("redis-server failed to start; set %s=1 to fail instead: %v", envRequireRedis, err)
+}
+
+// sharedSetup is a setup (a cluster, a Sentinel setup) shared by every test
+// of one test binary: started on first use, closed by Main, and refused
+// after that.
+type sharedSetup[T interface{ Close() error }] struct {
+	once    sync.Once
+	v       T
+	started bool
+	err     error
+	stopped error // the error of every use after stop
+}
+
+// get returns the setup, starting it on first use; if it is unavailable it
+// skips t (fails it when FAIRWAY_REQUIRE_REDIS=1) and returns the zero T.
+func (s *sharedSetup[T]) get(t testing.TB, start func() (T, error)) T {
+	t.Helper()
+	s.once.Do(func() {
+		s.v, s.err = start()
+		s.started = s.err == nil
+	})
+	if s.err != nil {
+		redisUnavailable(t, s.err)
+		var zero T
+		return zero
+	}
+	return s.v
+}
+
+// stop closes the setup if it was started; later uses fail instead of
+// starting a new one.
+func (s *sharedSetup[T]) stop() error {
+	s.once.Do(func() { s.err = s.stopped })
+	if !s.started {
+		return nil
+	}
+	err := s.v.Close()
+	var zero T
+	s.v, s.started, s.err = zero, false, s.stopped
+	return err
 }
