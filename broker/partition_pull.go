@@ -76,14 +76,19 @@ func (b *Broker) pullShares(ctx context.Context, queue string, order []string, s
 			asked = append(asked, i)
 		}
 	}
-	_, _ = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, c := range calls {
-			c.queue(ctx, p)
+	if len(calls) == 1 { // one partition asked: no pipeline needed
+		c := calls[0]
+		c.cmd = c.script.Run(ctx, b.rdb, c.keys, c.args...)
+	} else {
+		_, _ = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range calls {
+				c.queue(ctx, p)
+			}
+			return nil
+		})
+		if err := rerunLost(ctx, b.rdb, calls); err != nil {
+			return dry, wrapRedis("pull", err)
 		}
-		return nil
-	})
-	if err := rerunLost(ctx, b.rdb, calls); err != nil {
-		return dry, wrapRedis("pull", err)
 	}
 	rot := b.rotationOf(queue)
 	var errs []error
