@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // MaxPartitions is the most partitions a queue can have.
@@ -390,9 +388,4 @@ func (b *Broker) loadLayouts(all map[string]string) map[string]layout {
 		out[q] = l
 	}
 	return out
-}
-
-// partitionsCmd reads the registry's partitions hash in a pipeline.
-func (b *Broker) partitionsCmd(ctx context.Context, p redis.Pipeliner) *redis.MapStringStringCmd {
-	return p.HGetAll(ctx, b.keys.partitions())
 }

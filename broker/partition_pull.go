@@ -21,6 +21,9 @@ func (b *Broker) pullPartitioned(ctx context.Context, queue string, p Partitioni
 	var r PullResult
 	var errs []error
 	for _, part := range p.Draining {
+		if b.drainedRecently(part) {
+			continue
+		}
 		st, err := b.pullPartition(ctx, queue, part, n, lease, &r)
 		switch {
 		case errors.Is(err, ErrUnknownQueue):
@@ -28,7 +31,7 @@ func (b *Broker) pullPartitioned(ctx context.Context, queue string, p Partitioni
 		case err != nil:
 			errs = append(errs, err)
 		case st.turns == 0 && len(r.Messages) < n:
-			b.maybeDropDrained(ctx, queue, part, p.Since)
+			b.foundDrained(ctx, queue, part, p.Since)
 		}
 		if len(r.Messages) == n {
 			return r.done(n), nil
@@ -121,27 +124,32 @@ func (b *Broker) afterPull(rot *rotation, part string, st pullState) {
 	}
 }
 
-// dropCheckEvery is how often one process checks whether a draining
-// partition it found empty can be deleted.
-const dropCheckEvery = time.Second
+// drainedIdle is how long the pulls of one process skip a draining
+// partition after one found it without a turn, rather than pay a round trip
+// for nothing on every pull until it is deleted (DrainGrace after the
+// change at the earliest). A delayed message or an expired lease there
+// comes back that much later at most.
+const drainedIdle = 250 * time.Millisecond
 
-// maybeDropDrained deletes a draining partition that pull found with no turn
-// left, at most once per dropCheckEvery per partition. Failures are left to
-// the next check.
-func (b *Broker) maybeDropDrained(ctx context.Context, queue, part string, since time.Time) {
-	now := time.Now()
+// drainedRecently reports whether a pull found part without a turn within
+// drainedIdle.
+func (b *Broker) drainedRecently(part string) bool {
 	b.parts.mu.Lock()
-	last, ok := b.parts.dropChecks[part]
-	if !ok || now.Sub(last) >= dropCheckEvery {
-		if b.parts.dropChecks == nil {
-			b.parts.dropChecks = make(map[string]time.Time)
-		}
-		b.parts.dropChecks[part] = now
+	defer b.parts.mu.Unlock()
+	at, ok := b.parts.drained[part]
+	return ok && time.Since(at) < drainedIdle
+}
+
+// foundDrained records that a pull found a draining partition without a
+// turn, and deletes it if it holds nothing at all any more. Failures are
+// left to the next time.
+func (b *Broker) foundDrained(ctx context.Context, queue, part string, since time.Time) {
+	b.parts.mu.Lock()
+	if b.parts.drained == nil {
+		b.parts.drained = make(map[string]time.Time)
 	}
+	b.parts.drained[part] = time.Now()
 	b.parts.mu.Unlock()
-	if ok && now.Sub(last) < dropCheckEvery {
-		return
-	}
 	if _, err := b.dropDrained(ctx, queue, part, since); err != nil {
 		b.cfg.Logger.Warn("fairway: could not drop a drained partition", "queue", queue, "partition", part, "err", err)
 	}
@@ -166,9 +174,9 @@ const minShare = 8
 
 // partitionState is a Broker's state of the partitioned queues it pulls.
 type partitionState struct {
-	mu         sync.Mutex
-	rotations  map[string]*rotation // queue -> rotation over its partitions
-	dropChecks map[string]time.Time // draining partition -> time of the last check
+	mu        sync.Mutex
+	rotations map[string]*rotation // queue -> rotation over its partitions
+	drained   map[string]time.Time // draining partition -> when a pull last found it without a turn
 }
 
 // rotationOf returns queue's rotation, shared by every pull of this Broker.

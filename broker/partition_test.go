@@ -1,11 +1,13 @@
 package broker_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -591,4 +593,70 @@ func TestClusterPartitions(t *testing.T) {
 		return len(partitionsOf(t, b, "q").Draining) == 0
 	}, "the old partitions dropped")
 	checkPartitions(t, rdb, b, "q")
+}
+
+// keyHook counts the scripts a client sends on the keys of one queue (or
+// partition).
+type keyHook struct {
+	prefix string
+	n      atomic.Int64
+}
+
+func (h *keyHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *keyHook) count(cmd redis.Cmder) {
+	args := cmd.Args()
+	if name := cmd.Name(); (name == "evalsha" || name == "eval") && len(args) > 3 {
+		if k, ok := args[3].(string); ok && strings.HasPrefix(k, h.prefix) {
+			h.n.Add(1)
+		}
+	}
+}
+
+func (h *keyHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.count(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *keyHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			h.count(c)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Once a draining partition is found without a turn, the pulls of that
+// process skip it for a while rather than pay a round trip each for
+// nothing until it is deleted.
+func TestDrainedPartitionSkipped(t *testing.T) {
+	t.Parallel()
+	rdb := newClient(t, testutil.RealRedis(t))
+	b := newQueue(t, rdb, broker.Config{DrainGrace: time.Hour}) // never dropped here
+	deliver(t, b, "t", "f", "old")
+	if err := b.SetPartitions(t.Context(), "q", 2); err != nil {
+		t.Fatal(err)
+	}
+	h := &keyHook{prefix: b.Namespace() + ":{q}:"}
+	rdb.AddHook(h)
+	ack(t, b, pull(t, b, "q")) // from the old partition, which is then empty
+	pullNone(t, b, "q")        // finds it without a turn
+	h.n.Store(0)
+	start := time.Now()
+	const pulls = 50
+	for range pulls {
+		pullNone(t, b, "q")
+	}
+	elapsed := time.Since(start)
+	// One pull per 250 ms at most goes there, however slow this machine.
+	bound := int64(1 + elapsed/(250*time.Millisecond))
+	if got := h.n.Load(); got > bound || got >= pulls {
+		t.Fatalf("%d scripts on the drained partition over %d pulls in %v, want at most %d", got, pulls, elapsed, bound)
+	}
+	if p := partitionsOf(t, b, "q"); len(p.Draining) != 1 {
+		t.Fatalf("Partitions = %+v, want the old one still draining (DrainGrace 1h)", p)
+	}
 }

@@ -151,7 +151,7 @@ func (b *Broker) loadRegistry(ctx context.Context) error {
 	_, err := b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		all = p.HGetAll(ctx, b.keys.registry())
 		ver = p.Get(ctx, b.keys.registryVersion())
-		parts = b.partitionsCmd(ctx, p)
+		parts = p.HGetAll(ctx, b.keys.partitions())
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
