@@ -22,6 +22,11 @@ func (k keyspace) registryVersion() string { return k.ns + ":{~registry}:version
 // (see partition.go).
 func (k keyspace) partitions() string { return k.ns + ":{~registry}:parts" }
 
+// partitionsScriptKeys are the KEYS of partitions.lua.
+func (k keyspace) partitionsScriptKeys() []string {
+	return []string{k.registry(), k.registryVersion(), k.partitions()}
+}
+
 // producers is the counter each Broker takes its producer number from, for
 // the message IDs it makes.
 func (k keyspace) producers() string { return k.ns + ":{~registry}:producers" }

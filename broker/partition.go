@@ -321,8 +321,7 @@ func (b *Broker) repartition(ctx context.Context, queue, pattern string, old Par
 	}
 	// The registry switches only from the generation read: two changes at
 	// once cannot both win.
-	keys := []string{b.keys.registry(), b.keys.registryVersion(), b.keys.partitions()}
-	res, err := scriptPartitions.Run(ctx, b.rdb, keys, append([]any{queue, "set", old.Generation, k}, anySlice(old.Names)...)...).Int64()
+	res, err := scriptPartitions.Run(ctx, b.rdb, b.keys.partitionsScriptKeys(), append([]any{queue, "set", old.Generation, k}, anySlice(old.Names)...)...).Int64()
 	if err != nil {
 		return wrapRedis("repartition", err)
 	}
@@ -352,8 +351,7 @@ func (b *Broker) dropDrained(ctx context.Context, queue, name string, since time
 	if err != nil || gone == 0 {
 		return false, wrapRedis("drop drained partition", err)
 	}
-	keys := []string{b.keys.registry(), b.keys.registryVersion(), b.keys.partitions()}
-	if err := scriptPartitions.Run(ctx, b.rdb, keys, queue, "drained", name).Err(); err != nil {
+	if err := scriptPartitions.Run(ctx, b.rdb, b.keys.partitionsScriptKeys(), queue, "drained", name).Err(); err != nil {
 		return false, wrapRedis("drop drained partition", err)
 	}
 	b.invalidateRegistry()

@@ -116,8 +116,7 @@ func (b *Broker) DestroyQueue(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	keys := []string{b.keys.registry(), b.keys.registryVersion(), b.keys.partitions()}
-	if err := scriptPartitions.Run(ctx, b.rdb, keys, name, "delete").Err(); err != nil {
+	if err := scriptPartitions.Run(ctx, b.rdb, b.keys.partitionsScriptKeys(), name, "delete").Err(); err != nil {
 		return wrapRedis("destroy queue", err)
 	}
 	b.invalidateRegistry()
