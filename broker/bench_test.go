@@ -144,7 +144,12 @@ func parseInt(b *testing.B, s string) int64 {
 
 // BenchmarkDeliver delivers one message per op from several goroutines.
 func BenchmarkDeliver(b *testing.B) {
-	br := benchBroker(b, testutil.RealRedis(b))
+	deliverParallel(b, benchBroker(b, testutil.RealRedis(b)))
+}
+
+// deliverParallel delivers one message per op from benchParallelism
+// goroutines per CPU, over benchFacets facets, and reports the rate.
+func deliverParallel(b *testing.B, br *broker.Broker) {
 	facets := facetNames(benchFacets)
 	var seq atomic.Uint64
 	b.SetParallelism(benchParallelism)

@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"fmt"
-	"sync/atomic"
 	"testing"
 
 	"github.com/fairwayhq/fairway/broker"
@@ -31,21 +30,7 @@ func BenchmarkReplicaAcks(b *testing.B) {
 			reportRate(b, b.N)
 		})
 		b.Run("DeliverParallel/"+name, func(b *testing.B) {
-			br := replicaBroker(b, rdb, acks)
-			facets := facetNames(benchFacets)
-			var seq atomic.Uint64
-			b.SetParallelism(benchParallelism)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					f := facets[seq.Add(1)%benchFacets]
-					if err := br.DeliverBytes(b.Context(), benchTopic, f, benchBody); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			reportRate(b, b.N)
+			deliverParallel(b, replicaBroker(b, rdb, acks))
 		})
 		b.Run("Ack/"+name, func(b *testing.B) {
 			br := replicaBroker(b, rdb, acks)
