@@ -267,7 +267,8 @@ type queueOptions struct {
 // are then deleted, one Config.DrainGrace after the change at the earliest.
 // Settings (in-flight limit, pause, rate limits, facet priorities) are
 // copied to the new partitions. Changing the count again while partitions
-// drain is allowed: they keep draining.
+// drain is allowed: they keep draining. Of two changes at once, the one that
+// reaches the registry second returns ErrConflict and changes nothing.
 func (b *Broker) SetPartitions(ctx context.Context, queue string, k int) error {
 	if err := checkQueue(ctx, queue); err != nil {
 		return err
@@ -327,7 +328,8 @@ func (b *Broker) repartition(ctx context.Context, queue, pattern string, old Par
 	}
 	b.invalidateRegistry()
 	if res < 0 {
-		return fmt.Errorf("%w: %q was repartitioned meanwhile; try again", ErrConflict, queue)
+		conflict := fmt.Errorf("%w: %q was repartitioned meanwhile; try again", ErrConflict, queue)
+		return errors.Join(conflict, b.dropUnused(ctx, queue, next))
 	}
 	// The old partitions keep their pattern, so a producer that routed by
 	// the old count a moment ago still lands; they tell pullers the
@@ -335,6 +337,25 @@ func (b *Broker) repartition(ctx context.Context, queue, pattern string, old Par
 	for _, name := range old.Names {
 		if err := b.runQueue(ctx, scriptSettings, name, "retire").Err(); err != nil {
 			return wrapRedis("retire partition", err)
+		}
+	}
+	return nil
+}
+
+// dropUnused deletes the partitions among names that a change of count
+// which lost to another created, and that the winner does not use. The
+// registry never routed to them, so they hold nothing but settings.
+func (b *Broker) dropUnused(ctx context.Context, queue string, names []string) error {
+	p, err := b.partitions(ctx, queue, 0)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if slices.Contains(p.Names, name) || slices.Contains(p.Draining, name) {
+			continue
+		}
+		if err := b.runQueue(ctx, scriptDestroyQueue, name).Err(); err != nil {
+			return wrapRedis("drop unused partition", err)
 		}
 	}
 	return nil

@@ -660,3 +660,63 @@ func TestDrainedPartitionSkipped(t *testing.T) {
 		t.Fatalf("Partitions = %+v, want the old one still draining (DrainGrace 1h)", p)
 	}
 }
+
+// conflictHook runs another change of count just before this client's
+// partitions.lua switches the registry, once.
+type conflictHook struct {
+	before func()
+	done   atomic.Bool
+}
+
+func (h *conflictHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *conflictHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := cmd.Args()
+		if name := cmd.Name(); (name == "evalsha" || name == "eval") && len(args) > 5 {
+			if k, ok := args[5].(string); ok && strings.HasSuffix(k, ":{~registry}:parts") && h.done.CompareAndSwap(false, true) {
+				h.before()
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *conflictHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// Two changes of count at once: the one that switches the registry second
+// gets ErrConflict, and deletes the partitions it created that the winner
+// does not use.
+func TestRepartitionConflict(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	winner := newQueue(t, testutil.RealRedis(t), broker.Config{})
+	rdb := newClient(t, testutil.RealRedis(t))
+	loser := newBroker(t, rdb, broker.Config{Namespace: winner.Namespace()})
+	deliver(t, winner, "t", "f", "x")
+	rdb.AddHook(&conflictHook{before: func() {
+		if err := winner.SetPartitions(ctx, "q", 3); err != nil {
+			t.Error(err)
+		}
+	}})
+	if err := loser.SetPartitions(ctx, "q", 5); !errors.Is(err, broker.ErrConflict) {
+		t.Fatalf("the second change: %v, want ErrConflict", err)
+	}
+	p := partitionsOf(t, winner, "q")
+	if p.Count != 3 || p.Generation != 1 {
+		t.Fatalf("Partitions = %+v, want the winner's 3 of generation 1", p)
+	}
+	keep := map[string]bool{"q": true}
+	for _, name := range p.Names {
+		keep[name] = true
+	}
+	for _, k := range keys(t, rdb, winner.Namespace()+":{q*") {
+		tag := k[strings.Index(k, "{")+1 : strings.Index(k, "}")]
+		if !keep[tag] {
+			t.Errorf("key %s of a partition nobody uses was left", k)
+		}
+	}
+	wantStats(t, winner, "q", broker.QueueStats{Ready: 1, Facets: 1, Routed: true})
+}
