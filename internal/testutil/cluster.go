@@ -132,16 +132,7 @@ func StartClusterT(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
 	skipCluster(t)
 	c, err := StartCluster(opts)
-	if err != nil {
-		redisUnavailable(t, err)
-		return nil
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Errorf("testutil: %v", err)
-		}
-	})
-	return c
+	return closedAtEnd(t, c, err)
 }
 
 // skipCluster skips t when FAIRWAY_CLUSTER=0.
@@ -545,9 +536,7 @@ func RealCluster(t testing.TB) *redis.ClusterClient {
 	if c == nil {
 		return nil
 	}
-	client := c.Client()
-	t.Cleanup(func() { _ = client.Close() })
-	return client
+	return clientClosedAtEnd(t, c.Client())
 }
 
 // QueuesOnEveryMaster returns one queue name per master of the shared

@@ -200,16 +200,7 @@ func StartSentinelT(t testing.TB, opts SentinelOptions) *Sentinel {
 	t.Helper()
 	skipSentinel(t)
 	s, err := StartSentinel(opts)
-	if err != nil {
-		redisUnavailable(t, err)
-		return nil
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("testutil: %v", err)
-		}
-	})
-	return s
+	return closedAtEnd(t, s, err)
 }
 
 // skipSentinel skips t when FAIRWAY_SENTINEL=0.
@@ -460,9 +451,7 @@ func RealSentinel(t testing.TB) *redis.Client {
 	if s == nil {
 		return nil
 	}
-	client := s.Client()
-	t.Cleanup(func() { _ = client.Close() })
-	return client
+	return clientClosedAtEnd(t, s.Client())
 }
 
 // SentinelBackend is the shared Sentinel setup (see RealSentinel) as a

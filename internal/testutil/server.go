@@ -138,16 +138,7 @@ func startProcessOn(bin, conf string, pickPort func() (int, error), tlsConfig *t
 func StartServerT(t testing.TB, extraArgs ...string) *Server {
 	t.Helper()
 	s, err := StartServer(extraArgs...)
-	if err != nil {
-		redisUnavailable(t, err)
-		return nil
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("testutil: %v", err)
-		}
-	})
-	return s
+	return closedAtEnd(t, s, err)
 }
 
 // findServerBinary resolves the redis-server binary to run.

@@ -60,9 +60,7 @@ func RealRedis(t testing.TB) *redis.Client {
 		redisUnavailable(t, err)
 		return nil
 	}
-	client := srv.Client()
-	t.Cleanup(func() { _ = client.Close() })
-	return client
+	return clientClosedAtEnd(t, srv.Client())
 }
 
 // redisUnavailable skips t because err kept redis-server from running, or
@@ -124,4 +122,29 @@ func (s *sharedSetup[T]) stop() error {
 	var zero T
 	s.v, s.started, s.err = zero, false, s.stopped
 	return err
+}
+
+// closedAtEnd is what a Start...T helper returns: v, closed when t finishes
+// (a failure to close fails t), or, when err says the setup could not
+// start, the zero value after skipping t (failing it when
+// FAIRWAY_REQUIRE_REDIS=1).
+func closedAtEnd[T interface{ Close() error }](t testing.TB, v T, err error) T {
+	t.Helper()
+	if err != nil {
+		redisUnavailable(t, err)
+		var zero T
+		return zero
+	}
+	t.Cleanup(func() {
+		if err := v.Close(); err != nil {
+			t.Errorf("testutil: %v", err)
+		}
+	})
+	return v
+}
+
+// clientClosedAtEnd returns client, closed when t finishes.
+func clientClosedAtEnd[C interface{ Close() error }](t testing.TB, client C) C {
+	t.Cleanup(func() { _ = client.Close() })
+	return client
 }
