@@ -57,7 +57,9 @@ type Server struct {
 	extraDirs []string
 	logPath   string
 	args      []string
-	port      int // fixed once StartServer returns
+	// env is added to the process's environment (see StartSkewedServer).
+	env  []string
+	port int // fixed once StartServer returns
 	// tls, when set, makes the server listen with TLS only on port (see
 	// StartTLSServer); it is the client side of the connection.
 	tls *tls.Config
@@ -104,6 +106,12 @@ func startServerOn(pickPort func() (int, error), tlsConfig *tls.Config, extraArg
 // startProcessOn is startServerOn with the binary given, and conf, when
 // not empty, as the config file: a Sentinel needs one it can rewrite.
 func startProcessOn(bin, conf string, pickPort func() (int, error), tlsConfig *tls.Config, extraArgs []string) (*Server, error) {
+	return startProcessEnv(bin, conf, nil, pickPort, tlsConfig, extraArgs)
+}
+
+// startProcessEnv is startProcessOn with env added to the process's
+// environment.
+func startProcessEnv(bin, conf string, env []string, pickPort func() (int, error), tlsConfig *tls.Config, extraArgs []string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "fairway-redis-")
 	if err != nil {
 		return nil, fmt.Errorf("testutil: create redis-server dir: %w", err)
@@ -114,6 +122,7 @@ func startProcessOn(bin, conf string, pickPort func() (int, error), tlsConfig *t
 		dir:     dir,
 		logPath: filepath.Join(dir, "redis.log"),
 		args:    slices.Clone(extraArgs),
+		env:     env,
 		tls:     tlsConfig,
 	}
 	for attempt := 1; ; attempt++ {
@@ -301,6 +310,9 @@ func (s *Server) startLocked(deadline time.Time) error {
 	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
+	if len(s.env) > 0 {
+		cmd.Env = append(os.Environ(), s.env...)
+	}
 	// *os.File outputs are handed to the child directly, so no copying
 	// goroutines are left behind.
 	cmd.Stdout = logFile
