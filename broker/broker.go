@@ -56,13 +56,26 @@ func (b *Broker) Config() Config { return b.cfg }
 func (b *Broker) Client() redis.UniversalClient { return b.rdb }
 
 // runQueue runs a queue script on queue's keys with the wake channel as its
-// first argument, loading the script again if the server lost it.
+// first argument, loading the script again if the server lost it. A script
+// that takes a replay marker gets one, and runs under the replay bound
+// (replay.go).
 func (b *Broker) runQueue(ctx context.Context, s *redis.Script, queue string, args ...any) *redis.Cmd {
-	return s.Run(ctx, b.rdb, []string{b.keys.queuePrefix(queue)}, append([]any{b.keys.wakeChannel(queue)}, args...)...)
+	c := b.queueCall(s, queue, args...)
+	if len(c.keys) > 1 {
+		var cancel context.CancelFunc
+		ctx, cancel = b.bounded(ctx)
+		defer cancel()
+	}
+	return s.Run(ctx, b.rdb, c.keys, c.args...)
 }
 
-// queueCall prepares a queue script call for a pipeline.
+// queueCall prepares a queue script call for a pipeline, with a replay
+// marker for a script that takes one. A pipeline of such calls must run
+// under b.bounded.
 func (b *Broker) queueCall(s *redis.Script, queue string, args ...any) *scriptCall {
+	if takesReplayMarker[s] {
+		return b.replayCall(s, queue, args...)
+	}
 	return &scriptCall{
 		script: s,
 		keys:   []string{b.keys.queuePrefix(queue)},

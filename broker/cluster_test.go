@@ -491,8 +491,10 @@ func TestClusterDestroy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Idempotency keys are left to expire.
-		left = slices.DeleteFunc(left, func(k string) bool { return strings.HasPrefix(k, prefix+"u:") })
+		// Idempotency keys and replay markers are left to expire.
+		left = slices.DeleteFunc(left, func(k string) bool {
+			return strings.HasPrefix(k, prefix+"u:") || strings.HasPrefix(k, prefix+"r:")
+		})
 		if len(left) > 0 {
 			t.Errorf("DestroyQueue(%s) left %v", q, left)
 		}

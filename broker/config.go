@@ -21,6 +21,7 @@ const (
 	ReclaimBatchDefault      = 100
 	DrainGraceDefault        = 10 * time.Second
 	ReplicaAckTimeoutDefault = time.Second
+	ReplayWindowDefault      = 15 * time.Second
 )
 
 // Limits on names and values.
@@ -86,6 +87,17 @@ type Config struct {
 	// ReplicaAckTimeout is how long to wait for ReplicaAcks replicas.
 	// Defaults to 1s.
 	ReplicaAckTimeout time.Duration
+	// ReplayWindow is how long Redis remembers a call that changed a queue
+	// (a delivery, pull, nack, release, dead-letter requeue or purge), so
+	// that when the client sends the call again because its reply was lost
+	// (go-redis retries after a network error or a read timeout), the
+	// second run changes nothing and answers as the first. Every such call
+	// gives up after two thirds of it, retries included, so that no retry
+	// reaches Redis after it forgot; give the client's retries
+	// (MaxRetries × (ReadTimeout + MaxRetryBackoff)) room within that.
+	// Redis keeps one small key per call for this long. At least 1s.
+	// Defaults to 15s.
+	ReplayWindow time.Duration
 	// Logger receives the broker's rare warnings. Defaults to slog.Default().
 	Logger *slog.Logger
 	// TracerProvider makes the producer spans of deliveries.
@@ -112,6 +124,7 @@ func (c Config) withDefaults() Config {
 	c.ReclaimBatch = cmp.Or(c.ReclaimBatch, ReclaimBatchDefault)
 	c.DrainGrace = cmp.Or(c.DrainGrace, DrainGraceDefault)
 	c.ReplicaAckTimeout = cmp.Or(c.ReplicaAckTimeout, ReplicaAckTimeoutDefault)
+	c.ReplayWindow = cmp.Or(c.ReplayWindow, ReplayWindowDefault)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -141,6 +154,8 @@ func (c Config) validate() error {
 	case c.ReplicaAckTimeout < time.Millisecond:
 		// WAIT's timeout is in milliseconds, and 0 would wait forever.
 		return fmt.Errorf("%w: ReplicaAckTimeout %v is below 1ms", ErrInvalidConfig, c.ReplicaAckTimeout)
+	case c.ReplayWindow < time.Second:
+		return fmt.Errorf("%w: ReplayWindow %v is below 1s", ErrInvalidConfig, c.ReplayWindow)
 	}
 	return nil
 }

@@ -208,6 +208,8 @@ func (b *Broker) checkDelivery(d *Delivery) error {
 // slot), reads the version: a delivery to one queue is a single EVALSHA.
 // Messages routed nowhere are published with PUBLISH when no script runs.
 func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publish bool) (int64, map[string]string, error) {
+	ctx, cancel := b.bounded(ctx) // enqueue calls carry replay markers (replay.go)
+	defer cancel()
 	perQueue := make(map[string][]int)
 	var order []string
 	for i, qs := range r.routes {
@@ -288,7 +290,7 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 			}
 			moved[order[i]] = pattern
 		}
-		if v, ok := res[1].(int64); ok && len(c.keys) > 1 {
+		if v, ok := res[1].(int64); ok && len(c.keys) > 2 { // read the version
 			version = v
 		}
 	}

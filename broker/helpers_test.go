@@ -151,6 +151,23 @@ func keys(t *testing.T, rdb redis.UniversalClient, glob string) []string {
 	return ks
 }
 
+// keysKept is keys without the replay markers of recent calls (replay.go),
+// which a destroyed or dropped queue leaves to expire: each must expire
+// within the default ReplayWindow.
+func keysKept(t *testing.T, rdb redis.UniversalClient, glob string) []string {
+	t.Helper()
+	return slices.DeleteFunc(keys(t, rdb, glob), func(k string) bool {
+		if !strings.Contains(k, "}:r:") {
+			return false
+		}
+		ttl, err := rdb.PTTL(context.Background(), k).Result()
+		if err != nil || ttl <= 0 || ttl > broker.ReplayWindowDefault {
+			t.Errorf("replay marker %s expires in %v (%v), want within %v", k, ttl, err, broker.ReplayWindowDefault)
+		}
+		return true
+	})
+}
+
 // snapshot renders every key of the broker's namespace with its type and
 // content, to show that a call wrote nothing.
 func snapshot(t *testing.T, b *broker.Broker) map[string]string {

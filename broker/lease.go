@@ -62,6 +62,8 @@ func (b *Broker) leaseBatch(ctx context.Context, s *redis.Script, op string, ms 
 	}
 	// One script per queue (or partition), all in one pipeline: on a
 	// cluster, go-redis sends each node its part at once.
+	ctx, cancel := b.bounded(ctx) // release calls carry replay markers (replay.go)
+	defer cancel()
 	calls := make([]*scriptCall, len(order))
 	for i, q := range order {
 		calls[i] = b.queueCall(s, q, leaseArgs(byQueue[q])...)

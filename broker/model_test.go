@@ -1047,15 +1047,17 @@ func (m *modelRun) sync() {
 		m.fatalf("limit is %q; want %d", snap.Cfg["limit"], m.limit)
 	}
 
-	// Lease tokens, which order the messages that go back to the head of a
-	// facet together, grow in lease order.
+	// Lease tokens "<n>-<salt>": n, which orders the messages that go back
+	// to the head of a facet together, grows in lease order; the salt makes
+	// them unguessable.
 	for _, x := range m.leasedNow {
 		if x.state != mLeased {
 			continue
 		}
 		token, _, _ := strings.Cut(snap.Lease[x.id], "|")
-		n, err := strconv.ParseInt(token, 10, 64)
-		if err != nil || n <= m.lastToken {
+		seq, salt, _ := strings.Cut(token, "-")
+		n, err := strconv.ParseInt(seq, 10, 64)
+		if err != nil || n <= m.lastToken || salt == "" {
 			m.fatalf("message %s was leased with token %q; want one above %d, the last token handed out", x.id, token, m.lastToken)
 		}
 		x.token, m.lastToken = n, n

@@ -79,6 +79,8 @@ func (b *Broker) pullShares(ctx context.Context, queue string, order []string, s
 			asked = append(asked, i)
 		}
 	}
+	ctx, cancel := b.bounded(ctx) // pull calls carry replay markers (replay.go)
+	defer cancel()
 	if len(calls) == 1 { // one partition asked: no pipeline needed
 		c := calls[0]
 		c.cmd = c.script.Run(ctx, b.rdb, c.keys, c.args...)

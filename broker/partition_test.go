@@ -384,7 +384,7 @@ func TestRepartition(t *testing.T) {
 				if slices.Contains(p.Names, old) {
 					continue
 				}
-				if left := keys(t, rdb, b.Namespace()+":{"+testutil.GlobEscape(old)+"}:*"); len(left) > 0 {
+				if left := keysKept(t, rdb, b.Namespace()+":{"+testutil.GlobEscape(old)+"}:*"); len(left) > 0 {
 					t.Fatalf("dropped partition %s left keys %v", old, left)
 				}
 			}
@@ -512,7 +512,7 @@ func TestPartitionedDestroy(t *testing.T) {
 		if err := b.DestroyQueue(ctx, "q"); err != nil {
 			t.Fatal(err)
 		}
-		if left := keys(t, rdb, b.Namespace()+":{q*"); len(left) > 0 {
+		if left := keysKept(t, rdb, b.Namespace()+":{q*"); len(left) > 0 {
 			t.Fatalf("DestroyQueue left %v", left)
 		}
 		if p := partitionsOf(t, b, "q"); p.Count != 1 {

@@ -126,7 +126,7 @@ func TestDestroyQueue(t *testing.T) {
 		if err := b.DestroyQueue(ctx, "q"); err != nil {
 			t.Fatal(err)
 		}
-		if ks := keys(t, rdb, b.Namespace()+":{q}:*"); len(ks) != 0 {
+		if ks := keysKept(t, rdb, b.Namespace()+":{q}:*"); len(ks) != 0 {
 			t.Errorf("keys left after DestroyQueue: %q", ks)
 		}
 		if after := keys(t, rdb, b.Namespace()+":{other}:*"); !slices.Equal(after, otherBefore) {

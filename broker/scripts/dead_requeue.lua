@@ -1,12 +1,17 @@
 -- dead_requeue.lua: puts dead letters back at the tail of their facets with
 -- their attempts reset.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
+-- KEYS[2] the call's replay marker (see lib.lua)
 -- ARGV[1] wake channel
--- ARGV[2] how many of the oldest to take, or 0 to take the IDs in ARGV[3..]
--- Returns the number requeued, or -1 when the queue does not exist.
+-- ARGV[2] how long the replay marker is kept (ms)
+-- ARGV[3] how many of the oldest to take, or 0 to take the IDs in ARGV[4..]
+-- Returns the number requeued, or -1 when the queue does not exist. A call
+-- run again (its reply was lost) takes no more: it answers as the first run.
+local seen = replayed()
+if seen then return tonumber(seen) end
 local limit = queue_limit()
 if not limit then return -1 end
-local ids = dead_ids(2)
+local ids = dead_ids(3)
 local done = 0
 for _, id in ipairs(ids) do
   if redis.call('ZREM', K_DEAD, id) == 1 then
@@ -21,4 +26,7 @@ for _, id in ipairs(ids) do
     end
   end
 end
+-- A first run that changed nothing needs no marker: a second run is then
+-- just the call, arrived later.
+if done > 0 then remember(done) end
 return done

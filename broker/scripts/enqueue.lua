@@ -1,31 +1,53 @@
--- enqueue.lua: publishes messages, and queues messages on one queue.
+-- enqueue.lua: queues messages on one queue, then publishes messages.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
--- KEYS[2] optional: the registry's version key, read in the same call (only
+-- KEYS[2] the call's replay marker (see lib.lua)
+-- KEYS[3] optional: the registry's version key, read in the same call (only
 --         where the deployment is not a Cluster: it is in another slot)
 -- ARGV[1] wake channel
--- ARGV[2] the queue's pattern the producer routed the messages by
--- ARGV[3] m, how many publications follow
--- ARGV[4..3+2m] pairs: channel, body; published first, whatever happens next
---           (the producer has the last enqueue call of a delivery publish)
--- ARGV[4+2m..] four per message: id, facet, envelope, options: '' for a
+-- ARGV[2] how long the replay marker is kept (ms)
+-- ARGV[3] the queue's pattern the producer routed the messages by
+-- ARGV[4] m, how many publications follow
+-- ARGV[5..4+2m] pairs: channel, body; published once the messages are
+--           written (the producer has the last enqueue call of a delivery
+--           publish), so a delivery Redis refuses (a full Redis) is heard of
+--           by no subscriber; published too when the queue refused them for
+--           its routing, which the producer then corrects
+-- ARGV[5+2m..] four per message: id, facet, envelope, options: '' for a
 --           message ready now without an idempotency key, else
 --           "<delay ms>:<idempotency window ms>:<idempotency key>" (the key
 --           may be '', the delay 0)
--- Returns {result, version}: version is the registry's (0 without KEYS[2]);
+-- Returns {result, version}: version is the registry's (0 without KEYS[3]);
 -- result is the number of messages queued (a message whose idempotency key
 -- was seen within its window is not), -1 when the queue is not routed, or
--- the queue's pattern when it is not ARGV[2]: then nothing is queued, and
--- the producer routes again by that pattern.
-local first = 4 + 2 * tonumber(ARGV[3])
-for i = 4, first - 1, 2 do
-  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+-- the queue's pattern when it is not ARGV[3]: then nothing is queued, and
+-- the producer routes again by that pattern. A call run again (its reply
+-- was lost) queues and publishes nothing more and answers as the first run.
+local first = 5 + 2 * tonumber(ARGV[4])
+local function publish()
+  for i = 5, first - 1, 2 do
+    redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+  end
 end
 local version = 0
-if KEYS[2] then version = tonumber(redis.call('GET', KEYS[2])) or 0 end
+if KEYS[3] then version = tonumber(redis.call('GET', KEYS[3])) or 0 end
+-- The marker holds the result: a count, or "p:<pattern>".
+local seen = replayed()
+if seen then
+  if string.sub(seen, 1, 2) == 'p:' then return {string.sub(seen, 3), version} end
+  return {tonumber(seen), version}
+end
 local cfg = redis.call('HMGET', K_CFG, 'pattern', 'limit')
 local pattern = cfg[1]
-if not pattern then return {-1, version} end
-if pattern ~= ARGV[2] then return {pattern, version} end
+if not pattern then
+  remember(-1)
+  publish()
+  return {-1, version}
+end
+if pattern ~= ARGV[3] then
+  remember('p:' .. pattern)
+  publish()
+  return {pattern, version}
+end
 local limit = num(cfg[2])
 local now
 local queued = 0
@@ -99,4 +121,8 @@ for _, f in ipairs(facets) do
     end
   end
 end
+-- Under maxmemory the call's first write (an HSET, ZADD or SET above) is
+-- refused, and with it the whole call, before anything is written.
+remember(queued)
+publish()
 return {queued, version}

@@ -28,6 +28,42 @@ local FACET = P .. 'f:'             -- list per facet: ready IDs, oldest first
 local IDEM = P .. 'u:'              -- idempotency keys, with an expiry
 local WAKE = ARGV[1]
 
+-- A script call that changes a queue in a way that running it again would
+-- change further (enqueue, pull, nack, release, dead-letter requeue and
+-- purge) carries KEYS[2], a replay marker "<prefix>r:<request ID>" unique
+-- to the call, and ARGV[2], how long to keep it (ms). A client that lost the
+-- reply of a call (go-redis retries after a network error or a read
+-- timeout) sends the same call again: the script finds the marker and
+-- answers what the first run did, changing nothing more.
+local REPLAY = KEYS[2]
+
+-- replayed is what the first run of this call remembered, or nil.
+local function replayed()
+  return redis.call('GET', REPLAY) or nil
+end
+
+-- remember records v as this call's outcome for ARGV[2] ms. Under maxmemory
+-- the marker's SET is refused when it would be the script's first write:
+-- then the call changed nothing, so running it again is harmless, and the
+-- refusal must not fail a call that frees memory.
+local function remember(v)
+  redis.pcall('SET', REPLAY, v, 'PX', ARGV[2])
+end
+
+-- request_salt is the request ID of the marker, random for every call: lease
+-- tokens end with it, so that no token can be guessed, and no token of
+-- another namespace or server can match.
+local function request_salt()
+  return string.sub(REPLAY, #P + 3)
+end
+
+-- token_seq is the counter part of a lease token "<n>-<salt>", which orders
+-- leases by when they were taken (0 when unreadable).
+local function token_seq(token)
+  local n = string.match(token or '', '^%d+')
+  return tonumber(n) or 0
+end
+
 -- now_ms is Redis's clock in milliseconds; clients' clocks are never used.
 local function now_ms()
   local t = redis.call('TIME')
@@ -195,7 +231,7 @@ local function reclaim(now, limit, n, max_attempts, cap)
     -- foreign write changed or removed it, so it is only the fallback.
     local env = redis.call('HGET', K_MSGS, id)
     local f = envelope_facet(env) or string.sub(v, sep + 1)
-    expired[#expired + 1] = {id, f, tonumber(string.sub(v, 1, sep - 1)) or 0, env}
+    expired[#expired + 1] = {id, f, token_seq(string.sub(v, 1, sep - 1)), env}
   end
   -- Pushed back latest lease first, messages pulled together return to the
   -- head of their facet in the order they were pulled.

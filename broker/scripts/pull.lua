@@ -1,11 +1,13 @@
 -- pull.lua: leases up to n messages, taking facets in ring order.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
+-- KEYS[2] the call's replay marker (see lib.lua)
 -- ARGV[1] wake channel
--- ARGV[2] n, the most messages to lease
--- ARGV[3] lease duration (ms)
--- ARGV[4] max attempts
--- ARGV[5] dead-letter cap
--- ARGV[6] the most expired leases and due delayed messages to move back first
+-- ARGV[2] how long the replay marker is kept (ms)
+-- ARGV[3] n, the most messages to lease
+-- ARGV[4] lease duration (ms)
+-- ARGV[5] max attempts
+-- ARGV[6] dead-letter cap
+-- ARGV[7] the most expired leases and due delayed messages to move back first
 -- Returns {now, more, next, turns, retired, id, token, attempt, envelope,
 -- id, ...}: now in ms, Redis's clock; more is 1 when the call stopped at its
 -- bound on skipped turns, so the ring may still hold work for another call;
@@ -14,27 +16,60 @@
 -- length of the ring after the call (the weight of a partition in the
 -- rotation over partitions); retired is 1 for a partition that
 -- SetPartitions retired. Returns an empty array when the queue does not
--- exist.
+-- exist. Lease tokens are "<n>-<salt>": n orders leases by when they were
+-- taken, the salt (the call's request ID) makes them unguessable. A call run
+-- again (its reply was lost) leases nothing more: it answers the leases of
+-- the first run that still hold.
 local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused', 'rated', 'rate', 'retired')
 if not cfg[1] then return {} end
 local limit = tonumber(cfg[1])
-local n, lease = tonumber(ARGV[2]), tonumber(ARGV[3])
+local n, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
-reclaim(now, limit, tonumber(ARGV[6]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+local retired = cfg[5] and 1 or 0
+local salt = '-' .. request_salt()
+local out = {now, 0, 0, 0, retired}
+
+local seen = replayed()
+if seen then
+  -- The marker is "<n of the first token> <id> <id> ...", one ID per
+  -- token handed out, in order.
+  local token
+  for word in string.gmatch(seen, '%S+') do
+    if not token then
+      token = tonumber(word)
+    else
+      token = token + 1
+      local id, t = word, token .. salt
+      local v = redis.call('HGET', K_LEASE, id)
+      if v and string.sub(v, 1, #t + 1) == t .. '|' then
+        out[#out + 1] = id
+        out[#out + 1] = t
+        out[#out + 1] = num(redis.call('HGET', K_ATT, id))
+        out[#out + 1] = redis.call('HGET', K_MSGS, id)
+      end
+    end
+  end
+  out[4] = redis.call('LLEN', K_RING)
+  return out
+end
+
+reclaim(now, limit, tonumber(ARGV[7]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 -- A queue with no rate limit reads nothing more for them than cfg.rated.
 local R = cfg[3] and rate_lib()
-if R then R.unpark_due(now, limit, tonumber(ARGV[6])) end
-local retired = cfg[5] and 1 or 0
-if cfg[2] then return {now, 0, 0, 0, retired} end -- the queue is paused
+if R then R.unpark_due(now, limit, tonumber(ARGV[7])) end
+if cfg[2] then return out end -- the queue is paused
 
-local out = {now, 0, 0, 0, retired}
 local rates = R and redis.call('EXISTS', R.RATES) == 1
 local got, skips = 0, 0
 -- Most queues set no priorities and no limit: then the loop skips reading
 -- them, which is a third of its calls.
 local prios = redis.call('EXISTS', K_PRIO) == 1
--- Lease tokens for the whole call at once; unused ones are never handed out.
-local token = redis.call('INCRBY', K_SEQ, n) - n
+-- Lease tokens for the whole call at once, taken at the first lease (after
+-- the call's first write, an LPOP: under maxmemory an INCRBY first would be
+-- refused, and a pull is what frees memory); unused ones are never handed
+-- out.
+local token, first_token
+local leased_ids = {}
 -- Each skip drops a token that should not be in the ring (its facet drained
 -- or at its limit), so the loop is bounded and always makes progress.
 while got < n and skips < n + 100 do
@@ -83,13 +118,18 @@ while got < n and skips < n + 100 do
     end
     local env = redis.call('HGET', K_MSGS, id)
     if env then
+      if not token then
+        token = redis.call('INCRBY', K_SEQ, n) - n
+        first_token = token
+      end
       token = token + 1
-      redis.call('HSET', K_LEASE, id, token .. '|' .. f)
+      leased_ids[#leased_ids + 1] = id
+      redis.call('HSET', K_LEASE, id, token .. salt .. '|' .. f)
       redis.call('ZADD', K_LEASED, now + lease, id)
       hincr(K_INFLIGHT, f, 1) -- not HINCRBY: see hincr
       local att = hincr(K_ATT, id, 1) -- not HINCRBY: see hincr
       out[#out + 1] = id
-      out[#out + 1] = tostring(token)
+      out[#out + 1] = token .. salt
       out[#out + 1] = att
       out[#out + 1] = env
       got = got + 1
@@ -100,6 +140,7 @@ while got < n and skips < n + 100 do
 end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)
+if first_token then remember(first_token .. ' ' .. table.concat(leased_ids, ' ')) end
 if R and got < n then
   local first = redis.call('ZRANGE', R.PARKED, 0, 0, 'WITHSCORES')
   if first[2] then out[3] = tonumber(first[2]) end

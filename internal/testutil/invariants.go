@@ -28,7 +28,7 @@ import (
 //	<ns>:{<queue>}:f:<facet>  list: ready message IDs, oldest first
 //	<ns>:{<queue>}:msgs       hash: message ID -> envelope
 //	<ns>:{<queue>}:att        hash: message ID -> deliveries so far
-//	<ns>:{<queue>}:lease      hash: message ID -> "<token>|<facet>"
+//	<ns>:{<queue>}:lease      hash: message ID -> "<token>|<facet>", token "<n>-<salt>"
 //	<ns>:{<queue>}:leased     zset: message ID -> lease deadline (ms)
 //	<ns>:{<queue>}:delayed    zset: message ID -> due time (ms)
 //	<ns>:{<queue>}:dead       zset: message ID -> time of death (ms)
@@ -38,6 +38,7 @@ import (
 //	<ns>:{<queue>}:parked     zset: facet -> when its rate limit frees its parked turn (ms)
 //	<ns>:{<queue>}:tat        zset: facet -> theoretical arrival time of its next pull (GCRA, ms)
 //	<ns>:{<queue>}:u:<key>    idempotency key, with an expiry
+//	<ns>:{<queue>}:r:<id>     replay marker of one script call, with an expiry
 
 // Key kinds of a queue, after its prefix.
 const (
@@ -60,6 +61,7 @@ const (
 	kindTat      = "tat"
 	facetMarker  = "f:"
 	idemMarker   = "u:"
+	replayMarker = "r:"
 	histMarker   = "hist:" // per-minute throughput history, not checked
 )
 
@@ -103,6 +105,9 @@ type QueueState struct {
 	Tat    []redis.Z
 	// IdempotencyKeys counts the "u:<key>" keys; they are not checked.
 	IdempotencyKeys int
+	// ReplayMarkers counts the "r:<request ID>" keys; they are not
+	// checked (each expires).
+	ReplayMarkers int
 	// Other lists keys under Prefix of no known kind.
 	Other []string
 
@@ -183,6 +188,8 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 			facets = append(facets, strings.TrimPrefix(rest, facetMarker))
 		case strings.HasPrefix(rest, idemMarker):
 			s.IdempotencyKeys++
+		case strings.HasPrefix(rest, replayMarker):
+			s.ReplayMarkers++
 		case strings.HasPrefix(rest, histMarker):
 		case !slices.Contains(queueKinds, rest):
 			s.Other = append(s.Other, iter.Val())
@@ -315,7 +322,7 @@ func EnvelopeFacet(env string) (facet string, ok bool) {
 //     list; every ID in a place has a body in msgs; a ready or leased
 //     message is in the facet its envelope names;
 //   - the lease hash's IDs are the leased zset's members; each lease is
-//     "<token>|<facet>" with a distinct integer token no greater than seq;
+//     "<token>|<facet>" with a distinct token "<n>-<salt>", n no greater than seq;
 //     inflight holds, per facet, the number of its leases (no zero,
 //     negative or spare fields); a leased message has att >= 1;
 //   - backlog holds exactly the facets with a non-empty list, scored by
@@ -435,10 +442,11 @@ func (s *QueueState) Violations() []string {
 			bad("lease of %q is %q, not \"<token>|<facet>\"", id, v)
 			continue
 		}
-		n, err := strconv.ParseInt(token, 10, 64)
+		seqPart, salt, _ := strings.Cut(token, "-")
+		n, err := strconv.ParseInt(seqPart, 10, 64)
 		switch {
-		case err != nil || n < 1:
-			bad("lease of %q has token %q, not a positive integer", id, token)
+		case err != nil || n < 1 || salt == "":
+			bad("lease of %q has token %q, not \"<positive integer>-<salt>\"", id, token)
 		case s.Seq == "" || seqErr == nil && n > seq:
 			bad("lease of %q has token %d, beyond the seq counter %q", id, n, s.Seq)
 		}

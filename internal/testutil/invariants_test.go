@@ -53,7 +53,7 @@ func writeHealthyQueue(t *testing.T, rdb redis.UniversalClient, ns string) {
 			x.HSet(ctx, p+"msgs", id, envelope(f, "body of "+id))
 		}
 		x.HSet(ctx, p+"att", "m2", 1, "m5", 2, "m8", 3)
-		x.HSet(ctx, p+"lease", "m5", "7|d")
+		x.HSet(ctx, p+"lease", "m5", "7-s1|d")
 		x.ZAdd(ctx, p+"leased", redis.Z{Score: 2e12, Member: "m5"})
 		x.ZAdd(ctx, p+"delayed", redis.Z{Score: 2e12, Member: "m7"})
 		x.ZAdd(ctx, p+"dead", redis.Z{Score: 1e12, Member: "m8"})
@@ -187,9 +187,9 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 		{
 			"orphan lease",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
-				x.HSet(ctx, p+"lease", "m1", "3|a")
+				x.HSet(ctx, p+"lease", "m1", "3-s1|a")
 			},
-			[]string{`lease hash has an entry for "m1" ("3|a"), which is not in leased`},
+			[]string{`lease hash has an entry for "m1" ("3-s1|a"), which is not in leased`},
 		},
 		{
 			"leased without a lease",
@@ -213,6 +213,13 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 				x.HSet(ctx, p+"lease", "m5", "99")
 			},
 			[]string{`lease of "m5" is "99", not "<token>|<facet>"`},
+		},
+		{
+			"token without its salt",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"lease", "m5", "7|d")
+			},
+			[]string{`lease of "m5" has token "7", not "<positive integer>-<salt>"`},
 		},
 		{
 			"token beyond seq",
@@ -322,7 +329,7 @@ func TestCheckQueueReportsEveryViolation(t *testing.T) {
 	rdb.RPush(ctx, p+"f:d", "m5")                              // m5 in two places, backlog d wrong
 	rdb.LRem(ctx, p+"ring", 0, globFacet)                      // b*[?]\ stuck, tokens wrong
 	rdb.ZAdd(ctx, p+"backlog", redis.Z{Score: 9, Member: "a"}) // backlog a wrong
-	rdb.HSet(ctx, p+"lease", "m1", "8|a")                      // orphan lease, inflight a wrong
+	rdb.HSet(ctx, p+"lease", "m1", "8-s1|a")                   // orphan lease, inflight a wrong
 	err := CheckQueue(ctx, rdb, ns, fixtureQ)
 	var ie *InvariantError
 	if !errors.As(err, &ie) {
