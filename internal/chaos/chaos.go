@@ -1,15 +1,20 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // event is one act of chaos, at an offset from the start of production.
 type event struct {
-	at    time.Duration
-	redis bool // restart redis-server; else kill a worker
+	at     time.Duration
+	redis  bool // restart redis-server
+	memory bool // run redis-server at its memory limit; else kill a worker
 }
 
 // schedule spreads the kills and restarts over the production window, each
@@ -28,6 +33,10 @@ func (r *run) schedule() []event {
 	for i := range r.cfg.RedisRestarts {
 		evs[(i+1)*n/(r.cfg.RedisRestarts+1)].redis = true
 	}
+	if r.cfg.MemoryLimit > 0 {
+		evs = append(evs, event{at: window * 2 / 5, memory: true})
+		slices.SortStableFunc(evs, func(a, b event) int { return cmp.Compare(a.at, b.at) })
+	}
 	return evs
 }
 
@@ -42,28 +51,39 @@ func (r *run) chaos(ctx context.Context) {
 		}
 	}
 	p := &producer{b: r.b, cfg: r.cfg, logf: r.logf}
-	produced := make(chan error, 1)
+	kp := &keylessProducer{b: r.lossy, cfg: r.cfg}
+	produced, keyless := make(chan error, 1), make(chan error, 1)
 	start := time.Now()
 	go func() { produced <- p.run(ctx) }()
+	go func() { keyless <- kp.run(ctx) }()
 	r.logf("delivering %d messages at %d/s over %d facets to %d workers", r.cfg.Messages, r.cfg.Rate, r.cfg.Facets, r.cfg.Workers)
 	for _, ev := range r.schedule() {
 		if sleepUntil(ctx, start.Add(ev.at)) != nil {
 			break
 		}
-		if ev.redis {
+		switch {
+		case ev.memory:
+			r.atMemoryLimit(ctx)
+		case ev.redis:
 			r.restartRedis(ctx)
-		} else {
+		default:
 			r.killWorker(ctx)
 		}
 	}
 	if err := <-produced; err != nil {
 		r.res.fail("the producer stopped after %d messages: %v", p.delivered.Load(), err)
 	}
+	if err := <-keyless; err != nil {
+		r.res.fail("the keyless producer stopped after %d messages: %v", kp.delivered.Load(), err)
+	}
 	r.res.Delivered, r.res.DeliveryRetries = p.delivered.Load(), p.retries.Load()
+	r.res.KeylessDelivered, r.res.KeylessUncertain = kp.delivered.Load(), kp.uncertain.Load()
+	r.res.RepliesLost = r.proxy.Dropped()
 	if r.cfg.afterProduction != nil {
 		r.cfg.afterProduction(r)
 	}
-	r.logf("delivered %d messages (%d batches sent again); waiting for the queue to drain", r.res.Delivered, r.res.DeliveryRetries)
+	r.logf("delivered %d messages (%d batches sent again) and %d without keys (%d uncertain); %d replies lost; waiting for the queue to drain",
+		r.res.Delivered, r.res.DeliveryRetries, r.res.KeylessDelivered, r.res.KeylessUncertain, r.res.RepliesLost)
 	r.drain(ctx)
 	r.logf("SIGTERM to %d workers", len(r.running()))
 	if err := terminateAll(r.running(), 30*time.Second); err != nil {
@@ -111,6 +131,50 @@ func (r *run) restartRedis(ctx context.Context) {
 	r.logf("redis-server restarted from its append-only file: %d messages leased", after)
 }
 
+// atMemoryLimit sets redis-server's maxmemory just below the memory it uses,
+// under noeviction, for Config.MemoryLimit: deliveries are refused while the
+// workers go on pulling, nacking and acking, which frees memory. Then the
+// limit is lifted.
+func (r *run) atMemoryLimit(ctx context.Context) {
+	used, err := r.usedMemory(ctx)
+	if err == nil {
+		err = r.rdb.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err()
+	}
+	if err == nil {
+		err = r.rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(used*9/10, 10)).Err()
+	}
+	if err != nil {
+		r.res.fail("set redis-server's memory limit: %v", err)
+		return
+	}
+	r.res.MemoryLimits++
+	r.logf("redis-server at its memory limit (%d bytes used) for %v", used, r.cfg.MemoryLimit)
+	_ = sleepUntil(ctx, time.Now().Add(r.cfg.MemoryLimit))
+	for ctx.Err() == nil {
+		// A restart in the meantime lifted the limit already; try until
+		// Redis answers.
+		if err := r.rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err == nil {
+			break
+		}
+		_ = sleepUntil(ctx, time.Now().Add(50*time.Millisecond))
+	}
+	r.logf("memory limit lifted")
+}
+
+// usedMemory is INFO memory's used_memory.
+func (r *run) usedMemory(ctx context.Context) (int64, error) {
+	info, err := r.rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no used_memory in INFO memory")
+}
+
 // drain waits until every delivered message was handled and nothing is
 // left ready, leased or delayed. It gives up when nothing has changed for
 // four leases (time enough for every lease to expire and its message to be
@@ -123,7 +187,7 @@ func (r *run) drain(ctx context.Context) {
 		st, err := r.b.Stats(ctx, queueName)
 		handled, herr := r.rdb.HLen(ctx, recordKey).Result()
 		if err == nil && herr == nil {
-			if st.Ready+st.InFlight+st.Delayed == 0 && handled >= r.res.Delivered {
+			if st.Ready+st.InFlight+st.Delayed == 0 && handled >= r.res.Delivered+r.res.KeylessDelivered {
 				return
 			}
 			if now := fmt.Sprint(st, handled); now != last {

@@ -20,6 +20,7 @@ func tiny() Config {
 		Messages: 600, Facets: 20, Workers: 2, Concurrency: 4, Kills: 2, RedisRestarts: 1, Repartition: 2,
 		RedisDowntime: 300 * time.Millisecond, Rate: 200, WorkTime: 50 * time.Millisecond,
 		Lease: 500 * time.Millisecond, Timeout: time.Minute,
+		KeylessMessages: 200, ReplyLoss: 0.05, MemoryLimit: 500 * time.Millisecond,
 	}
 }
 
@@ -66,8 +67,11 @@ func TestRun(t *testing.T) {
 		if !res.OK() {
 			t.Fatalf("checks failed: %v", res.Failures)
 		}
-		if res.Kills != 2 || res.RedisRestarts != 1 || res.Handled != 600 || res.AllowedDuplicates == 0 {
-			t.Errorf("result %+v: want 2 kills, 1 restart, 600 handled, some leases at the kills", res)
+		if res.Kills != 2 || res.RedisRestarts != 1 || res.MemoryLimits != 1 || res.RepliesLost == 0 ||
+			res.Handled < 600+res.KeylessDelivered || res.Handled > 600+res.KeylessDelivered+res.KeylessUncertain ||
+			res.KeylessDelivered == 0 || res.AllowedDuplicates == 0 {
+			t.Errorf("result %+v: want 2 kills, 1 restart, 1 memory limit, replies lost, 600 handled and the keyless "+
+				"messages delivered (and perhaps the uncertain ones), some leases at the kills", res)
 		}
 	})
 	// Every worker is killed once the messages are delivered, and none
@@ -95,13 +99,16 @@ func TestSchedule(t *testing.T) {
 	r := &run{cfg: cfg}
 	r.rng = newRand(1)
 	evs := r.schedule()
-	if len(evs) != cfg.Kills+cfg.RedisRestarts {
-		t.Fatalf("%d events, want %d", len(evs), cfg.Kills+cfg.RedisRestarts)
+	if len(evs) != cfg.Kills+cfg.RedisRestarts+1 {
+		t.Fatalf("%d events, want %d kills and restarts and a memory limit", len(evs), cfg.Kills+cfg.RedisRestarts)
 	}
-	restarts := 0
+	restarts, limits := 0, 0
 	for i, ev := range evs {
 		if ev.at <= 0 || ev.at >= cfg.production() || i > 0 && ev.at <= evs[i-1].at {
 			t.Errorf("event %d at %v: not in order within the production window %v", i, ev.at, cfg.production())
+		}
+		if ev.memory {
+			limits++
 		}
 		if ev.redis {
 			restarts++
@@ -110,8 +117,8 @@ func TestSchedule(t *testing.T) {
 			}
 		}
 	}
-	if restarts != cfg.RedisRestarts {
-		t.Errorf("%d restarts, want %d", restarts, cfg.RedisRestarts)
+	if restarts != cfg.RedisRestarts || limits != 1 {
+		t.Errorf("%d restarts and %d memory limits, want %d and 1", restarts, limits, cfg.RedisRestarts)
 	}
 }
 
@@ -136,12 +143,13 @@ func TestConfigValidate(t *testing.T) {
 
 func TestWriteTable(t *testing.T) {
 	t.Parallel()
-	res := &Result{Config: Short(), Kills: 6, RedisRestarts: 1, Handled: 8000, Duplicates: 3, AllowedDuplicates: 90, Elapsed: 31 * time.Second}
+	res := &Result{Config: Short(), Kills: 6, RedisRestarts: 1, MemoryLimits: 1, RepliesLost: 40, KeylessDelivered: 1900, KeylessUncertain: 100,
+		Handled: 9950, Duplicates: 3, AllowedDuplicates: 90, Elapsed: 31 * time.Second}
 	var b strings.Builder
 	if err := res.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
-	want := "| 8000 | 50 | 3 × 10 | 6 | 1 | 0 | 8000 | 0 | 3 | 90 | 0 | 0 | hold | 31s | PASS |"
+	want := "| 8000 | 1900 (100) | 50 | 3 × 10 | 6 | 1 | 1 | 40 | 0 | 9950 | 0 | 3 | 90 | 0 | 0 | hold | 31s | PASS |"
 	if !strings.Contains(b.String(), want) || strings.Count(b.String(), "\n") != 3 {
 		t.Errorf("table:\n%s\nwant the row %s", b.String(), want)
 	}

@@ -29,6 +29,20 @@ type Config struct {
 	// delivered, so the run also covers a change of partitioning under
 	// kills: the old partition drains while the new ones fill.
 	Repartition int
+	// KeylessMessages is how many more messages a second producer
+	// delivers, with no idempotency keys, through a proxy that loses
+	// replies (ReplyLoss): it never sends a batch again, so a script that
+	// ran twice because its reply was lost would queue a message twice.
+	KeylessMessages int
+	// ReplyLoss is the chance that the reply of a script call is lost,
+	// after Redis ran it, on the connections of the keyless producer and of
+	// every other worker (go-redis then sends the call again).
+	ReplyLoss float64
+	// MemoryLimit, when above 0, is how long redis-server runs at its
+	// memory limit once, halfway through production: its maxmemory is set
+	// just below the memory it uses (noeviction), so it refuses deliveries
+	// while the workers go on.
+	MemoryLimit time.Duration
 	// Rate is how many messages a second the producer delivers.
 	Rate int
 	// WorkTime is how long the workers' handler works on each message.
@@ -58,6 +72,7 @@ func Short() Config {
 	return Config{
 		Messages: 8000, Facets: 50, Workers: 3, Concurrency: 10, Kills: 6, RedisRestarts: 1, RedisDowntime: time.Second,
 		Repartition: 3, Rate: 300, WorkTime: 100 * time.Millisecond, Lease: 2 * time.Second, Timeout: 3 * time.Minute,
+		KeylessMessages: 2000, ReplyLoss: 0.02, MemoryLimit: 2 * time.Second,
 	}
 }
 
@@ -66,6 +81,7 @@ func Long() Config {
 	return Config{
 		Messages: 50000, Facets: 500, Workers: 5, Concurrency: 10, Kills: 40, RedisRestarts: 1, RedisDowntime: time.Second,
 		Repartition: 4, Rate: 500, WorkTime: 80 * time.Millisecond, Lease: 2 * time.Second, Timeout: 10 * time.Minute,
+		KeylessMessages: 10000, ReplyLoss: 0.02, MemoryLimit: 3 * time.Second,
 	}
 }
 
@@ -73,8 +89,11 @@ func (c Config) validate() error {
 	switch {
 	case c.Messages < 1, c.Facets < 1, c.Workers < 1, c.Concurrency < 1, c.Rate < 1:
 		return errors.New("chaos: messages, facets, workers, concurrency and rate must be at least 1")
-	case c.Kills < 0, c.RedisRestarts < 0, c.RedisDowntime < 0, c.WorkTime < 0, c.Repartition < 0:
-		return errors.New("chaos: kills, redis restarts, downtime, work time and repartition must not be negative")
+	case c.Kills < 0, c.RedisRestarts < 0, c.RedisDowntime < 0, c.WorkTime < 0, c.Repartition < 0,
+		c.KeylessMessages < 0, c.MemoryLimit < 0:
+		return errors.New("chaos: kills, redis restarts, downtime, work time, repartition, keyless messages and memory limit must not be negative")
+	case c.ReplyLoss < 0 || c.ReplyLoss >= 0.5:
+		return fmt.Errorf("chaos: reply loss %v is outside [0, 0.5)", c.ReplyLoss)
 	case c.Lease < 100*time.Millisecond:
 		return fmt.Errorf("chaos: lease %v is below 100ms", c.Lease)
 	case c.Timeout <= 0:

@@ -15,6 +15,14 @@ type Result struct {
 	// DeliveryRetries counts the batches the producer sent again after an
 	// error (while redis-server was down).
 	DeliveryRetries int64
+	// KeylessDelivered and KeylessUncertain count the keyless producer's
+	// messages whose call returned nil, and those whose call failed (they
+	// may or may not have been queued).
+	KeylessDelivered, KeylessUncertain int64
+	// RepliesLost counts the script replies the proxy lost.
+	RepliesLost int64
+	// MemoryLimits counts the times redis-server ran at its memory limit.
+	MemoryLimits int
 	// Kills and RedisRestarts count what was done.
 	Kills, RedisRestarts int
 	// Handled counts the distinct messages the workers handled.
@@ -49,8 +57,8 @@ func (r *Result) fail(format string, args ...any) {
 }
 
 // TableHeader is the header of WriteTable's Markdown table.
-const TableHeader = "| N | facets | workers × concurrency | worker kills | redis restarts | batches re-sent | handled | lost | duplicates | allowed duplicates | dead | left over | invariants | time | result |\n" +
-	"|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n"
+const TableHeader = "| N | keyless (uncertain) | facets | workers × concurrency | worker kills | redis restarts | memory limits | replies lost | batches re-sent | handled | lost | duplicates | allowed duplicates | dead | left over | invariants | time | result |\n" +
+	"|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n"
 
 // Row is the result as a row of TableHeader's table.
 func (r *Result) Row() string {
@@ -62,8 +70,9 @@ func (r *Result) Row() string {
 	if !r.OK() {
 		result = "FAIL"
 	}
-	return fmt.Sprintf("| %d | %d | %d × %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %s | %s | %s |\n",
-		cfg.Messages, cfg.Facets, cfg.Workers, cfg.Concurrency, r.Kills, r.RedisRestarts, r.DeliveryRetries,
+	return fmt.Sprintf("| %d | %d (%d) | %d | %d × %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %s | %s | %s |\n",
+		cfg.Messages, r.KeylessDelivered, r.KeylessUncertain, cfg.Facets, cfg.Workers, cfg.Concurrency, r.Kills, r.RedisRestarts,
+		r.MemoryLimits, r.RepliesLost, r.DeliveryRetries,
 		r.Handled, r.Lost, r.Duplicates, r.AllowedDuplicates, r.Dead, r.Stuck, invariants,
 		r.Elapsed.Round(100*time.Millisecond), result)
 }

@@ -37,6 +37,12 @@ type run struct {
 	log  io.Writer
 	res  *Result
 	next int // id of the next worker process
+	// proxy loses replies (Config.ReplyLoss) between Redis and the keyless
+	// producer and every other worker; lossy is the keyless producer's
+	// broker on it.
+	proxy *testutil.Proxy
+	lossy *broker.Broker
+	lrdb  *redis.Client
 
 	workers []*proc
 }
@@ -118,6 +124,19 @@ func (r *run) setUp(ctx context.Context) error {
 	if r.b, err = broker.New(r.rdb, broker.Config{Namespace: namespace, LeaseDuration: r.cfg.Lease, Logger: quiet}); err != nil {
 		return err
 	}
+	if r.proxy, err = testutil.StartProxy(srv.Addr()); err != nil {
+		return err
+	}
+	r.proxy.SetMatch(testutil.MatchCommands("EVALSHA", "EVAL"))
+	r.proxy.SetDropRate(r.cfg.ReplyLoss, r.cfg.Seed)
+	// A read timeout shorter than a restart, so lost replies are retried.
+	r.lrdb = redis.NewClient(&redis.Options{
+		Addr: r.proxy.Addr(), DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: time.Second,
+	})
+	if r.lossy, err = broker.New(r.lrdb, broker.Config{Namespace: namespace, LeaseDuration: r.cfg.Lease, Logger: quiet}); err != nil {
+		return err
+	}
+	r.logf("proxy on %s loses %.1f%% of script replies", r.proxy.Addr(), 100*r.cfg.ReplyLoss)
 	return r.b.RegisterQueue(ctx, queueName, `^jobs(\.|$)`)
 }
 
@@ -128,6 +147,12 @@ func (r *run) tearDown() error {
 		}
 	}
 	var errs []error
+	if r.lrdb != nil {
+		errs = append(errs, r.lrdb.Close())
+	}
+	if r.proxy != nil {
+		errs = append(errs, r.proxy.Close())
+	}
 	if r.rdb != nil {
 		errs = append(errs, r.rdb.Close())
 	}
@@ -140,8 +165,12 @@ func (r *run) tearDown() error {
 // startWorker starts one more worker process.
 func (r *run) startWorker() error {
 	r.next++
+	addr := r.srv.Addr()
+	if r.next%2 == 0 {
+		addr = r.proxy.Addr() // every other worker loses replies
+	}
 	env := append(os.Environ(),
-		"REDIS_URL=redis://"+r.srv.Addr()+"/0",
+		"REDIS_URL=redis://"+addr+"/0",
 		"FAIRWAY_NAMESPACE="+namespace,
 		"FAIRWAY_QUEUES="+queueName,
 		"FAIRWAY_RECORD_KEY="+recordKey,
