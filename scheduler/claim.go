@@ -25,10 +25,15 @@ return tonumber(redis.call('GET', KEYS[1]))
 // behind the mark (delivered or skipped) or another process holds the lock.
 // KEYS[1] the mark, KEYS[2] the lock; ARGV[1] the run (Unix ms), ARGV[2] the
 // owner, ARGV[3] the lock's expiry (ms). Returns 1 when claimed, 0 when the
-// run is done, -1 when another process holds the lock.
+// run is done, -1 when another process holds the lock. A claim the owner
+// already holds answers 1 again: a claim whose reply was lost, sent again
+// by the client, must not look like a rival's, or the run would wait for
+// the lock to expire.
 var scriptClaim = redis.NewScript(`
 if tonumber(redis.call('GET', KEYS[1]) or 0) >= tonumber(ARGV[1]) then return 0 end
-if not redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], 'NX', 'PX', ARGV[3]) then return -1 end
+local lock = ARGV[1] .. '|' .. ARGV[2]
+if redis.call('GET', KEYS[2]) == lock then return 1 end
+if not redis.call('SET', KEYS[2], lock, 'NX', 'PX', ARGV[3]) then return -1 end
 return 1
 `)
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,6 +109,53 @@ func TestRacingSchedulersDeliverOnce(t *testing.T) {
 			t.Fatalf("delivered runs %v, want each of %v once", got, want)
 		}
 	})
+}
+
+// TestClaimWithLostReply: a claim whose reply is lost after Redis took the
+// lock, sent again by go-redis, is still the claimer's: the run is delivered
+// at once, not after the lock expires.
+func TestClaimWithLostReply(t *testing.T) {
+	t.Parallel()
+	rdb := testutil.RealRedis(t)
+	p := testutil.StartProxyT(t, rdb.Options().Addr)
+	via := redis.NewClient(&redis.Options{Addr: p.Addr()})
+	t.Cleanup(func() { _ = via.Close() })
+	b := newBroker(t, rdb)
+	lossy, err := broker.New(via, broker.Config{Namespace: b.Namespace()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sch := Schedule{Name: "tick", Spec: Every(time.Minute), Topic: "tick"}
+	s := newScheduler(t, lossy, Config{LockTTL: time.Hour}, sch)
+	sch = sch.withDefaults()
+	start := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
+	if err := rdb.Set(t.Context(), s.keys("tick")[0], start.UnixMilli(), 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The claim's script is the first script call whose request names the
+	// lock; loaded first, so that the call runs it rather than answer
+	// NOSCRIPT.
+	if err := scriptClaim.Load(t.Context(), rdb).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p.SetMatch(func(req []byte) bool {
+		return testutil.MatchCommands("EVALSHA", "EVAL")(req) && strings.Contains(string(req), "}:lock")
+	})
+	p.DropNext(1)
+	now := start.Add(45 * time.Second)
+	next, err := s.check(t.Context(), sch, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Dropped() != 1 {
+		t.Fatalf("the proxy lost %d replies, want 1", p.Dropped())
+	}
+	if next.Before(now.Add(time.Second)) {
+		t.Errorf("check asks to come back at %v: it took its own lost claim for a rival's", next)
+	}
+	if got, want := runsIn(t, b), []int64{start.Add(30 * time.Second).UnixMilli()}; !slices.Equal(got, want) {
+		t.Errorf("delivered runs %v, want %v", got, want)
+	}
 }
 
 // TestRunRacing runs several schedulers for real, every second, for a

@@ -14,7 +14,8 @@ import (
 // Proxy is a TCP proxy on 127.0.0.1 between clients and a Redis server that
 // can lose replies: it forwards a request, waits for Redis to answer (so the
 // command ran), and then, instead of forwarding the answer, drops it and
-// closes the connection, after an optional stall. A client sees a network
+// closes the connection, after an optional stall. It never loses a NOSCRIPT
+// reply, which says that the script did not run. A client sees a network
 // error or a read timeout for a command that Redis executed, which is the
 // fault a retrying client turns into a command run twice.
 //
@@ -187,7 +188,7 @@ func (p *Proxy) serve(client, server net.Conn) {
 			if r := last.Load(); r != nil {
 				req = *r
 			}
-			if stall, lose := p.lose(req); lose {
+			if stall, lose := p.lose(req, buf[:n]); lose {
 				time.Sleep(stall)
 				return
 			}
@@ -202,11 +203,12 @@ func (p *Proxy) serve(client, server net.Conn) {
 }
 
 // lose decides whether the reply to req is lost, and for how long it is
-// held first.
-func (p *Proxy) lose(req []byte) (time.Duration, bool) {
+// held first. A NOSCRIPT error is never lost: the script did not run, and
+// losing that reply would test nothing.
+func (p *Proxy) lose(req, reply []byte) (time.Duration, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.match != nil && !p.match(req) {
+	if p.match != nil && !p.match(req) || bytes.HasPrefix(reply, []byte("-NOSCRIPT")) {
 		return 0, false
 	}
 	switch {
