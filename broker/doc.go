@@ -37,13 +37,14 @@
 //	<ns>:{<queue>}:f:<facet>  list: ready message IDs, oldest first
 //	<ns>:{<queue>}:msgs       hash: message ID -> envelope (the body, once)
 //	<ns>:{<queue>}:att        hash: message ID -> deliveries so far
-//	<ns>:{<queue>}:lease      hash: message ID -> lease token and facet
+//	<ns>:{<queue>}:lease      hash: message ID -> lease token "<n>-<request ID>" and facet
 //	<ns>:{<queue>}:leased     zset: message ID -> lease deadline
 //	<ns>:{<queue>}:delayed    zset: message ID -> due time
 //	<ns>:{<queue>}:dead       zset: message ID -> time of death
 //	<ns>:{<queue>}:deaderr    hash: message ID -> why it died
 //	<ns>:{<queue>}:seq        counter of lease tokens
 //	<ns>:{<queue>}:u:<key>    idempotency key: when its window ends (ms), with an expiry
+//	<ns>:{<queue>}:r:<id>     replay marker of one script call (replay.go), with an expiry
 //	<ns>:{<queue>}:hist:<min> hash: processed, failed in that Unix minute; expires after 2h
 //	<ns>:{<queue>}:rates      hash: facet -> its own rate limit "<n>:<period ms>:<burst>" ("0": none)
 //	<ns>:{<queue>}:parked     zset: facet -> when its rate limit frees its parked turn (ms)
