@@ -3,6 +3,8 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -135,4 +137,49 @@ func TestSubscriptionEnds(t *testing.T) {
 			})
 		}
 	})
+}
+
+// A delivery that a Redis at its memory limit refuses is published to no
+// subscriber: the enqueue script publishes only once it has written.
+func TestNoEventForARefusedDelivery(t *testing.T) {
+	t.Parallel()
+	srv := testutil.StartServerT(t, "--maxmemory-policy", "noeviction")
+	rdb := srv.Client()
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := t.Context()
+	b := newQueue(t, rdb, broker.Config{})
+	sub, err := b.Subscribe(ctx, "t.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	deliver(t, b, "t.warm", "a", "warm") // loads the script; routes the topic
+	if ev := receive(t, sub); string(ev.Body) != "warm" {
+		t.Fatalf("first event %q, want warm", ev.Body)
+	}
+	// A limit below what the server uses: it refuses every write that may
+	// grow memory, as at the limit.
+	info, err := rdb.InfoMap(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	used, err := strconv.ParseInt(info["Memory"]["used_memory"], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", fmt.Sprint(used/2)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := b.DeliverBytes(ctx, "t.refused", "a", []byte("refused")); err == nil {
+			t.Fatal("Deliver at the memory limit returned nil")
+		}
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, b, "t.after", "a", "after")
+	for ev := receive(t, sub); string(ev.Body) != "after"; ev = receive(t, sub) {
+		t.Errorf("event %s %q after the refused deliveries, want none before after", ev.Topic, ev.Body)
+	}
 }
