@@ -85,6 +85,12 @@ func testReplayedCalls(t *testing.T, stall time.Duration) {
 			t.Fatalf("pulled %q attempt %d, want one attempt 1", m.Body, m.Attempt)
 		}
 		wantStats(t, direct, "q", broker.QueueStats{Ready: 1, InFlight: 1, Facets: 1, Routed: true})
+		// The deadline the caller computes is the lease's in Redis, not one
+		// from the time of the second run.
+		deadline, err := direct.Client().ZScore(ctx, direct.Namespace()+":{q}:leased", m.ID).Result()
+		if err != nil || int64(deadline) != m.LeaseDeadline.UnixMilli() {
+			t.Errorf("LeaseDeadline %d, the lease ends at %v (%v)", m.LeaseDeadline.UnixMilli(), int64(deadline), err)
+		}
 		ack(t, direct, m) // the lease the caller holds is the lease in Redis
 		if m := pull(t, direct, "q"); string(m.Body) != "two" || m.Attempt != 1 {
 			t.Fatalf("then pulled %q attempt %d, want two attempt 1", m.Body, m.Attempt)

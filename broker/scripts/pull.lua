@@ -31,12 +31,16 @@ local out = {now, 0, 0, 0, retired}
 
 local seen = replayed()
 if seen then
-  -- The marker is "<n of the first token> <id> <id> ...", one ID per
-  -- token handed out, in order.
-  local token
+  -- The marker is "<n of the first token> <now of the first run> <id>
+  -- <id> ...", one ID per token handed out, in order. The first run's now
+  -- is answered, so the caller computes the deadlines the leases have.
+  local token, k = nil, 0
   for word in string.gmatch(seen, '%S+') do
-    if not token then
+    k = k + 1
+    if k == 1 then
       token = tonumber(word)
+    elseif k == 2 then
+      out[1] = tonumber(word)
     else
       token = token + 1
       local id, t = word, token .. salt
@@ -140,7 +144,7 @@ while got < n and skips < n + 100 do
 end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)
-if first_token then remember(first_token .. ' ' .. table.concat(leased_ids, ' ')) end
+if first_token then remember(first_token .. ' ' .. now .. ' ' .. table.concat(leased_ids, ' ')) end
 if R and got < n then
   local first = redis.call('ZRANGE', R.PARKED, 0, 0, 'WITHSCORES')
   if first[2] then out[3] = tonumber(first[2]) end
