@@ -96,6 +96,8 @@ func TestNewInvalid(t *testing.T) {
 		"negative max bytes":   {MaxMessageBytes: -1},
 		"negative idem window": {IdempotencyWindow: -time.Second},
 		"negative reclaim":     {ReclaimBatch: -1},
+		"replay window < 1s":   {ReplayWindow: 500 * time.Millisecond},
+		"negative replay":      {ReplayWindow: -time.Second},
 	}
 	rdb := redis.NewClient(&redis.Options{})
 	t.Cleanup(func() { _ = rdb.Close() })

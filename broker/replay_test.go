@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -347,4 +348,32 @@ func TestReplayUnderMixedLoad(t *testing.T) {
 	}
 	wantStats(t, direct, "q", broker.QueueStats{Routed: true, InflightLimit: 2})
 	testutil.RequireQueueInvariants(t, direct.Client(), direct.Namespace(), "q")
+}
+
+// A call that carries a replay marker gives up after two thirds of
+// Config.ReplayWindow, retries included, so that go-redis cannot send it
+// again once Redis may have forgotten that it ran.
+func TestReplayBound(t *testing.T) {
+	t.Parallel()
+	rdb := testutil.RealRedis(t)
+	p := testutil.StartProxyT(t, rdb.Options().Addr)
+	p.SetMatch(testutil.MatchCommands("EVALSHA", "EVAL"))
+	p.SetStall(3 * time.Second)
+	// Without the bound, four tries of 800ms each would take over 3s.
+	via := redis.NewClient(&redis.Options{Addr: p.Addr(), ReadTimeout: 800 * time.Millisecond, MaxRetries: 3})
+	t.Cleanup(func() { _ = via.Close() })
+	direct := newQueue(t, rdb, broker.Config{})
+	lossy := newBroker(t, via, broker.Config{Namespace: direct.Namespace(), ReplayWindow: 1500 * time.Millisecond})
+	p.DropNext(100)
+	start := time.Now()
+	err := lossy.DeliverBytes(t.Context(), "t", "a", []byte("x"))
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Deliver with every reply lost: %v, want a deadline error", err)
+	}
+	if took > 2500*time.Millisecond {
+		t.Errorf("Deliver gave up after %v, want about 1s (two thirds of the replay window)", took)
+	}
+	// Redis ran it at least once: the message is queued exactly once.
+	wantStats(t, direct, "q", broker.QueueStats{Ready: 1, Facets: 1, Routed: true})
 }
