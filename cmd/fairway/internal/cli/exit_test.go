@@ -61,6 +61,7 @@ func TestExitCodes(t *testing.T) {
 	bin := buildFairway(t)
 	down := "redis://127.0.0.1:1/0"
 	addr := testutil.RealRedis(t).Options().Addr
+	locked := testutil.StartServerT(t, "--requirepass", "secret").Addr()
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -97,6 +98,7 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"DB index out of range", "redis://" + addr + "/99", "DB index is out of range"},
 		{"unknown user", "redis://nobody:wrong@" + addr + "/0", "WRONGPASS"},
+		{"no password", "redis://" + locked + "/0", "NOAUTH"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
