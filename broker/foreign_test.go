@@ -96,3 +96,35 @@ func TestForeignMessageRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestForeignMessageRefusedPartitioned is TestForeignMessageRefused for a
+// message of a partitioned queue, on the Cluster too: the partition it
+// names is refused just as well, and both queues keep their messages
+// leased.
+func TestForeignMessageRefusedPartitioned(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachBackendWithCluster(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		cfg := broker.Config{LeaseDuration: time.Minute}
+		a, b := newBroker(t, rdb, cfg), newBroker(t, rdb, cfg)
+		for _, x := range []*broker.Broker{a, b} {
+			if err := x.RegisterQueue(ctx, "q", ".", broker.WithPartitions(2)); err != nil {
+				t.Fatal(err)
+			}
+			deliver(t, x, "t", "f", "body")
+		}
+		ma, mb := pull(t, a, "q"), pull(t, b, "q")
+		for _, c := range leaseCalls {
+			if err := c.call(ctx, b, ma); !errors.Is(err, broker.ErrForeignMessage) {
+				t.Errorf("%s through another namespace: %v, want ErrForeignMessage", c.name, err)
+			}
+		}
+		for _, x := range []*broker.Broker{a, b} {
+			if s := stats(t, x, "q"); s.InFlight != 1 || s.Ready+s.Delayed+s.Dead != 0 {
+				t.Errorf("namespace %s: %+v, want its one message still leased", x.Namespace(), s)
+			}
+		}
+		ack(t, a, ma)
+		ack(t, b, mb)
+	})
+}
