@@ -45,7 +45,7 @@ func (b *Broker) leaseBatch(ctx context.Context, s *redis.Script, op string, ms 
 	byQueue := make(map[string][]*Message)
 	var order []string
 	for _, m := range ms {
-		if err := checkLeased(m); err != nil {
+		if err := b.checkLeased(m); err != nil {
 			return err
 		}
 		home := m.home()
@@ -161,7 +161,7 @@ func (b *Broker) Kill(ctx context.Context, m *Message, reason string) error {
 const maxReasonBytes = 4096
 
 func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o nackOptions) error {
-	if err := checkLeased(m); err != nil {
+	if err := b.checkLeased(m); err != nil {
 		return err
 	}
 	if ctx == nil {
@@ -191,7 +191,7 @@ func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o na
 // Extend makes the lease of m end d from now, by Redis's clock. It returns
 // ErrLeaseLost when the lease was lost.
 func (b *Broker) Extend(ctx context.Context, m *Message, d time.Duration) error {
-	if err := checkLeased(m); err != nil {
+	if err := b.checkLeased(m); err != nil {
 		return err
 	}
 	if ctx == nil {

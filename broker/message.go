@@ -1,12 +1,22 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
 
+// ErrForeignMessage means a message was given to a Broker of another
+// namespace than the one it was pulled through. Message IDs and lease tokens
+// are only unique within a namespace, so the same ID and token may name a
+// message of the other namespace that nobody has handled: the broker refuses
+// the message and changes nothing rather than act on the wrong one.
+var ErrForeignMessage = errors.New("broker: message of another namespace")
+
 // Message is a message leased from a queue. Pass it back to Ack, Nack,
-// Extend or Release; the lease token inside says who holds it.
+// Extend or Release of a Broker of the same namespace; the lease token
+// inside says who holds it, and a Broker of another namespace refuses it
+// with ErrForeignMessage.
 type Message struct {
 	// ID identifies the message. A message delivered to several queues has
 	// the same ID in each.
@@ -31,6 +41,7 @@ type Message struct {
 
 	lease string
 	part  string // the partition it was pulled from, when not Queue itself
+	ns    string // the namespace of the Broker it was pulled through
 }
 
 // home is the queue in Redis that holds the message: its partition, or its
@@ -47,13 +58,17 @@ func (m *Message) String() string {
 	return fmt.Sprintf("message %s (queue %q, topic %q, facet %q, attempt %d)", m.ID, m.Queue, m.Topic, m.Facet, m.Attempt)
 }
 
-// checkLeased validates a message given back to the broker.
-func checkLeased(m *Message) error {
+// checkLeased validates a message given back to the broker: one it leased,
+// through a Broker of its own namespace.
+func (b *Broker) checkLeased(m *Message) error {
 	switch {
 	case m == nil:
 		return fmt.Errorf("%w: nil message", ErrInvalidMessage)
 	case m.lease == "":
 		return fmt.Errorf("%w: %s was not pulled from this broker", ErrInvalidMessage, m.ID)
+	case m.ns != b.cfg.Namespace:
+		return fmt.Errorf("%w: %s was pulled from queue %q of namespace %q, not %q",
+			ErrForeignMessage, m.ID, m.Queue, m.ns, b.cfg.Namespace)
 	}
 	return ValidateQueueName(m.Queue)
 }

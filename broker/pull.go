@@ -162,7 +162,7 @@ func (b *Broker) decodeLeased(queue, part string, f []any, deadline time.Time) (
 	token, _ := f[1].(string)
 	attempt, _ := f[2].(int64)
 	raw, _ := f[3].(string)
-	m := &Message{ID: id, Queue: queue, Attempt: int(attempt), EnqueuedAt: idTime(id), LeaseDeadline: deadline, lease: token}
+	m := &Message{ID: id, Queue: queue, Attempt: int(attempt), EnqueuedAt: idTime(id), LeaseDeadline: deadline, lease: token, ns: b.cfg.Namespace}
 	if part != queue {
 		m.part = part
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -202,22 +203,125 @@ func (b *Broker) route(ctx context.Context, ps []prepared) (routing, error) {
 		}
 	}
 	// Most deliveries go to topics routed before: the shared lock suffices
-	// for them, so concurrent producers do not queue up on the cache.
-	b.reg.mu.RLock()
-	r, ok := b.reg.cachedRouting(ps)
-	b.reg.mu.RUnlock()
-	if ok {
-		return r, nil
+	// for them, so concurrent producers do not queue up on the cache. A
+	// new topic is matched against a snapshot of the patterns with no lock
+	// held (a long pattern can take milliseconds per topic), and the
+	// exclusive lock only stores the result.
+	for range maxRouteTries {
+		b.reg.mu.RLock()
+		r, ok := b.reg.cachedRouting(ps)
+		var queues map[string]*regexp.Regexp
+		var missing []string
+		if !ok {
+			queues, missing = b.reg.queues, b.reg.missing(ps)
+		}
+		b.reg.mu.RUnlock()
+		if ok {
+			return r, nil
+		}
+		found := matchNew(queues, missing)
+		b.reg.mu.Lock()
+		r, ok = b.reg.storeRouting(queues, found, ps)
+		b.reg.mu.Unlock()
+		if ok {
+			return r, nil
+		}
 	}
+	// The registry was reloaded under every try: match under the lock.
 	b.reg.mu.Lock()
 	defer b.reg.mu.Unlock()
-	r = routing{version: b.reg.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
+	r := routing{version: b.reg.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
 	for i := range ps {
 		for _, q := range b.reg.matchLocked(ps[i].topic) {
 			r.add(i, b.reg.placeLocked(q, ps[i].facet), b.reg.queues[q].String())
 		}
 	}
 	return r, nil
+}
+
+// maxRouteTries bounds how often route matches new topics outside the lock
+// before it gives up on a registry that reloads under it.
+const maxRouteTries = 3
+
+// testMatchHook, when a test sets it, runs while route matches new topics,
+// to show which locks are held then.
+var testMatchHook atomic.Pointer[func()]
+
+// missing lists the topics of ps, once each, that the match cache lacks.
+// The caller holds mu, shared or not.
+func (r *registryCache) missing(ps []prepared) []string {
+	var out []string
+	seen := make(map[string]bool)
+	for i := range ps {
+		t := ps[i].topic
+		if _, ok := r.matches[t]; !ok && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// matchNew matches topics against queues, a snapshot of the registry's
+// patterns (loadRegistry replaces the map and never changes one), with no
+// lock held. A topic another delivery routes at the same time is matched
+// twice; that costs time, not correctness.
+func matchNew(queues map[string]*regexp.Regexp, topics []string) map[string][]string {
+	if hook := testMatchHook.Load(); hook != nil {
+		(*hook)()
+	}
+	found := make(map[string][]string, len(topics))
+	for _, t := range topics {
+		var qs []string
+		for name, re := range queues {
+			if re.MatchString(t) {
+				qs = append(qs, name)
+			}
+		}
+		found[t] = qs
+	}
+	return found
+}
+
+// storeRouting caches the matches found against the snapshot queues and
+// routes ps by them; ok is false, and nothing is stored, when the registry
+// was reloaded since the snapshot. The caller holds mu exclusively.
+func (r *registryCache) storeRouting(queues map[string]*regexp.Regexp, found map[string][]string, ps []prepared) (routing, bool) {
+	if !r.sameQueues(queues) {
+		return routing{}, false
+	}
+	if len(r.matches)+len(found) > maxCachedTopics {
+		clear(r.matches)
+	}
+	for t, qs := range found {
+		r.matches[t] = qs
+	}
+	out := routing{version: r.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
+	for i := range ps {
+		qs, ok := found[ps[i].topic]
+		if !ok { // cached before the snapshot, unless cleared since
+			qs = r.matchLocked(ps[i].topic)
+		}
+		for _, q := range qs {
+			out.add(i, r.placeLocked(q, ps[i].facet), r.queues[q].String())
+		}
+	}
+	return out, true
+}
+
+// sameQueues reports whether queues is the registry's current set of
+// compiled patterns: every load compiles new ones, so pointers tell a
+// reload apart without matching anything. The caller holds mu.
+func (r *registryCache) sameQueues(queues map[string]*regexp.Regexp) bool {
+	if len(queues) != len(r.queues) {
+		return false
+	}
+	for name, re := range queues {
+		if r.queues[name] != re {
+			return false
+		}
+	}
+	return true
 }
 
 // cachedRouting routes messages from the match cache alone; ok is false

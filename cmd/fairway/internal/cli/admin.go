@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/fairwayhq/fairway/broker"
@@ -16,6 +17,9 @@ var registerCmd = &command{
 		partitions := fs.Int("partitions", 0, "split the queue into this many partitions (0: keep its count; 1 for a new queue)")
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 2, 2, "QUEUE PATTERN"); err != nil {
+				return err
+			}
+			if err := flagInRange("partitions", *partitions, 0, broker.MaxPartitions); err != nil {
 				return err
 			}
 			var opts []broker.QueueOption
@@ -47,9 +51,9 @@ var partitionsCmd = &command{
 				return err
 			}
 			if len(args) == 2 {
-				k, err := strconv.Atoi(args[1])
+				k, err := argInRange("partition count", args[1], 1, broker.MaxPartitions)
 				if err != nil {
-					return usageError{fmt.Sprintf("partition count %q is not a whole number", args[1])}
+					return err
 				}
 				return a.act(ctx, func(ctx context.Context) error {
 					return a.b.SetPartitions(ctx, args[0], k)
@@ -111,9 +115,9 @@ var priorityCmd = &command{
 			if err := wantArgs(args, 3, 3, "QUEUE FACET N"); err != nil {
 				return err
 			}
-			n, err := strconv.Atoi(args[2])
+			n, err := argInRange("priority", args[2], 0, broker.MaxPriority)
 			if err != nil {
-				return usageError{fmt.Sprintf("priority %q is not a whole number", args[2])}
+				return err
 			}
 			return a.act(ctx, func(ctx context.Context) error {
 				return a.b.SetFacetPriority(ctx, args[0], args[1], n)
@@ -129,9 +133,9 @@ var limitCmd = &command{
 			if err := wantArgs(args, 2, 2, "QUEUE N"); err != nil {
 				return err
 			}
-			n, err := strconv.Atoi(args[1])
+			n, err := argInRange("limit", args[1], 0, math.MaxInt)
 			if err != nil {
-				return usageError{fmt.Sprintf("limit %q is not a whole number", args[1])}
+				return err
 			}
 			return a.act(ctx, func(ctx context.Context) error {
 				return a.b.SetInflightLimit(ctx, args[0], n)

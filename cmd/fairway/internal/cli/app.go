@@ -8,7 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -43,6 +45,44 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&a.timeout, "timeout", 10*time.Second, "give up on Redis after this long")
 }
 
+// checkGlobalFlags refuses values of the global flags that make no sense,
+// before anything connects: --timeout 0s would give up on Redis before
+// asking it anything, and be reported as an unreachable Redis.
+func (a *app) checkGlobalFlags() error {
+	if a.timeout <= 0 {
+		return usageError{fmt.Sprintf("--timeout %v: want a positive duration, such as 10s", a.timeout)}
+	}
+	return nil
+}
+
+// flagInRange refuses the value v of a flag outside [lo, hi].
+func flagInRange(name string, v, lo, hi int) error {
+	return inRange("--"+name, v, lo, hi)
+}
+
+// argInRange parses the positional argument s, what it is, as a whole
+// number in [lo, hi].
+func argInRange(what, s string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, usageError{fmt.Sprintf("%s %q is not a whole number", what, s)}
+	}
+	return n, inRange(what, n, lo, hi)
+}
+
+// inRange refuses v, what it is, outside [lo, hi]; hi may be math.MaxInt.
+func inRange(what string, v, lo, hi int) error {
+	switch {
+	case v >= lo && v <= hi:
+		return nil
+	case hi < math.MaxInt:
+		return usageError{fmt.Sprintf("%s %d is outside [%d, %d]", what, v, lo, hi)}
+	case lo == 0:
+		return usageError{fmt.Sprintf("%s %d is negative", what, v)}
+	}
+	return usageError{fmt.Sprintf("%s %d is below %d", what, v, lo)}
+}
+
 // broker connects to Redis, checks that it answers, and returns the broker.
 func (a *app) broker(ctx context.Context) (*broker.Broker, error) {
 	if a.b != nil {
@@ -58,6 +98,10 @@ func (a *app) broker(ctx context.Context) (*broker.Broker, error) {
 	pingCtx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	if err := a.rdb.Ping(pingCtx).Err(); err != nil {
+		var re redis.Error
+		if errors.As(err, &re) { // it answered: reachable, but it refuses
+			return nil, serverError{addr: opts.Addr, err: err}
+		}
 		return nil, unavailableError{addr: opts.Addr, err: err}
 	}
 	b, err := broker.New(a.rdb, broker.Config{Namespace: a.namespace})
@@ -142,6 +186,20 @@ func (e unavailableError) Error() string {
 
 func (e unavailableError) Unwrap() error { return e.err }
 
+// serverError is a Redis that answered the connection's first commands
+// (AUTH, SELECT, PING) with an error, such as a database number out of
+// range or a wrong password: it is reachable, so exit 1, not 4.
+type serverError struct {
+	addr string
+	err  error
+}
+
+func (e serverError) Error() string {
+	return fmt.Sprintf("Redis at %s refused the connection: %v\nCheck the --redis URL or $REDIS_URL: its database number, user and password; or the server's state.", e.addr, e.err)
+}
+
+func (e serverError) Unwrap() error { return e.err }
+
 // report prints err with a hint of what to do, and returns the exit code.
 func report(w io.Writer, c *command, err error) int {
 	if err == nil {
@@ -156,6 +214,9 @@ func report(w io.Writer, c *command, err error) int {
 	case errors.As(err, &ua):
 		printf(w, "fairway %s: %v\n", c.name, err)
 		return ExitUnavailable
+	case errors.As(err, new(serverError)):
+		printf(w, "fairway %s: %v\n", c.name, err)
+		return ExitError
 	case errors.Is(err, errNotFound):
 		printf(w, "fairway %s: %v\n", c.name, err)
 		return ExitNotFound

@@ -20,7 +20,7 @@ const (
 	ExitError       = 1 // the operation failed
 	ExitUsage       = 2 // bad command line or bad input (a name, a pattern, JSON)
 	ExitNotFound    = 3 // no such queue (or dead letter)
-	ExitUnavailable = 4 // Redis could not be reached
+	ExitUnavailable = 4 // Redis could not be reached (it answered nothing, not an error)
 )
 
 // Env is what a run of the command sees of the outside world.
@@ -95,6 +95,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if errors.Is(err, flag.ErrHelp) {
 		printCommandHelp(env.Stdout, c)
 		return ExitOK
+	}
+	if err == nil {
+		err = a.checkGlobalFlags()
 	}
 	if err == nil {
 		err = run(ctx, pos)
@@ -175,7 +178,8 @@ Flags of every command:
   --json             print JSON instead of tables
   --timeout D        give up on Redis after D (default 10s; dash and tail run until stopped)
 
-Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 not found (queue, dead letter, schedule), 4 Redis unreachable.
+Exit codes: 0 ok, 1 failed (Redis answered with an error), 2 bad usage or input, 3 not found
+(queue, dead letter, schedule), 4 Redis unreachable.
 Run 'fairway help COMMAND' or 'fairway COMMAND --help' for more.
 `)
 }

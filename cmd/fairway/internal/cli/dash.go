@@ -32,6 +32,9 @@ then open http://HOST:PORT/?token=TOKEN once (it sets a cookie), or send
 			if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
 				return err
 			}
+			if *refresh < time.Second {
+				return usageError{fmt.Sprintf("--refresh %v: want at least 1s (pages reload in whole seconds)", *refresh)}
+			}
 			o := dash.Options{Token: *token, Refresh: *refresh}
 			if *basic != "" {
 				u, p, ok := strings.Cut(*basic, ":")

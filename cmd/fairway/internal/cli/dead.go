@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
@@ -40,6 +41,12 @@ With --all, a progress bar is drawn on stderr when it is a terminal (or with --p
 			case "list":
 				if len(ids) > 0 {
 					return usageError{"dead list takes no IDs"}
+				}
+				if err := flagInRange("offset", *offset, 0, math.MaxInt); err != nil {
+					return err
+				}
+				if err := flagInRange("limit", *limit, 1, math.MaxInt); err != nil {
+					return err
 				}
 				return a.deadList(ctx, queue, *offset, *limit)
 			case "requeue", "purge":

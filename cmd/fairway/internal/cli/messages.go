@@ -35,6 +35,9 @@ var deliverCmd = &command{
 			if err := wantArgs(args, 0, 1, "one JSON message, or none to read stdin"); err != nil {
 				return err
 			}
+			if *delay < 0 {
+				return usageError{fmt.Sprintf("--delay %v: want 0 or a positive duration", *delay)}
+			}
 			body, err := readMessage(a.env.Stdin, args)
 			if err != nil {
 				return err
@@ -134,6 +137,9 @@ var peekCmd = &command{
 		n := fs.Int("n", 10, "how many messages to show")
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
+				return err
+			}
+			if err := flagInRange("n", *n, 1, broker.MaxPeek); err != nil {
 				return err
 			}
 			b, ctx, cancel, err := a.brokerOp(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -129,6 +130,9 @@ facet exempt from the default), and until when the rate limit holds the facet ba
 		top := fs.Int("top", 20, "how many facets to show, largest backlog first")
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
+				return err
+			}
+			if err := flagInRange("top", *top, 1, math.MaxInt); err != nil {
 				return err
 			}
 			b, ctx, cancel, err := a.brokerOp(ctx)
