@@ -362,13 +362,12 @@ func (b *Broker) dropUnused(ctx context.Context, queue string, names []string) e
 }
 
 // dropDrained deletes a draining partition of queue once it holds nothing
-// and the grace after the change has passed, and takes it off the
-// registry. It reports whether the partition is gone.
-func (b *Broker) dropDrained(ctx context.Context, queue, name string, since time.Time) (bool, error) {
-	if time.Since(since) < b.cfg.DrainGrace {
-		return false, nil
-	}
-	gone, err := b.runQueue(ctx, scriptDropDrained, name).Int64()
+// and Config.DrainGrace has passed since it was retired, and takes it off
+// the registry. It reports whether the partition is gone. The script
+// measures the grace on the partition's own Redis clock, from the time it
+// recorded at the retirement: a local clock never meets a Redis time here.
+func (b *Broker) dropDrained(ctx context.Context, queue, name string) (bool, error) {
+	gone, err := b.runQueue(ctx, scriptDropDrained, name, b.cfg.DrainGrace.Milliseconds()).Int64()
 	if err != nil || gone == 0 {
 		return false, wrapRedis("drop drained partition", err)
 	}

@@ -9,7 +9,9 @@
 -- set replaces the in-flight limit, pause, default rate limit, and every
 --   facet's priority and rate limit with those given. Returns 1.
 -- retire marks the queue as a partition that new deliveries no longer go
---   to, which pull reports so that pullers reload the registry. Returns 1.
+--   to, which pull reports so that pullers reload the registry, and records
+--   when on this node's clock (TIME), which drop_drained measures
+--   Config.DrainGrace from. Retiring again keeps the first time. Returns 1.
 -- Every op returns -1 when the queue does not exist.
 local R = rate_lib()
 local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused', 'rate')
@@ -23,7 +25,7 @@ if op == 'get' then
   for _, v in ipairs(redis.call('HGETALL', R.RATES)) do out[#out + 1] = v end
   return out
 elseif op == 'retire' then
-  redis.call('HSET', K_CFG, 'retired', 1)
+  redis.call('HSETNX', K_CFG, 'retired', now_ms())
   return 1
 end
 -- set: only ever on a partition that holds no messages yet, so no turn in
