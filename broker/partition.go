@@ -408,8 +408,13 @@ func (b *Broker) createPartitions(ctx context.Context, pattern string, old Parti
 		}
 	}
 	args := append([]any{"set"}, anySlice(settings)...)
-	for _, name := range next {
+	for i, name := range next {
 		if err := b.runQueue(ctx, scriptCreateQueue, name, pattern).Err(); err != nil {
+			return wrapRedis("create partition", err)
+		}
+		// The partitions share the queue's dead-letter cap.
+		share := strconv.Itoa(i) + ";" + strconv.Itoa(len(next))
+		if err := b.runQueue(ctx, scriptSettings, name, "share", share).Err(); err != nil {
 			return wrapRedis("create partition", err)
 		}
 		if fresh {

@@ -141,8 +141,8 @@ func (b *Broker) drainedRecently(part string) bool {
 }
 
 // foundDrained records that a pull found a draining partition without a
-// turn, and deletes it if it holds nothing at all any more. Failures are
-// left to the next time.
+// turn, moves its dead letters to the current partitions, and deletes it if
+// it holds nothing at all any more. Failures are left to the next time.
 func (b *Broker) foundDrained(ctx context.Context, queue, part string) {
 	b.parts.mu.Lock()
 	if b.parts.drained == nil {
@@ -150,6 +150,10 @@ func (b *Broker) foundDrained(ctx context.Context, queue, part string) {
 	}
 	b.parts.drained[part] = time.Now()
 	b.parts.mu.Unlock()
+	if err := b.moveDead(ctx, queue, part); err != nil {
+		b.cfg.Logger.Warn("fairway: could not move the dead letters of a drained partition", "queue", queue, "partition", part, "err", err)
+		return
+	}
 	if _, err := b.dropDrained(ctx, queue, part); err != nil {
 		b.cfg.Logger.Warn("fairway: could not drop a drained partition", "queue", queue, "partition", part, "err", err)
 	}
