@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,7 +23,7 @@ func unpausedOn(t *testing.T, rdb redis.UniversalClient, b *broker.Broker, queue
 	var out []string
 	for _, part := range append(slices.Clone(p.Names), p.Draining...) {
 		v, err := rdb.HGet(t.Context(), b.Namespace()+":{"+part+"}:prio", facet).Result()
-		if err != nil && err != redis.Nil {
+		if err != nil && !errors.Is(err, redis.Nil) {
 			t.Fatalf("HGET prio: %v", err)
 		}
 		if !strings.HasPrefix(v, "-") {
@@ -71,9 +72,10 @@ func TestPauseFacetDuringRepartition(t *testing.T) {
 		done.Store(true)
 		wg.Wait()
 		total, lost := 0, 0
-		paused.Range(func(f, _ any) bool {
+		paused.Range(func(k, _ any) bool {
+			f, _ := k.(string)
 			total++
-			if parts := unpausedOn(t, rdb, b, "q", f.(string)); len(parts) > 0 {
+			if parts := unpausedOn(t, rdb, b, "q", f); len(parts) > 0 {
 				lost++
 				t.Errorf("PauseFacet(%s) returned nil, but the facet is not paused on %v", f, parts)
 			}
