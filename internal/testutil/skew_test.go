@@ -18,7 +18,7 @@ func TestStartSkewedServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := now.Sub(time.Now()); got < offset-5*time.Second || got > offset+5*time.Second {
+		if got := time.Until(now); got < offset-5*time.Second || got > offset+5*time.Second {
 			t.Errorf("offset %v: Redis's clock is %v from ours", offset, got)
 		}
 	}
