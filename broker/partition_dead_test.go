@@ -1,7 +1,9 @@
 package broker_test
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,4 +70,58 @@ func TestDeadLetterCapPerQueue(t *testing.T) {
 		}
 		checkPartitions(t, rdb, b, "q")
 	})
+}
+
+// requeueHook runs before, once, just before this client's first
+// dead_move.lua import.
+type requeueHook struct {
+	before func()
+	done   atomic.Bool
+}
+
+func (h *requeueHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *requeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := cmd.Args()
+		if name := cmd.Name(); (name == "evalsha" || name == "eval") && len(args) > 5 && args[5] == "import" && h.done.CompareAndSwap(false, true) {
+			h.before()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *requeueHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A dead letter requeued in a retired partition while it moves to the
+// current one ends in one place: ready where the requeue put it, not also
+// a dead letter in the new partition.
+func TestDeadLetterRequeuedWhileMoving(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	other := newQueue(t, testutil.RealRedis(t), broker.Config{})
+	rdb := newClient(t, testutil.RealRedis(t))
+	b := newBroker(t, rdb, broker.Config{Namespace: other.Namespace(), DrainGrace: time.Millisecond})
+	deliver(t, b, "t", "f", "x")
+	if err := b.Kill(ctx, pull(t, b, "q"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetPartitions(ctx, "q", 2); err != nil {
+		t.Fatal(err)
+	}
+	rdb.AddHook(&requeueHook{before: func() {
+		if n, err := other.RequeueAllDead(ctx, "q"); err != nil || n != 1 {
+			t.Errorf("RequeueAllDead = %d, %v", n, err)
+		}
+	}})
+	m := eventuallyPull(t, b, "q") // the requeued one, from the old partition
+	ack(t, b, m)
+	testutil.Eventually(t, waitTimeout, func() bool {
+		pullNone(t, b, "q")
+		return len(partitionsOf(t, b, "q").Draining) == 0
+	}, "the old partition dropped")
+	wantStats(t, b, "q", broker.QueueStats{Routed: true})
+	checkPartitions(t, rdb, b, "q")
 }

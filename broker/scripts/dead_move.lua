@@ -10,8 +10,9 @@
 --         fields per letter as 'export' gives them; files each (again:
 --         importing twice changes nothing more) and trims the oldest beyond
 --         this partition's share of the cap; returns how many it filed;
---         'forget': ARGV[3..] IDs; deletes those dead letters, returns how
---         many there were.
+--         'forget': ARGV[3..] IDs; deletes those dead letters, and returns
+--         the IDs that were not dead letters here (requeued or purged since
+--         'export': the caller takes their imported copies back).
 -- Every op returns -1 when the queue does not exist.
 if not queue_limit() then return -1 end
 local op = ARGV[2]
@@ -28,14 +29,15 @@ if op == 'export' then
   end
   return out
 elseif op == 'forget' then
-  local n = 0
+  local missing = {}
   for i = 3, #ARGV do
     if redis.call('ZREM', K_DEAD, ARGV[i]) == 1 then
       forget(ARGV[i])
-      n = n + 1
+    else
+      missing[#missing + 1] = ARGV[i]
     end
   end
-  return n
+  return missing
 end
 local n = 0
 for i = 4, #ARGV, 5 do
