@@ -56,7 +56,9 @@ type Config struct {
 	// dead letter. Defaults to 25.
 	MaxAttempts int
 	// DeadLetterCap is how many dead letters a queue keeps; the oldest are
-	// deleted first. Defaults to 10000.
+	// deleted first. A partitioned queue splits it evenly over its
+	// partitions, each trimming its own oldest, so it never keeps more in
+	// all. Defaults to 10000.
 	DeadLetterCap int
 	// MaxMessageBytes is the largest encoded message Deliver accepts.
 	// Defaults to 1 MiB.
@@ -70,6 +72,7 @@ type Config struct {
 	// DrainGrace is how long after SetPartitions a partition it retired is
 	// kept, even when empty, so that a delivery routed by the old count an
 	// instant before the change still lands in a partition that is pulled.
+	// It is measured on the partition's Redis clock, from its retirement.
 	// Defaults to 10s.
 	DrainGrace time.Duration
 	// ReplicaAcks is how many replicas must confirm a Deliver, Ack,

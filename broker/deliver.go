@@ -136,6 +136,11 @@ func (b *Broker) sendPrepared(ctx context.Context, prepared []prepared) error {
 	return b.reroute(ctx, prepared, r, current, moved)
 }
 
+// maxReroutes is how many times in a row a delivery is sent again because
+// the layout it was routed by changed under it; after that it fails rather
+// than loop.
+const maxReroutes = 3
+
 // prepared is a validated delivery with its ID and envelope.
 type prepared struct {
 	id, topic, facet string
@@ -199,7 +204,9 @@ func (b *Broker) checkDelivery(d *Delivery) error {
 // sendBatch queues each prepared message on its routes and, when publish is
 // set, publishes it, all in one round trip that also reads the registry's
 // version. It returns that version, and the queues that refused the
-// messages because their pattern changed, with their pattern now.
+// messages because their pattern changed, with their pattern now, or with
+// "" when the queue is gone or not routed (a partition dropped after a
+// change of count answers so).
 //
 // The last queue's enqueue script publishes every message of the batch (so
 // that, as when PUBLISH followed the scripts, subscribers hear of a message
@@ -284,7 +291,11 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 		if !ok || len(res) != 2 {
 			return 0, nil, fmt.Errorf("broker: deliver: unexpected reply %v", c.cmd.Val())
 		}
-		if pattern, ok := res[0].(string); ok {
+		pattern, ok := res[0].(string)
+		if code, isInt := res[0].(int64); isInt && code < 0 {
+			pattern, ok = "", true // gone: queued nothing
+		}
+		if ok {
 			if moved == nil {
 				moved = make(map[string]string)
 			}
@@ -303,42 +314,74 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 }
 
 // reroute queues the messages of a batch routed by a stale registry cache on
-// the queues it missed: those registered since the cache was loaded, and
-// those that refused the messages because their pattern changed, when the
-// new pattern matches.
-func (b *Broker) reroute(ctx context.Context, ps []prepared, old routing, version int64, moved map[string]string) error {
-	fresh := old
-	if version != old.version {
-		if err := b.loadRegistry(ctx); err != nil {
+// the queues it missed: those registered since the cache was loaded, those
+// that refused the messages because their pattern changed, when the new
+// pattern matches, and the current partitions of a queue whose partition
+// the messages were routed to is gone (dropped after a change of count).
+// When the layout changes again under the new routes, it tries again, up to
+// maxReroutes times, then fails: a message is queued or the call errs.
+func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string) error {
+	reached := make([]map[string]bool, len(ps)) // per message, the queues that have it
+	for range maxReroutes {
+		for i, qs := range last.routes {
+			for _, q := range qs {
+				if _, refused := moved[q]; !refused {
+					if reached[i] == nil {
+						reached[i] = make(map[string]bool)
+					}
+					reached[i][logicalQueue(q)] = true
+				}
+			}
+		}
+		next, found, err := b.rerouting(ctx, ps, last, version, moved, reached)
+		if err != nil || !found {
 			return err
 		}
-		var err error
-		if fresh, err = b.route(ctx, ps); err != nil {
+		version, moved, err = b.sendBatch(ctx, ps, next, false)
+		if err != nil || version == next.version && len(moved) == 0 {
 			return err
+		}
+		last = next
+	}
+	return fmt.Errorf("%w: deliver: the registry kept changing under %d reroutes", ErrConflict, maxReroutes)
+}
+
+// rerouting is the routing of reroute's next attempt after last, and
+// whether it routes anything: to every queue of a fresh routing that a
+// message has not reached, when the registry changed or a partition is
+// gone, and to the queues of last that refused it by a pattern that still
+// matches.
+func (b *Broker) rerouting(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, reached []map[string]bool) (routing, bool, error) {
+	next := routing{version: last.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
+	if version != last.version || slices.Contains(slices.Collect(maps.Values(moved)), "") {
+		if err := b.loadRegistry(ctx); err != nil {
+			return routing{}, false, err
+		}
+		fresh, err := b.route(ctx, ps)
+		if err != nil {
+			return routing{}, false, err
+		}
+		next.version = fresh.version
+		for i := range ps {
+			for _, q := range fresh.routes[i] {
+				if !reached[i][logicalQueue(q)] {
+					next.add(i, q, fresh.patterns[q])
+				}
+			}
 		}
 	}
-	next := routing{routes: make([][]string, len(ps)), patterns: make(map[string]string)}
 	found := false
 	for i := range ps {
-		for _, q := range fresh.routes[i] {
-			// A queue the message reached by its old partitioning has it.
-			if !slices.ContainsFunc(old.routes[i], func(o string) bool { return logicalQueue(o) == logicalQueue(q) }) {
-				next.add(i, q, fresh.patterns[q])
-				found = true
-			}
-		}
-		for _, q := range old.routes[i] {
-			if pattern, ok := moved[q]; ok && matches(pattern, ps[i].topic) {
+		for _, q := range last.routes[i] {
+			pattern, ok := moved[q]
+			if ok && pattern != "" && matches(pattern, ps[i].topic) &&
+				!slices.ContainsFunc(next.routes[i], func(n string) bool { return logicalQueue(n) == logicalQueue(q) }) {
 				next.add(i, q, pattern)
-				found = true
 			}
 		}
+		found = found || len(next.routes[i]) > 0
 	}
-	if !found {
-		return nil
-	}
-	_, _, err := b.sendBatch(ctx, ps, next, false)
-	return err
+	return next, found, nil
 }
 
 // matches reports whether pattern, as RegisterQueue validated it, matches

@@ -44,19 +44,74 @@ func (b *Broker) SetInflightLimit(ctx context.Context, queue string, n int) erro
 }
 
 // queueSetting runs a script that answers -1 when the queue does not exist.
-// On a partitioned queue it runs on every partition, so that each holds
-// every setting.
+// On a partitioned queue it runs on every partition, current and draining,
+// so that each holds every setting, and it returns nil only once that holds
+// whatever SetPartitions did meanwhile: it reads the layout from Redis, not
+// the cache (which may be a second old), waits while a change of count is
+// under way, and after running on every partition reads the layout again:
+// if it changed, it runs again on the new one. (See repartition for why
+// that suffices.) The settings are absolute, so running twice is harmless.
 func (b *Broker) queueSetting(ctx context.Context, op, queue string, s *redis.Script, args ...any) error {
-	return b.eachPartition(ctx, queue, func(part string) error {
+	deadline := time.Now().Add(changeTTL + time.Second) // a local duration only
+	pause := time.Millisecond
+	for {
+		st, err := b.layoutState(ctx, queue)
+		if err != nil {
+			return err
+		}
+		if !st.changing {
+			if err := b.settingOn(ctx, op, queue, st, s, args); err != nil {
+				return err
+			}
+			after, err := b.layoutState(ctx, queue)
+			if err != nil || after == st {
+				return err
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %s: the partitions of %q kept changing for %v; try again", ErrConflict, op, queue, changeTTL)
+		}
+		if st.changing {
+			pause = min(2*pause, 50*time.Millisecond)
+			if err := sleepCtx(ctx, pause); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// settingOn runs a setting script on every partition of the layout st.
+func (b *Broker) settingOn(ctx context.Context, op, queue string, st layoutState, s *redis.Script, args []any) error {
+	var l layout
+	if st.layout != "" {
+		var ok bool
+		if l, ok = parseLayout(st.layout); !ok {
+			return fmt.Errorf("broker: %s: unreadable partitioning %q of %q", op, st.layout, queue)
+		}
+	}
+	p := l.partitioning(queue)
+	for _, part := range p.all() {
 		code, err := b.runQueue(ctx, s, part, args...).Int64()
 		if err != nil {
 			return wrapRedis(op, err)
 		}
-		if code < 0 {
+		if code < 0 && !slices.Contains(p.Draining, part) { // a draining one may be gone
 			return fmt.Errorf("%w %q", ErrUnknownQueue, queue)
 		}
+	}
+	return nil
+}
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
 		return nil
-	})
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // FacetStats describes one facet of a queue.

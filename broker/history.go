@@ -53,7 +53,10 @@ func (b *Broker) AddHistory(ctx context.Context, at time.Time, counts map[string
 		}
 	}
 	minute := at.Unix() / 60
-	expireAt := time.Unix(minute*60, 0).Add(HistoryRetention)
+	// The expiry is a duration on the caller's clock, not a time: Redis
+	// would read a time on its own clock, and one hours off would keep the
+	// minute that much longer, or drop it at once.
+	ttl := max(time.Until(time.Unix(minute*60, 0).Add(HistoryRetention)), time.Millisecond)
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for q, c := range counts {
 			key := b.keys.histKey(q, minute)
@@ -63,7 +66,7 @@ func (b *Broker) AddHistory(ctx context.Context, at time.Time, counts map[string
 			if c.Failed > 0 {
 				p.HIncrBy(ctx, key, "failed", c.Failed)
 			}
-			p.ExpireAt(ctx, key, expireAt)
+			p.PExpire(ctx, key, ttl)
 		}
 		return nil
 	})

@@ -22,9 +22,13 @@ func (k keyspace) registryVersion() string { return k.ns + ":{~registry}:version
 // (see partition.go).
 func (k keyspace) partitions() string { return k.ns + ":{~registry}:parts" }
 
+// changes is the hash of queue -> the change of its partition count under
+// way, if any (see partitions.lua).
+func (k keyspace) changes() string { return k.ns + ":{~registry}:changing" }
+
 // partitionsScriptKeys are the KEYS of partitions.lua.
 func (k keyspace) partitionsScriptKeys() []string {
-	return []string{k.registry(), k.registryVersion(), k.partitions()}
+	return []string{k.registry(), k.registryVersion(), k.partitions(), k.changes()}
 }
 
 // producers is the counter each Broker takes its producer number from, for

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -225,6 +227,27 @@ func (b *Broker) partitions(ctx context.Context, queue string, maxAge time.Durat
 	return l.partitioning(queue), nil
 }
 
+// layoutState is a queue's partitioning as the registry holds it now, and
+// whether a change of it is under way.
+type layoutState struct {
+	layout   string // the registry's value; "" for a queue never partitioned
+	changing bool
+}
+
+// layoutState reads queue's layoutState from Redis, in one atomic call.
+func (b *Broker) layoutState(ctx context.Context, queue string) (layoutState, error) {
+	res, err := scriptPartitions.Run(ctx, b.rdb, b.keys.partitionsScriptKeys(), queue, "state").Slice()
+	if err != nil {
+		return layoutState{}, wrapRedis("read partitions", err)
+	}
+	if len(res) != 2 {
+		return layoutState{}, fmt.Errorf("broker: read partitions: unexpected reply %v", res)
+	}
+	l, _ := res[0].(string)
+	changing, _ := res[1].(int64)
+	return layoutState{layout: l, changing: changing == 1}, nil
+}
+
 // eachPartition runs fn on every partition of queue, draining ones first,
 // and returns the first error. A draining partition that is gone (deleted
 // once empty) is skipped.
@@ -289,46 +312,52 @@ func (b *Broker) SetPartitions(ctx context.Context, queue string, k int) error {
 	return b.repartition(ctx, queue, re.String(), l.partitioning(queue), k, false)
 }
 
+// changeTTL is how long a change of partition count may take from its
+// 'prepare' to its switch of the registry (on the registry node's clock).
+// Settings wait for a change under way to end, at most this long if the
+// process making it died; a change that takes longer fails with
+// ErrConflict and changes nothing.
+const changeTTL = 10 * time.Second
+
 // repartition moves queue from partitioning old to k partitions of the next
 // generation.
 // A new queue (fresh) starts at generation 1 with nothing to drain.
+//
+// Settings must hold on every partition, current and next, whatever runs
+// at the same time. So the change is announced first ('prepare'), and a
+// setting call waits while one is under way (see queueSetting); the
+// settings are read from the old partitions only after the announcement,
+// so they include every setting that returned before it, and copied to the
+// new partitions before the switch. A setting that overlapped the
+// announcement sees it when it checks the registry again, and applies
+// itself anew to the layout after the switch.
 func (b *Broker) repartition(ctx context.Context, queue, pattern string, old Partitioning, k int, fresh bool) error {
 	if old.Count == k && !fresh {
 		return nil
 	}
-	var settings []string
-	if fresh {
-		old.Names = nil
-	} else {
-		var err error
-		settings, err = b.runQueue(ctx, scriptSettings, old.Names[0], "get").StringSlice()
-		if err != nil {
-			return wrapRedis("read settings", err)
-		}
+	token, err := b.prepareChange(ctx, queue, old.Generation)
+	if err != nil {
+		return err
 	}
 	gen := old.Generation + 1
 	next := namesOf(queue, gen, k)
-	args := append([]any{"set"}, anySlice(settings)...)
-	for _, name := range next {
-		if err := b.runQueue(ctx, scriptCreateQueue, name, pattern).Err(); err != nil {
-			return wrapRedis("create partition", err)
-		}
-		if fresh {
-			continue
-		}
-		if err := b.runQueue(ctx, scriptSettings, name, args...).Err(); err != nil {
-			return wrapRedis("copy settings", err)
-		}
+	if err := b.createPartitions(ctx, pattern, old, next, fresh); err != nil {
+		abort := b.abortChange(queue, token)
+		return errors.Join(err, abort, b.dropUnused(context.WithoutCancel(ctx), queue, next))
 	}
-	// The registry switches only from the generation read: two changes at
-	// once cannot both win.
-	res, err := scriptPartitions.Run(ctx, b.rdb, b.keys.partitionsScriptKeys(), append([]any{queue, "set", old.Generation, k}, anySlice(old.Names)...)...).Int64()
+	if fresh {
+		old.Names = nil
+	}
+	// The registry switches only from the generation read, and only for
+	// the change announced: two changes at once cannot both win.
+	args := append([]any{queue, "set", old.Generation, k, token}, anySlice(old.Names)...)
+	res, err := scriptPartitions.Run(ctx, b.rdb, b.keys.partitionsScriptKeys(), args...).Int64()
 	if err != nil {
-		return wrapRedis("repartition", err)
+		return errors.Join(wrapRedis("repartition", err), b.abortChange(queue, token))
 	}
 	b.invalidateRegistry()
 	if res < 0 {
-		conflict := fmt.Errorf("%w: %q was repartitioned meanwhile; try again", ErrConflict, queue)
+		conflict := fmt.Errorf("%w: %q was repartitioned meanwhile, or the change took longer than %v; try again", ErrConflict, queue, changeTTL)
 		return errors.Join(conflict, b.dropUnused(ctx, queue, next))
 	}
 	// The old partitions keep their pattern, so a producer that routed by
@@ -337,6 +366,62 @@ func (b *Broker) repartition(ctx context.Context, queue, pattern string, old Par
 	for _, name := range old.Names {
 		if err := b.runQueue(ctx, scriptSettings, name, "retire").Err(); err != nil {
 			return wrapRedis("retire partition", err)
+		}
+	}
+	return nil
+}
+
+// prepareChange announces a change of queue's count from generation gen,
+// and returns the token that names it.
+func (b *Broker) prepareChange(ctx context.Context, queue string, gen int) (string, error) {
+	var raw [16]byte
+	_, _ = rand.Read(raw[:]) // never fails (crypto/rand)
+	token := hex.EncodeToString(raw[:])
+	res, err := scriptPartitions.Run(ctx, b.rdb, b.keys.partitionsScriptKeys(), queue, "prepare", gen, token, changeTTL.Milliseconds()).Int64()
+	if err != nil {
+		return "", wrapRedis("repartition", err)
+	}
+	if res < 0 {
+		return "", fmt.Errorf("%w: %q is being repartitioned, or was meanwhile; try again", ErrConflict, queue)
+	}
+	return token, nil
+}
+
+// abortChange ends a change announced by prepareChange that will not
+// switch, so that settings need not wait for it. It runs even when the
+// caller's context has ended.
+func (b *Broker) abortChange(queue, token string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return wrapRedis("abort repartition", scriptPartitions.Run(ctx, b.rdb, b.keys.partitionsScriptKeys(), queue, "abort", token).Err())
+}
+
+// createPartitions creates the partitions next with pattern and, unless the
+// queue is new (fresh), the settings of old's first partition, read now.
+func (b *Broker) createPartitions(ctx context.Context, pattern string, old Partitioning, next []string, fresh bool) error {
+	var settings []string
+	if !fresh {
+		var err error
+		settings, err = b.runQueue(ctx, scriptSettings, old.Names[0], "get").StringSlice()
+		if err != nil {
+			return wrapRedis("read settings", err)
+		}
+	}
+	args := append([]any{"set"}, anySlice(settings)...)
+	for i, name := range next {
+		if err := b.runQueue(ctx, scriptCreateQueue, name, pattern).Err(); err != nil {
+			return wrapRedis("create partition", err)
+		}
+		// The partitions share the queue's dead-letter cap.
+		share := strconv.Itoa(i) + ";" + strconv.Itoa(len(next))
+		if err := b.runQueue(ctx, scriptSettings, name, "share", share).Err(); err != nil {
+			return wrapRedis("create partition", err)
+		}
+		if fresh {
+			continue
+		}
+		if err := b.runQueue(ctx, scriptSettings, name, args...).Err(); err != nil {
+			return wrapRedis("copy settings", err)
 		}
 	}
 	return nil
@@ -362,13 +447,12 @@ func (b *Broker) dropUnused(ctx context.Context, queue string, names []string) e
 }
 
 // dropDrained deletes a draining partition of queue once it holds nothing
-// and the grace after the change has passed, and takes it off the
-// registry. It reports whether the partition is gone.
-func (b *Broker) dropDrained(ctx context.Context, queue, name string, since time.Time) (bool, error) {
-	if time.Since(since) < b.cfg.DrainGrace {
-		return false, nil
-	}
-	gone, err := b.runQueue(ctx, scriptDropDrained, name).Int64()
+// and Config.DrainGrace has passed since it was retired, and takes it off
+// the registry. It reports whether the partition is gone. The script
+// measures the grace on the partition's own Redis clock, from the time it
+// recorded at the retirement: a local clock never meets a Redis time here.
+func (b *Broker) dropDrained(ctx context.Context, queue, name string) (bool, error) {
+	gone, err := b.runQueue(ctx, scriptDropDrained, name, b.cfg.DrainGrace.Milliseconds()).Int64()
 	if err != nil || gone == 0 {
 		return false, wrapRedis("drop drained partition", err)
 	}

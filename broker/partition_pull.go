@@ -31,7 +31,7 @@ func (b *Broker) pullPartitioned(ctx context.Context, queue string, p Partitioni
 		case err != nil:
 			errs = append(errs, err)
 		case st.turns == 0 && len(r.Messages) < n:
-			b.foundDrained(ctx, queue, part, p.Since)
+			b.foundDrained(ctx, queue, part)
 		}
 		if len(r.Messages) == n {
 			return r.done(n), nil
@@ -143,16 +143,20 @@ func (b *Broker) drainedRecently(part string) bool {
 }
 
 // foundDrained records that a pull found a draining partition without a
-// turn, and deletes it if it holds nothing at all any more. Failures are
-// left to the next time.
-func (b *Broker) foundDrained(ctx context.Context, queue, part string, since time.Time) {
+// turn, moves its dead letters to the current partitions, and deletes it if
+// it holds nothing at all any more. Failures are left to the next time.
+func (b *Broker) foundDrained(ctx context.Context, queue, part string) {
 	b.parts.mu.Lock()
 	if b.parts.drained == nil {
 		b.parts.drained = make(map[string]time.Time)
 	}
 	b.parts.drained[part] = time.Now()
 	b.parts.mu.Unlock()
-	if _, err := b.dropDrained(ctx, queue, part, since); err != nil {
+	if err := b.moveDead(ctx, queue, part); err != nil {
+		b.cfg.Logger.Warn("fairway: could not move the dead letters of a drained partition", "queue", queue, "partition", part, "err", err)
+		return
+	}
+	if _, err := b.dropDrained(ctx, queue, part); err != nil {
 		b.cfg.Logger.Warn("fairway: could not drop a drained partition", "queue", queue, "partition", part, "err", err)
 	}
 }

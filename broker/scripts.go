@@ -32,6 +32,7 @@ var (
 	scriptDeadPurge    = queueScript("dead_purge")
 	scriptSettings     = queueScript("settings", "ratelib")
 	scriptDropDrained  = queueScript("drop_drained", "ratelib")
+	scriptDeadMove     = queueScript("dead_move")
 	scriptRegistry     = redis.NewScript(readScript("registry"))
 	scriptPartitions   = redis.NewScript(readScript("partitions"))
 )

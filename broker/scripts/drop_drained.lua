@@ -2,12 +2,22 @@
 -- no ready, leased, delayed or dead message, and no body.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel (unused)
+-- ARGV[2] the grace (ms) that must have passed since the partition was
+--         retired, on this node's clock: the retire time is TIME of the
+--         same node, so no other clock enters the decision.
 -- Returns 1 when the partition is gone (or never existed), 0 when it still
--- holds something or is not retired.
+-- holds something, is not retired, or was retired less than the grace ago.
 local R = rate_lib()
 local cfg = redis.call('HMGET', K_CFG, 'limit', 'retired')
 if not cfg[1] then return 1 end
 if not cfg[2] then return 0 end
+local now, retired = now_ms(), tonumber(cfg[2]) or 0
+if retired < 1e12 then
+  -- Retired by a version that stored 1, not the time: the grace starts now.
+  redis.call('HSET', K_CFG, 'retired', now)
+  return 0
+end
+if now - retired < tonumber(ARGV[2]) then return 0 end
 if redis.call('EXISTS', K_MSGS) == 1 or redis.call('ZCARD', K_BACKLOG) > 0 or
    redis.call('ZCARD', K_LEASED) > 0 or redis.call('ZCARD', K_DELAYED) > 0 or
    redis.call('ZCARD', K_DEAD) > 0 then

@@ -174,11 +174,25 @@ local function forget(id)
   redis.call('HDEL', K_DEADERR, id)
 end
 
--- dead_letter files id under the dead letters and trims the oldest beyond cap.
+-- dead_cap is this queue's share of the dead-letter cap, the queue's: all
+-- of it, or for partition i of k (cfg.share "<i>;<k>", see settings.lua)
+-- floor(cap/k), plus one for the first cap%k partitions, so that the
+-- partitions of a queue hold at most cap in all.
+local function dead_cap(cap)
+  local i, k = string.match(redis.call('HGET', K_CFG, 'share') or '', '^(%d+);(%d+)$')
+  if not i then return cap end
+  i, k = tonumber(i), tonumber(k)
+  local share = math.floor(cap / k)
+  if i < cap % k then share = share + 1 end
+  return share
+end
+
+-- dead_letter files id under the dead letters and trims the oldest beyond
+-- the queue's share of cap.
 local function dead_letter(id, reason, now, cap)
   redis.call('ZADD', K_DEAD, now, id)
   redis.call('HSET', K_DEADERR, id, reason)
-  local over = redis.call('ZCARD', K_DEAD) - cap
+  local over = redis.call('ZCARD', K_DEAD) - dead_cap(cap)
   if over > 0 then
     local old = redis.call('ZRANGE', K_DEAD, 0, over - 1)
     redis.call('ZREMRANGEBYRANK', K_DEAD, 0, over - 1)

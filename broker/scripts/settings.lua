@@ -2,14 +2,18 @@
 -- it, or marks a partition retired (see Broker.SetPartitions).
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel (unused)
--- ARGV[2] 'get', 'set' or 'retire'
+-- ARGV[2] 'get', 'set', 'share' or 'retire'
 -- get returns {limit, paused, rate, n, facet, priority, ... (n pairs),
 --   facet, rate limit, ...}: what 'set' takes in ARGV[3..]; '' for an unset
 --   field.
 -- set replaces the in-flight limit, pause, default rate limit, and every
 --   facet's priority and rate limit with those given. Returns 1.
 -- retire marks the queue as a partition that new deliveries no longer go
---   to, which pull reports so that pullers reload the registry. Returns 1.
+--   to, which pull reports so that pullers reload the registry, and records
+--   when on this node's clock (TIME), which drop_drained measures
+--   Config.DrainGrace from. Retiring again keeps the first time. Returns 1.
+-- share records ARGV[3] "<i>;<k>": the queue is partition i of k, and holds
+--   that share of the dead-letter cap (see dead_cap in lib.lua). Returns 1.
 -- Every op returns -1 when the queue does not exist.
 local R = rate_lib()
 local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused', 'rate')
@@ -22,8 +26,11 @@ if op == 'get' then
   for _, v in ipairs(prio) do out[#out + 1] = v end
   for _, v in ipairs(redis.call('HGETALL', R.RATES)) do out[#out + 1] = v end
   return out
+elseif op == 'share' then
+  redis.call('HSET', K_CFG, 'share', ARGV[3])
+  return 1
 elseif op == 'retire' then
-  redis.call('HSET', K_CFG, 'retired', 1)
+  redis.call('HSETNX', K_CFG, 'retired', now_ms())
   return 1
 end
 -- set: only ever on a partition that holds no messages yet, so no turn in
