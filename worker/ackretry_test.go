@@ -25,7 +25,8 @@ var errInjected = errors.New("injected: connection reset")
 type ackFailer struct {
 	mu     sync.Mutex
 	id     string
-	left   int // failures still to make; -1: every ack
+	left   int  // failures still to make; -1: every ack
+	anyArg bool // fail every script that carries the ID (nack, kill, release, extend too)
 	failed int
 }
 
@@ -52,7 +53,7 @@ func (f *ackFailer) hit(cmd redis.Cmder) bool {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.left == 0 || fmt.Sprint(args[len(args)-2]) != f.id {
+	if f.left == 0 || !f.matches(args) {
 		return false
 	}
 	if f.left > 0 {
@@ -60,6 +61,18 @@ func (f *ackFailer) hit(cmd redis.Cmder) bool {
 	}
 	f.failed++
 	return true
+}
+
+func (f *ackFailer) matches(args []any) bool {
+	if !f.anyArg {
+		return fmt.Sprint(args[len(args)-2]) == f.id
+	}
+	for _, a := range args {
+		if fmt.Sprint(a) == f.id {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *ackFailer) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -244,5 +257,43 @@ func TestAckRetriesEndOnHardStop(t *testing.T) {
 	}
 	if fail.count() == 0 {
 		t.Error("no ack failed: the test injected nothing")
+	}
+}
+
+// A hard stop ends the retries of a nack as it does an ack's: with every
+// script carrying the message failing and a 30s lease, Stop returns soon
+// after its context ends rather than after the hard stop's grace.
+func TestNackRetriesEndOnHardStop(t *testing.T) {
+	t.Parallel()
+	rdb := testutil.RealRedis(t)
+	fail := &ackFailer{anyArg: true}
+	rdb.AddHook(fail)
+	b := newBroker(t, rdb, broker.Config{})
+	deliverN(t, b, "f", 1)
+	done := make(chan struct{})
+	w := worker.New(b, quick(worker.Config{Concurrency: 1, LeaseDuration: 30 * time.Second}))
+	w.HandleFunc("q", func(_ context.Context, m *broker.Message) error {
+		fail.arm(m.ID, -1)
+		close(done)
+		return errors.New("handler failed")
+	})
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	const grace = 500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	start := time.Now()
+	err := w.Stop(ctx)
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("stop: %v, want the context's deadline", err)
+	}
+	if took > grace+2*time.Second {
+		t.Errorf("stop took %v after a context of %v", took, grace)
+	}
+	if fail.count() == 0 {
+		t.Error("no nack failed: the test injected nothing")
 	}
 }
