@@ -182,9 +182,6 @@ func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next t
 		}
 		sent := time.Now()
 		res, err := r.b.PullNext(ctx, q, n-len(got), r.cfg.LeaseDuration)
-		for _, m := range res.Messages {
-			r.keeper.hold(m, pulledDeadline(sent, r.cfg.LeaseDuration))
-		}
 		if err != nil {
 			err = r.failing.failed(q, err)
 			if ctx.Err() == nil {
@@ -194,6 +191,9 @@ func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next t
 		}
 		r.failing.answered(q)
 		answered = true
+		for _, m := range res.Messages {
+			r.keeper.hold(m, pulledDeadline(sent, r.cfg.LeaseDuration))
+		}
 		got = append(got, res.Messages...)
 		if len(got) == n {
 			break
