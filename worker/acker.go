@@ -13,17 +13,22 @@ import (
 // under load one round trip acks many messages, and when idle an ack goes
 // out at once.
 type acker struct {
-	b    *broker.Broker
-	log  *slog.Logger
-	in   chan *broker.Message
-	done chan struct{}
+	b      *broker.Broker
+	log    *slog.Logger
+	leases *keeper         // how long each ack may be retried
+	quit   <-chan struct{} // closed on a hard stop: retry no more
+	in     chan *broker.Message
+	done   chan struct{}
 }
 
 // maxAckBatch bounds one AckMany.
 const maxAckBatch = 512
 
-func newAcker(b *broker.Broker, log *slog.Logger, concurrency int) *acker {
-	return &acker{b: b, log: log, in: make(chan *broker.Message, 2*concurrency), done: make(chan struct{})}
+func newAcker(b *broker.Broker, log *slog.Logger, leases *keeper, quit <-chan struct{}, concurrency int) *acker {
+	return &acker{
+		b: b, log: log, leases: leases, quit: quit,
+		in: make(chan *broker.Message, 2*concurrency), done: make(chan struct{}),
+	}
 }
 
 func (a *acker) ack(m *broker.Message) { a.in <- m }
@@ -64,10 +69,12 @@ func (a *acker) loop(context.Context) error {
 	return nil
 }
 
-// flush acks a batch, retrying on Redis errors until the leases would have
-// expired anyway (then the messages come back: at least once).
+// flush acks a batch, retrying on Redis errors until the current lease of
+// every message in it has ended (then the messages come back: at least
+// once), or a hard stop. Each message drops out of the retries when its own
+// lease ends.
 func (a *acker) flush(batch []*broker.Message) {
-	deadline := batch[0].LeaseDeadline
+	defer a.leases.forget(batch...)
 	retry := newRetryDelay()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -80,13 +87,36 @@ func (a *acker) flush(batch []*broker.Message) {
 			a.log.Warn("fairway: acked after the lease was lost; the message will run again", "err", err)
 			return
 		}
-		if time.Now().After(deadline) {
-			a.log.Error("fairway: could not ack before the leases ended; the messages will run again", "n", len(batch), "err", err)
+		var last time.Time
+		batch, last = a.live(batch, err)
+		if len(batch) == 0 {
 			return
 		}
 		a.log.Warn("fairway: ack failed; retrying", "n", len(batch), "err", err)
-		time.Sleep(retry.next())
+		if !waitRetry(retry.next(), last, a.quit) {
+			a.log.Error("fairway: could not ack before the leases ended or the worker stopped; the messages will run again", "n", len(batch), "err", err)
+			return
+		}
 	}
+}
+
+// live is the part of batch whose leases have not ended, and the latest of
+// their deadlines; it logs the messages that drop out after err.
+func (a *acker) live(batch []*broker.Message, err error) ([]*broker.Message, time.Time) {
+	var last time.Time
+	kept := batch[:0:0]
+	for _, m := range batch {
+		d := a.leases.deadline(m)
+		if time.Until(d) <= 0 {
+			a.log.Error("fairway: could not ack before the lease ended; the message will run again", "queue", m.Queue, "id", m.ID, "err", err)
+			continue
+		}
+		kept = append(kept, m)
+		if d.After(last) {
+			last = d
+		}
+	}
+	return kept, last
 }
 
 // hasOtherThan reports whether a joined error holds an error that is not

@@ -10,8 +10,15 @@ import (
 	"github.com/fairwayhq/fairway/broker"
 )
 
-// keeper extends the leases of messages whose handlers run long, and cancels
-// a handler's context when its lease is lost.
+// keeper owns the lease of every message the worker holds, from its pull to
+// its settlement: it extends the leases of messages whose handlers run long,
+// cancels a handler's context when its lease is lost, and tells the acker
+// and the settle path how long they may retry (deadline).
+//
+// Each lease's deadline is kept on the local monotonic clock only. It is
+// taken from a reply of Redis (pull or extend) as the local time the request
+// was sent plus the lease that the script gave from its own clock's now, so
+// it never mixes Redis's clock with ours and it errs early, never late.
 type keeper struct {
 	b     *broker.Broker
 	log   *slog.Logger
@@ -27,9 +34,14 @@ type keeper struct {
 type leaseState struct {
 	// lease is the keeper's own copy of the message, so that Extend never
 	// writes to the one the handler reads.
-	lease    *broker.Message
-	cancel   context.CancelCauseFunc
-	extended time.Time // when the lease was last taken or extended, locally
+	lease  *broker.Message
+	cancel context.CancelCauseFunc
+	// deadline is when the lease ends, on the local monotonic clock, as of
+	// the last pull or extend: the one record of it.
+	deadline time.Time
+	// handling is true while the handler runs: only then is the lease
+	// extended.
+	handling bool
 }
 
 func newKeeper(b *broker.Broker, log *slog.Logger, lease time.Duration) *keeper {
@@ -40,17 +52,59 @@ func newKeeper(b *broker.Broker, log *slog.Logger, lease time.Duration) *keeper 
 	}
 }
 
-func (k *keeper) track(m *broker.Message, cancel context.CancelCauseFunc) {
+// hold records a message just pulled, whose lease ends at deadline on the
+// local clock (see pulledDeadline).
+func (k *keeper) hold(m *broker.Message, deadline time.Time) {
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	cp := *m
-	k.tracked[m] = &leaseState{lease: &cp, cancel: cancel, extended: time.Now()}
-	k.mu.Unlock()
+	k.tracked[m] = &leaseState{lease: &cp, deadline: deadline}
 }
 
+// track starts keeping m's lease while its handler runs; cancel is called
+// with ErrLeaseLost if the lease is lost meanwhile. A message not held
+// before gets a lease that counts as ending now, so it is extended at once.
+func (k *keeper) track(m *broker.Message, cancel context.CancelCauseFunc) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s, ok := k.tracked[m]
+	if !ok {
+		cp := *m
+		s = &leaseState{lease: &cp, deadline: time.Now()}
+		k.tracked[m] = s
+	}
+	s.cancel, s.handling = cancel, true
+}
+
+// untrack stops extending m's lease once its handler returned. The lease
+// stays recorded, for the acker or the settle path, until forget.
 func (k *keeper) untrack(m *broker.Message) {
 	k.mu.Lock()
-	delete(k.tracked, m)
-	k.mu.Unlock()
+	defer k.mu.Unlock()
+	if s, ok := k.tracked[m]; ok {
+		s.handling = false
+	}
+}
+
+// forget drops the leases of settled messages (acked, nacked, released, or
+// given up).
+func (k *keeper) forget(ms ...*broker.Message) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, m := range ms {
+		delete(k.tracked, m)
+	}
+}
+
+// deadline is when m's lease ends on the local clock, as the last pull or
+// extend left it; the zero time (long past) when m is not held.
+func (k *keeper) deadline(m *broker.Message) time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if s, ok := k.tracked[m]; ok {
+		return s.deadline
+	}
+	return time.Time{}
 }
 
 func (k *keeper) stop() {
@@ -82,12 +136,13 @@ func (k *keeper) loop(context.Context) error {
 	}
 }
 
+// extendDue extends the leases of running handlers with two thirds of the
+// lease or less left.
 func (k *keeper) extendDue() {
-	now := time.Now()
 	k.mu.Lock()
 	due := make(map[*broker.Message]*broker.Message)
 	for m, s := range k.tracked {
-		if now.Sub(s.extended) >= k.lease/3 {
+		if s.handling && time.Until(s.deadline) <= k.lease-k.lease/3 {
 			due[m] = s.lease
 		}
 	}
@@ -99,19 +154,60 @@ func (k *keeper) extendDue() {
 
 func (k *keeper) extend(m, lease *broker.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), k.lease/4)
+	sent := time.Now()
 	err := k.b.Extend(ctx, lease, k.lease)
 	cancel()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	s, ok := k.tracked[m]
 	switch {
-	case !ok: // the handler finished meanwhile
+	case !ok: // settled meanwhile
 	case err == nil:
-		s.extended = time.Now()
+		// extend.lua set the deadline to its now + k.lease, and its now is
+		// no earlier than sent.
+		s.deadline = sent.Add(k.lease)
 	case errors.Is(err, broker.ErrLeaseLost):
-		s.cancel(broker.ErrLeaseLost)
-		delete(k.tracked, m)
+		if s.cancel != nil {
+			s.cancel(broker.ErrLeaseLost)
+		}
+		s.deadline = time.Time{}
+		s.handling = false
 	default:
 		k.log.Warn("fairway: could not extend a lease; will try again", "queue", m.Queue, "id", m.ID, "err", err)
+	}
+}
+
+// pulledDeadline is when the lease of a message pulled with lease, by a
+// request sent at sent (local clock), ends on the local clock.
+//
+// The pull script leased each message until its own now + lease, so
+// LeaseDeadline - Now of that script is exactly lease, and the script ran
+// after sent: sent + lease is never late. The result's Now is not used: a
+// PullNext over partitions joins several scripts, on a cluster run by nodes
+// whose clocks differ, and Now is only the last one's.
+func pulledDeadline(sent time.Time, lease time.Duration) time.Time {
+	return sent.Add(lease)
+}
+
+// waitRetry waits d before a retry, cut short by the lease's end. It returns
+// false, at once, if the lease already ended or quit is closed (a hard stop),
+// and false when quit closes while it waits.
+func waitRetry(d time.Duration, deadline time.Time, quit <-chan struct{}) bool {
+	left := time.Until(deadline)
+	if left <= 0 {
+		return false
+	}
+	select {
+	case <-quit:
+		return false
+	default:
+	}
+	t := time.NewTimer(min(d, left))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-quit:
+		return false
 	}
 }

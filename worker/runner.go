@@ -49,8 +49,8 @@ func newRunner(base context.Context, w *Worker, queues map[string]int, handlers 
 	}
 	r.fetchCtx, r.stopFetch = context.WithCancel(base)
 	r.handlerCtx, r.hardStop = context.WithCancelCause(base)
-	r.acker = newAcker(r.b, w.cfg.Logger, w.cfg.Concurrency)
 	r.keeper = newKeeper(r.b, w.cfg.Logger, w.cfg.LeaseDuration)
+	r.acker = newAcker(r.b, w.cfg.Logger, r.keeper, r.handlerCtx.Done(), w.cfg.Concurrency)
 	r.history = newHistory(r.b, w.cfg.Logger)
 	return r
 }
@@ -180,6 +180,7 @@ func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next t
 		if r.failing.held(q) {
 			continue
 		}
+		sent := time.Now()
 		res, err := r.b.PullNext(ctx, q, n-len(got), r.cfg.LeaseDuration)
 		if err != nil {
 			err = r.failing.failed(q, err)
@@ -190,6 +191,9 @@ func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next t
 		}
 		r.failing.answered(q)
 		answered = true
+		for _, m := range res.Messages {
+			r.keeper.hold(m, pulledDeadline(sent, r.cfg.LeaseDuration))
+		}
 		got = append(got, res.Messages...)
 		if len(got) == n {
 			break
@@ -240,6 +244,7 @@ func (r *runner) process(m *broker.Message) {
 	case OutcomeRelease:
 		r.settle(m, "release", func(ctx context.Context) error { return r.b.Release(ctx, m) })
 	case OutcomeLost:
+		r.keeper.forget(m)
 		r.cfg.Logger.Warn("fairway: lease lost while handling", "queue", m.Queue, "id", m.ID)
 	}
 }
@@ -255,14 +260,17 @@ func callHandler(ctx context.Context, h Handler, m *broker.Message) (err error) 
 	return h.Handle(ctx, m)
 }
 
-// settle runs op until it succeeds, the lease is lost, or the lease would
-// have expired anyway (then the message comes back by itself).
+// settle runs op until it succeeds, the lease is lost, the current lease
+// (as the keeper last extended it) has ended, so that the message comes back
+// by itself, or a hard stop. The first try is made whatever the time: a
+// release after a hard stop is how a canceled handler's message goes back.
 func (r *runner) settle(m *broker.Message, what string, op func(context.Context) error) {
-	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(r.cfg.LeaseDuration))
-	defer cancel()
+	defer r.keeper.forget(m)
 	retry := newRetryDelay()
 	for {
+		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 		err := op(ctx)
+		cancel()
 		switch {
 		case err == nil:
 			return
@@ -271,9 +279,13 @@ func (r *runner) settle(m *broker.Message, what string, op func(context.Context)
 			return
 		}
 		r.w.health.setRedisErr(err)
-		if !sleepCtx(ctx, retry.next()) {
+		if !waitRetry(retry.next(), r.keeper.deadline(m), r.handlerCtx.Done()) {
 			r.cfg.Logger.Error("fairway: gave up to "+what+"; the lease will expire", "queue", m.Queue, "id", m.ID, "err", err)
 			return
 		}
 	}
 }
+
+// settleTimeout bounds one try of a nack, dead-letter or release, as the
+// acker bounds one AckMany.
+const settleTimeout = 5 * time.Second
