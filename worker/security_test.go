@@ -218,7 +218,7 @@ func TestWorkerACLMinimal(t *testing.T) {
 				}
 				return slices.ContainsFunc(denied, func(d string) bool { return strings.Contains(d, " "+cmd+" ") })
 			}
-			if cmd == "hincrby" || cmd == "expireat" {
+			if cmd == "hincrby" || cmd == "pexpire" {
 				// The history is written when the worker stops.
 				testutil.Eventually(t, 10*time.Second, drained(t, setup), "the messages handled")
 				if err := w.Stop(t.Context()); err != nil {

@@ -36,7 +36,7 @@ var (
 	// per-minute history (HINCRBY and EXPIREAT on its queues' hist keys),
 	// and the registry read in a transaction (GET, which the scripts have,
 	// HGETALL, MULTI, EXEC) to find a queue's partitions.
-	ACLWorkerCommands = []string{"evalsha", "eval", "subscribe", "ping", "hincrby", "expireat", "multi", "exec"}
+	ACLWorkerCommands = []string{"evalsha", "eval", "subscribe", "ping", "hincrby", "pexpire", "multi", "exec"}
 )
 
 // ProducerACL is the ACL rule set of a producer under namespace ns: its
