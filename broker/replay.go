@@ -10,7 +10,7 @@ import (
 )
 
 // A script call whose second run would change a queue further (enqueue,
-// pull, nack, release, dead-letter requeue and purge) carries a replay
+// pull, nack, release, dead-letter requeue, purge and move) carries a replay
 // marker: a key unique to the call, which the script writes with what it
 // did and reads first (scripts/lib.lua). go-redis sends a command again
 // after a network error or a read timeout, and so may run a script that
@@ -62,6 +62,7 @@ var takesReplayMarker = map[*redis.Script]bool{
 	scriptRelease:     true,
 	scriptDeadRequeue: true,
 	scriptDeadPurge:   true,
+	scriptDeadMove:    true,
 }
 
 // replayCall prepares a call of a script that takes a replay marker: KEYS[2]

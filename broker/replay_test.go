@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -376,4 +377,60 @@ func TestReplayBound(t *testing.T) {
 	}
 	// Redis ran it at least once: the message is queued exactly once.
 	wantStats(t, direct, "q", broker.QueueStats{Ready: 1, Facets: 1, Routed: true})
+}
+
+// opCall matches a script call whose arguments hold op, as its own bulk
+// string, and that names a key ending with key.
+func opCall(op, key string) func([]byte) bool {
+	return func(req []byte) bool {
+		r := string(req)
+		return testutil.MatchCommands("EVALSHA", "EVAL")(req) && strings.Contains(r, "\r\n"+op+"\r\n") && strings.Contains(r, key+"\r\n")
+	}
+}
+
+// A change of partition count whose announcement or switch loses its reply
+// still succeeds once, and the dead letters of the retired partitions, whose
+// move loses the reply of its last step, are all kept.
+func TestReplayedRepartition(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	// prepare and set are partitions.lua's (registry keys), forget
+	// dead_move.lua's (a partition's).
+	for op, key := range map[string]string{"prepare": "}:changing", "set": "}:changing", "forget": "}:"} {
+		t.Run(op, func(t *testing.T) {
+			t.Parallel()
+			rdb := testutil.RealRedis(t)
+			p := testutil.StartProxyT(t, rdb.Options().Addr)
+			via := redis.NewClient(&redis.Options{Addr: p.Addr()})
+			t.Cleanup(func() { _ = via.Close() })
+			direct := partitioned(t, rdb, broker.Config{DrainGrace: time.Millisecond}, 2)
+			lossy := newBroker(t, via, broker.Config{Namespace: direct.Namespace(), DrainGrace: time.Millisecond})
+			for i := range 6 {
+				deliver(t, direct, "t", fmt.Sprint("f", i), fmt.Sprint(i))
+				if err := direct.Kill(ctx, eventuallyPull(t, direct, "q"), "test"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.SetMatch(opCall(op, key))
+			p.DropNext(1)
+			if err := lossy.SetPartitions(ctx, "q", 3); err != nil {
+				t.Fatalf("SetPartitions with the reply of %q lost: %v", op, err)
+			}
+			// The retired partitions' dead letters move on the next pulls.
+			testutil.Eventually(t, waitTimeout, func() bool {
+				if m, err := lossy.Pull(ctx, "q"); err != nil || m != nil {
+					t.Fatalf("Pull = %v, %v", m, err)
+				}
+				return len(partitionsOf(t, lossy, "q").Draining) == 0
+			}, "the retired partitions dropped")
+			requireDropped(t, p, 1)
+			if got := partitionsOf(t, lossy, "q"); got.Count != 3 {
+				t.Fatalf("partitions %+v, want 3", got)
+			}
+			if s := stats(t, lossy, "q"); s.Dead != 6 {
+				t.Fatalf("%d dead letters after the change, want 6", s.Dead)
+			}
+			checkPartitions(t, rdb, lossy, "q")
+		})
+	}
 }

@@ -8,6 +8,9 @@
 --         "<token>;<deadline ms>" while a change of count is under way
 --         (between 'prepare' and 'set'); settings wait for it to end (see
 --         Broker.queueSetting). The deadline is on this node's clock.
+--         "<queue>/set" holds the token of the queue's last 'set', so that
+--         a 'prepare' or 'set' run again (its reply was lost) answers as
+--         the first run did.
 -- ARGV[1] queue
 -- ARGV[2] 'prepare': ARGV[3] the generation the change starts from, ARGV[4]
 --         a token naming the change, ARGV[5] how long (ms) it may take;
@@ -45,7 +48,7 @@ elseif op == 'abort' then
   return 1
 elseif op == 'delete' then
   redis.call('HDEL', KEYS[3], q)
-  redis.call('HDEL', KEYS[4], q)
+  redis.call('HDEL', KEYS[4], q, q .. '/set')
   return redis.call('INCR', KEYS[2])
 end
 local cur = redis.call('HGET', KEYS[3], q)
@@ -54,6 +57,9 @@ cur = cur or '1;0;0;'
 local count, gen, since, rest = string.match(cur, '^(%d+);(%d+);(%d+);(.*)$')
 if not count then count, gen, since, rest = '1', '0', '0', '' end
 if op == 'prepare' then
+  -- Run again: its own change is under way, or already switched.
+  local mine = change() == ARGV[4] or redis.call('HGET', KEYS[4], q .. '/set') == ARGV[4]
+  if mine then return 1 end
   if ARGV[3] ~= gen or change() then return -1 end
   redis.call('HSET', KEYS[4], q, ARGV[4] .. ';' .. (now_ms() + tonumber(ARGV[5])))
   return 1
@@ -61,8 +67,12 @@ end
 local draining = {}
 for name in string.gmatch(rest, '[^,]+') do draining[#draining + 1] = name end
 if op == 'set' then
+  if redis.call('HGET', KEYS[4], q .. '/set') == ARGV[5] then
+    return tonumber(redis.call('GET', KEYS[2]) or 0) -- run again: it switched
+  end
   if ARGV[3] ~= gen or change() ~= ARGV[5] then return -1 end
   redis.call('HDEL', KEYS[4], q)
+  redis.call('HSET', KEYS[4], q .. '/set', ARGV[5])
   -- Oldest first: pulls drain them in this order.
   for i = 6, #ARGV do draining[#draining + 1] = ARGV[i] end
   count, gen = ARGV[4], tostring(tonumber(gen) + 1)
