@@ -40,7 +40,10 @@ type PullResult struct {
 	// NextReadyAt is, when fewer than n messages were leased, the time on
 	// Redis's clock at which the first facet held back by its rate limit
 	// may be pulled again; it is zero when no facet is held back. A
-	// consumer that found nothing can sleep for NextReadyAt.Sub(Now).
+	// consumer that found nothing can sleep for NextReadyAt.Sub(Now). On a
+	// partitioned queue of a Cluster, whose nodes have clocks of their own,
+	// Now is the last partition's clock and NextReadyAt.Sub(Now) the
+	// shortest wait, each measured on its own node's clock.
 	NextReadyAt time.Time
 }
 
@@ -72,6 +75,27 @@ func (b *Broker) PullNext(ctx context.Context, queue string, n int, lease time.D
 		return r.done(n), nil
 	}
 	return b.pullPartitioned(ctx, queue, p, n, lease)
+}
+
+// setClock makes now, one partition's clock, r's Now, and NextReadyAt the
+// earliest of the waits so far, next (that partition's time its first held
+// back facet frees, 0 for none) among them. Partitions on different nodes
+// of a Cluster have clocks of their own, so only the waits, each measured
+// on one node's clock, are compared, and NextReadyAt.Sub(Now) is that wait.
+func (r *PullResult) setClock(now time.Time, next int64) {
+	wait := time.Duration(-1)
+	if !r.NextReadyAt.IsZero() {
+		wait = r.NextReadyAt.Sub(r.Now)
+	}
+	if next > 0 {
+		if w := time.UnixMilli(next).Sub(now); wait < 0 || w < wait {
+			wait = w
+		}
+	}
+	r.Now = now
+	if wait >= 0 {
+		r.NextReadyAt = now.Add(wait)
+	}
 }
 
 // done clears NextReadyAt when r holds all n messages asked for.
@@ -132,10 +156,8 @@ func (b *Broker) absorbPull(ctx context.Context, queue, part string, res []any, 
 	flag, _ := res[1].(int64)
 	turns, _ := res[3].(int64)
 	retired, _ := res[4].(int64)
-	r.Now = time.UnixMilli(now)
-	if next, _ := res[2].(int64); next > 0 && (r.NextReadyAt.IsZero() || time.UnixMilli(next).Before(r.NextReadyAt)) {
-		r.NextReadyAt = time.UnixMilli(next)
-	}
+	next, _ := res[2].(int64)
+	r.setClock(time.UnixMilli(now), next)
 	deadline := r.Now.Add(lease)
 	if r.Messages == nil {
 		r.Messages = make([]*Message, 0, (len(res)-5)/4)
