@@ -82,14 +82,10 @@ func (b *Broker) queueSetting(ctx context.Context, op, queue string, s *redis.Sc
 
 // settingOn runs a setting script on every partition of the layout st.
 func (b *Broker) settingOn(ctx context.Context, op, queue string, st layoutState, s *redis.Script, args []any) error {
-	var l layout
-	if st.layout != "" {
-		var ok bool
-		if l, ok = parseLayout(st.layout); !ok {
-			return fmt.Errorf("broker: %s: unreadable partitioning %q of %q", op, st.layout, queue)
-		}
+	p, err := st.partitioning(op, queue)
+	if err != nil {
+		return err
 	}
-	p := l.partitioning(queue)
 	for _, part := range p.all() {
 		code, err := b.runQueue(ctx, s, part, args...).Int64()
 		if err != nil {
@@ -100,6 +96,18 @@ func (b *Broker) settingOn(ctx context.Context, op, queue string, st layoutState
 		}
 	}
 	return nil
+}
+
+// partitioning is queue's partitioning as st holds it.
+func (st layoutState) partitioning(op, queue string) (Partitioning, error) {
+	var l layout
+	if st.layout != "" {
+		var ok bool
+		if l, ok = parseLayout(st.layout); !ok {
+			return Partitioning{}, fmt.Errorf("broker: %s: unreadable partitioning %q of %q", op, st.layout, queue)
+		}
+	}
+	return l.partitioning(queue), nil
 }
 
 // sleepCtx waits d, or until ctx ends.

@@ -250,23 +250,46 @@ func (b *Broker) layoutState(ctx context.Context, queue string) (layoutState, er
 
 // eachPartition runs fn on every partition of queue, draining ones first,
 // and returns the first error. A draining partition that is gone (deleted
-// once empty) is skipped.
+// once empty) is skipped. It serves the calls that change a queue's
+// messages or its registration (dead letters, unregister, destroy), which
+// must reach every partition: it reads the layout from Redis, not the cache
+// (which may be a second old), and reads it again afterwards, running fn on
+// the partitions of a change made meanwhile, until a read finds none new.
 func (b *Broker) eachPartition(ctx context.Context, queue string, fn func(name string) error) error {
-	p, err := b.partitions(ctx, queue, partitionsMaxAge)
-	if err != nil {
-		return err
-	}
-	for _, name := range p.all() {
-		err := fn(name)
-		if errors.Is(err, ErrUnknownQueue) && slices.Contains(p.Draining, name) {
-			continue
-		}
+	done := make(map[string]bool)
+	for range maxLayoutReads {
+		st, err := b.layoutState(ctx, queue)
 		if err != nil {
 			return err
 		}
+		p, err := st.partitioning("read partitions", queue)
+		if err != nil {
+			return err
+		}
+		fresh := false
+		for _, name := range p.all() {
+			if done[name] {
+				continue
+			}
+			done[name], fresh = true, true
+			err := fn(name)
+			if errors.Is(err, ErrUnknownQueue) && slices.Contains(p.Draining, name) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if !fresh {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("%w: the partitions of %q kept changing; try again", ErrConflict, queue)
 }
+
+// maxLayoutReads bounds eachPartition's reads of a layout that keeps
+// changing under it.
+const maxLayoutReads = 5
 
 // WithPartitions splits a queue into k partitions (1 to MaxPartitions); see
 // Partitioning. On a queue that has another count, RegisterQueue changes it

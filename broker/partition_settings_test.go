@@ -137,3 +137,52 @@ func TestPauseWithStaleCache(t *testing.T) {
 		checkPartitions(t, rdb, b, "q")
 	})
 }
+
+// Calls that change a queue's messages or its registration reach every
+// partition, also those of a change that a broker whose cache is a moment
+// old has not seen.
+func TestStaleCacheReachesEveryPartition(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachBackendWithCluster(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		for _, op := range []string{"PurgeAllDead", "RequeueAllDead", "DestroyQueue"} {
+			t.Run(op, func(t *testing.T) {
+				fresh := partitioned(t, rdb, broker.Config{}, 2)
+				stale := newBroker(t, rdb, broker.Config{Namespace: fresh.Namespace()})
+				_ = stats(t, stale, "q") // its cache now holds 2 partitions
+				if err := fresh.SetPartitions(ctx, "q", 3); err != nil {
+					t.Fatal(err)
+				}
+				for i := range 6 {
+					deliver(t, fresh, "t", fmt.Sprint("f", i), fmt.Sprint(i))
+					if err := fresh.Kill(ctx, eventuallyPull(t, fresh, "q"), "test"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var err error
+				var n int
+				switch op {
+				case "PurgeAllDead":
+					n, err = stale.PurgeAllDead(ctx, "q")
+				case "RequeueAllDead":
+					n, err = stale.RequeueAllDead(ctx, "q")
+				case "DestroyQueue":
+					n, err = 6, stale.DestroyQueue(ctx, "q")
+				}
+				if err != nil || n != 6 {
+					t.Fatalf("%s from a stale broker = %d, %v; want 6, nil", op, n, err)
+				}
+				switch op {
+				case "DestroyQueue":
+					if left := keysKept(t, rdb, fresh.Namespace()+":{q*"); len(left) > 0 {
+						t.Fatalf("DestroyQueue from a stale broker left %v", left)
+					}
+				default:
+					if s := stats(t, fresh, "q"); s.Dead != 0 {
+						t.Fatalf("%s from a stale broker left %d dead letters", op, s.Dead)
+					}
+				}
+			})
+		}
+	})
+}
