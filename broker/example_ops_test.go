@@ -106,7 +106,7 @@ func ExampleBroker_Subscribe() {
 	if err != nil {
 		panic(err)
 	}
-	defer sub.Close()
+	defer func() { _ = sub.Close() }()
 
 	_ = b.DeliverBytes(ctx, "user.signup", "acme", []byte(`{"id":7}`))
 	e := <-sub.Channel()

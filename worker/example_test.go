@@ -20,7 +20,7 @@ func Example() {
 	}
 	defer mr.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	b, err := broker.New(rdb, broker.Config{})
 	if err != nil {
 		panic(err)
