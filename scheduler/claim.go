@@ -14,10 +14,12 @@ import (
 
 // scriptMark returns a schedule's mark, first setting it to ARGV[1] (now)
 // when the schedule is new, so that it delivers no run from before it
-// existed.
-// KEYS[1] the mark; ARGV[1] now (Unix ms). Returns the mark.
+// existed. A new schedule's last run is recorded as 0, never: the mark is
+// where delivery starts, not a run that happened.
+// KEYS[1] the mark, KEYS[2] the last run; ARGV[1] now (Unix ms). Returns
+// the mark.
 var scriptMark = redis.NewScript(`
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then redis.call('SET', KEYS[2], '0', 'NX') end
 return tonumber(redis.call('GET', KEYS[1]))
 `)
 
@@ -37,14 +39,16 @@ if not redis.call('SET', KEYS[2], lock, 'NX', 'PX', ARGV[3]) then return -1 end
 return 1
 `)
 
-// scriptDone ends a claim: it raises the mark to the run when the run was
-// delivered (ARGV[3] = '1'), and drops the lock if the owner holds it. With
-// no lock held it just raises the mark, to skip runs.
-// KEYS[1] the mark, KEYS[2] the lock; ARGV[1] the run (Unix ms), ARGV[2] the
-// owner, ARGV[3] '1' to raise the mark. Returns 1.
+// scriptDone ends a claim: it raises the mark and the last run to the run
+// when the run was delivered (ARGV[3] = '1'), and drops the lock if the
+// owner holds it. With no lock held it just raises them, to skip runs.
+// KEYS[1] the mark, KEYS[2] the lock, KEYS[3] the last run; ARGV[1] the run
+// (Unix ms), ARGV[2] the owner, ARGV[3] '1' to raise the mark. Returns 1.
 var scriptDone = redis.NewScript(`
-if ARGV[3] == '1' and tonumber(redis.call('GET', KEYS[1]) or 0) < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[3] == '1' then
+  for _, k in ipairs({KEYS[1], KEYS[3]}) do
+    if tonumber(redis.call('GET', k) or 0) < tonumber(ARGV[1]) then redis.call('SET', k, ARGV[1]) end
+  end
 end
 if redis.call('GET', KEYS[2]) == ARGV[1] .. '|' .. ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1
@@ -54,9 +58,12 @@ return 1
 // down for very long (a year of minutes is half that).
 const maxScan = 1_000_000
 
+// keys returns the keys of schedule name: its mark (below which no run is
+// delivered), its lock, and its last run (delivered or skipped; 0 before
+// the first).
 func (s *Scheduler) keys(name string) []string {
 	p := s.b.Namespace() + ":{~schedule:" + name + "}:"
-	return []string{p + "last", p + "lock"}
+	return []string{p + "last", p + "lock", p + "ran"}
 }
 
 // check delivers sch's runs that are due at now, as its catch-up policy
@@ -64,7 +71,7 @@ func (s *Scheduler) keys(name string) []string {
 func (s *Scheduler) check(ctx context.Context, sch Schedule, now time.Time) (time.Time, error) {
 	retry := now.Add(min(s.cfg.CheckInterval, time.Second))
 	keys := s.keys(sch.Name)
-	markMS, err := scriptMark.Run(ctx, s.b.Client(), keys[:1], now.UnixMilli()).Int64()
+	markMS, err := scriptMark.Run(ctx, s.b.Client(), []string{keys[0], keys[2]}, now.UnixMilli()).Int64()
 	if err != nil {
 		return retry, fmt.Errorf("scheduler: read the mark of %q: %w", sch.Name, err)
 	}

@@ -25,7 +25,10 @@
 // Keys, under the broker's namespace, one hash tag per schedule so that each
 // script touches one Redis Cluster slot:
 //
-//	<ns>:{~schedule:<name>}:last   string: the last run delivered or skipped (Unix ms)
+//	<ns>:{~schedule:<name>}:last   string: the mark (Unix ms): no run at or before it is delivered; set to
+//	                               the time the schedule was added, then raised by each run delivered or skipped
+//	<ns>:{~schedule:<name>}:ran    string: the last run delivered or skipped (Unix ms), 0 before the first;
+//	                               what List reports as LastRun (absent for schedules recorded before it existed)
 //	<ns>:{~schedule:<name>}:lock   string: "<run>|<owner>" while a process delivers a run, with an expiry
 //	<ns>:{~schedules}:all          hash: name -> the schedule's description (JSON), for List
 package scheduler

@@ -21,7 +21,9 @@ type Info struct {
 	Topic    string // "" when the schedule builds its messages
 	Facet    string
 	CatchUp  CatchUp
-	// LastRun is the last run delivered or skipped; zero before the first.
+	// LastRun is the last run delivered or skipped by catch-up; zero
+	// before the first, even though the schedule has a mark from when it
+	// was added (runs before that are never delivered).
 	LastRun time.Time
 	// NextRun is the first run after now; zero when Spec is not one of
 	// Every or Cron, and so cannot be read back.
@@ -83,7 +85,7 @@ func (s *Scheduler) Schedules(ctx context.Context) ([]Info, error) {
 
 // List returns every schedule that a Scheduler on b's namespace has run, by
 // name, with its last and next runs. It costs one round trip for the
-// registry and one for the marks.
+// registry and one for the last runs.
 func List(ctx context.Context, b *broker.Broker) ([]Info, error) {
 	rdb, ns := b.Client(), b.Namespace()
 	all, err := rdb.HGetAll(ctx, registryKey(ns)).Result()
@@ -97,10 +99,11 @@ func List(ctx context.Context, b *broker.Broker) ([]Info, error) {
 			}
 		}
 	})
-	marks := make([]*redis.StringCmd, len(names))
+	marks, ran := make([]*redis.StringCmd, len(names)), make([]*redis.StringCmd, len(names))
 	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, n := range names {
 			marks[i] = p.Get(ctx, ns+":{~schedule:"+n+"}:last")
+			ran[i] = p.Get(ctx, ns+":{~schedule:"+n+"}:ran")
 		}
 		return nil
 	}); err != nil && !errors.Is(err, redis.Nil) {
@@ -112,13 +115,33 @@ func List(ctx context.Context, b *broker.Broker) ([]Info, error) {
 		var d description
 		_ = json.Unmarshal([]byte(all[n]), &d) // a bad entry lists with its name only
 		info := Info{Name: n, Spec: d.Spec, Location: d.Location, Topic: d.Topic, Facet: d.Facet, CatchUp: d.CatchUp}
-		if ms, err := marks[i].Int64(); err == nil {
-			info.LastRun = time.UnixMilli(ms)
-		}
+		info.LastRun = lastRun(d, ran[i], marks[i])
 		info.NextRun = nextOf(d, now)
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// lastRun reads a schedule's last run: its own key when there is one (0:
+// never). A schedule recorded before that key existed has only its mark,
+// which is the last run when it falls on one of the schedule's runs, and
+// otherwise the time the schedule was added, when no run happened.
+func lastRun(d description, ran, mark *redis.StringCmd) time.Time {
+	if ms, err := ran.Int64(); err == nil {
+		if ms <= 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(ms)
+	}
+	ms, err := mark.Int64()
+	if err != nil {
+		return time.Time{}
+	}
+	t := time.UnixMilli(ms)
+	if next := nextOf(d, t.Add(-time.Millisecond)); !next.Equal(t) {
+		return time.Time{}
+	}
+	return t
 }
 
 // nextOf reads a recorded Spec back to compute its next run.
@@ -134,7 +157,7 @@ func nextOf(d description, now time.Time) time.Time {
 	return spec.Next(now.In(loc))
 }
 
-// Forget removes a schedule's record and its mark from Redis, for a
+// Forget removes a schedule's record, its mark and its last run from Redis, for a
 // schedule no process runs any more. A Scheduler still running it records
 // it again, and starts afresh: runs before that are not caught up.
 func Forget(ctx context.Context, b *broker.Broker, name string) error {
@@ -143,7 +166,7 @@ func Forget(ctx context.Context, b *broker.Broker, name string) error {
 	if err := rdb.HDel(ctx, registryKey(ns), name).Err(); err != nil {
 		return fmt.Errorf("scheduler: forget %q: %w", name, err)
 	}
-	if err := rdb.Del(ctx, p+"last").Err(); err != nil {
+	if err := rdb.Del(ctx, p+"last", p+"ran").Err(); err != nil {
 		return fmt.Errorf("scheduler: forget %q: %w", name, err)
 	}
 	return nil

@@ -28,9 +28,10 @@ func timeOrNil(t time.Time) *time.Time {
 	return &t
 }
 
-func timeText(t time.Time) string {
+// timeText renders t in UTC, or none when t is zero.
+func timeText(t time.Time, none string) string {
 	if t.IsZero() {
-		return "-"
+		return none
 	}
 	return t.UTC().Format(time.RFC3339)
 }
@@ -39,7 +40,8 @@ var schedulesCmd = &command{
 	name: "schedules", args: "[forget NAME]", summary: "list periodic schedules, or forget one no process runs",
 	help: `Lists every schedule a scheduler has run on the namespace: its spec, time zone, topic
 and facet (empty when it builds its messages), catch-up policy, and its last and
-next runs (UTC). "forget NAME" removes a schedule's record and its last run from
+next runs (UTC; the last run is "never", null in --json, until a run is delivered
+or skipped by catch-up). "forget NAME" removes a schedule's record and its last run from
 Redis, for a schedule no process runs any more; a scheduler still running it
 records it again and starts afresh, without catching up.`,
 	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
@@ -95,7 +97,7 @@ func (a *app) listSchedules(ctx context.Context) error {
 			facet = "-"
 		}
 		out = append(out, []string{quoteIfNeeded(s.Name), quoteIfNeeded(s.Spec), s.Location, quoteIfNeeded(topic),
-			quoteIfNeeded(facet), s.CatchUp.String(), timeText(s.LastRun), timeText(s.NextRun)})
+			quoteIfNeeded(facet), s.CatchUp.String(), timeText(s.LastRun, "never"), timeText(s.NextRun, "-")})
 	}
 	return a.table("NAME SPEC ZONE TOPIC FACET CATCH-UP LAST-RUN NEXT-RUN", out)
 }

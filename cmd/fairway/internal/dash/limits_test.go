@@ -118,7 +118,7 @@ func TestSchedulesPage(t *testing.T) {
 
 	_, body = f.get(t, "/schedules", nil)
 	mustHave(t, "schedules page", body, `data-schedule="nightly"`, `<code>0 2 * * *</code>`, "<td>UTC</td>",
-		`<code>report.&lt;b&gt;</code>`, "<code>ops</code>", "built in code", "<td>last</td>", `name="csrf"`)
+		`<code>report.&lt;b&gt;</code>`, "<code>ops</code>", "built in code", "<td>last</td>", `<td class="last">never</td>`, `name="csrf"`)
 	if !regexp.MustCompile(`<td class="next">\d{4}-\d\d-\d\d 02:00:00 UTC</td>`).MatchString(body) {
 		t.Errorf("schedules page lacks nightly's next run:\n%s", body)
 	}
