@@ -34,6 +34,7 @@ var (
 	scriptDropDrained  = queueScript("drop_drained", "ratelib")
 	scriptRegistry     = redis.NewScript(readScript("registry"))
 	scriptPartitions   = redis.NewScript(readScript("partitions"))
+	scriptRegistryLoad = redis.NewScript(readScript("registry_load"))
 )
 
 func readScript(name string) string {

@@ -33,8 +33,11 @@ local got, skips = 0, 0
 -- Most queues set no priorities and no limit: then the loop skips reading
 -- them, which is a third of its calls.
 local prios = redis.call('EXISTS', K_PRIO) == 1
--- Lease tokens for the whole call at once; unused ones are never handed out.
-local token = redis.call('INCRBY', K_SEQ, n) - n
+-- Lease tokens for the whole call at once, taken at the first lease (unused
+-- ones are never handed out): by then the LPOPs have written, and at
+-- maxmemory under noeviction Redis refuses only a script's first write of a
+-- command that may grow memory (INCRBY), so pulls keep working there.
+local token
 -- Each skip drops a token that should not be in the ring (its facet drained
 -- or at its limit), so the loop is bounded and always makes progress.
 while got < n and skips < n + 100 do
@@ -83,7 +86,7 @@ while got < n and skips < n + 100 do
     end
     local env = redis.call('HGET', K_MSGS, id)
     if env then
-      token = token + 1
+      token = (token or redis.call('INCRBY', K_SEQ, n) - n) + 1
       redis.call('HSET', K_LEASE, id, token .. '|' .. f)
       redis.call('ZADD', K_LEASED, now + lease, id)
       hincr(K_INFLIGHT, f, 1) -- not HINCRBY: see hincr
