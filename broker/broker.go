@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -92,12 +93,22 @@ func checkQueue(ctx context.Context, queue string) error {
 }
 
 // wrapRedis adds what the broker was doing to an error from Redis; redis.Nil
-// never leaves the package.
+// never leaves the package. Redis's OOM reply also wraps ErrRedisFull.
 func wrapRedis(op string, err error) error {
 	if err == nil || errors.Is(err, redis.Nil) {
 		return nil
 	}
+	if isOOM(err) {
+		return fmt.Errorf("broker: %s: %w: %w", op, ErrRedisFull, err)
+	}
 	return fmt.Errorf("broker: %s: %w", op, err)
+}
+
+// isOOM reports whether err is Redis's reply to a write refused at maxmemory
+// under noeviction: "OOM command not allowed when used memory > 'maxmemory'".
+func isOOM(err error) bool {
+	var rerr redis.Error
+	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "OOM ")
 }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

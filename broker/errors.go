@@ -34,4 +34,11 @@ var (
 	// ErrConflict is returned when another process changed the same thing
 	// at the same time, as two SetPartitions on one queue; try again.
 	ErrConflict = errors.New("broker: conflicting change")
+	// ErrRedisFull means Redis refused a write because it reached its
+	// maxmemory under the noeviction policy (its "OOM" reply, which the
+	// error also wraps). Nothing was written. Deliveries and new queues are
+	// refused until memory is freed; acks, nacks, extends, releases, kills,
+	// pulls and dead-letter purges keep working at the limit, so workers can
+	// drain the queues that fill it (see docs/operators.md).
+	ErrRedisFull = errors.New("broker: redis is full (maxmemory reached)")
 )

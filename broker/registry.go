@@ -2,15 +2,12 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // registryCache is a process's copy of the queue registry. Deliver checks its
@@ -142,24 +139,22 @@ func (b *Broker) Queues(ctx context.Context) (map[string]string, error) {
 	return m, wrapRedis("list queues", err)
 }
 
-// loadRegistry reads the registry and its version in one transaction and
-// replaces the cache.
+// loadRegistry reads the registry and its version at one instant (one
+// script that only reads, not MULTI/EXEC: Redis refuses a transaction at
+// maxmemory, and a broker that cannot load its registry cannot even ack)
+// and replaces the cache.
 func (b *Broker) loadRegistry(ctx context.Context) error {
-	var all *redis.MapStringStringCmd
-	var ver *redis.StringCmd
-	var parts *redis.MapStringStringCmd
-	_, err := b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		all = p.HGetAll(ctx, b.keys.registry())
-		ver = p.Get(ctx, b.keys.registryVersion())
-		parts = p.HGetAll(ctx, b.keys.partitions())
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	reply, err := scriptRegistryLoad.Run(ctx, b.rdb, b.keys.partitionsScriptKeys()).Slice()
+	if err != nil {
 		return wrapRedis("load registry", err)
 	}
-	version, _ := strconv.ParseInt(ver.Val(), 10, 64)
-	queues := make(map[string]*regexp.Regexp, len(all.Val()))
-	for name, pattern := range all.Val() {
+	all, ver, parts, ok := parseRegistryLoad(reply)
+	if !ok {
+		return fmt.Errorf("broker: load registry: unexpected reply %v", reply)
+	}
+	version, _ := strconv.ParseInt(ver, 10, 64)
+	queues := make(map[string]*regexp.Regexp, len(all))
+	for name, pattern := range all {
 		re, err := regexp.Compile(pattern)
 		if err != nil {
 			b.cfg.Logger.Warn("fairway: skipping queue with invalid pattern", "queue", name, "pattern", pattern, "err", err)
@@ -168,12 +163,41 @@ func (b *Broker) loadRegistry(ctx context.Context) error {
 		queues[name] = re
 	}
 	b.reg.mu.Lock()
-	layouts := b.loadLayouts(parts.Val())
+	layouts := b.loadLayouts(parts)
 	b.reg.loaded, b.reg.version, b.reg.queues, b.reg.layouts = true, version, queues, layouts
 	b.reg.loadedAt = time.Now()
 	b.reg.matches = make(map[string][]string)
 	b.reg.mu.Unlock()
 	return nil
+}
+
+// parseRegistryLoad reads registry_load.lua's reply.
+func parseRegistryLoad(reply []any) (all map[string]string, ver string, parts map[string]string, ok bool) {
+	if len(reply) != 3 {
+		return nil, "", nil, false
+	}
+	all, ok1 := flatMap(reply[0])
+	ver, ok2 := reply[1].(string)
+	parts, ok3 := flatMap(reply[2])
+	return all, ver, parts, ok1 && ok2 && ok3
+}
+
+// flatMap turns an HGETALL array of field, value, ... into a map.
+func flatMap(v any) (map[string]string, bool) {
+	arr, ok := v.([]any)
+	if !ok || len(arr)%2 != 0 {
+		return nil, false
+	}
+	m := make(map[string]string, len(arr)/2)
+	for i := 0; i < len(arr); i += 2 {
+		k, ok1 := arr[i].(string)
+		val, ok2 := arr[i+1].(string)
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		m[k] = val
+	}
+	return m, true
 }
 
 // routing says which queues each message of a batch goes to, and by which

@@ -35,6 +35,7 @@ var (
 	scriptDeadMove     = queueScript("dead_move")
 	scriptRegistry     = redis.NewScript(readScript("registry"))
 	scriptPartitions   = redis.NewScript(readScript("partitions"))
+	scriptRegistryLoad = redis.NewScript(readScript("registry_load"))
 )
 
 func readScript(name string) string {

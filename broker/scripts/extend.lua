@@ -7,5 +7,8 @@ local id = ARGV[2]
 local f, code = lease_of(id, ARGV[3])
 if not f then return code end
 local deadline = now_ms() + tonumber(ARGV[4])
+-- ZREM first: at maxmemory under noeviction Redis refuses a script's first
+-- write when it may grow memory (ZADD), and allows it after another write.
+redis.call('ZREM', K_LEASED, id)
 redis.call('ZADD', K_LEASED, deadline, id)
 return deadline
