@@ -101,6 +101,12 @@ type Config struct {
 	// Redis keeps one small key per call for this long. At least 1s.
 	// Defaults to 15s.
 	ReplayWindow time.Duration
+	// AllowEviction accepts a Redis whose maxmemory-policy may evict keys
+	// (anything but noeviction): CheckServer then reports no problem, and
+	// the worker is ready on such a Redis. An evicted key loses messages
+	// silently; set it only where losing some is acceptable (see the
+	// README's "Redis settings"). Defaults to false.
+	AllowEviction bool
 	// Logger receives the broker's rare warnings. Defaults to slog.Default().
 	Logger *slog.Logger
 	// TracerProvider makes the producer spans of deliveries.

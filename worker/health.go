@@ -13,6 +13,8 @@ type health struct {
 	running  bool
 	draining bool
 	redisErr error
+	// serverErr is a Redis that may lose messages (broker.CheckServer).
+	serverErr error
 }
 
 func (h *health) setRunning(v bool) { h.mu.Lock(); h.running = v; h.mu.Unlock() }
@@ -21,8 +23,12 @@ func (h *health) setDraining(v bool) { h.mu.Lock(); h.draining = v; h.mu.Unlock(
 
 func (h *health) setRedisErr(err error) { h.mu.Lock(); h.redisErr = err; h.mu.Unlock() }
 
-// Ready returns nil when the worker is running, not draining, and its last
-// call to Redis succeeded; otherwise an error saying why not.
+func (h *health) setServerErr(err error) { h.mu.Lock(); h.serverErr = err; h.mu.Unlock() }
+
+// Ready returns nil when the worker is running, not draining, its last
+// call to Redis succeeded, and Redis cannot lose messages by evicting keys
+// (broker.CheckServer; broker.Config.AllowEviction accepts that); otherwise
+// an error saying why not.
 func (w *Worker) Ready() error {
 	h := &w.health
 	h.mu.Lock()
@@ -34,6 +40,8 @@ func (w *Worker) Ready() error {
 		return errors.New("worker: draining")
 	case h.redisErr != nil:
 		return errors.New("worker: redis unreachable: " + h.redisErr.Error())
+	case h.serverErr != nil:
+		return errors.New("worker: " + h.serverErr.Error())
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,47 @@ func TestSurvivesRedisOutage(t *testing.T) {
 			got[body] = true
 		case <-deadline:
 			t.Fatalf("after the outage the worker handled %v", got)
+		}
+	}
+}
+
+// A worker on a Redis that may evict keys is not ready, and says why, until
+// the policy is noeviction (checked again while it runs) or the broker's
+// AllowEviction accepts it; it handles messages all the same.
+func TestNotReadyOnEvictingRedis(t *testing.T) {
+	t.Parallel()
+	srv := testutil.StartServerT(t, "--maxmemory-policy", "allkeys-lru")
+	rdb := srv.Client()
+	t.Cleanup(func() { _ = rdb.Close() })
+	for _, allow := range []bool{false, true} {
+		b := newBroker(t, rdb, broker.Config{AllowEviction: allow})
+		handled := make(chan struct{}, 1)
+		w := worker.New(b, quick(worker.Config{}))
+		w.HandleFunc("q", func(context.Context, *broker.Message) error { handled <- struct{}{}; return nil })
+		if err := b.RegisterQueue(t.Context(), "q", "."); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.DeliverBytes(t.Context(), "t", "f", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		<-handled
+		h := w.HealthHandler()
+		if allow {
+			testutil.Eventually(t, 5*time.Second, func() bool { return probe(t, h, "/readyz") == http.StatusOK }, "ready with AllowEviction")
+		} else {
+			testutil.Eventually(t, 5*time.Second, func() bool {
+				err := w.Ready()
+				return err != nil && strings.Contains(err.Error(), "allkeys-lru") && strings.Contains(err.Error(), "evict")
+			}, "not ready on an evicting Redis, naming its policy")
+			if got := probe(t, h, "/readyz"); got != http.StatusServiceUnavailable {
+				t.Errorf("/readyz on an evicting Redis = %d, want 503", got)
+			}
+		}
+		if err := w.Stop(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -33,6 +33,8 @@ type runner struct {
 	history *history
 	failing failingQueues // used by the fetcher only
 
+	checkDone chan struct{} // closed when checkServer returned
+
 	stopOnce sync.Once
 	finished chan struct{} // closed when everything has stopped
 }
@@ -43,6 +45,7 @@ func newRunner(base context.Context, w *Worker, queues map[string]int, handlers 
 		rotation:     newRotation(queues, w.cfg.StrictPriority),
 		slots:        make(chan struct{}, w.cfg.Concurrency),
 		fetchDone:    make(chan struct{}),
+		checkDone:    make(chan struct{}),
 		handlersIdle: make(chan struct{}),
 		finished:     make(chan struct{}),
 		failing:      make(failingQueues),
@@ -60,6 +63,7 @@ func (r *runner) start() {
 	go r.acker.run()
 	go r.keeper.run()
 	go r.history.run()
+	go r.checkServer(r.fetchCtx)
 	go func() {
 		defer close(r.fetchDone)
 		supervise(r.fetchCtx, r.cfg.Logger, "fetcher", r.fetchLoop)
@@ -75,6 +79,7 @@ func (r *runner) stop(ctx context.Context) error {
 		r.stopFetch()
 		go func() {
 			<-r.fetchDone
+			<-r.checkDone
 			r.handlersWG.Wait()
 			close(r.handlersIdle)
 			r.keeper.stop()

@@ -27,16 +27,17 @@ var (
 	}
 	// ACLProducerCommands are the commands a producer (Deliver and
 	// DeliverBatch) sends itself: the scripts by hash (and by body after a
-	// SCRIPT FLUSH or a restart), the registry read in a transaction, and
-	// the pub/sub publish of each delivery.
-	ACLProducerCommands = []string{"evalsha", "eval", "get", "hgetall", "multi", "exec", "publish"}
+	// SCRIPT FLUSH or a restart), the registry's version (GET, beside the
+	// scripts on a Cluster), and the pub/sub publish of each delivery.
+	ACLProducerCommands = []string{"evalsha", "eval", "get", "hgetall", "publish"}
 	// ACLWorkerCommands are the commands a worker (worker.Worker, and
 	// RegisterQueue as examples/worker calls it) sends itself: the scripts,
 	// the wake-up subscription and its health-check PING, and the
-	// per-minute history (HINCRBY and EXPIREAT on its queues' hist keys),
-	// and the registry read in a transaction (GET, which the scripts have,
-	// HGETALL, MULTI, EXEC) to find a queue's partitions.
-	ACLWorkerCommands = []string{"evalsha", "eval", "subscribe", "ping", "hincrby", "pexpire", "multi", "exec"}
+	// per-minute history (HINCRBY and PEXPIRE on its queues' hist keys).
+	// The registry is read by a script (registry_load.lua), whose HGETALL
+	// and GET the rules must allow as well; INFO tells the worker Redis's
+	// maxmemory-policy (broker.CheckServer).
+	ACLWorkerCommands = []string{"evalsha", "eval", "subscribe", "ping", "hincrby", "pexpire", "info"}
 )
 
 // ProducerACL is the ACL rule set of a producer under namespace ns: its
@@ -86,8 +87,9 @@ func SetACLUser(ctx context.Context, rdb redis.UniversalClient, user, password s
 }
 
 // ACLDenials lists what the server's ACL LOG recorded for user (all users
-// when user is ""): one line per entry, "<reason> <object> (<context>)",
-// such as "command zmscore (toplevel)" or "channel other:t (lua)".
+// when user is ""): one line per refusal, "<reason> <object> (<context>)",
+// such as "command zmscore (toplevel)" or "channel other:t (lua)"; an entry
+// that Redis counted n times (the same refusal again) gives n lines.
 func ACLDenials(ctx context.Context, rdb redis.UniversalClient, user string) ([]string, error) {
 	entries, err := rdb.ACLLog(ctx, 1000).Result()
 	if err != nil {
@@ -98,7 +100,9 @@ func ACLDenials(ctx context.Context, rdb redis.UniversalClient, user string) ([]
 		if user != "" && e.Username != user {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s %s (%s)", e.Reason, e.Object, e.Context))
+		for range max(e.Count, 1) {
+			out = append(out, fmt.Sprintf("%s %s (%s)", e.Reason, e.Object, e.Context))
+		}
 	}
 	return out, nil
 }

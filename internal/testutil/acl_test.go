@@ -11,12 +11,12 @@ import (
 func TestACLRules(t *testing.T) {
 	t.Parallel()
 	p, w := ProducerACL("app"), WorkerACL("app")
-	for _, want := range []string{"~app:*", "&app:*", "&app/wake/*", "+evalsha", "+publish", "+multi", "+zadd"} {
+	for _, want := range []string{"~app:*", "&app:*", "&app/wake/*", "+evalsha", "+publish", "+hgetall", "+zadd"} {
 		if !slices.Contains(p, want) {
 			t.Errorf("producer rules %v lack %s", p, want)
 		}
 	}
-	for _, want := range []string{"~app:*", "&app/wake/*", "+subscribe", "+ping", "+zadd"} {
+	for _, want := range []string{"~app:*", "&app/wake/*", "+subscribe", "+ping", "+info", "+zadd"} {
 		if !slices.Contains(w, want) {
 			t.Errorf("worker rules %v lack %s", w, want)
 		}
