@@ -109,7 +109,21 @@ func (a *app) broker(ctx context.Context) (*broker.Broker, error) {
 		return nil, usageError{fmt.Sprintf("bad --namespace %q: use 1 to 64 of [A-Za-z0-9._-]", a.namespace)}
 	}
 	a.b = b
+	a.warnServer(ctx)
 	return b, nil
+}
+
+// warnServer prints, on stderr, what broker.CheckServer finds that may lose
+// messages (a Redis that may evict keys), before any command's output, so
+// that no operator misses it. A check that fails to run says nothing: the
+// command reports the connection's errors itself.
+func (a *app) warnServer(ctx context.Context) {
+	ctx, cancel := a.opCtx(ctx)
+	defer cancel()
+	rep, _ := a.b.CheckServer(ctx)
+	for _, p := range rep.Problems {
+		printf(a.env.Stderr, "fairway: warning: %s\n", p)
+	}
 }
 
 // brokerOp connects as broker does and returns a context bounding the

@@ -60,7 +60,7 @@ func commands() []*command {
 	return []*command{
 		queuesCmd, statsCmd, facetsCmd, registerCmd, unregisterCmd, partitionsCmd,
 		deliverCmd, peekCmd, deadCmd, priorityCmd, limitCmd, rateLimitCmd, pauseCmd, resumeCmd,
-		schedulesCmd, tailCmd, dashCmd, versionCmd,
+		schedulesCmd, tailCmd, dashCmd, checkCmd, versionCmd,
 	}
 }
 

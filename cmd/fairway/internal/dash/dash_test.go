@@ -303,3 +303,35 @@ func TestCheckAddr(t *testing.T) {
 		}
 	}
 }
+
+// Every page warns of a Redis that may evict keys, naming its policy, and
+// no page does on a noeviction Redis.
+func TestEvictionBanner(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []string{"allkeys-lru", "noeviction"} {
+		srv := testutil.StartServerT(t, "--maxmemory-policy", policy)
+		rdb := srv.Client()
+		t.Cleanup(func() { _ = rdb.Close() })
+		b, err := broker.New(rdb, broker.Config{Namespace: testutil.Namespace(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.RegisterQueue(t.Context(), "q", "."); err != nil {
+			t.Fatal(err)
+		}
+		d, err := dash.New(dash.Options{Broker: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(d.Handler())
+		t.Cleanup(hs.Close)
+		f := &fixture{b: b, srv: hs}
+		for _, path := range []string{"/", "/q/q", "/q/q/dead", "/schedules"} {
+			code, body := f.get(t, path, nil)
+			warned := strings.Contains(body, `id="server-warning"`) && strings.Contains(body, policy)
+			if code != http.StatusOK || warned != (policy != "noeviction") {
+				t.Errorf("%s %s: %d, warned %v", policy, path, code, warned)
+			}
+		}
+	}
+}

@@ -22,7 +22,10 @@ type page struct {
 	CSRF      string
 	Refresh   int // seconds
 	Flash     string
-	Data      any
+	// Warnings are what may lose messages on this Redis (a policy that
+	// evicts keys: broker.CheckServer), shown on every page.
+	Warnings []string
+	Data     any
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name, title string, data any) {
@@ -30,6 +33,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, title stri
 		Title: title, Namespace: s.b.Namespace(), CSRF: s.csrf,
 		Refresh: int(s.opts.Refresh / time.Second), Flash: r.URL.Query().Get("msg"), Data: data,
 	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	rep, _ := s.b.CheckServer(ctx) // unreachable: the page's own data says so
+	cancel()
+	p.Warnings = rep.Problems
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
 		http.Error(w, "dash: render: "+err.Error(), http.StatusInternalServerError)
