@@ -19,8 +19,8 @@ var ErrEvictingRedis = errors.New("broker: redis may evict keys")
 // ServerReport is what CheckServer found about the Redis servers a broker
 // runs on.
 type ServerReport struct {
-	// Policies maps each server (a master's address on a Cluster, "redis"
-	// otherwise) to its maxmemory-policy, or "unknown" when INFO did not
+	// Policies maps each server (its address; a master's on a Cluster;
+	// "redis" for a client of another kind) to its maxmemory-policy, or "unknown" when INFO did not
 	// say (an ACL user without +info, a server that hides it).
 	Policies map[string]string
 	// Problems says, one sentence each, what may lose messages; empty when
@@ -61,7 +61,11 @@ func (b *Broker) CheckServer(ctx context.Context) (ServerReport, error) {
 			return check(ctx, m.Options().Addr, m)
 		})
 	} else {
-		err = check(ctx, "redis", b.rdb)
+		name := "redis"
+		if c, ok := b.rdb.(*redis.Client); ok {
+			name = c.Options().Addr
+		}
+		err = check(ctx, name, b.rdb)
 	}
 	if err != nil {
 		return rep, wrapRedis("check server", err)

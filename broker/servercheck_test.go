@@ -20,7 +20,7 @@ func TestCheckServer(t *testing.T) {
 		rdb := srv.Client()
 		t.Cleanup(func() { _ = rdb.Close() })
 		rep, err := newBroker(t, rdb, broker.Config{}).CheckServer(ctx)
-		if got := rep.Policies["redis"]; got != policy {
+		if got := rep.Policies[srv.Addr()]; got != policy {
 			t.Errorf("%s: policy reported %q", policy, got)
 		}
 		evicting := policy != "noeviction"
@@ -32,15 +32,15 @@ func TestCheckServer(t *testing.T) {
 		}
 		if evicting {
 			rep, err := newBroker(t, rdb, broker.Config{AllowEviction: true}).CheckServer(ctx)
-			if err != nil || len(rep.Problems) != 0 || rep.Policies["redis"] != policy {
+			if err != nil || len(rep.Problems) != 0 || rep.Policies[srv.Addr()] != policy {
 				t.Errorf("%s with AllowEviction: %+v, %v; want the policy and no problem", policy, rep, err)
 			}
 		}
 	}
 	// miniredis says nothing of its policy: unknown, not a problem.
-	_, mini := testutil.MiniRedis(t)
+	mr, mini := testutil.MiniRedis(t)
 	rep, err := newBroker(t, mini, broker.Config{}).CheckServer(ctx)
-	if err != nil || rep.Policies["redis"] != "unknown" {
+	if err != nil || rep.Policies[mr.Addr()] != "unknown" {
 		t.Errorf("miniredis: %+v, %v; want unknown and no error", rep, err)
 	}
 	// A Redis that is down is an error, not a policy.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -52,9 +53,12 @@ a word: check exits 1 then. "unknown" means the server does not say (INFO refuse
 					return terr
 				}
 			}
-			// The problems are on stderr already (warnServer); the exit
-			// code says it.
-			return err
+			// The problems are on stderr already (warnServer): only the
+			// exit code is left to say it.
+			if err != nil {
+				return fmt.Errorf("%d server(s) may evict keys", len(rep.Problems))
+			}
+			return nil
 		}
 	},
 }
