@@ -38,7 +38,9 @@ func TestPartitionRandom(t *testing.T) {
 func runPartitionRandom(t *testing.T, rdb redis.UniversalClient, seed uint64, steps int) {
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(seed, 99))
-	b := newBroker(t, rdb, broker.Config{DrainGrace: time.Millisecond, MaxAttempts: 4})
+	// The run holds leases from step to step, for as long as a slow machine
+	// takes (over 30 s under -race and load): no lease may expire meanwhile.
+	b := newBroker(t, rdb, broker.Config{DrainGrace: time.Millisecond, MaxAttempts: 4, LeaseDuration: time.Hour})
 	if err := b.RegisterQueue(ctx, "q", ".", broker.WithPartitions(1+rng.IntN(3))); err != nil {
 		t.Fatal(err)
 	}
