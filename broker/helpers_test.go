@@ -238,3 +238,17 @@ func newClient(t *testing.T, rdb redis.UniversalClient) *redis.Client {
 	t.Cleanup(func() { _ = client.Close() })
 	return client
 }
+
+// scriptCallOf splits a script call (EVALSHA or EVAL sha-or-body numkeys
+// keys... args...) into its KEYS and ARGV; ok is false for other commands.
+func scriptCallOf(cmd redis.Cmder) (keys, argv []any, ok bool) {
+	args := cmd.Args()
+	if name := cmd.Name(); name != "evalsha" && name != "eval" || len(args) < 3 {
+		return nil, nil, false
+	}
+	n, isInt := args[2].(int)
+	if !isInt || len(args) < 3+n {
+		return nil, nil, false
+	}
+	return args[3 : 3+n], args[3+n:], true
+}

@@ -83,15 +83,8 @@ func (h *requeueHook) DialHook(next redis.DialHook) redis.DialHook { return next
 
 func (h *requeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		// EVALSHA sha numkeys keys... wake window op ...
-		args := cmd.Args()
-		op := -1
-		if len(args) > 2 {
-			if n, ok := args[2].(int); ok {
-				op = 3 + n + 2
-			}
-		}
-		if name := cmd.Name(); (name == "evalsha" || name == "eval") && op > 0 && len(args) > op && args[op] == "import" && h.done.CompareAndSwap(false, true) {
+		// dead_move.lua's ARGV: wake channel, replay window, op, ...
+		if _, argv, ok := scriptCallOf(cmd); ok && len(argv) > 2 && argv[2] == "import" && h.done.CompareAndSwap(false, true) {
 			h.before()
 		}
 		return next(ctx, cmd)

@@ -672,15 +672,12 @@ func (h *conflictHook) DialHook(next redis.DialHook) redis.DialHook { return nex
 
 func (h *conflictHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		// EVALSHA sha 4 queues version parts changing queue op ...: the
-		// change starts with op "prepare" (the registry is read by a script on the
-		// same keys, which must not fire it).
-		args := cmd.Args()
-		if name := cmd.Name(); (name == "evalsha" || name == "eval") && len(args) > 8 {
-			k, _ := args[5].(string)
-			if strings.HasSuffix(k, ":{~registry}:parts") && args[8] == "prepare" && h.done.CompareAndSwap(false, true) {
-				h.before()
-			}
+		// partitions.lua: KEYS queues, version, parts, changing; ARGV
+		// queue, op. A change starts with op "prepare" (the registry is
+		// read by a script on the same keys, which must not fire it).
+		keys, argv, ok := scriptCallOf(cmd)
+		if ok && len(keys) == 4 && len(argv) > 1 && argv[1] == "prepare" && h.done.CompareAndSwap(false, true) {
+			h.before()
 		}
 		return next(ctx, cmd)
 	}
