@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,4 +252,28 @@ func scriptCallOf(cmd redis.Cmder) (keys, argv []any, ok bool) {
 		return nil, nil, false
 	}
 	return args[3 : 3+n], args[3+n:], true
+}
+
+// beforeScript is a go-redis hook that runs before, once, just before the
+// client's first script call that match accepts (by its KEYS and ARGV), so
+// that a test can make something happen between two steps of the broker.
+type beforeScript struct {
+	match  func(keys, argv []any) bool
+	before func()
+	done   atomic.Bool
+}
+
+func (h *beforeScript) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *beforeScript) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if keys, argv, ok := scriptCallOf(cmd); ok && h.match(keys, argv) && h.done.CompareAndSwap(false, true) {
+			h.before()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *beforeScript) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }

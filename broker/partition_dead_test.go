@@ -1,9 +1,7 @@
 package broker_test
 
 import (
-	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,29 +70,6 @@ func TestDeadLetterCapPerQueue(t *testing.T) {
 	})
 }
 
-// requeueHook runs before, once, just before this client's first
-// dead_move.lua import.
-type requeueHook struct {
-	before func()
-	done   atomic.Bool
-}
-
-func (h *requeueHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *requeueHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		// dead_move.lua's ARGV: wake channel, replay window, op, ...
-		if _, argv, ok := scriptCallOf(cmd); ok && len(argv) > 2 && argv[2] == "import" && h.done.CompareAndSwap(false, true) {
-			h.before()
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (h *requeueHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
 // A dead letter requeued in a retired partition while it moves to the
 // current one ends in one place: ready where the requeue put it, not also
 // a dead letter in the new partition.
@@ -111,7 +86,8 @@ func TestDeadLetterRequeuedWhileMoving(t *testing.T) {
 	if err := b.SetPartitions(ctx, "q", 2); err != nil {
 		t.Fatal(err)
 	}
-	rdb.AddHook(&requeueHook{before: func() {
+	// dead_move.lua's ARGV: wake channel, replay window, op, ...
+	rdb.AddHook(&beforeScript{match: func(_, argv []any) bool { return len(argv) > 2 && argv[2] == "import" }, before: func() {
 		if n, err := other.RequeueAllDead(ctx, "q"); err != nil || n != 1 {
 			t.Errorf("RequeueAllDead = %d, %v", n, err)
 		}

@@ -661,32 +661,6 @@ func TestDrainedPartitionSkipped(t *testing.T) {
 	}
 }
 
-// conflictHook runs another change of count just before this client's
-// partitions.lua announces its change ('prepare'), once.
-type conflictHook struct {
-	before func()
-	done   atomic.Bool
-}
-
-func (h *conflictHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *conflictHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		// partitions.lua: KEYS queues, version, parts, changing; ARGV
-		// queue, op. A change starts with op "prepare" (the registry is
-		// read by a script on the same keys, which must not fire it).
-		keys, argv, ok := scriptCallOf(cmd)
-		if ok && len(keys) == 4 && len(argv) > 1 && argv[1] == "prepare" && h.done.CompareAndSwap(false, true) {
-			h.before()
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (h *conflictHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
 // Two changes of count at once: the one that announces itself after the
 // other switched gets ErrConflict and leaves no partition the winner does
 // not use.
@@ -697,7 +671,11 @@ func TestRepartitionConflict(t *testing.T) {
 	rdb := newClient(t, testutil.RealRedis(t))
 	loser := newBroker(t, rdb, broker.Config{Namespace: winner.Namespace()})
 	deliver(t, winner, "t", "f", "x")
-	rdb.AddHook(&conflictHook{before: func() {
+	// partitions.lua: KEYS queues, version, parts, changing; ARGV queue,
+	// op. A change starts with "prepare" (the registry is read by a script
+	// on the same keys, which must not fire it).
+	prepare := func(keys, argv []any) bool { return len(keys) == 4 && len(argv) > 1 && argv[1] == "prepare" }
+	rdb.AddHook(&beforeScript{match: prepare, before: func() {
 		if err := winner.SetPartitions(ctx, "q", 3); err != nil {
 			t.Error(err)
 		}

@@ -222,78 +222,53 @@ func TestAckGivesUpWhenLeaseEndsWithRedisAhead(t *testing.T) {
 	}
 }
 
-// A hard stop ends the acker's retries at once: with every ack failing and
-// a 30s lease, Stop returns soon after its context ends instead of waiting
-// for the lease (or the hard stop's grace) to run out.
-func TestAckRetriesEndOnHardStop(t *testing.T) {
+// A hard stop ends the retries of a failing settle at once: with every ack
+// (or every script carrying the message, for a nack) failing and a 30s
+// lease, Stop returns soon after its context ends instead of waiting for
+// the lease (or the hard stop's grace) to run out.
+func TestSettleRetriesEndOnHardStop(t *testing.T) {
 	t.Parallel()
-	rdb := testutil.RealRedis(t)
-	fail := &ackFailer{}
-	rdb.AddHook(fail)
-	b := newBroker(t, rdb, broker.Config{})
-	deliverN(t, b, "f", 1)
-	done := make(chan struct{})
-	w := worker.New(b, quick(worker.Config{Concurrency: 1, LeaseDuration: 30 * time.Second}))
-	w.HandleFunc("q", func(_ context.Context, m *broker.Message) error {
-		fail.arm(m.ID, -1)
-		close(done)
-		return nil
-	})
-	if err := w.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	const grace = 500 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	start := time.Now()
-	err := w.Stop(ctx)
-	took := time.Since(start)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("stop: %v, want the context's deadline", err)
-	}
-	if took > grace+2*time.Second {
-		t.Errorf("stop took %v after a context of %v", took, grace)
-	}
-	if fail.count() == 0 {
-		t.Error("no ack failed: the test injected nothing")
-	}
-}
-
-// A hard stop ends the retries of a nack as it does an ack's: with every
-// script carrying the message failing and a 30s lease, Stop returns soon
-// after its context ends rather than after the hard stop's grace.
-func TestNackRetriesEndOnHardStop(t *testing.T) {
-	t.Parallel()
-	rdb := testutil.RealRedis(t)
-	fail := &ackFailer{anyArg: true}
-	rdb.AddHook(fail)
-	b := newBroker(t, rdb, broker.Config{})
-	deliverN(t, b, "f", 1)
-	done := make(chan struct{})
-	w := worker.New(b, quick(worker.Config{Concurrency: 1, LeaseDuration: 30 * time.Second}))
-	w.HandleFunc("q", func(_ context.Context, m *broker.Message) error {
-		fail.arm(m.ID, -1)
-		close(done)
-		return errors.New("handler failed")
-	})
-	if err := w.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	const grace = 500 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	start := time.Now()
-	err := w.Stop(ctx)
-	took := time.Since(start)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("stop: %v, want the context's deadline", err)
-	}
-	if took > grace+2*time.Second {
-		t.Errorf("stop took %v after a context of %v", took, grace)
-	}
-	if fail.count() == 0 {
-		t.Error("no nack failed: the test injected nothing")
+	for _, tc := range []struct {
+		name    string
+		anyArg  bool  // fail every script carrying the message, not only its ack
+		outcome error // what the handler returns
+	}{
+		{"ack", false, nil},
+		{"nack", true, errors.New("handler failed")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rdb := testutil.RealRedis(t)
+			fail := &ackFailer{anyArg: tc.anyArg}
+			rdb.AddHook(fail)
+			b := newBroker(t, rdb, broker.Config{})
+			deliverN(t, b, "f", 1)
+			done := make(chan struct{})
+			w := worker.New(b, quick(worker.Config{Concurrency: 1, LeaseDuration: 30 * time.Second}))
+			w.HandleFunc("q", func(_ context.Context, m *broker.Message) error {
+				fail.arm(m.ID, -1)
+				close(done)
+				return tc.outcome
+			})
+			if err := w.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			<-done
+			const grace = 500 * time.Millisecond
+			ctx, cancel := context.WithTimeout(context.Background(), grace)
+			defer cancel()
+			start := time.Now()
+			err := w.Stop(ctx)
+			took := time.Since(start)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("stop: %v, want the context's deadline", err)
+			}
+			if took > grace+2*time.Second {
+				t.Errorf("stop took %v after a context of %v", took, grace)
+			}
+			if fail.count() == 0 {
+				t.Errorf("no %s failed: the test injected nothing", tc.name)
+			}
+		})
 	}
 }
