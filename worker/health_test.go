@@ -90,9 +90,9 @@ func TestSurvivesRedisOutage(t *testing.T) {
 	}
 }
 
-// A worker on a Redis that may evict keys is not ready, and says why, until
-// the policy is noeviction (checked again while it runs) or the broker's
-// AllowEviction accepts it; it handles messages all the same.
+// A worker on a Redis that may evict keys is not ready, and says why,
+// unless the broker's AllowEviction accepts it; it handles messages all the
+// same. (It asks again every 30 s; this test does not wait for that.)
 func TestNotReadyOnEvictingRedis(t *testing.T) {
 	t.Parallel()
 	srv := testutil.StartServerT(t, "--maxmemory-policy", "allkeys-lru")
