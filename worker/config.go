@@ -47,8 +47,9 @@ type Config struct {
 	// capped at 1h, each ±50%.
 	RetryBackoff func(attempt int) time.Duration
 	// PollInterval is how often an idle worker pulls anyway, to pick up
-	// delayed messages and retries that fell due (new deliveries wake it at
-	// once). Defaults to 1s.
+	// delayed messages that fell due and retries scheduled by other
+	// processes. New deliveries wake it at once, and so do the retries this
+	// process scheduled, when they fall due. Defaults to 1s.
 	PollInterval time.Duration
 	// Logger receives the worker's logs. Defaults to slog.Default().
 	Logger *slog.Logger

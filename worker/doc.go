@@ -22,7 +22,9 @@
 // the handler's context ends with cause ErrLeaseLost. An idle worker waits on
 // the queues' wake channels (Redis pub/sub) and polls once per
 // Config.PollInterval, so a new message starts within milliseconds while an
-// idle process sends about one command per second per queue.
+// idle process sends about one command per second per queue. It also wakes
+// when a retry it scheduled falls due, so a short RetryBackoff is kept
+// however long the poll interval is.
 //
 // When Run's context ends the worker stops fetching, lets running handlers
 // finish within Config.ShutdownTimeout, then cancels the rest (cause

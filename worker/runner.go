@@ -32,6 +32,7 @@ type runner struct {
 	keeper  *keeper
 	history *history
 	failing failingQueues // used by the fetcher only
+	retries *retriesDue   // when this process's retries fall due
 
 	checkDone chan struct{} // closed when checkServer returned
 
@@ -49,6 +50,7 @@ func newRunner(base context.Context, w *Worker, queues map[string]int, handlers 
 		handlersIdle: make(chan struct{}),
 		finished:     make(chan struct{}),
 		failing:      make(failingQueues),
+		retries:      newRetriesDue(),
 	}
 	r.fetchCtx, r.stopFetch = context.WithCancel(base)
 	r.handlerCtx, r.hardStop = context.WithCancelCause(base)
@@ -137,7 +139,7 @@ func (r *runner) fetchLoop(ctx context.Context) error {
 		case len(got) == 0:
 			r.w.health.setRedisErr(nil)
 			retry.reset()
-			wake.wait(ctx, idleFor(r.cfg.PollInterval, next))
+			wake.wait(ctx, idleFor(r.cfg.PollInterval, next), r.retries)
 		default:
 			r.w.health.setRedisErr(nil)
 			retry.reset()
@@ -239,8 +241,14 @@ func (r *runner) process(m *broker.Message) {
 		if errors.As(err, &ra) {
 			delay = ra.Delay
 		}
+		delay = max(delay, 0)
 		r.settle(m, "nack", func(ctx context.Context) error {
-			return r.b.Nack(ctx, m, max(delay, 0), broker.WithReason(err), broker.WithMaxAttempts(r.cfg.MaxAttempts))
+			err := r.b.Nack(ctx, m, delay, broker.WithReason(err), broker.WithMaxAttempts(r.cfg.MaxAttempts))
+			if err == nil {
+				// Taken after Redis answered: never before the retry is due.
+				r.retries.add(time.Now().Add(delay))
+			}
+			return err
 		})
 	case OutcomeDead:
 		r.settle(m, "dead-letter", func(ctx context.Context) error {

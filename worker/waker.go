@@ -23,19 +23,36 @@ func newWaker(b *broker.Broker, queues []string, log *slog.Logger) *waker {
 	return &waker{b: b, queues: queues, log: log}
 }
 
-// wait returns on a wake signal, after poll, or when ctx ends.
-func (w *waker) wait(ctx context.Context, poll time.Duration) {
+// wait returns on a wake signal, after poll, when the first of the retries
+// this process scheduled falls due, or when ctx ends.
+func (w *waker) wait(ctx context.Context, poll time.Duration, retries *retriesDue) {
 	w.ensureWatch(ctx)
-	t := time.NewTimer(poll)
-	defer t.Stop()
 	var signal <-chan struct{}
 	if w.watch != nil {
 		signal = w.watch.C()
 	}
-	select {
-	case <-signal:
-	case <-t.C:
-	case <-ctx.Done():
+	for {
+		d := poll
+		if due, ok := retries.next(time.Now()); ok {
+			if due <= 0 {
+				return
+			}
+			d = min(d, due)
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-signal:
+		case <-t.C:
+		case <-ctx.Done():
+		case <-retries.changed:
+			// A sooner retry was scheduled: wait for it instead. The
+			// poll interval restarts, which only delays a poll that
+			// this earlier wake-up brings forward anyway.
+			t.Stop()
+			continue
+		}
+		t.Stop()
+		return
 	}
 }
 
