@@ -1,7 +1,7 @@
 package worker
 
 import (
-	"container/heap"
+	"slices"
 	"sync"
 	"time"
 )
@@ -18,8 +18,8 @@ import (
 // event; their difference as wall clocks does not enter).
 type retriesDue struct {
 	mu      sync.Mutex
-	due     timeHeap
-	changed chan struct{} // signalled when an earlier time was added
+	due     []time.Time   // sorted, soonest first
+	changed chan struct{} // signaled when an earlier time was added
 }
 
 // maxRetriesDue bounds what retriesDue keeps; past it, the latest retries
@@ -39,7 +39,8 @@ func (r *retriesDue) add(at time.Time) {
 		return
 	}
 	earliest := len(r.due) == 0 || at.Before(r.due[0])
-	heap.Push(&r.due, at)
+	i, _ := slices.BinarySearchFunc(r.due, at, time.Time.Compare)
+	r.due = slices.Insert(r.due, i, at)
 	r.mu.Unlock()
 	if earliest {
 		select {
@@ -56,11 +57,12 @@ func (r *retriesDue) add(at time.Time) {
 func (r *retriesDue) next(now time.Time) (wait time.Duration, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fell := false
-	for len(r.due) > 0 && !r.due[0].After(now) {
-		heap.Pop(&r.due)
-		fell = true
+	n := 0
+	for n < len(r.due) && !r.due[n].After(now) {
+		n++
 	}
+	r.due = slices.Delete(r.due, 0, n)
+	fell := n > 0
 	switch {
 	case fell:
 		return 0, true
@@ -68,18 +70,4 @@ func (r *retriesDue) next(now time.Time) (wait time.Duration, ok bool) {
 		return 0, false
 	}
 	return r.due[0].Sub(now), true
-}
-
-// timeHeap is a min-heap of times for container/heap.
-type timeHeap []time.Time
-
-func (h timeHeap) Len() int           { return len(h) }
-func (h timeHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
-func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timeHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
-func (h *timeHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
 }

@@ -20,7 +20,7 @@ func TestRetriesDue(t *testing.T) {
 	r.add(now.Add(500 * time.Millisecond))
 	select {
 	case <-r.changed:
-		t.Fatal("a later retry signalled the fetcher")
+		t.Fatal("a later retry signaled the fetcher")
 	default:
 	}
 	r.add(now.Add(100 * time.Millisecond))
