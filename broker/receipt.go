@@ -210,9 +210,9 @@ func (b *Broker) settleUnrouted(ds []Delivery, ps []prepared, reached [][]string
 	if len(lost) == 0 {
 		return nil
 	}
-	why := "its queues were unregistered during the call: it was published and queued nowhere"
+	why := "the queues it matched were unregistered or changed pattern during the call: it was published and queued nowhere"
 	if len(ds) > 1 {
-		why = "their queues were unregistered during the call: they were published and queued nowhere, the other deliveries were made"
+		why = "the queues they matched were unregistered or changed pattern during the call: they were published and queued nowhere; the other deliveries were made"
 	}
 	return noQueueError(ds, lost, len(ds) > 1, why)
 }
