@@ -45,8 +45,8 @@ func WithReceipt(r *Receipt) DeliverOption {
 type UnroutedPolicy int
 
 const (
-	// UnroutedDefault, in a Delivery, takes Config.Unrouted; in Config it
-	// is UnroutedPublish.
+	// UnroutedDefault leaves the choice to Config.Unrouted in a Delivery,
+	// and is UnroutedPublish in Config.
 	UnroutedDefault UnroutedPolicy = iota
 	// UnroutedPublish only publishes such a delivery: subscribers hear of
 	// it, no queue has it. This is the default, since a topic may be meant
