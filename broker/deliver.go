@@ -158,31 +158,45 @@ func (b *Broker) sendPrepared(ctx context.Context, prepared []prepared) ([][]str
 	if err != nil {
 		return nil, err
 	}
-	reached := make([]map[string]bool, len(prepared)) // per message, the queues that have it
+	reached := reachedFor(r)
 	markReached(reached, r, moved)
 	if current != r.version || len(moved) > 0 {
 		if err := b.reroute(ctx, prepared, r, current, moved, reached); err != nil {
 			return nil, err
 		}
 	}
-	out := make([][]string, len(reached))
-	for i, qs := range reached {
-		out[i] = slices.Sorted(maps.Keys(qs))
+	for _, qs := range reached {
+		slices.Sort(qs)
 	}
-	return out, nil
+	return reached, nil
 }
 
-// markReached records in reached the queues that took the messages r
-// routed, by their registered names: all of r's but those in moved, which
-// refused them.
-func markReached(reached []map[string]bool, r routing, moved map[string]string) {
+// reachedFor makes the per-message lists of queues reached for a batch
+// routed by r: empty, each with room for its routes, in one allocation.
+func reachedFor(r routing) [][]string {
+	n := 0
+	for _, qs := range r.routes {
+		n += len(qs)
+	}
+	buf := make([]string, n)
+	reached := make([][]string, len(r.routes))
+	off := 0
+	for i, qs := range r.routes {
+		reached[i] = buf[off:off:off+len(qs)] // a reroute's append beyond it copies
+		off += len(qs)
+	}
+	return reached
+}
+
+// markReached adds to reached, once each, the queues that took the
+// messages r routed, by their registered names: all of r's but those in
+// moved, which refused them. A message goes to a few queues, so a slice
+// searched is cheaper than a set.
+func markReached(reached [][]string, r routing, moved map[string]string) {
 	for i, qs := range r.routes {
 		for _, q := range qs {
-			if _, refused := moved[q]; !refused {
-				if reached[i] == nil {
-					reached[i] = make(map[string]bool)
-				}
-				reached[i][logicalQueue(q)] = true
+			if _, refused := moved[q]; !refused && !slices.Contains(reached[i], logicalQueue(q)) {
+				reached[i] = append(reached[i], logicalQueue(q))
 			}
 		}
 	}
@@ -380,7 +394,7 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 // maxReroutes times, then fails: a message is queued or the call errs.
 // reached holds, per message, the queues that have it, and gains those the
 // reroutes reach.
-func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, reached []map[string]bool) error {
+func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, reached [][]string) error {
 	for range maxReroutes {
 		next, found, err := b.rerouting(ctx, ps, last, version, moved, reached)
 		if err != nil || !found {
@@ -404,7 +418,7 @@ func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, versi
 // message has not reached, when the registry changed or a partition is
 // gone, and to the queues of last that refused it by a pattern that still
 // matches.
-func (b *Broker) rerouting(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, reached []map[string]bool) (routing, bool, error) {
+func (b *Broker) rerouting(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, reached [][]string) (routing, bool, error) {
 	next := routing{version: last.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
 	if version != last.version || slices.Contains(slices.Collect(maps.Values(moved)), "") {
 		if err := b.loadRegistry(ctx); err != nil {
@@ -417,7 +431,7 @@ func (b *Broker) rerouting(ctx context.Context, ps []prepared, last routing, ver
 		next.version = fresh.version
 		for i := range ps {
 			for _, q := range fresh.routes[i] {
-				if !reached[i][logicalQueue(q)] {
+				if !slices.Contains(reached[i], logicalQueue(q)) {
 					next.add(i, q, fresh.patterns[q])
 				}
 			}
