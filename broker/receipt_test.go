@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,17 +291,22 @@ func TestRequireQueueStaleCache(t *testing.T) {
 // left to the default succeeds with no queues and a warning.
 func TestUnregisteredDuringDelivery(t *testing.T) {
 	t.Parallel()
-	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+	testutil.ForEachBackendWithCluster(t, func(t *testing.T, rdb redis.UniversalClient) {
 		for _, require := range []bool{true, false} {
 			t.Run(fmt.Sprint("require=", require), func(t *testing.T) {
 				ctx := t.Context()
 				w := &warnings{}
-				client := newClient(t, rdb)
+				var client redis.UniversalClient
+				if _, ok := rdb.(*redis.ClusterClient); ok {
+					client = testutil.RealCluster(t) // a client of its own, for the hook
+				} else {
+					client = newClient(t, rdb)
+				}
 				b := newBroker(t, client, broker.Config{Logger: slog.New(w)})
 				register(t, b, "gone", ".")
 				admin := newBroker(t, rdb, broker.Config{Namespace: b.Namespace()})
 				prefix := b.Namespace() + ":{gone}:"
-				client.AddHook(&beforeScript{match: func(keys, _ []any) bool { return len(keys) > 0 && keys[0] == prefix }, before: func() {
+				client.AddHook(&beforeEnqueue{prefix: prefix, before: func() {
 					if err := admin.UnregisterQueue(ctx, "gone"); err != nil {
 						t.Error(err)
 					}
@@ -530,5 +536,39 @@ func TestReceiptReplayed(t *testing.T) {
 				pullNone(t, direct, q)
 			}
 		})
+	}
+}
+
+// beforeEnqueue is a go-redis hook that runs before, once, just before the
+// client sends its first script call on the keys under prefix, alone or in
+// a pipeline (as on a Cluster, where a delivery's enqueue goes in a
+// pipeline with a read of the registry's version).
+type beforeEnqueue struct {
+	prefix string
+	before func()
+	done   atomic.Bool
+}
+
+func (h *beforeEnqueue) fire(cmds ...redis.Cmder) {
+	for _, c := range cmds {
+		if keys, _, ok := scriptCallOf(c); ok && len(keys) > 0 && keys[0] == h.prefix && h.done.CompareAndSwap(false, true) {
+			h.before()
+		}
+	}
+}
+
+func (h *beforeEnqueue) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *beforeEnqueue) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.fire(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *beforeEnqueue) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.fire(cmds...)
+		return next(ctx, cmds)
 	}
 }
