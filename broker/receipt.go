@@ -107,17 +107,21 @@ func (b *Broker) policy(d *Delivery) UnroutedPolicy {
 	return d.Unrouted
 }
 
-// checkRouted refuses the batch when a delivery that requires a queue has
-// none, before anything is sent. It routes by the cache, and by the
-// registry as Redis has it before it refuses.
+// checkRouted refuses the batch when two deliveries share a receipt, or a
+// delivery that requires a queue has none, before anything is sent. It
+// routes by the cache, and by the registry as Redis has it before it
+// refuses.
 func (b *Broker) checkRouted(ctx context.Context, ds []Delivery, ps []prepared) error {
-	receipts := make(map[*Receipt]int)
+	var receipts map[*Receipt]int // made when a delivery has one
 	var strict []prepared
 	var index []int // in ds, of each of strict
 	for i := range ds {
 		if r := ds[i].Receipt; r != nil {
 			if j, dup := receipts[r]; dup {
 				return fmt.Errorf("%w: deliveries %d and %d share one Receipt", ErrInvalidArgument, j, i)
+			}
+			if receipts == nil {
+				receipts = make(map[*Receipt]int)
 			}
 			receipts[r] = i
 		}
