@@ -213,6 +213,14 @@ func TestRequireQueue(t *testing.T) {
 		if !errors.Is(err, broker.ErrNoQueue) || !strings.Contains(err.Error(), `delivery 1 topic "user.typo", delivery 3 topic "mail.typo"`) {
 			t.Fatalf("DeliverBatch: %v, want ErrNoQueue naming deliveries 1 and 3", err)
 		}
+		many := make([]broker.Delivery, 12)
+		for i := range many {
+			many[i] = broker.Delivery{Topic: fmt.Sprint("typo.", i), Facet: "f", Unrouted: broker.UnroutedReject}
+		}
+		if err := b.DeliverBatch(ctx, many); !errors.Is(err, broker.ErrNoQueue) ||
+			!strings.Contains(err.Error(), `delivery 9 topic "typo.9" and 2 more; no delivery of the batch was made`) {
+			t.Fatalf("DeliverBatch of 12 with no queue: %v, want ErrNoQueue naming 10 and counting 2 more", err)
+		}
 		if after := snapshot(t, b); !equalMaps(before, after) {
 			t.Fatalf("a refused delivery changed Redis:\nbefore %v\nafter  %v", before, after)
 		}
