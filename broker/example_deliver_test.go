@@ -32,8 +32,8 @@ func ExampleWithReceipt() {
 
 // RequireQueue turns a delivery that no queue would get, as one with a
 // mistyped topic, into an error on the first call; nothing is written.
-// PublishOnly lets one delivery go to subscribers only where
-// Config.Unrouted requires a queue for all.
+// PublishOnly lets one delivery reach no queue where Config.Unrouted
+// requires a queue for all.
 func ExampleRequireQueue() {
 	b, closeAll := exampleBroker()
 	defer closeAll()

@@ -74,8 +74,10 @@ func RequireQueue() DeliverOption {
 	return func(x *Delivery) { x.Unrouted = UnroutedReject }
 }
 
-// PublishOnly lets one delivery go to subscribers only, with no queue,
-// where Config.Unrouted is UnroutedReject; no warning is logged for it.
+// PublishOnly lets one delivery reach no queue, and be only published,
+// where Config.Unrouted is UnroutedReject, as for a topic meant for
+// subscribers. It still queues the message on every queue that matches;
+// when none does, no warning is logged.
 func PublishOnly() DeliverOption {
 	return func(x *Delivery) { x.Unrouted = UnroutedPublish }
 }
