@@ -182,7 +182,7 @@ func reachedFor(r routing) [][]string {
 	reached := make([][]string, len(r.routes))
 	off := 0
 	for i, qs := range r.routes {
-		reached[i] = buf[off:off:off+len(qs)] // a reroute's append beyond it copies
+		reached[i] = buf[off : off : off+len(qs)] // a reroute's append beyond it copies
 		off += len(qs)
 	}
 	return reached
