@@ -22,6 +22,7 @@ type Broker struct {
 	parts    partitionState
 	ids      idSource
 	coalesce coalescer
+	unrouted unroutedWarnings // topics warned of reaching no queue
 }
 
 // New returns a Broker on rdb, which may be a standalone, Sentinel or Cluster

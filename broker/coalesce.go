@@ -37,27 +37,35 @@ type coalescer struct {
 type coalesced struct {
 	ctx  context.Context
 	ps   []prepared
-	done chan error // buffered: the batch's outcome
+	done chan sent // buffered: the batch's outcome
+}
+
+// sent is the outcome of a batch for one caller: per message of the
+// caller's, the queues that have it, or the batch's error.
+type sent struct {
+	reached [][]string
+	err     error
 }
 
 // deliverCoalesced delivers ps, alone when there is room on the way, or
-// else with the other deliveries that wait for it.
-func (b *Broker) deliverCoalesced(ctx context.Context, ps []prepared) error {
+// else with the other deliveries that wait for it. It returns, per message
+// of ps, the queues that have it.
+func (b *Broker) deliverCoalesced(ctx context.Context, ps []prepared) ([][]string, error) {
 	c := &b.coalesce
 	c.mu.Lock()
 	if c.inflight < maxInflightBatches {
 		c.inflight++
 		c.mu.Unlock()
-		err := b.sendPrepared(ctx, ps)
+		reached, err := b.sendPrepared(ctx, ps)
 		b.nextBatch()
-		return err
+		return reached, err
 	}
-	me := &coalesced{ctx: ctx, ps: ps, done: make(chan error, 1)}
+	me := &coalesced{ctx: ctx, ps: ps, done: make(chan sent, 1)}
 	c.waiting = append(c.waiting, me)
 	c.mu.Unlock()
 	select {
-	case err := <-me.done:
-		return err
+	case r := <-me.done:
+		return r.reached, r.err
 	case <-ctx.Done():
 		c.mu.Lock()
 		for i, w := range c.waiting {
@@ -67,7 +75,7 @@ func (b *Broker) deliverCoalesced(ctx context.Context, ps []prepared) error {
 			}
 		}
 		c.mu.Unlock()
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -107,9 +115,13 @@ func (b *Broker) sendWaiting() {
 		c.mu.Unlock()
 		// The batch outlives any one caller's cancellation: the others
 		// still want it sent. go-redis's timeouts bound it.
-		err := b.sendPrepared(context.WithoutCancel(batch[0].ctx), ps)
+		reached, err := b.sendPrepared(context.WithoutCancel(batch[0].ctx), ps)
 		for _, w := range batch {
-			w.done <- err
+			r := sent{err: err}
+			if err == nil {
+				r.reached, reached = reached[:len(w.ps)], reached[len(w.ps):]
+			}
+			w.done <- r
 		}
 	}
 }

@@ -15,3 +15,7 @@ const MaxInflightBatches = maxInflightBatches
 // PartitionOf tells the external tests which of k partitions a facet's
 // messages go to.
 func PartitionOf(facet string, k int) int { return partitionOf(facet, k) }
+
+// MaxUnroutedWarned is how many topics the broker warns of reaching no
+// queue before it stops.
+const MaxUnroutedWarned = maxUnroutedWarned

@@ -107,6 +107,12 @@ type Config struct {
 	// silently; set it only where losing some is acceptable (see the
 	// README's "Redis settings"). Defaults to false.
 	AllowEviction bool
+	// Unrouted says what becomes of a delivery whose topic no queue
+	// matches, unless the delivery says otherwise (RequireQueue,
+	// PublishOnly): UnroutedReject makes it an error wrapping ErrNoQueue.
+	// Defaults to UnroutedPublish: it is only published, with a warning
+	// logged once per topic.
+	Unrouted UnroutedPolicy
 	// Logger receives the broker's rare warnings. Defaults to slog.Default().
 	Logger *slog.Logger
 	// TracerProvider makes the producer spans of deliveries.
@@ -134,6 +140,9 @@ func (c Config) withDefaults() Config {
 	c.DrainGrace = cmp.Or(c.DrainGrace, DrainGraceDefault)
 	c.ReplicaAckTimeout = cmp.Or(c.ReplicaAckTimeout, ReplicaAckTimeoutDefault)
 	c.ReplayWindow = cmp.Or(c.ReplayWindow, ReplayWindowDefault)
+	if c.Unrouted == UnroutedDefault {
+		c.Unrouted = UnroutedPublish
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -163,6 +172,8 @@ func (c Config) validate() error {
 	case c.ReplicaAckTimeout < time.Millisecond:
 		// WAIT's timeout is in milliseconds, and 0 would wait forever.
 		return fmt.Errorf("%w: ReplicaAckTimeout %v is below 1ms", ErrInvalidConfig, c.ReplicaAckTimeout)
+	case c.Unrouted != UnroutedPublish && c.Unrouted != UnroutedReject:
+		return fmt.Errorf("%w: Unrouted policy %d", ErrInvalidConfig, c.Unrouted)
 	case c.ReplayWindow < time.Second:
 		return fmt.Errorf("%w: ReplayWindow %v is below 1s", ErrInvalidConfig, c.ReplayWindow)
 	}

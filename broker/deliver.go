@@ -32,6 +32,14 @@ type Delivery struct {
 	// IdempotencyWindow is how long the key is remembered.
 	// Defaults to Config.IdempotencyWindow.
 	IdempotencyWindow time.Duration
+	// Receipt, when set, is filled with the message's ID and the queues it
+	// reached once the delivery is made (see WithReceipt).
+	Receipt *Receipt
+	// Unrouted says what happens when no queue's pattern matches Topic.
+	// Defaults to Config.Unrouted.
+	Unrouted UnroutedPolicy
+
+	optErr error // the first bad argument an option was given
 }
 
 // DeliverOption changes one delivery.
@@ -61,6 +69,15 @@ func WithHeaders(h map[string]string) DeliverOption {
 // Deliver JSON-encodes msg, derives its topic and facet with Config.Topic
 // and Config.Facet, publishes it on "<namespace>:<topic>", and queues it on
 // every registered queue whose pattern matches the topic, in one round trip.
+//
+// The body is the whole map as json.Marshal encodes it: the fields that
+// name the topic and facet ("topic", "type" and "facet" by default) stay in
+// it, and handlers see them. To keep them out of the body, use DeliverJSON
+// or DeliverBytes, which take the topic and facet as arguments.
+//
+// A delivery whose topic no queue matches is only published, and the broker
+// logs a warning once per topic; RequireQueue (or Config.Unrouted) makes it
+// an error instead, and WithReceipt tells the caller which queues it reached.
 func (b *Broker) Deliver(ctx context.Context, msg map[string]any, opts ...DeliverOption) error {
 	d, err := b.DeliveryOf(msg, opts...)
 	if err != nil {
@@ -79,24 +96,21 @@ func (b *Broker) DeliveryOf(msg map[string]any, opts ...DeliverOption) (Delivery
 		return Delivery{}, fmt.Errorf("%w: %w", ErrInvalidMessage, err)
 	}
 	d := Delivery{Topic: b.cfg.Topic(msg), Facet: b.cfg.Facet(msg), Body: body}
-	for _, o := range opts {
-		o(&d)
-	}
+	applyOptions(&d, opts)
 	return d, nil
 }
 
 // DeliverBytes delivers body as it is, with the given topic and facet.
 func (b *Broker) DeliverBytes(ctx context.Context, topic, facet string, body []byte, opts ...DeliverOption) error {
 	d := Delivery{Topic: topic, Facet: facet, Body: body}
-	for _, o := range opts {
-		o(&d)
-	}
+	applyOptions(&d, opts)
 	return b.DeliverBatch(ctx, []Delivery{d})
 }
 
 // DeliverBatch delivers many messages in one round trip (one per Redis
-// Cluster node). Every delivery is validated first: if one is bad, nothing
-// is delivered.
+// Cluster node). Every delivery is validated first: if one is bad, or one
+// that requires a queue (RequireQueue) matches none, nothing is delivered.
+// Each Delivery with a Receipt gets its own filled in.
 func (b *Broker) DeliverBatch(ctx context.Context, ds []Delivery) error {
 	if ctx == nil {
 		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
@@ -106,34 +120,86 @@ func (b *Broker) DeliverBatch(ctx context.Context, ds []Delivery) error {
 	}
 	ds = slices.Clone(ds) // headers get trace context; the caller's stay as they are
 	ctx, span := b.startDeliverSpan(ctx, ds)
-	err := b.deliverBatch(ctx, ds)
+	ps, reached, err := b.deliverBatch(ctx, ds)
+	var lost error // deliveries whose queues went away during the call
 	if err == nil {
+		lost = b.settleUnrouted(ds, ps, reached)
 		err = b.awaitDelivered(ctx, ds) // Config.ReplicaAcks (durability.go)
+	}
+	if err == nil {
+		err = lost
 	}
 	endSpan(span, err)
 	return err
 }
 
-func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) error {
+func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) ([]prepared, [][]string, error) {
 	prepared, err := b.prepare(ctx, ds)
 	if err != nil || len(prepared) == 0 {
-		return err
+		return nil, nil, err
 	}
-	return b.deliverCoalesced(ctx, prepared)
+	if err := b.checkRouted(ctx, ds, prepared); err != nil {
+		return nil, nil, err
+	}
+	reached, err := b.deliverCoalesced(ctx, prepared)
+	return prepared, reached, err
 }
 
 // sendPrepared routes prepared messages, queues and publishes them, and
-// queues them again where a stale registry cache routed them wrong.
-func (b *Broker) sendPrepared(ctx context.Context, prepared []prepared) error {
+// queues them again where a stale registry cache routed them wrong. It
+// returns, per message, the queues that have it (by their registered
+// names, sorted).
+func (b *Broker) sendPrepared(ctx context.Context, prepared []prepared) ([][]string, error) {
 	r, err := b.route(ctx, prepared)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	current, moved, err := b.sendBatch(ctx, prepared, r, true)
-	if err != nil || current == r.version && len(moved) == 0 {
-		return err
+	if err != nil {
+		return nil, err
 	}
-	return b.reroute(ctx, prepared, r, current, moved)
+	reached := reachedFor(r)
+	markReached(reached, r, moved)
+	if current != r.version || len(moved) > 0 {
+		if err := b.reroute(ctx, prepared, r, current, moved, reached); err != nil {
+			return nil, err
+		}
+	}
+	for _, qs := range reached {
+		slices.Sort(qs)
+	}
+	return reached, nil
+}
+
+// reachedFor makes the per-message lists of queues reached for a batch
+// routed by r: empty, each with room for its routes, in one allocation.
+func reachedFor(r routing) [][]string {
+	n := 0
+	for _, qs := range r.routes {
+		n += len(qs)
+	}
+	buf := make([]string, n)
+	reached := make([][]string, len(r.routes))
+	off := 0
+	for i, qs := range r.routes {
+		reached[i] = buf[off : off : off+len(qs)] // a reroute's append beyond it copies
+		off += len(qs)
+	}
+	return reached
+}
+
+// markReached adds to reached, once each, the queues that took the
+// messages r routed, by their registered names: all of r's but those in
+// moved, which refused them. A message goes to a few queues, so a slice
+// searched is cheaper than a set.
+func markReached(reached [][]string, r routing, moved map[string]string) {
+	for i, qs := range r.routes {
+		for _, q := range qs {
+			if _, refused := moved[q]; !refused && !slices.Contains(reached[i], logicalQueue(q)) {
+				reached[i] = append(reached[i], logicalQueue(q))
+			}
+		}
+	}
 }
 
 // maxReroutes is how many times in a row a delivery is sent again because
@@ -181,6 +247,12 @@ func (b *Broker) prepare(ctx context.Context, ds []Delivery) ([]prepared, error)
 }
 
 func (b *Broker) checkDelivery(d *Delivery) error {
+	if d.optErr != nil {
+		return d.optErr
+	}
+	if d.Unrouted < UnroutedDefault || d.Unrouted > UnroutedReject {
+		return fmt.Errorf("%w: Unrouted policy %d", ErrInvalidArgument, d.Unrouted)
+	}
 	if err := validName(ErrInvalidTopic, "topic", d.Topic); err != nil {
 		return err
 	}
@@ -320,26 +392,21 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 // the messages were routed to is gone (dropped after a change of count).
 // When the layout changes again under the new routes, it tries again, up to
 // maxReroutes times, then fails: a message is queued or the call errs.
-func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string) error {
-	reached := make([]map[string]bool, len(ps)) // per message, the queues that have it
+// reached holds, per message, the queues that have it, and gains those the
+// reroutes reach.
+func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, reached [][]string) error {
 	for range maxReroutes {
-		for i, qs := range last.routes {
-			for _, q := range qs {
-				if _, refused := moved[q]; !refused {
-					if reached[i] == nil {
-						reached[i] = make(map[string]bool)
-					}
-					reached[i][logicalQueue(q)] = true
-				}
-			}
-		}
 		next, found, err := b.rerouting(ctx, ps, last, version, moved, reached)
 		if err != nil || !found {
 			return err
 		}
 		version, moved, err = b.sendBatch(ctx, ps, next, false)
-		if err != nil || version == next.version && len(moved) == 0 {
+		if err != nil {
 			return err
+		}
+		markReached(reached, next, moved)
+		if version == next.version && len(moved) == 0 {
+			return nil
 		}
 		last = next
 	}
@@ -351,7 +418,7 @@ func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, versi
 // message has not reached, when the registry changed or a partition is
 // gone, and to the queues of last that refused it by a pattern that still
 // matches.
-func (b *Broker) rerouting(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, reached []map[string]bool) (routing, bool, error) {
+func (b *Broker) rerouting(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, reached [][]string) (routing, bool, error) {
 	next := routing{version: last.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
 	if version != last.version || slices.Contains(slices.Collect(maps.Values(moved)), "") {
 		if err := b.loadRegistry(ctx); err != nil {
@@ -364,7 +431,7 @@ func (b *Broker) rerouting(ctx context.Context, ps []prepared, last routing, ver
 		next.version = fresh.version
 		for i := range ps {
 			for _, q := range fresh.routes[i] {
-				if !reached[i][logicalQueue(q)] {
+				if !slices.Contains(reached[i], logicalQueue(q)) {
 					next.add(i, q, fresh.patterns[q])
 				}
 			}

@@ -5,7 +5,10 @@
 // [Broker.DeliverBatch]). The broker publishes each message on the Redis
 // pub/sub channel "<namespace>:<topic>" and queues it on every queue
 // registered with [Broker.RegisterQueue] whose pattern (a Go regular
-// expression, unanchored) matches the topic.
+// expression, unanchored) matches the topic. [DeliverJSON] delivers a Go
+// value as JSON for a worker.JSON handler. [WithReceipt] says which queues
+// a delivery reached; one that reached none was only published, which
+// [RequireQueue] (or Config.Unrouted) makes an error wrapping [ErrNoQueue].
 //
 // Inside a queue, messages are split by facet, usually one per tenant.
 // [Broker.Pull] and [Broker.PullN] take facets in turn from a ring of facet

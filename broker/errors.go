@@ -29,6 +29,10 @@ var (
 	// ErrInvalidArgument means another argument is out of range: a negative
 	// delay, a count below 1, a priority outside [0, MaxPriority].
 	ErrInvalidArgument = errors.New("broker: invalid argument")
+	// ErrNoQueue means a delivery that requires a queue (RequireQueue,
+	// Config.Unrouted) has a topic that no registered queue's pattern
+	// matches; the error names the topic.
+	ErrNoQueue = errors.New("broker: no queue matches the topic")
 	// ErrInvalidConfig means a Config field is out of range.
 	ErrInvalidConfig = errors.New("broker: invalid config")
 	// ErrConflict is returned when another process changed the same thing
