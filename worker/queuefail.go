@@ -42,7 +42,7 @@ func (f failingQueues) failed(queue string, err error) error {
 // missing records that queue does not exist, for err, and holds it back as
 // failed does; errs leaves it out, since Redis answered.
 func (f failingQueues) missing(queue string, err error) {
-	f.failed(queue, err)
+	_ = f.failed(queue, err)
 	f[queue].missing = true
 }
 

@@ -74,7 +74,8 @@ func missingQueue(queue string) error {
 // once, at Warn); any other is reported in Ready and logged once, until a
 // pull of it succeeds again (see queueAnswered). It returns the error that
 // holds the queue back, or nil when it was registered again.
-func (r *runner) unknownQueue(ctx context.Context, queue string, pullErr error) error {
+func (r *runner) unknownQueue(ctx context.Context, queue string) error {
+	var missing error
 	if pattern, ok := r.cfg.Routes[queue]; ok {
 		err := r.b.RegisterQueue(ctx, queue, pattern)
 		if err == nil {
@@ -82,14 +83,14 @@ func (r *runner) unknownQueue(ctx context.Context, queue string, pullErr error) 
 				"queue", queue, "pattern", pattern)
 			return nil
 		}
-		pullErr = fmt.Errorf("%w; registering it again failed: %w", missingQueue(queue), err)
+		missing = fmt.Errorf("%w; registering it again failed: %w", missingQueue(queue), err)
 	} else {
-		pullErr = missingQueue(queue)
+		missing = missingQueue(queue)
 	}
-	if r.w.health.setMissing(queue, pullErr) && ctx.Err() == nil {
-		r.cfg.Logger.Error("fairway: "+pullErr.Error(), "queue", queue, "ready", false)
+	if r.w.health.setMissing(queue, missing) && ctx.Err() == nil {
+		r.cfg.Logger.Error("fairway: served queue is missing; not ready until it is registered", "queue", queue, "err", missing, "ready", false)
 	}
-	return pullErr
+	return missing
 }
 
 // queueAnswered clears queue's missing state after a pull of it

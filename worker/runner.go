@@ -192,7 +192,7 @@ func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next t
 			// is pulled on the next round; else it waits out its backoff,
 			// reported once, not on every try.
 			answered = true
-			if err := r.unknownQueue(ctx, q, err); err != nil {
+			if err := r.unknownQueue(ctx, q); err != nil {
 				r.failing.missing(q, err)
 			}
 			continue
