@@ -38,6 +38,10 @@ var (
 	// ErrConflict is returned when another process changed the same thing
 	// at the same time, as two SetPartitions on one queue; try again.
 	ErrConflict = errors.New("broker: conflicting change")
+	// ErrPatternConflict means RegisterQueue was given a pattern other than
+	// the one the queue is registered with. Nothing changed; pass
+	// ReplacePattern to change the pattern on purpose.
+	ErrPatternConflict = errors.New("broker: queue is registered with another pattern")
 	// ErrRedisFull means Redis refused a write because it reached its
 	// maxmemory under the noeviction policy (its "OOM" reply, which the
 	// error also wraps). Nothing was written. Deliveries and new queues are

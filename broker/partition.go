@@ -302,7 +302,8 @@ func WithPartitions(k int) QueueOption {
 type QueueOption func(*queueOptions)
 
 type queueOptions struct {
-	partitions int // 0: keep the queue's count (1 for a new queue)
+	partitions int  // 0: keep the queue's count (1 for a new queue)
+	replace    bool // ReplacePattern: a different pattern is replaced, not refused
 }
 
 // SetPartitions changes the number of partitions of queue, which must be

@@ -26,37 +26,35 @@ type registryCache struct {
 // maxCachedTopics bounds the topic -> queues cache.
 const maxCachedTopics = 10000
 
-// RegisterQueue creates queue, or changes its pattern, and routes to it every
-// later delivery whose topic matches pattern, a Go regular expression matched
-// anywhere in the topic (anchor it with ^ and $ to match whole topics).
-// WithPartitions splits the queue into partitions.
+// RegisterQueue creates queue and routes to it every later delivery whose
+// topic matches pattern, a Go regular expression matched anywhere in the
+// topic (anchor it with ^ and $ to match whole topics). WithPartitions
+// splits the queue into partitions.
+//
+// Registering a queue again with the pattern it has changes nothing and
+// succeeds (with WithPartitions it changes only the count), so every
+// process may register the queues it needs at start. A different pattern is
+// refused with an error wrapping ErrPatternConflict that names both, and
+// nothing changes: one process must not reroute another's queue by
+// accident. Pass ReplacePattern to change the pattern on purpose. A queue
+// that UnregisterQueue unrouted, or that Redis lost, takes any pattern.
 func (b *Broker) RegisterQueue(ctx context.Context, name, pattern string, opts ...QueueOption) error {
-	if err := checkQueue(ctx, name); err != nil {
+	o, err := b.checkRegister(ctx, name, pattern, opts)
+	if err != nil {
 		return err
-	}
-	var o queueOptions
-	for _, opt := range opts {
-		if opt == nil {
-			return fmt.Errorf("%w: nil queue option", ErrInvalidArgument)
-		}
-		opt(&o)
-	}
-	if o.partitions != 0 && (o.partitions < 1 || o.partitions > MaxPartitions) {
-		return fmt.Errorf("%w: %d partitions is outside [1, %d]", ErrInvalidArgument, o.partitions, MaxPartitions)
-	}
-	if err := validName(ErrInvalidPattern, "pattern", pattern); err != nil {
-		return err
-	}
-	if _, err := regexp.Compile(pattern); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidPattern, err)
 	}
 	if err := b.loadRegistry(ctx); err != nil {
 		return err
 	}
 	b.reg.mu.RLock()
 	l, partitioned := b.reg.layouts[name]
-	_, known := b.reg.queues[name]
+	re, known := b.reg.queues[name]
 	b.reg.mu.RUnlock()
+	// The scripts below check again, atomically; this only spares a
+	// refused change its first writes.
+	if known && re.String() != pattern && !o.replace {
+		return patternConflict(name, re.String(), pattern)
+	}
 	current := l.partitioning(name)
 	if o.partitions > 1 && !partitioned && !known {
 		// A new queue is made partitioned at once, unless it exists
@@ -69,22 +67,90 @@ func (b *Broker) RegisterQueue(ctx context.Context, name, pattern string, opts .
 			if err := b.repartition(ctx, name, pattern, current, o.partitions, true); err != nil {
 				return err
 			}
-			return b.setRoute(ctx, name, pattern)
+			return b.setRoute(ctx, name, pattern, o.replace)
 		}
 	}
 	// The queue exists before the registry routes to it.
 	for _, part := range current.Names {
-		if err := b.runQueue(ctx, scriptCreateQueue, part, pattern).Err(); err != nil {
-			return wrapRedis("register queue", err)
+		if err := b.createQueue(ctx, name, part, pattern, o.replace); err != nil {
+			return err
 		}
 	}
-	if err := b.setRoute(ctx, name, pattern); err != nil {
+	if err := b.setRoute(ctx, name, pattern, o.replace); err != nil {
 		return err
 	}
 	if o.partitions == 0 {
 		return nil
 	}
 	return b.repartition(ctx, name, pattern, current, o.partitions, false)
+}
+
+// ReplacePattern makes RegisterQueue change the pattern of a queue that is
+// registered with another one, where it would otherwise refuse with
+// ErrPatternConflict. Deliveries then follow the new pattern at once.
+func ReplacePattern() QueueOption {
+	return func(o *queueOptions) { o.replace = true }
+}
+
+// checkRegister validates RegisterQueue's arguments.
+func (b *Broker) checkRegister(ctx context.Context, name, pattern string, opts []QueueOption) (queueOptions, error) {
+	var o queueOptions
+	if err := checkQueue(ctx, name); err != nil {
+		return o, err
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			return o, fmt.Errorf("%w: nil queue option", ErrInvalidArgument)
+		}
+		opt(&o)
+	}
+	if o.partitions != 0 && (o.partitions < 1 || o.partitions > MaxPartitions) {
+		return o, fmt.Errorf("%w: %d partitions is outside [1, %d]", ErrInvalidArgument, o.partitions, MaxPartitions)
+	}
+	if err := validName(ErrInvalidPattern, "pattern", pattern); err != nil {
+		return o, err
+	}
+	if _, err := regexp.Compile(pattern); err != nil {
+		return o, fmt.Errorf("%w: %w", ErrInvalidPattern, err)
+	}
+	return o, nil
+}
+
+// createQueue runs create_queue.lua on part, a partition of queue (or queue
+// itself), which refuses a pattern other than part's unless replace.
+func (b *Broker) createQueue(ctx context.Context, queue, part, pattern string, replace bool) error {
+	v, err := b.runQueue(ctx, scriptCreateQueue, part, pattern, luaBool(replace)).Result()
+	if err != nil {
+		return wrapRedis("register queue", err)
+	}
+	if cur, refused := refusedPattern(v); refused {
+		return patternConflict(queue, cur, pattern)
+	}
+	return nil
+}
+
+// refusedPattern reads a reply of create_queue.lua or registry.lua: {cur}
+// when the script refused to replace the queue's pattern cur.
+func refusedPattern(v any) (string, bool) {
+	arr, ok := v.([]any)
+	if !ok || len(arr) != 1 {
+		return "", false
+	}
+	cur, ok := arr[0].(string)
+	return cur, ok
+}
+
+func patternConflict(queue, has, wanted string) error {
+	return fmt.Errorf("%w: queue %q has pattern %#q, not %#q; pass broker.ReplacePattern() (fairway register --replace) to change it",
+		ErrPatternConflict, queue, has, wanted)
+}
+
+// luaBool is a script's boolean argument: "1" or "".
+func luaBool(v bool) string {
+	if v {
+		return "1"
+	}
+	return ""
 }
 
 // UnregisterQueue stops routing deliveries to queue. The messages it holds
@@ -94,7 +160,7 @@ func (b *Broker) UnregisterQueue(ctx context.Context, name string) error {
 		return err
 	}
 	// The registry stops routing before the queue stops accepting.
-	if err := b.setRoute(ctx, name, ""); err != nil {
+	if err := b.setRoute(ctx, name, "", false); err != nil {
 		return err
 	}
 	return b.eachPartition(ctx, name, func(part string) error {
@@ -121,12 +187,18 @@ func (b *Broker) DestroyQueue(ctx context.Context, name string) error {
 	return b.clearHistory(ctx, name)
 }
 
-func (b *Broker) setRoute(ctx context.Context, name, pattern string) error {
+// setRoute records name's pattern in the registry ("" removes it), which
+// refuses a pattern other than the one recorded unless replace.
+func (b *Broker) setRoute(ctx context.Context, name, pattern string, replace bool) error {
 	keys := []string{b.keys.registry(), b.keys.registryVersion()}
-	if err := scriptRegistry.Run(ctx, b.rdb, keys, name, pattern).Err(); err != nil {
+	v, err := scriptRegistry.Run(ctx, b.rdb, keys, name, pattern, luaBool(replace)).Result()
+	b.invalidateRegistry()
+	if err != nil {
 		return wrapRedis("update registry", err)
 	}
-	b.invalidateRegistry()
+	if cur, refused := refusedPattern(v); refused {
+		return patternConflict(name, cur, pattern)
+	}
 	return nil
 }
 
@@ -137,6 +209,23 @@ func (b *Broker) Queues(ctx context.Context) (map[string]string, error) {
 	}
 	m, err := b.rdb.HGetAll(ctx, b.keys.registry()).Result()
 	return m, wrapRedis("list queues", err)
+}
+
+// QueueExists reports whether queue exists in Redis: registered, or
+// unregistered but still holding its messages and settings (UnregisterQueue
+// keeps them, so that they can be pulled). It is false for a queue never
+// registered, destroyed, or lost with Redis's data: pulls of it fail with
+// ErrUnknownQueue. A worker checks its queues with it at start.
+func (b *Broker) QueueExists(ctx context.Context, name string) (bool, error) {
+	if err := checkQueue(ctx, name); err != nil {
+		return false, err
+	}
+	p, err := b.partitions(ctx, name, partitionsMaxAge)
+	if err != nil {
+		return false, err
+	}
+	ok, err := b.rdb.HExists(ctx, b.keys.queueKey(p.Names[0], "cfg"), "limit").Result()
+	return ok, wrapRedis("check queue", err)
 }
 
 // loadRegistry reads the registry and its version at one instant (one

@@ -65,7 +65,7 @@ func TestRegistryLifecycle(t *testing.T) {
 		b := newBroker(t, rdb, broker.Config{})
 		register(t, b, "a", "^a$")
 		register(t, b, "b", "^b")
-		register(t, b, "b", "^bb$") // a new pattern replaces the old
+		replacePattern(t, b, "b", "^bb$") // a new pattern replaces the old
 		if qs, err := b.Queues(ctx); err != nil || !maps.Equal(qs, map[string]string{"a": "^a$", "b": "^bb$"}) {
 			t.Fatalf("Queues = %v, %v", qs, err)
 		}
@@ -175,14 +175,14 @@ func TestRegistryAcrossBrokers(t *testing.T) {
 		pullNone(t, admin, "new")
 
 		drain(t, admin, "moving")
-		register(t, admin, "moving", "^b$")
+		replacePattern(t, admin, "moving", "^b$")
 		deliver(t, producer, "a", "f", "old pattern")
 		deliver(t, producer, "b", "f", "new pattern")
 		if got := drain(t, admin, "moving"); !slices.Equal(got, []string{"f:new pattern"}) {
 			t.Fatalf("queue with a changed pattern got %q from the other broker", got)
 		}
 
-		register(t, admin, "moving", "^(b|c)$") // still matches b
+		replacePattern(t, admin, "moving", "^(b|c)$") // still matches b
 		deliver(t, producer, "b", "f", "both patterns")
 		deliver(t, producer, "c", "f", "widened")
 		if got := drain(t, admin, "moving"); !slices.Equal(got, []string{"f:both patterns", "f:widened"}) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -26,6 +27,17 @@ type Config struct {
 	// is pulled from twice as often as one of weight 1 while both have work.
 	// Defaults to every queue with a handler, weight 1.
 	Queues map[string]int
+	// Routes maps served queues to the topic patterns they are registered
+	// with (broker.RegisterQueue). Start registers each: with the pattern
+	// it has, that changes nothing; with another, Start fails with
+	// broker.ErrPatternConflict (the worker never reroutes a queue; change
+	// it with broker.ReplacePattern or fairway register --replace). While
+	// running, the worker registers a routed queue again when it finds it
+	// gone, as after a Redis restart that lost everything, and logs that
+	// once. A served queue without a route must exist already: Start fails
+	// with ErrQueueMissing when Redis says it does not, and Ready reports
+	// it when it goes missing later. Defaults to none.
+	Routes map[string]string
 	// StrictPriority serves queues in order of weight, highest first: a
 	// queue is pulled from only when every heavier one is empty.
 	StrictPriority bool
@@ -82,6 +94,17 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: MaxAttempts %d is below 1", c.MaxAttempts)
 	case c.PollInterval < time.Millisecond:
 		return fmt.Errorf("worker: PollInterval %v is below 1ms", c.PollInterval)
+	}
+	for q, p := range c.Routes {
+		if err := broker.ValidateQueueName(q); err != nil {
+			return fmt.Errorf("worker: Routes: %w", err)
+		}
+		if p == "" {
+			return fmt.Errorf("worker: Routes: %w: empty pattern for %q", broker.ErrInvalidPattern, q)
+		}
+		if _, err := regexp.Compile(p); err != nil {
+			return fmt.Errorf("worker: Routes: %w for %q: %w", broker.ErrInvalidPattern, q, err)
+		}
 	}
 	for q, w := range c.Queues {
 		if err := broker.ValidateQueueName(q); err != nil {

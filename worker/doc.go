@@ -32,4 +32,10 @@
 // A crash loses nothing either: leases expire and the messages come back.
 // Redis outages are retried with backoff and reported by Ready and
 // HealthHandler.
+//
+// Config.Routes gives served queues their topic patterns: Start registers
+// them (never changing a queue registered with another pattern), and the
+// worker registers them again if Redis loses them. A served queue without a
+// route must exist: Start fails with ErrQueueMissing otherwise, and Ready
+// names a queue that goes missing later.
 package worker

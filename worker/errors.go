@@ -23,6 +23,11 @@ var (
 	ErrLeaseLost = broker.ErrLeaseLost
 	// ErrInvalidRegistration means Handle was given a bad queue or handler.
 	ErrInvalidRegistration = errors.New("worker: invalid registration")
+	// ErrQueueMissing means a queue the worker serves does not exist in
+	// Redis (never registered, or lost with Redis's data) and the worker has
+	// no pattern to create it with (Config.Routes). Start fails with it;
+	// later, Ready reports it.
+	ErrQueueMissing = errors.New("worker: queue missing")
 	// ErrAlreadyStarted means Start or Run was called on a running worker.
 	ErrAlreadyStarted = errors.New("worker: already started")
 )

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -51,4 +52,38 @@ func Example() {
 	// Output:
 	// welcome ann@example.com
 	// run: <nil>
+}
+
+// Config.Routes gives the worker its queues' patterns: Start registers
+// them, refuses a queue registered with another pattern, and the worker
+// registers them again if Redis loses them.
+func ExampleConfig_routes() {
+	mr, err := miniredis.Run()
+	if err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer func() { _ = rdb.Close() }()
+	b, err := broker.New(rdb, broker.Config{})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	w := worker.New(b, worker.Config{Routes: map[string]string{"reports": `^report\.`}})
+	w.HandleFunc("reports", func(context.Context, *broker.Message) error { return nil })
+	if err := w.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer func() { _ = w.Stop(ctx) }()
+	queues, _ := b.Queues(ctx)
+	fmt.Println("registered:", queues["reports"])
+
+	other := worker.New(b, worker.Config{Routes: map[string]string{"reports": `^reports$`}})
+	other.HandleFunc("reports", func(context.Context, *broker.Message) error { return nil })
+	err = other.Start(ctx)
+	fmt.Println("conflict:", errors.Is(err, broker.ErrPatternConflict))
+	// Output:
+	// registered: ^report\.
+	// conflict: true
 }

@@ -3,7 +3,9 @@ package worker
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 )
 
@@ -15,6 +17,9 @@ type health struct {
 	redisErr error
 	// serverErr is a Redis that may lose messages (broker.CheckServer).
 	serverErr error
+	// missing holds the served queues found missing, each with why it
+	// stays so (see runner.unknownQueue).
+	missing map[string]error
 }
 
 func (h *health) setRunning(v bool) { h.mu.Lock(); h.running = v; h.mu.Unlock() }
@@ -25,8 +30,26 @@ func (h *health) setRedisErr(err error) { h.mu.Lock(); h.redisErr = err; h.mu.Un
 
 func (h *health) setServerErr(err error) { h.mu.Lock(); h.serverErr = err; h.mu.Unlock() }
 
+// setMissing records that queue is missing, for err (nil: it is not), and
+// reports whether that changed whether it is missing.
+func (h *health) setMissing(queue string, err error) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, was := h.missing[queue]
+	if err == nil {
+		delete(h.missing, queue)
+		return was
+	}
+	if h.missing == nil {
+		h.missing = make(map[string]error)
+	}
+	h.missing[queue] = err
+	return !was
+}
+
 // Ready returns nil when the worker is running, not draining, its last
-// call to Redis succeeded, and Redis cannot lose messages by evicting keys
+// call to Redis succeeded, every queue it serves exists (an error wrapping
+// ErrQueueMissing names each that does not), and Redis cannot lose messages by evicting keys
 // (broker.CheckServer; broker.Config.AllowEviction accepts that); otherwise
 // an error saying why not.
 func (w *Worker) Ready() error {
@@ -40,6 +63,12 @@ func (w *Worker) Ready() error {
 		return errors.New("worker: draining")
 	case h.redisErr != nil:
 		return errors.New("worker: redis unreachable: " + h.redisErr.Error())
+	case len(h.missing) > 0:
+		var errs []error
+		for _, q := range slices.Sorted(maps.Keys(h.missing)) {
+			errs = append(errs, h.missing[q])
+		}
+		return errors.Join(errs...)
 	case h.serverErr != nil:
 		return errors.New("worker: " + h.serverErr.Error())
 	}

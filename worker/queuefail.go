@@ -14,9 +14,10 @@ import (
 type failingQueues map[string]*queueFailure
 
 type queueFailure struct {
-	err   error
-	until time.Time
-	delay *retryDelay
+	err     error
+	until   time.Time
+	delay   *retryDelay
+	missing bool // the queue does not exist: Redis answered
 }
 
 // held reports whether queue is waiting out its backoff.
@@ -33,9 +34,16 @@ func (f failingQueues) failed(queue string, err error) error {
 		s = &queueFailure{delay: newRetryDelay()}
 		f[queue] = s
 	}
-	s.err = fmt.Errorf("queue %q: %w", queue, err)
+	s.err, s.missing = fmt.Errorf("queue %q: %w", queue, err), false
 	s.until = time.Now().Add(s.delay.next())
 	return s.err
+}
+
+// missing records that queue does not exist, for err, and holds it back as
+// failed does; errs leaves it out, since Redis answered.
+func (f failingQueues) missing(queue string, err error) {
+	_ = f.failed(queue, err)
+	f[queue].missing = true
 }
 
 // answered forgets queue's failures.
@@ -45,7 +53,9 @@ func (f failingQueues) answered(queue string) { delete(f, queue) }
 func (f failingQueues) errs() error {
 	var errs []error
 	for _, s := range f {
-		errs = append(errs, s.err)
+		if !s.missing {
+			errs = append(errs, s.err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -189,6 +189,16 @@ func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next t
 		}
 		sent := time.Now()
 		res, err := r.b.PullNext(ctx, q, n-len(got), r.cfg.LeaseDuration)
+		if errors.Is(err, broker.ErrUnknownQueue) {
+			// Redis answered: the queue is gone. Registered again, it
+			// is pulled on the next round; else it waits out its backoff,
+			// reported once, not on every try.
+			answered = true
+			if err := r.unknownQueue(ctx, q); err != nil {
+				r.failing.missing(q, err)
+			}
+			continue
+		}
 		if err != nil {
 			err = r.failing.failed(q, err)
 			if ctx.Err() == nil {
@@ -197,6 +207,7 @@ func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next t
 			continue
 		}
 		r.failing.answered(q)
+		r.queueAnswered(q)
 		answered = true
 		for _, m := range res.Messages {
 			r.keeper.hold(m, pulledDeadline(sent, r.cfg.LeaseDuration))

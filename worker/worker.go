@@ -114,6 +114,13 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // Start starts fetching and handling in the background and returns. Handlers'
 // contexts carry ctx's values but not its cancellation: call Stop to stop.
+//
+// First it registers the queues of Config.Routes and checks that every
+// other served queue exists, failing with an error wrapping
+// broker.ErrPatternConflict or ErrQueueMissing that names the queue. When
+// Redis does not answer (within a few seconds) it logs that and starts
+// anyway: the worker waits for Redis, not ready meanwhile, and then heals
+// or reports a missing queue as it would later.
 func (w *Worker) Start(ctx context.Context) error {
 	if w.err != nil {
 		return w.err
@@ -130,6 +137,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := w.checkQueues(ctx, queues); err != nil {
+		return err
+	}
 	handlers := make(map[string]Handler, len(queues))
 	for q := range queues {
 		handlers[q] = chain(w.handlers[q], w.mws)
@@ -143,6 +153,14 @@ func (w *Worker) Start(ctx context.Context) error {
 func (w *Worker) servedQueues() (map[string]int, error) {
 	if len(w.handlers) == 0 {
 		return nil, fmt.Errorf("%w: no handler registered", ErrInvalidRegistration)
+	}
+	for _, q := range slices.Sorted(maps.Keys(w.cfg.Routes)) {
+		if w.handlers[q] == nil {
+			return nil, fmt.Errorf("%w: Config.Routes names %q, which has no handler", ErrInvalidRegistration, q)
+		}
+		if _, ok := w.cfg.Queues[q]; len(w.cfg.Queues) > 0 && !ok {
+			return nil, fmt.Errorf("%w: Config.Routes names %q, which Config.Queues leaves out", ErrInvalidRegistration, q)
+		}
 	}
 	if len(w.cfg.Queues) == 0 {
 		queues := make(map[string]int, len(w.handlers))

@@ -33,6 +33,16 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- bump bumps the registry's version; a missing one starts at Redis's clock
+-- in microseconds, as in registry.lua (a Redis that restarted empty must
+-- not reach a version a producer cached before).
+local function bump()
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', KEYS[2], t[1] .. string.format('%06d', tonumber(t[2])))
+  end
+  return redis.call('INCR', KEYS[2])
+end
 -- change is the token of the change under way, or nil.
 local function change()
   local v = redis.call('HGET', KEYS[4], q)
@@ -49,7 +59,7 @@ elseif op == 'abort' then
 elseif op == 'delete' then
   redis.call('HDEL', KEYS[3], q)
   redis.call('HDEL', KEYS[4], q, q .. '/set')
-  return redis.call('INCR', KEYS[2])
+  return bump()
 end
 local cur = redis.call('HGET', KEYS[3], q)
 if not cur and op ~= 'set' and op ~= 'prepare' then return tonumber(redis.call('GET', KEYS[2]) or 0) end
@@ -85,4 +95,4 @@ elseif op == 'drained' then
   draining = keep
 end
 redis.call('HSET', KEYS[3], q, count .. ';' .. gen .. ';' .. since .. ';' .. table.concat(draining, ','))
-return redis.call('INCR', KEYS[2])
+return bump()

@@ -34,8 +34,10 @@ const (
 type config struct {
 	redis           *redis.Options
 	namespace       string
-	queues          map[string]int // queue -> weight
-	pattern         string         // template with {queue}, or noRegister
+	queues          map[string]int    // queue -> weight
+	routes          map[string]string // queue -> pattern, from -routes
+	pattern         string            // template with {queue}, or noRegister
+	patternSet      bool              // -pattern was given (flag or environment), not defaulted
 	concurrency     int
 	shutdownTimeout time.Duration
 	lease           time.Duration
@@ -49,14 +51,16 @@ type config struct {
 // environment variable when that is set.
 func parseConfig(args []string, env func(string) string, usage io.Writer) (config, error) {
 	var c config
-	var redisURL, queues, level string
+	var redisURL, queues, routes, level string
 	fs := flag.NewFlagSet("fairway-worker", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	e := envFlags{fs: fs, env: env}
-	e.str(&redisURL, "redis-url", "REDIS_URL", redisURLDefault, "Redis URL: redis://[user:password@]host:port/db, or rediss:// for TLS")
+	e.str(&redisURL, "redis", "REDIS_URL", redisURLDefault, "Redis URL: redis://[user:password@]host:port/db, or rediss:// for TLS")
+	fs.Var(aliasOf{fs.Lookup("redis")}, "redis-url", "the old name of -redis")
 	e.str(&c.namespace, "namespace", "FAIRWAY_NAMESPACE", broker.NamespaceDefault, "key and channel prefix")
 	e.str(&queues, "queues", "FAIRWAY_QUEUES", "", `queues to serve with their weights, "emails=2,reports=1" (weight defaults to 1); required`)
-	e.str(&c.pattern, "pattern", "FAIRWAY_PATTERN", patternDefault, `topic pattern each queue is registered with at start, {queue} standing for the queue's name; "-" registers nothing`)
+	e.str(&routes, "routes", "FAIRWAY_ROUTES", "", `topic patterns of queues, "emails=^email\.;reports=^report\." (separated by ";"): each is registered at start and again if Redis loses it; a queue with another pattern stops the worker`)
+	e.str(&c.pattern, "pattern", "FAIRWAY_PATTERN", patternDefault, `topic pattern of the queues -routes leaves out, {queue} standing for the queue's name: given, each is registered with it at start; left at its default, only a queue that does not exist yet is; "-" registers nothing`)
 	e.int(&c.concurrency, "concurrency", "FAIRWAY_CONCURRENCY", 10, "handlers running at once")
 	e.duration(&c.shutdownTimeout, "shutdown-timeout", "FAIRWAY_SHUTDOWN_TIMEOUT", 25*time.Second, "how long running handlers may finish after SIGTERM; keep it under the supervisor's grace period")
 	e.duration(&c.lease, "lease", "FAIRWAY_LEASE", broker.LeaseDurationDefault, "how long a pulled message stays leased; the worker extends it while the handler runs")
@@ -69,28 +73,34 @@ func parseConfig(args []string, env func(string) string, usage io.Writer) (confi
 	}
 	// -h prints defaults: never the password of a REDIS_URL from the
 	// environment.
-	fs.Lookup("redis-url").DefValue = redactURL(redisURL)
+	fs.Lookup("redis").DefValue = redactURL(redisURL)
+	fs.Lookup("redis-url").DefValue = ""
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
+	c.patternSet = env("FAIRWAY_PATTERN") != ""
+	fs.Visit(func(f *flag.Flag) { c.patternSet = c.patternSet || f.Name == "pattern" })
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	return c, c.finish(redisURL, queues, level)
+	return c, c.finish(redisURL, queues, routes, level)
 }
 
 // finish parses and checks what the flag package cannot.
-func (c *config) finish(redisURL, queues, level string) error {
+func (c *config) finish(redisURL, queues, routes, level string) error {
 	var err error
 	if c.redis, err = redis.ParseURL(redisURL); err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			ue.URL = redactURL(ue.URL) // it may hold a password
 		}
-		return fmt.Errorf("REDIS_URL / -redis-url: %w", err)
+		return fmt.Errorf("REDIS_URL / -redis: %w", err)
 	}
 	if c.queues, err = parseQueues(queues); err != nil {
 		return fmt.Errorf("FAIRWAY_QUEUES / -queues: %w", err)
+	}
+	if c.routes, err = parseRoutes(routes, c.queues); err != nil {
+		return fmt.Errorf("FAIRWAY_ROUTES / -routes: %w", err)
 	}
 	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return fmt.Errorf("FAIRWAY_LOG_LEVEL / -log-level: %w", err)
@@ -115,13 +125,33 @@ func (c *config) finish(redisURL, queues, level string) error {
 	return nil
 }
 
-// patternOf is the topic pattern queue is registered with.
+// patternOf is the topic pattern queue is registered with: its route, else
+// -pattern's template filled in.
 func (c *config) patternOf(queue string) (string, error) {
+	if p, ok := c.routes[queue]; ok {
+		return p, nil
+	}
 	p := strings.ReplaceAll(c.pattern, "{queue}", regexp.QuoteMeta(queue))
 	if _, err := regexp.Compile(p); err != nil {
 		return "", fmt.Errorf("queue %q: %w", queue, err)
 	}
 	return p, nil
+}
+
+// toldRoutes are the patterns the worker was told, by -routes or a -pattern
+// given: the worker registers those queues again if Redis loses them.
+func (c *config) toldRoutes() map[string]string {
+	routes := make(map[string]string)
+	for q := range c.queues {
+		_, routed := c.routes[q]
+		if !routed && (!c.patternSet || c.pattern == noRegister) {
+			continue
+		}
+		if p, err := c.patternOf(q); err == nil {
+			routes[q] = p
+		}
+	}
+	return routes
 }
 
 // redactURL hides the password of a URL, if it has one.
@@ -159,6 +189,45 @@ func parseQueues(s string) (map[string]int, error) {
 	}
 	return queues, nil
 }
+
+// parseRoutes parses "emails=^email\.;reports=^report\." into queue ->
+// pattern; every queue must be one of queues.
+func parseRoutes(s string, queues map[string]int) (map[string]string, error) {
+	routes := make(map[string]string)
+	for item := range strings.SplitSeq(s, ";") {
+		if strings.TrimSpace(item) == "" {
+			continue
+		}
+		name, pattern, ok := strings.Cut(strings.TrimSpace(item), "=")
+		name, pattern = strings.TrimSpace(name), strings.TrimSpace(pattern)
+		switch {
+		case !ok || pattern == "":
+			return nil, fmt.Errorf("%q is not QUEUE=PATTERN", item)
+		case queues[name] == 0:
+			return nil, fmt.Errorf("queue %q is not in FAIRWAY_QUEUES / -queues", name)
+		}
+		if _, dup := routes[name]; dup {
+			return nil, fmt.Errorf("queue %q is listed twice", name)
+		}
+		if _, err := regexp.Compile(pattern); err != nil {
+			return nil, fmt.Errorf("queue %q: %w", name, err)
+		}
+		routes[name] = pattern
+	}
+	return routes, nil
+}
+
+// aliasOf is a flag that sets another one: an old name kept working.
+type aliasOf struct{ f *flag.Flag }
+
+func (a aliasOf) String() string {
+	if a.f == nil {
+		return ""
+	}
+	return a.f.Value.String()
+}
+
+func (a aliasOf) Set(v string) error { return a.f.Value.Set(v) }
 
 // envFlags defines flags whose defaults come from environment variables,
 // collecting the errors of variables that do not parse.

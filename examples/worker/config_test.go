@@ -38,10 +38,14 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"short lease", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_LEASE": "1ms"}, nil, "-lease: 1ms is below 10ms"},
 		{"bad concurrency env", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_CONCURRENCY": "many"}, nil, `FAIRWAY_CONCURRENCY: "many" is not a whole number`},
 		{"zero concurrency", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_CONCURRENCY": "0"}, nil, "-concurrency: 0 is below 1"},
-		{"bad url scheme", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "http://localhost:6379"}, nil, "REDIS_URL / -redis-url: redis: invalid URL scheme: http"},
-		{"bad url db", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "redis://localhost:6379/x"}, nil, `REDIS_URL / -redis-url: redis: invalid database number: "x"`},
-		{"bad url syntax", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "redis://u:secret@[::1"}, nil, "REDIS_URL / -redis-url: parse"},
+		{"bad url scheme", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "http://localhost:6379"}, nil, "REDIS_URL / -redis: redis: invalid URL scheme: http"},
+		{"bad url db", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "redis://localhost:6379/x"}, nil, `REDIS_URL / -redis: redis: invalid database number: "x"`},
+		{"bad url syntax", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "redis://u:secret@[::1"}, nil, "REDIS_URL / -redis: parse"},
 		{"bad pattern", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_PATTERN": "({queue}"}, nil, `FAIRWAY_PATTERN / -pattern: queue "a": error parsing regexp`},
+		{"route not QUEUE=PATTERN", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_ROUTES": "a"}, nil, `FAIRWAY_ROUTES / -routes: "a" is not QUEUE=PATTERN`},
+		{"route of an unserved queue", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_ROUTES": "b=^b"}, nil, `queue "b" is not in FAIRWAY_QUEUES`},
+		{"route listed twice", map[string]string{"FAIRWAY_QUEUES": "a"}, []string{"-routes", "a=^a;a=^b"}, `queue "a" is listed twice`},
+		{"bad route pattern", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_ROUTES": "a=(x"}, nil, `FAIRWAY_ROUTES / -routes: queue "a": error parsing regexp`},
 		{"bad log level", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_LOG_LEVEL": "loud"}, nil, "FAIRWAY_LOG_LEVEL / -log-level:"},
 		{"empty health addr", map[string]string{"FAIRWAY_QUEUES": "a"}, []string{"-health-addr="}, `use "off"`},
 		{"unknown flag", map[string]string{"FAIRWAY_QUEUES": "a"}, []string{"-nope"}, "flag provided but not defined: -nope"},
@@ -108,6 +112,49 @@ func TestParseConfig(t *testing.T) {
 	}
 	if p, _ := c.patternOf("a.b"); p != `^a\.b(\.|$)` {
 		t.Errorf("pattern of a.b: %q", p)
+	}
+	if c.patternSet || len(c.toldRoutes()) != 0 {
+		t.Errorf("no pattern given, yet patternSet %v, routes %v", c.patternSet, c.toldRoutes())
+	}
+}
+
+// -routes gives queues their patterns; -pattern, given, the others; the
+// old -redis-url still sets -redis.
+func TestParseConfigRoutes(t *testing.T) {
+	t.Parallel()
+	env := envOf(map[string]string{
+		"FAIRWAY_QUEUES": "emails=2,reports,jobs",
+		"FAIRWAY_ROUTES": ` emails=^email\. ; reports=^report\.;`,
+	})
+	c, err := parseConfig([]string{"-redis-url", "redis://old.example:6390/1"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.redis.Addr != "old.example:6390" || c.redis.DB != 1 {
+		t.Errorf("-redis-url: addr %q db %d", c.redis.Addr, c.redis.DB)
+	}
+	want := map[string]string{"emails": `^email\.`, "reports": `^report\.`}
+	if !maps.Equal(c.routes, want) || !maps.Equal(c.toldRoutes(), want) {
+		t.Errorf("routes %v, told %v; want %v", c.routes, c.toldRoutes(), want)
+	}
+	if p, _ := c.patternOf("jobs"); p != `^jobs(\.|$)` || c.patternSet {
+		t.Errorf("jobs: pattern %q, patternSet %v", p, c.patternSet)
+	}
+	c, err = parseConfig([]string{"-pattern", "^{queue}$"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want["jobs"] = "^jobs$"
+	if !c.patternSet || !maps.Equal(c.toldRoutes(), want) {
+		t.Errorf("-pattern given: patternSet %v, told %v; want %v", c.patternSet, c.toldRoutes(), want)
+	}
+	c, err = parseConfig([]string{"-pattern", "-", "-redis", "redis://new.example:6391/0"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(want, "jobs")
+	if !maps.Equal(c.toldRoutes(), want) || c.redis.Addr != "new.example:6391" {
+		t.Errorf("-pattern -: told %v, want %v; redis %q", c.toldRoutes(), want, c.redis.Addr)
 	}
 }
 

@@ -5,7 +5,12 @@
 // Its handler is a demo that sleeps for FAIRWAY_WORK_TIME; replace it with
 // your own. Run it with -h for every setting. For example:
 //
-//	REDIS_URL=redis://127.0.0.1:6379/0 FAIRWAY_QUEUES=emails=2,reports=1 go run ./examples/worker
+//	REDIS_URL=redis://127.0.0.1:6379/0 FAIRWAY_QUEUES=emails=2,reports=1 \
+//	  FAIRWAY_ROUTES='emails=^email\.;reports=^report\.' go run ./examples/worker
+//
+// It registers a queue only when told its pattern (FAIRWAY_ROUTES, or a
+// FAIRWAY_PATTERN given) or when the queue does not exist, and never changes
+// an existing queue's pattern: see README.md, "What it registers".
 //
 // On SIGTERM it stops fetching, lets running handlers finish within
 // FAIRWAY_SHUTDOWN_TIMEOUT, hands back the messages of those that did not,
@@ -61,7 +66,8 @@ func run(ctx context.Context, args []string, env func(string) string, stderr io.
 		return err
 	}
 	w := worker.New(b, worker.Config{
-		Concurrency: cfg.concurrency, Queues: cfg.queues, ShutdownTimeout: cfg.shutdownTimeout, Logger: log,
+		Concurrency: cfg.concurrency, Queues: cfg.queues, Routes: cfg.toldRoutes(),
+		ShutdownTimeout: cfg.shutdownTimeout, Logger: log,
 	})
 	// The recommended chain: tracing and metrics (OpenTelemetry's global
 	// providers, no-ops until a program installs real ones), a log line per
@@ -102,34 +108,62 @@ func failure(ctx context.Context) error {
 	return nil
 }
 
-// registerQueues registers each queue with its pattern, retrying while Redis
-// does not answer: a worker that starts before Redis waits for it, not ready
-// meanwhile, rather than crash.
+// registerQueues registers the queues it was told a pattern for (-routes,
+// or -pattern given), and, with -pattern left at its default, each queue
+// that does not exist yet; it never changes an existing queue's pattern: a
+// queue registered with another pattern is an error naming both. It
+// retries while Redis does not answer: a worker that starts before Redis
+// waits for it, not ready meanwhile, rather than crash.
 func registerQueues(ctx context.Context, b *broker.Broker, cfg config, log *slog.Logger) error {
-	if cfg.pattern == noRegister {
-		return nil
-	}
 	for _, q := range slices.Sorted(maps.Keys(cfg.queues)) {
+		_, routed := cfg.routes[q]
+		if !routed && cfg.pattern == noRegister {
+			continue
+		}
+		told := routed || cfg.patternSet
 		pattern, err := cfg.patternOf(q)
 		if err != nil {
 			return err
 		}
-		for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-			err := b.RegisterQueue(ctx, q, pattern)
-			if err == nil {
-				log.Info("queue registered", "queue", q, "pattern", pattern)
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			log.Warn("cannot register queue; retrying", "queue", q, "err", err, "retry_in", delay.String())
-			if !sleep(ctx, delay) {
-				return nil
-			}
+		if err := registerQueue(ctx, b, q, pattern, told, log); err != nil || ctx.Err() != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// registerQueue registers queue with pattern; unless told, only when the
+// queue does not exist. It retries while Redis does not answer.
+func registerQueue(ctx context.Context, b *broker.Broker, q, pattern string, told bool, log *slog.Logger) error {
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		registered, err := tryRegister(ctx, b, q, pattern, told)
+		switch {
+		case err == nil && registered:
+			log.Info("queue registered", "queue", q, "pattern", pattern)
+			return nil
+		case err == nil:
+			log.Info("queue exists; serving it as it is (set -routes or -pattern to register it)", "queue", q)
+			return nil
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, broker.ErrPatternConflict), errors.Is(err, broker.ErrInvalidPattern):
+			return fmt.Errorf("register queue %q: %w", q, err)
+		}
+		log.Warn("cannot register queue; retrying", "queue", q, "err", err, "retry_in", delay.String())
+		if !sleep(ctx, delay) {
+			return nil
+		}
+	}
+}
+
+func tryRegister(ctx context.Context, b *broker.Broker, q, pattern string, told bool) (bool, error) {
+	if !told {
+		exists, err := b.QueueExists(ctx, q)
+		if err != nil || exists {
+			return false, err
+		}
+	}
+	return true, b.RegisterQueue(ctx, q, pattern)
 }
 
 // redisLogger writes go-redis's own log lines, about connection trouble, as

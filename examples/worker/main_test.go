@@ -35,6 +35,82 @@ func TestProcess(t *testing.T) {
 	t.Run("SIGTERM drains", func(t *testing.T) { testSIGTERM(t, bin) })
 	t.Run("SIGKILL loses nothing", func(t *testing.T) { testSIGKILL(t, bin) })
 	t.Run("shutdown timeout hands work back", func(t *testing.T) { testShutdownTimeout(t, bin) })
+	t.Run("registers only what it is told", func(t *testing.T) { testRegistration(t, bin) })
+	t.Run("registers a lost queue again", func(t *testing.T) { testLostRegistry(t, bin) })
+}
+
+// testRegistration runs workers on queues an operator registered: left at
+// the default pattern a worker keeps the operator's pattern and registers
+// only a queue that does not exist; told another pattern it exits 1 naming
+// both; serving a missing queue it may not register, it exits 1 naming it.
+func testRegistration(t *testing.T, bin string) {
+	h := newHarness(t, 0)
+	ctx := t.Context()
+	if err := h.b.RegisterQueue(ctx, "reports", `^report\.`); err != nil {
+		t.Fatal(err)
+	}
+	env := h.env(map[string]string{"FAIRWAY_QUEUES": "reports,fresh"})
+	p := startProcess(t, bin, env)
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		return httpStatus("http://"+p.healthAddr(t)+"/readyz") == http.StatusOK
+	}, "/readyz answers 200")
+	qs, err := h.b.Queues(ctx)
+	if err != nil || qs["reports"] != `^report\.` || qs["fresh"] != `^fresh(\.|$)` {
+		t.Fatalf("Queues = %v, %v: want reports kept, fresh registered with the default", qs, err)
+	}
+	if err := h.b.DeliverBytes(ctx, "report.monthly", "acme", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, func() bool { return h.recorded(t) == 1 }, "report.monthly handled")
+	p.stop(t)
+
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"another route":   {map[string]string{"FAIRWAY_QUEUES": "reports", "FAIRWAY_ROUTES": `reports=^reports(\.|$)`}, "has pattern `^report\\.`, not `^reports(\\.|$)`"},
+		"another pattern": {map[string]string{"FAIRWAY_QUEUES": "reports", "FAIRWAY_PATTERN": "^{queue}$"}, "has pattern `^report\\.`, not `^reports$`"},
+		"missing queue":   {map[string]string{"FAIRWAY_QUEUES": "gone", "FAIRWAY_PATTERN": "-"}, `queue "gone" is not registered`},
+	} {
+		p := startProcess(t, bin, h.env(tc.env))
+		if code := p.wait(t, 20*time.Second); code != 1 {
+			t.Fatalf("%s: exit code %d, want 1", name, code)
+		}
+		if got := p.logField("fairway worker failed", "err"); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: the worker failed with %q, want it to say %s", name, got, tc.want)
+		}
+	}
+	if qs, err := h.b.Queues(ctx); err != nil || qs["reports"] != `^report\.` || qs["gone"] != "" {
+		t.Fatalf("Queues = %v, %v after the refused starts: want them unchanged", qs, err)
+	}
+}
+
+// testLostRegistry restarts Redis empty under a worker told its queue's
+// pattern: it registers the queue again and handles what is delivered
+// after the restart.
+func testLostRegistry(t *testing.T, bin string) {
+	h := newHarness(t, 10)
+	p := startProcess(t, bin, h.env(map[string]string{"FAIRWAY_ROUTES": `jobs=^jobs(\.|$)`}))
+	h.waitAllDone(t)
+	if err := h.srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		qs, err := h.b.Queues(t.Context())
+		return err == nil && qs[queue] != ""
+	}, "the worker registered %s again", queue)
+	ds := make([]broker.Delivery, 10)
+	for i := range ds {
+		ds[i] = broker.Delivery{Topic: queue, Facet: "tenant", Body: fmt.Appendf(nil, `{"after":%d}`, i)}
+	}
+	if err := h.b.DeliverBatch(t.Context(), ds); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool { return h.recorded(t) == 10 }, "the 10 messages delivered after the restart handled")
+	p.stop(t)
+	if n := p.logCount("fairway: served queue was missing (Redis lost its registry?); registered it again"); n != 1 {
+		t.Errorf("%d log lines say the queue was registered again, want 1", n)
+	}
 }
 
 // testSIGTERM stops a worker mid-load with SIGTERM: it must exit 0 within
@@ -358,6 +434,22 @@ func (p *process) logField(msg, field string) string {
 		}
 	}
 	return ""
+}
+
+// logCount is how many JSON log lines have message msg.
+func (p *process) logCount(msg string) int {
+	out, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for line := range bytes.SplitSeq(out, []byte("\n")) {
+		var l map[string]any
+		if json.Unmarshal(line, &l) == nil && l["msg"] == msg {
+			n++
+		}
+	}
+	return n
 }
 
 // buildWorker builds the binary once for the tests of this run.

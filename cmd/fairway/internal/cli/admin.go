@@ -11,10 +11,11 @@ import (
 )
 
 var registerCmd = &command{
-	name: "register", args: "[--partitions K] QUEUE PATTERN", summary: "create a queue, or change its pattern",
-	help: "PATTERN is a Go regular expression matched anywhere in a delivery's topic; anchor it\nwith ^ and $ to match whole topics. Example: fairway register emails '^email\\.'\n--partitions K splits the queue into K partitions (see 'fairway help partitions').",
+	name: "register", args: "[--replace] [--partitions K] QUEUE PATTERN", summary: "create a queue, or change its pattern with --replace",
+	help: "PATTERN is a Go regular expression matched anywhere in a delivery's topic; anchor it\nwith ^ and $ to match whole topics. Example: fairway register emails '^email\\.'\nRegistering a queue again with its own pattern changes nothing; another pattern is refused\n(exit 1, naming both) unless --replace is given.\n--partitions K splits the queue into K partitions (see 'fairway help partitions').",
 	setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
 		partitions := fs.Int("partitions", 0, "split the queue into this many partitions (0: keep its count; 1 for a new queue)")
+		replace := fs.Bool("replace", false, "change the pattern of a queue registered with another one")
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 2, 2, "QUEUE PATTERN"); err != nil {
 				return err
@@ -25,6 +26,9 @@ var registerCmd = &command{
 			var opts []broker.QueueOption
 			if *partitions != 0 {
 				opts = append(opts, broker.WithPartitions(*partitions))
+			}
+			if *replace {
+				opts = append(opts, broker.ReplacePattern())
 			}
 			return a.act(ctx, func(ctx context.Context) error {
 				return a.b.RegisterQueue(ctx, args[0], args[1], opts...)
