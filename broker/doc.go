@@ -53,6 +53,7 @@
 //	<ns>:{~registry}:queues   hash: queue -> pattern
 //	<ns>:{~registry}:version  counter bumped on every registry change
 //	<ns>:{~registry}:parts    hash: queue -> "<count>;<generation>;<since ms>;<draining>,..."
+//	<ns>:{~registry}:known    hash: every queue that exists, routed or not -> "1" (and "~scanned")
 //	<ns>:{~registry}:producers counter: each Broker takes its producer number, for message IDs
 //
 // A partitioned queue (see [Partitioning]) is K such queues, its

@@ -58,6 +58,11 @@ func (b *Broker) RegisterQueue(ctx context.Context, name, pattern string, opts .
 	_, known := b.reg.queues[name]
 	b.reg.mu.RUnlock()
 	current := l.partitioning(name)
+	// The queue is listed (ListQueues) before it exists, so that no crash
+	// leaves a queue that nothing lists.
+	if err := b.recordQueue(ctx, name, "add"); err != nil {
+		return err
+	}
 	if o.partitions > 1 && !partitioned && !known {
 		// A new queue is made partitioned at once, unless it exists
 		// unregistered and holds messages: then those drain.
@@ -118,6 +123,10 @@ func (b *Broker) DestroyQueue(ctx context.Context, name string) error {
 		return wrapRedis("destroy queue", err)
 	}
 	b.invalidateRegistry()
+	// Listed until its keys are gone (see RegisterQueue).
+	if err := b.recordQueue(ctx, name, "forget"); err != nil {
+		return err
+	}
 	return b.clearHistory(ctx, name)
 }
 
@@ -130,7 +139,8 @@ func (b *Broker) setRoute(ctx context.Context, name, pattern string) error {
 	return nil
 }
 
-// Queues returns the registered queues and their patterns.
+// Queues returns the registered queues and their patterns. ListQueues
+// lists the unregistered queues that still exist as well.
 func (b *Broker) Queues(ctx context.Context) (map[string]string, error) {
 	if ctx == nil {
 		return nil, fmt.Errorf("%w: nil context", ErrInvalidArgument)
