@@ -41,11 +41,14 @@ func TestUnroutedAndDestroy(t *testing.T) {
 			t.Errorf("overview row of oldq lacks %q:\n%s", want, row)
 		}
 	}
+	if !strings.Contains(body, `id="unrouted-note"`) {
+		t.Errorf("overview does not say what unrouted means")
+	}
 	if _, body = f.get(t, "/q/oldq", nil); !strings.Contains(body, `href="/q/oldq/destroy"`) {
 		t.Errorf("queue page lacks the destroy link")
 	}
 	code, body := f.get(t, "/q/oldq/destroy", nil)
-	if code != 200 || !strings.Contains(body, "<b>1</b> message(s)") || !strings.Contains(body, `name="confirm"`) || !strings.Contains(body, `data-refresh="0"`) {
+	if code != 200 || !strings.Contains(body, "<b>1</b> message(s)") || !strings.Contains(body, `name="confirm"`) || !strings.Contains(body, `data-refresh="0"`) || !strings.Contains(body, "does not refresh") {
 		t.Errorf("destroy page = %d:\n%s", code, body)
 	}
 	if code, _ := f.get(t, "/q/nope/destroy", nil); code != http.StatusNotFound {
@@ -83,7 +86,7 @@ func TestUnroutedAndDestroy(t *testing.T) {
 	if _, err := f.b.Stats(t.Context(), "oldq"); !errors.Is(err, broker.ErrUnknownQueue) {
 		t.Errorf("after destroy, Stats(oldq) = %v, want ErrUnknownQueue", err)
 	}
-	if _, body = f.get(t, "/", nil); strings.Contains(body, "oldq") || !strings.Contains(body, `href="/q/q"`) {
+	if _, body = f.get(t, "/", nil); strings.Contains(body, "oldq") || !strings.Contains(body, `href="/q/q"`) || strings.Contains(body, `id="unrouted-note"`) {
 		t.Errorf("overview after destroy:\n%s", body)
 	}
 }

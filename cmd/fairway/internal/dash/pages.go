@@ -70,8 +70,9 @@ type queueRow struct {
 }
 
 type overviewData struct {
-	Queues []queueRow
-	Chart  throughputChart
+	Queues   []queueRow
+	Unrouted bool // some queue is unrouted: the page says what that means
+	Chart    throughputChart
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
@@ -105,6 +106,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 			row.Failed += p.Failed
 		}
 		d.Queues = append(d.Queues, row)
+		d.Unrouted = d.Unrouted || !st.Routed
 	}
 	d.Chart = newThroughputChart(sumHistory(hs))
 	s.render(w, r, "overview", "Queues", d)
