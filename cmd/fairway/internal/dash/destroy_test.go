@@ -34,8 +34,11 @@ func TestUnroutedAndDestroy(t *testing.T) {
 	f := newFixture(t, dash.Options{})
 	unrouted(t, f.b)
 	_, body := f.get(t, "/", nil)
-	row := body[strings.Index(body, `data-queue="oldq"`):]
-	row = row[:strings.Index(row, "</tr>")]
+	_, row, found := strings.Cut(body, `data-queue="oldq"`)
+	row, _, _ = strings.Cut(row, "</tr>")
+	if !found {
+		t.Fatalf("overview lacks oldq:\n%s", body)
+	}
 	for _, want := range []string{`<td>–</td>`, `<td class="n ready">1</td>`, ">unrouted<"} {
 		if !strings.Contains(row, want) {
 			t.Errorf("overview row of oldq lacks %q:\n%s", want, row)
