@@ -41,7 +41,7 @@
 //	<ns>:{<queue>}:leased     zset: message ID -> lease deadline
 //	<ns>:{<queue>}:delayed    zset: message ID -> due time
 //	<ns>:{<queue>}:dead       zset: message ID -> time of death
-//	<ns>:{<queue>}:deaderr    hash: message ID -> why it died, then after a NUL byte its stack if kept (WithStack)
+//	<ns>:{<queue>}:deaderr    hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
 //	<ns>:{<queue>}:seq        counter of lease tokens
 //	<ns>:{<queue>}:u:<key>    idempotency key: when its window ends (ms), with an expiry
 //	<ns>:{<queue>}:r:<id>     replay marker of one script call (replay.go), with an expiry

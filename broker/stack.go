@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -37,19 +38,30 @@ func trimStack(stack string) string {
 	return stack[:cut] + fmt.Sprintf(marker, len(stack)-cut)
 }
 
-// deadReason is the value kept in a queue's deaderr hash: the reason, and
-// after a NUL byte the stack when there is one. A NUL in the reason is kept
-// as U+FFFD, so the first NUL always starts the stack.
+// deadReason is the value kept in a queue's deaderr hash: the reason as
+// it is, or, when there is a stack (or the reason starts with a NUL byte),
+// stackMark, the reason's length, ":", the reason and the stack. No
+// reason is changed, and a value older than stacks reads as its reason.
 func deadReason(reason, stack string) string {
-	reason = strings.ReplaceAll(reason, "\x00", "\uFFFD")
-	if stack == "" {
+	if stack == "" && !strings.HasPrefix(reason, "\x00") {
 		return reason
 	}
-	return reason + "\x00" + stack
+	return stackMark + strconv.Itoa(len(reason)) + ":" + reason + stack
 }
+
+// stackMark starts a deaderr value that holds a stack (see deadReason).
+const stackMark = "\x00s"
 
 // splitDeadReason reads a deaderr value into the reason and the stack.
 func splitDeadReason(v string) (reason, stack string) {
-	reason, stack, _ = strings.Cut(v, "\x00")
-	return reason, stack
+	rest, ok := strings.CutPrefix(v, stackMark)
+	if !ok {
+		return v, ""
+	}
+	num, rest, ok := strings.Cut(rest, ":")
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil || n < 0 || n > len(rest) {
+		return v, ""
+	}
+	return rest[:n], rest[n:]
 }
