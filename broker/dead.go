@@ -17,6 +17,9 @@ type DeadLetter struct {
 	Error string
 	// DiedAt is when it became a dead letter, by Redis's clock.
 	DiedAt time.Time
+	// Stack is the stack given with WithStack to its last Nack or Kill
+	// (the worker gives a panic's), at most MaxStackBytes; "" when none.
+	Stack string
 }
 
 // deadBatch is how many dead letters one script call requeues or purges, so
@@ -84,7 +87,8 @@ func (b *Broker) deadLettersIn(ctx context.Context, queue, part string, offset, 
 			Message: Message{ID: id, Queue: queue, EnqueuedAt: idTime(id), Attempt: intOr(atts.Val()[i], 0)},
 			DiedAt:  time.UnixMilli(int64(zs[i].Score)),
 		}
-		d.Error, _ = reasons.Val()[i].(string)
+		reason, _ := reasons.Val()[i].(string)
+		d.Error, d.Stack = splitDeadReason(reason)
 		raw, _ := envs.Val()[i].(string)
 		if e, err := decodeEnvelope(raw); err == nil {
 			d.Topic, d.Facet, d.Headers, d.Body = e.topic, e.facet, e.headers, e.body

@@ -44,7 +44,7 @@
 //	<ns>:{<queue>}:leased     zset: message ID -> lease deadline
 //	<ns>:{<queue>}:delayed    zset: message ID -> due time
 //	<ns>:{<queue>}:dead       zset: message ID -> time of death
-//	<ns>:{<queue>}:deaderr    hash: message ID -> why it died
+//	<ns>:{<queue>}:deaderr    hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
 //	<ns>:{<queue>}:seq        counter of lease tokens
 //	<ns>:{<queue>}:u:<key>    idempotency key: when its window ends (ms), with an expiry
 //	<ns>:{<queue>}:r:<id>     replay marker of one script call (replay.go), with an expiry
@@ -56,6 +56,7 @@
 //	<ns>:{~registry}:queues   hash: queue -> pattern
 //	<ns>:{~registry}:version  counter bumped on every registry change
 //	<ns>:{~registry}:parts    hash: queue -> "<count>;<generation>;<since ms>;<draining>,..."
+//	<ns>:{~registry}:known    hash: every queue that exists, routed or not -> "1" (and "~scanned")
 //	<ns>:{~registry}:producers counter: each Broker takes its producer number, for message IDs
 //
 // A partitioned queue (see [Partitioning]) is K such queues, its

@@ -31,6 +31,15 @@ func (k keyspace) partitionsScriptKeys() []string {
 	return []string{k.registry(), k.registryVersion(), k.partitions(), k.changes()}
 }
 
+// known is the hash of every queue that exists, routed or not (see
+// Broker.ListQueues): queue -> "1", and knownScanned once the queues made
+// before it was kept are found.
+func (k keyspace) known() string { return k.ns + ":{~registry}:known" }
+
+// knownScanned is the field of known that says the namespace's keys were
+// scanned once for queues older than known. A queue name cannot hold "~".
+const knownScanned = "~scanned"
+
 // producers is the counter each Broker takes its producer number from, for
 // the message IDs it makes.
 func (k keyspace) producers() string { return k.ns + ":{~registry}:producers" }

@@ -117,6 +117,7 @@ type NackOption func(*nackOptions)
 
 type nackOptions struct {
 	reason      string
+	stack       string // WithStack
 	kill        bool
 	maxAttempts int
 }
@@ -152,9 +153,17 @@ func (b *Broker) Nack(ctx context.Context, m *Message, delay time.Duration, opts
 }
 
 // Kill makes a leased message a dead letter now, whatever its attempts, with
-// reason kept beside it.
-func (b *Broker) Kill(ctx context.Context, m *Message, reason string) error {
-	return b.nack(ctx, m, 0, nackOptions{reason: reason, kill: true, maxAttempts: b.cfg.MaxAttempts})
+// reason kept beside it. WithStack keeps a stack too; the other options
+// change nothing here.
+func (b *Broker) Kill(ctx context.Context, m *Message, reason string, opts ...NackOption) error {
+	o := nackOptions{maxAttempts: b.cfg.MaxAttempts}
+	for _, opt := range opts {
+		if opt == nil {
+			return fmt.Errorf("%w: nil option to Kill", ErrInvalidArgument)
+		}
+		opt(&o)
+	}
+	return b.nack(ctx, m, 0, nackOptions{reason: reason, stack: o.stack, kill: true, maxAttempts: b.cfg.MaxAttempts})
 }
 
 // maxReasonBytes bounds the reason kept with a dead letter.
@@ -178,7 +187,7 @@ func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o na
 		kill = "1"
 	}
 	code, err := b.runQueue(ctx, scriptNack, m.home(), m.ID, m.lease, ms(delay),
-		o.maxAttempts, b.cfg.DeadLetterCap, o.reason, kill).Int64()
+		o.maxAttempts, b.cfg.DeadLetterCap, deadReason(o.reason, o.stack), kill).Int64()
 	if err != nil {
 		return wrapRedis("nack", err)
 	}

@@ -56,6 +56,11 @@ func (b *Broker) RegisterQueue(ctx context.Context, name, pattern string, opts .
 		return patternConflict(name, re.String(), pattern)
 	}
 	current := l.partitioning(name)
+	// The queue is listed (ListQueues) before it exists, so that no crash
+	// leaves a queue that nothing lists.
+	if err := b.recordQueue(ctx, name, "add"); err != nil {
+		return err
+	}
 	if o.partitions > 1 && !partitioned && !known {
 		// A new queue is made partitioned at once, unless it exists
 		// unregistered and holds messages: then those drain.
@@ -184,6 +189,10 @@ func (b *Broker) DestroyQueue(ctx context.Context, name string) error {
 		return wrapRedis("destroy queue", err)
 	}
 	b.invalidateRegistry()
+	// Listed until its keys are gone (see RegisterQueue).
+	if err := b.recordQueue(ctx, name, "forget"); err != nil {
+		return err
+	}
 	return b.clearHistory(ctx, name)
 }
 
@@ -202,7 +211,8 @@ func (b *Broker) setRoute(ctx context.Context, name, pattern string, replace boo
 	return nil
 }
 
-// Queues returns the registered queues and their patterns.
+// Queues returns the registered queues and their patterns. ListQueues
+// lists the unregistered queues that still exist as well.
 func (b *Broker) Queues(ctx context.Context) (map[string]string, error) {
 	if ctx == nil {
 		return nil, fmt.Errorf("%w: nil context", ErrInvalidArgument)

@@ -36,6 +36,7 @@ var (
 	scriptRegistry     = redis.NewScript(readScript("registry"))
 	scriptPartitions   = redis.NewScript(readScript("partitions"))
 	scriptRegistryLoad = redis.NewScript(readScript("registry_load"))
+	scriptKnown        = redis.NewScript(readScript("known"))
 )
 
 func readScript(name string) string {

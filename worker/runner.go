@@ -254,7 +254,7 @@ func (r *runner) process(m *broker.Message) {
 		}
 		delay = max(delay, 0)
 		r.settle(m, "nack", func(ctx context.Context) error {
-			err := r.b.Nack(ctx, m, delay, broker.WithReason(err), broker.WithMaxAttempts(r.cfg.MaxAttempts))
+			err := r.b.Nack(ctx, m, delay, broker.WithReason(err), broker.WithMaxAttempts(r.cfg.MaxAttempts), stackOf(err))
 			if err == nil {
 				// Taken after Redis answered: never before the retry is due.
 				r.retries.add(time.Now().Add(delay))
@@ -263,7 +263,7 @@ func (r *runner) process(m *broker.Message) {
 		})
 	case OutcomeDead:
 		r.settle(m, "dead-letter", func(ctx context.Context) error {
-			return r.b.Kill(ctx, m, err.Error())
+			return r.b.Kill(ctx, m, err.Error(), stackOf(err))
 		})
 	case OutcomeRelease:
 		r.settle(m, "release", func(ctx context.Context) error { return r.b.Release(ctx, m) })
@@ -271,6 +271,17 @@ func (r *runner) process(m *broker.Message) {
 		r.keeper.forget(m)
 		r.cfg.Logger.Warn("fairway: lease lost while handling", "queue", m.Queue, "id", m.ID)
 	}
+}
+
+// stackOf keeps the stack of a panic that err holds with the message, if it
+// becomes a dead letter (broker.WithStack). Only a failed attempt pays for
+// it; a retried one keeps nothing (the broker drops its reason too).
+func stackOf(err error) broker.NackOption {
+	var p *PanicError
+	if !errors.As(err, &p) {
+		return broker.WithStack("")
+	}
+	return broker.WithStack(string(p.Stack))
 }
 
 // callHandler runs h, turning a panic into a *PanicError: errgroup-style

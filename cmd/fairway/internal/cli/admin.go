@@ -106,7 +106,7 @@ var unregisterCmd = &command{
 					return err
 				}
 				return a.b.UnregisterQueue(ctx, args[0])
-			}, map[string]string{"queue": args[0]}, "unregistered queue %q; its messages stay until pulled", args[0])
+			}, map[string]string{"queue": args[0]}, "unregistered queue %q; its messages stay until pulled, or until 'fairway destroy %s' deletes them", args[0], args[0])
 		}
 	},
 }

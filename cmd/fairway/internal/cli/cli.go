@@ -30,11 +30,14 @@ type Env struct {
 	Getenv         func(string) string
 	// IsTerminal tells whether w is a terminal, for the progress bar.
 	IsTerminal func(w io.Writer) bool
+	// InputIsTerminal tells whether r (Stdin) is a terminal, where a
+	// destructive command may ask for confirmation. Nil is never.
+	InputIsTerminal func(r io.Reader) bool
 }
 
 // StdEnv is the process's standard streams and environment.
 func StdEnv() Env {
-	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTerminal: isTerminal}
+	return Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, IsTerminal: isTerminal, InputIsTerminal: isInputTerminal}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -58,7 +61,7 @@ type command struct {
 
 func commands() []*command {
 	return []*command{
-		queuesCmd, statsCmd, facetsCmd, registerCmd, unregisterCmd, partitionsCmd,
+		queuesCmd, statsCmd, facetsCmd, registerCmd, unregisterCmd, destroyCmd, partitionsCmd,
 		deliverCmd, peekCmd, deadCmd, priorityCmd, limitCmd, rateLimitCmd, pauseCmd, resumeCmd,
 		schedulesCmd, tailCmd, dashCmd, checkCmd, versionCmd,
 	}

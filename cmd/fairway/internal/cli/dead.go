@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
@@ -15,6 +16,8 @@ type deadRow struct {
 	peekRow
 	Error  string    `json:"error"`
 	DiedAt time.Time `json:"died_at"`
+	// Stack is the panic's stack kept with the dead letter; "" when none.
+	Stack string `json:"stack"`
 }
 
 // deadBatch is how many dead letters one step of a requeue or purge of all
@@ -23,7 +26,9 @@ const deadBatch = 500
 
 var deadCmd = &command{
 	name: "dead", args: "list|requeue|purge QUEUE [ID...] [--all]", summary: "list, requeue or purge dead letters",
-	help: `  dead list QUEUE [--offset N] [--limit N]   oldest first, with error and attempts
+	help: `  dead list QUEUE [--offset N] [--limit N] [--stack]
+                                             oldest first, with error and attempts; --stack
+                                             prints the stack of each that died of a panic
   dead requeue QUEUE ID... | --all           back to their facets, attempts reset
   dead purge QUEUE ID... | --all             delete them
 With --all, a progress bar is drawn on stderr when it is a terminal (or with --progress).`,
@@ -31,6 +36,7 @@ With --all, a progress bar is drawn on stderr when it is a terminal (or with --p
 		offset := fs.Int("offset", 0, "list: skip this many of the oldest")
 		limit := fs.Int("limit", 50, "list: show at most this many")
 		all := fs.Bool("all", false, "requeue/purge: every dead letter of the queue")
+		stacks := fs.Bool("stack", false, "list: print the stack kept with each dead letter of a panic, below the table")
 		progress := fs.Bool("progress", false, "requeue/purge --all: draw a progress bar even when stderr is not a terminal")
 		return func(ctx context.Context, args []string) error {
 			if len(args) < 2 {
@@ -48,7 +54,7 @@ With --all, a progress bar is drawn on stderr when it is a terminal (or with --p
 				if err := flagInRange("limit", *limit, 1, math.MaxInt); err != nil {
 					return err
 				}
-				return a.deadList(ctx, queue, *offset, *limit)
+				return a.deadList(ctx, queue, *offset, *limit, *stacks)
 			case "requeue", "purge":
 				if *all == (len(ids) > 0) {
 					return usageError{fmt.Sprintf("give the IDs to %s, or --all (not both)", verb)}
@@ -60,7 +66,7 @@ With --all, a progress bar is drawn on stderr when it is a terminal (or with --p
 	},
 }
 
-func (a *app) deadList(ctx context.Context, queue string, offset, limit int) error {
+func (a *app) deadList(ctx context.Context, queue string, offset, limit int, stacks bool) error {
 	b, ctx, cancel, err := a.brokerOp(ctx)
 	if err != nil {
 		return err
@@ -77,7 +83,7 @@ func (a *app) deadList(ctx context.Context, queue string, offset, limit int) err
 	rows := []deadRow{}
 	var out [][]string
 	for _, d := range ds {
-		rows = append(rows, deadRow{peekRow: rowOf(&d.Message), Error: d.Error, DiedAt: d.DiedAt})
+		rows = append(rows, deadRow{peekRow: rowOf(&d.Message), Error: d.Error, DiedAt: d.DiedAt, Stack: d.Stack})
 		out = append(out, []string{d.ID, quoteIfNeeded(d.Facet), fmt.Sprint(d.Attempt), age(d.DiedAt),
 			clip([]byte(d.Error), 40), clip(d.Body, 50)})
 	}
@@ -90,8 +96,31 @@ func (a *app) deadList(ctx context.Context, queue string, offset, limit int) err
 	if err := a.table("ID FACET ATTEMPTS DIED ERROR BODY", out); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(a.env.Stdout, "%d-%d of %d dead letters\n", offset+1, offset+len(out), st.Dead)
-	return err
+	if _, err := fmt.Fprintf(a.env.Stdout, "%d-%d of %d dead letters\n", offset+1, offset+len(out), st.Dead); err != nil {
+		return err
+	}
+	if !stacks {
+		if n := countStacks(ds); n > 0 {
+			printf(a.env.Stdout, "%d of these keep a panic's stack: add --stack to print them\n", n)
+		}
+		return nil
+	}
+	for _, d := range ds {
+		if d.Stack != "" {
+			printf(a.env.Stdout, "\nstack of %s (%s):\n%s", d.ID, d.Error, strings.TrimSuffix(d.Stack, "\n")+"\n")
+		}
+	}
+	return nil
+}
+
+func countStacks(ds []broker.DeadLetter) int {
+	n := 0
+	for _, d := range ds {
+		if d.Stack != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func (a *app) deadAct(ctx context.Context, verb, queue string, ids []string, progress bool) error {

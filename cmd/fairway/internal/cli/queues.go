@@ -2,8 +2,8 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -19,11 +19,18 @@ type queueRow struct {
 	broker.QueueStats
 	// Rate is QueueStats.RateLimit in plain units and as text.
 	Rate rateJSON `json:"rate_limit"`
+	// Partitions is how many partitions new messages are spread over.
+	Partitions int `json:"partitions,omitempty"`
+	// State is active, paused or unrouted, as the STATE column.
+	State string `json:"state"`
 }
 
 var queuesCmd = &command{
-	name: "queues", summary: "list registered queues with their pattern and counts",
-	help: "Columns: ready, in flight (leased), delayed (retries and delays), dead letters, and\nfacets with ready messages.",
+	name: "queues", summary: "list the queues, registered or not, with their pattern and counts",
+	help: `Columns: ready, in flight (leased), delayed (retries and delays), dead letters,
+facets with ready messages, and state: active, paused ('fairway pause') or unrouted
+(unregistered: deliveries no longer reach it, and what it holds stays until pulled or
+'fairway destroy QUEUE'). An unrouted queue has no pattern ("-").`,
 	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
@@ -38,35 +45,44 @@ var queuesCmd = &command{
 			}
 			var out [][]string
 			for _, r := range rows {
-				out = append(out, []string{r.Queue, r.Pattern, itoa(r.Ready), itoa(r.InFlight),
-					itoa(r.Delayed), itoa(r.Dead), itoa(r.Facets), state(r.QueueStats)})
+				pattern := r.Pattern
+				if !r.Routed {
+					pattern = "-"
+				}
+				out = append(out, []string{r.Queue, pattern, itoa(r.Ready), itoa(r.InFlight),
+					itoa(r.Delayed), itoa(r.Dead), itoa(r.Facets), r.State})
 			}
 			if len(out) == 0 {
-				return a.say(rows, "no queues registered in namespace %q (register one with 'fairway register QUEUE PATTERN')", a.namespace)
+				return a.say(rows, "no queues in namespace %q (register one with 'fairway register QUEUE PATTERN')", a.namespace)
 			}
 			return a.table("QUEUE PATTERN READY IN-FLIGHT DELAYED DEAD FACETS STATE", out)
 		}
 	},
 }
 
-// queueRows reads every registered queue's stats, sorted by name.
+// queueRows reads the stats of every queue, registered or not
+// (broker.ListQueues), sorted by name.
 func (a *app) queueRows(ctx context.Context) ([]queueRow, error) {
 	b, ctx, cancel, err := a.brokerOp(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	qs, err := b.Queues(ctx)
+	qs, err := b.ListQueues(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rows := []queueRow{}
-	for _, q := range slices.Sorted(maps.Keys(qs)) {
-		st, err := b.Stats(ctx, q)
+	for _, q := range qs {
+		st, err := b.Stats(ctx, q.Name)
+		if errors.Is(err, broker.ErrUnknownQueue) {
+			continue // destroyed since it was listed
+		}
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, queueRow{Queue: q, Pattern: qs[q], QueueStats: st, Rate: toRateJSON(st.RateLimit)})
+		rows = append(rows, queueRow{Queue: q.Name, Pattern: q.Pattern, QueueStats: st, Rate: toRateJSON(st.RateLimit),
+			Partitions: q.Partitions, State: state(st)})
 	}
 	return rows, nil
 }
@@ -103,7 +119,7 @@ number of facets waiting for their rate limit to let them be pulled again.`,
 				return err
 			}
 			if a.json {
-				return a.printJSON(queueRow{Queue: args[0], QueueStats: st, Rate: toRateJSON(st.RateLimit)})
+				return a.printJSON(queueRow{Queue: args[0], QueueStats: st, Rate: toRateJSON(st.RateLimit), State: state(st)})
 			}
 			limit := "none"
 			if st.InflightLimit > 0 {

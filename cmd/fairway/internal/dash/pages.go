@@ -3,7 +3,7 @@ package dash
 import (
 	"context"
 	"errors"
-	"maps"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -33,6 +33,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name, title stri
 		Title: title, Namespace: s.b.Namespace(), CSRF: s.csrf,
 		Refresh: int(s.opts.Refresh / time.Second), Flash: r.URL.Query().Get("msg"), Data: data,
 	}
+	if name == "destroy" {
+		p.Refresh = 0 // a confirmation stays as the operator left it
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	rep, _ := s.b.CheckServer(ctx) // unreachable: the page's own data says so
 	cancel()
@@ -59,29 +62,34 @@ func isBadInput(err error) bool {
 	return errors.Is(err, broker.ErrInvalidArgument) || errors.Is(err, broker.ErrInvalidFacet)
 }
 
-// queueRow is one queue on the overview.
+// queueRow is one queue on the overview, registered or not.
 type queueRow struct {
-	Name, Pattern string
+	Name, Pattern string // Pattern is "" for an unrouted queue
 	broker.QueueStats
 	Processed, Failed int64 // over the last hour
 }
 
 type overviewData struct {
-	Queues []queueRow
-	Chart  throughputChart
+	Queues   []queueRow
+	Unrouted bool // some queue is unrouted: the page says what that means
+	Chart    throughputChart
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	qs, err := s.b.Queues(ctx)
+	qs, err := s.b.ListQueues(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	var d overviewData
 	var hs [][]broker.HistoryPoint
-	for _, name := range slices.Sorted(maps.Keys(qs)) {
+	for _, q := range qs {
+		name := q.Name
 		st, err := s.b.Stats(ctx, name)
+		if errors.Is(err, broker.ErrUnknownQueue) {
+			continue // destroyed since it was listed
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -92,12 +100,13 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		hs = append(hs, h)
-		row := queueRow{Name: name, Pattern: qs[name], QueueStats: st}
+		row := queueRow{Name: name, Pattern: q.Pattern, QueueStats: st}
 		for _, p := range h {
 			row.Processed += p.Processed
 			row.Failed += p.Failed
 		}
 		d.Queues = append(d.Queues, row)
+		d.Unrouted = d.Unrouted || !st.Routed
 	}
 	d.Chart = newThroughputChart(sumHistory(hs))
 	s.render(w, r, "overview", "Queues", d)
@@ -146,6 +155,40 @@ func (s *Server) queuePage(w http.ResponseWriter, r *http.Request) {
 	d.Pattern = qs[q]
 	d.Bars, d.Chart = newFacetChart(d.Facets), newThroughputChart(h)
 	s.render(w, r, "queue", q, d)
+}
+
+// destroyPage asks the operator to type the queue's name before the queue
+// is destroyed (op "destroy", which checks it).
+func (s *Server) destroyPage(w http.ResponseWriter, r *http.Request) {
+	q := r.PathValue("queue")
+	st, err := s.b.Stats(r.Context(), q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, "destroy", "Destroy "+q, struct {
+		Name  string
+		Stats broker.QueueStats
+		Held  int64
+	}{q, st, held(st)})
+}
+
+// held counts the messages a queue holds, in every state.
+func held(st broker.QueueStats) int64 { return st.Ready + st.InFlight + st.Delayed + st.Dead }
+
+// destroy destroys queue q once the form's confirm field is its name.
+func (s *Server) destroy(ctx context.Context, q string, f url.Values) (string, error) {
+	if f.Get("confirm") != q {
+		return "", errors.Join(broker.ErrInvalidArgument, fmt.Errorf("type the queue's name %q to confirm; nothing was destroyed", q))
+	}
+	st, err := s.b.Stats(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	if err := s.b.DestroyQueue(ctx, q); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("Queue %q destroyed, with the %d message(s) it held.", q, held(st)), nil
 }
 
 type deadData struct {
@@ -197,8 +240,11 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	back := "/q/" + url.PathEscape(q)
 	msg, err := s.do(ctx, q, r.PostForm)
-	if op := r.PostFormValue("op"); op == "requeue" || op == "purge" || op == "requeue-all" || op == "purge-all" {
+	switch op := r.PostFormValue("op"); op {
+	case "requeue", "purge", "requeue-all", "purge-all":
 		back += "/dead"
+	case "destroy":
+		back = "/"
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -244,6 +290,8 @@ func (s *Server) do(ctx context.Context, q string, f url.Values) (string, error)
 	case "purge-all":
 		n, err := s.b.PurgeAllDead(ctx, q)
 		return strconv.Itoa(n) + " dead letter(s) purged.", err
+	case "destroy":
+		return s.destroy(ctx, q, f)
 	}
 	return "", errors.Join(broker.ErrInvalidArgument, errors.New("unknown action "+strconv.Quote(f.Get("op"))))
 }

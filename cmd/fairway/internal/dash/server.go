@@ -1,6 +1,7 @@
 // Package dash serves Fairway's web dashboard: an overview of the queues
 // with a throughput chart, a page per queue with its facets and controls,
-// its dead letters, and the periodic schedules. Every asset is embedded; pages refresh themselves.
+// its dead letters (with a panic's stack), the periodic schedules, and a
+// confirmation page to destroy a queue. Every asset is embedded; pages refresh themselves.
 //
 // It is safe by default: it refuses to serve a non-loopback address without
 // a token or basic-auth credentials (see CheckAddr), every state-changing
@@ -110,6 +111,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.overview)
 	mux.HandleFunc("GET /q/{queue}", s.queuePage)
 	mux.HandleFunc("GET /q/{queue}/dead", s.deadPage)
+	mux.HandleFunc("GET /q/{queue}/destroy", s.destroyPage)
 	mux.HandleFunc("GET /schedules", s.schedulesPage)
 	mux.HandleFunc("POST /schedules/forget", s.forgetSchedule)
 	mux.HandleFunc("POST /q/{queue}/action", s.action)
