@@ -254,12 +254,12 @@ func (r *runner) process(m *broker.Message) {
 		}
 		delay = max(delay, 0)
 		r.settle(m, "nack", func(ctx context.Context) error {
-			err := r.b.Nack(ctx, m, delay, broker.WithReason(err), broker.WithMaxAttempts(r.cfg.MaxAttempts), stackOf(err))
-			if err == nil {
+			nackErr := r.b.Nack(ctx, m, delay, broker.WithReason(err), broker.WithMaxAttempts(r.cfg.MaxAttempts), stackOf(err))
+			if nackErr == nil {
 				// Taken after Redis answered: never before the retry is due.
 				r.retries.add(time.Now().Add(delay))
 			}
-			return err
+			return nackErr
 		})
 	case OutcomeDead:
 		r.settle(m, "dead-letter", func(ctx context.Context) error {
