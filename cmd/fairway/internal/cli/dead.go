@@ -5,17 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/fairwayhq/fairway/broker"
 )
-
-// deadRow is one dead letter in "fairway dead list".
-type deadRow struct {
-	peekRow
-	Error  string    `json:"error"`
-	DiedAt time.Time `json:"died_at"`
-}
 
 // deadBatch is how many dead letters one step of a requeue or purge of all
 // takes, so that the progress bar moves.
@@ -74,10 +66,10 @@ func (a *app) deadList(ctx context.Context, queue string, offset, limit int) err
 	if err != nil {
 		return err
 	}
-	rows := []deadRow{}
+	rows := []deadJSON{}
 	var out [][]string
 	for _, d := range ds {
-		rows = append(rows, deadRow{peekRow: rowOf(&d.Message), Error: d.Error, DiedAt: d.DiedAt})
+		rows = append(rows, deadJSON{messageJSON: toMessageJSON(&d.Message), Error: d.Error, DiedAt: utcText(d.DiedAt)})
 		out = append(out, []string{d.ID, quoteIfNeeded(d.Facet), fmt.Sprint(d.Attempt), age(d.DiedAt),
 			clip([]byte(d.Error), 40), clip(d.Body, 50)})
 	}
@@ -121,7 +113,8 @@ func (a *app) deadAct(ctx context.Context, verb, queue string, ids []string, pro
 		return fmt.Errorf("%s stopped after %d dead letter(s): %w", verb, n, err)
 	}
 	done := map[string]string{"requeue": "requeued", "purge": "purged"}[verb]
-	if err := a.say(map[string]any{"queue": queue, done: n}, "%s %d dead letter(s) of queue %q", done, n, queue); err != nil {
+	out := deadActJSON{Queue: queue, Action: verb, Count: n, NotFound: max(len(ids)-n, 0)}
+	if err := a.say(out, "%s %d dead letter(s) of queue %q", done, n, queue); err != nil {
 		return err
 	}
 	if n < len(ids) {
