@@ -738,3 +738,25 @@ func TestFacetLimitAndRateAsTyped(t *testing.T) {
 	r = run(2, "tail", "[bad")
 	mustContain(t, r.stderr, `"[bad"`, "no \"]\"")
 }
+
+// TestCheckKeys checks the checker the schema tests rely on: it must catch
+// what it is there to catch, and pass the messages' own headers and bodies.
+func TestCheckKeys(t *testing.T) {
+	t.Parallel()
+	for doc, bad := range map[string]bool{
+		`{"ready": 1, "rate_limit": {"per_ms": 60000}}`:              false,
+		`[{"died_at": "2026-01-02T03:04:05.5Z", "last_run": null}]`:  false,
+		`{"headers": {"X-Trace": "1"}, "body": {"CamelCase": 1e12}}`: false,
+		`{"Ready": 1}`:                                    true,
+		`{"inFlight": 1}`:                                 true,
+		`{"rate_limit": {"per": 60000000000}}`:            true,
+		`[{"queue": "q", "RateLimit": {"Per": 1000000}}]`: true,
+		`{"died_at": "2026-01-02T04:04:05+01:00"}`:        true,
+		`{"enqueued_at": 1767322800}`:                     true,
+		`{"time": "yesterday"}`:                           true,
+	} {
+		if got := len(checkKeys(doc)) > 0; got != bad {
+			t.Errorf("checkKeys(%s) = %v, want bad %v", doc, checkKeys(doc), bad)
+		}
+	}
+}
