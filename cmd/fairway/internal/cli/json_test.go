@@ -201,8 +201,8 @@ func decodeStrict(s string, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("more after the first JSON value (%v)", err)
+	if tok, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("more after the first JSON value: %v", tok)
 	}
 	return nil
 }
@@ -267,7 +267,11 @@ func TestJSONSchema(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := t.Context()
 		ns := testutil.Namespace(t)
-		url := "redis://" + rdb.(*redis.Client).Options().Addr + "/0"
+		client, ok := rdb.(*redis.Client)
+		if !ok {
+			t.Fatalf("backend client %T, want a *redis.Client", rdb)
+		}
+		url := "redis://" + client.Options().Addr + "/0"
 		b, err := broker.New(rdb, broker.Config{Namespace: ns})
 		if err != nil {
 			t.Fatal(err)

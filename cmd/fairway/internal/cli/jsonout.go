@@ -8,7 +8,7 @@ package cli
 // when there is none); durations are whole milliseconds in keys ending in
 // _ms; one thing is one object, a list of things an array (never null);
 // errors are {"error": {...}} on stderr. Broker structs are never
-// marshalled directly, so that a change in the broker cannot change this
+// marshaled directly, so that a change in the broker cannot change this
 // schema unseen: each type here copies the fields it shows.
 
 import (
