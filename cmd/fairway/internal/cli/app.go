@@ -123,6 +123,10 @@ func (a *app) warnServer(ctx context.Context) {
 	defer cancel()
 	rep, _ := a.b.CheckServer(ctx)
 	for _, p := range rep.Problems {
+		if a.json {
+			_ = json.NewEncoder(a.env.Stderr).Encode(warningJSON{Warning: warningBody{Code: codeMayEvict, Message: p}})
+			continue
+		}
 		printf(a.env.Stderr, "fairway: warning: %s\n", p)
 	}
 }

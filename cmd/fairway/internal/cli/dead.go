@@ -118,14 +118,10 @@ func (a *app) deadAct(ctx context.Context, verb, queue string, ids []string, pro
 		return err
 	}
 	if n < len(ids) {
-		printf(a.env.Stderr, "%d of the IDs given were not dead letters of queue %q (see 'fairway dead list %s')\n", len(ids)-n, queue, queue)
-		return errNotAllFound
+		return fmt.Errorf("%w: %d of the IDs given were not dead letters of queue %q (see 'fairway dead list %s')", errNotFound, len(ids)-n, queue, queue)
 	}
 	return nil
 }
-
-// errNotAllFound is reported when some IDs were not dead letters.
-var errNotAllFound = fmt.Errorf("%w: some IDs are not dead letters", errNotFound)
 
 // deadAll takes the oldest dead letters a batch at a time, up to as many as
 // there were at the start, drawing progress.

@@ -157,6 +157,12 @@ type (
 	jVersion struct {
 		Version string `json:"version"`
 	}
+	jWarning struct {
+		Warning struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"warning"`
+	}
 	jError struct {
 		Error struct {
 			Code    string `json:"code"`
@@ -586,11 +592,21 @@ func TestJSONErrors(t *testing.T) {
 			if r.code != tc.exit {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tc.exit, r.stdout, r.stderr)
 			}
-			// "check" prints its report on stdout, and warns on stderr.
+			// "check" prints its report on stdout, and warns on stderr
+			// before the error, each warning one JSON object a line.
 			errLine := r.stderr
 			if tc.code == "may_evict" {
 				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 				errLine = lines[len(lines)-1]
+				if len(lines) < 2 {
+					t.Errorf("no warning before the error: %q", r.stderr)
+				}
+				for _, l := range lines[:len(lines)-1] {
+					var w jWarning
+					if err := decodeStrict(l, &w); err != nil || w.Warning.Code != "may_evict" || !strings.Contains(w.Warning.Message, "allkeys-lru") {
+						t.Errorf("warning %q (%v), want a may_evict warning naming the policy", l, err)
+					}
+				}
 			} else if r.stdout != "" {
 				t.Errorf("stdout %q, want nothing", r.stdout)
 			}

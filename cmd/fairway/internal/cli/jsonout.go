@@ -246,6 +246,18 @@ type errorBody struct {
 	Exit    int    `json:"exit"`
 }
 
+// warningJSON is what a command prints on stderr, under --json, of a
+// problem that does not stop it (a Redis that may evict keys), before its
+// output.
+type warningJSON struct {
+	Warning warningBody `json:"warning"`
+}
+
+type warningBody struct {
+	Code    string `json:"code"` // may_evict
+	Message string `json:"message"`
+}
+
 // timeOrNull is t in RFC 3339 UTC, or null when t is zero.
 func timeOrNull(t time.Time) *string {
 	if t.IsZero() {

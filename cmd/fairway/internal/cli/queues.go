@@ -31,7 +31,7 @@ var queuesCmd = &command{
 			}
 			var out [][]string
 			for _, r := range rows {
-				out = append(out, []string{r.Queue, *r.Pattern, itoa(r.Ready), itoa(r.InFlight),
+				out = append(out, []string{r.Queue, patternText(r.Pattern), itoa(r.Ready), itoa(r.InFlight),
 					itoa(r.Delayed), itoa(r.Dead), itoa(r.Facets), r.State})
 			}
 			if len(out) == 0 {
@@ -107,12 +107,8 @@ number of facets waiting for their rate limit to let them be pulled again.`,
 			if a.json {
 				return a.printJSON(toQueueJSON(args[0], pattern, st))
 			}
-			patternText := "- (unrouted)"
-			if pattern != nil {
-				patternText = *pattern
-			}
 			return a.table("FIELD VALUE", [][]string{
-				{"queue", args[0]}, {"pattern", patternText}, {"state", state(st)},
+				{"queue", args[0]}, {"pattern", patternText(pattern)}, {"state", state(st)},
 				{"ready", itoa(st.Ready)}, {"in-flight", itoa(st.InFlight)},
 				{"delayed", itoa(st.Delayed)}, {"dead", itoa(st.Dead)},
 				{"facets", itoa(st.Facets)}, {"in-flight-limit", limitText(st.InflightLimit)},
@@ -201,6 +197,15 @@ func facetState(f broker.FacetStats) string {
 		return "paused"
 	}
 	return "active"
+}
+
+// patternText is a queue's pattern for tables, or "-" when it is not
+// routed.
+func patternText(p *string) string {
+	if p == nil {
+		return "-"
+	}
+	return *p
 }
 
 // limitText is an in-flight limit for tables: the number, or "none".
