@@ -76,6 +76,9 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return a.report("", err)
 	}
+	if len(rest) == 0 && a.json {
+		return a.report("", usageError{"no command given"})
+	}
 	if len(rest) == 0 || isHelpArg(rest[0]) {
 		if len(rest) > 1 {
 			if c := findCommand(rest[1]); c != nil {

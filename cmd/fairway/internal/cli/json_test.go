@@ -581,6 +581,7 @@ func TestJSONErrors(t *testing.T) {
 		{"unknown flag", []string{"queues", "--bogus"}, "usage", 2, "--bogus"},
 		{"unknown flag before --json", []string{"queues", "--bogus", "--json"}, "usage", 2, "--bogus"},
 		{"unknown command", []string{"frobnicate"}, "usage", 2, "unknown command"},
+		{"no command", []string{}, "usage", 2, "no command"},
 		{"bad glob, Redis down", []string{"tail", "[bad", "--redis", down}, "usage", 2, "no \"]\""},
 		{"Redis down", []string{"queues", "--redis", down, "--timeout", "2s"}, "unavailable", 4, "cannot reach Redis"},
 		{"DB out of range", []string{"queues", "--redis", "redis://" + addr + "/99"}, "redis_refused", 1, "DB index"},
