@@ -582,6 +582,7 @@ func TestJSONErrors(t *testing.T) {
 		{"unknown flag before --json", []string{"queues", "--bogus", "--json"}, "usage", 2, "--bogus"},
 		{"unknown command", []string{"frobnicate"}, "usage", 2, "unknown command"},
 		{"no command", []string{}, "usage", 2, "no command"},
+		{"bad URL with a password", []string{"queues", "--redis", "redis://:pw-secret@[bad"}, "usage", 2, "bad --redis URL"},
 		{"bad glob, Redis down", []string{"tail", "[bad", "--redis", down}, "usage", 2, "no \"]\""},
 		{"Redis down", []string{"queues", "--redis", down, "--timeout", "2s"}, "unavailable", 4, "cannot reach Redis"},
 		{"DB out of range", []string{"queues", "--redis", "redis://" + addr + "/99"}, "redis_refused", 1, "DB index"},
@@ -610,6 +611,9 @@ func TestJSONErrors(t *testing.T) {
 				}
 			} else if r.stdout != "" {
 				t.Errorf("stdout %q, want nothing", r.stdout)
+			}
+			if strings.Contains(r.stderr, "pw-secret") {
+				t.Errorf("stderr shows the password: %s", r.stderr)
 			}
 			var e jError
 			if err := decodeStrict(errLine, &e); err != nil {
