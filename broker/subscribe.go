@@ -39,7 +39,7 @@ func (b *Broker) Subscribe(ctx context.Context, pattern string) (*Subscription, 
 	if ctx == nil {
 		return nil, fmt.Errorf("%w: nil context", ErrInvalidArgument)
 	}
-	if err := validName(ErrInvalidPattern, "subscription pattern", pattern); err != nil {
+	if err := ValidateSubscribePattern(pattern); err != nil {
 		return nil, err
 	}
 	ps := b.rdb.PSubscribe(ctx, b.keys.topicChannel(pattern))
@@ -54,6 +54,54 @@ func (b *Broker) Subscribe(ctx context.Context, pattern string) (*Subscription, 
 	}
 	go s.forward(ctx, ps.Channel(redis.WithChannelSize(subscriptionBuffer)))
 	return s, nil
+}
+
+// ValidateSubscribePattern reports whether pattern is a Redis glob that
+// Subscribe takes: non-empty UTF-8 of at most MaxNameBytes, with every "["
+// closed by a "]". Redis takes an unclosed "[" without a word and then
+// matches almost nothing, so a subscription on it would wait forever;
+// callers such as the fairway CLI check with it before they connect.
+func ValidateSubscribePattern(pattern string) error {
+	if err := validName(ErrInvalidPattern, "subscription pattern", pattern); err != nil {
+		return err
+	}
+	for i := 0; i < len(pattern); i++ {
+		switch pattern[i] {
+		case '\\':
+			i++ // the next byte is literal; a trailing backslash is one to Redis
+		case '[':
+			end := classEnd(pattern, i+1)
+			if end < 0 {
+				return fmt.Errorf("%w: subscription pattern %q has a \"[\" at byte %d with no \"]\" to close it (escape it as \\[ to match a \"[\")",
+					ErrInvalidPattern, truncate(pattern), i)
+			}
+			i = end
+		}
+	}
+	return nil
+}
+
+// classEnd returns the index of the "]" that closes the character class
+// starting at i (just after its "["), as Redis reads it: a leading "^"
+// negates, a backslash escapes the next byte, "a-z" is a range whose end
+// may be any byte (even "]"), and the first other "]" closes; or -1.
+func classEnd(pattern string, i int) int {
+	if i < len(pattern) && pattern[i] == '^' {
+		i++
+	}
+	for ; i < len(pattern); i++ {
+		switch pattern[i] {
+		case '\\':
+			i++
+		case ']':
+			return i
+		default:
+			if len(pattern)-i >= 3 && pattern[i+1] == '-' {
+				i += 2
+			}
+		}
+	}
+	return -1
 }
 
 // Channel delivers the events. It is closed when the subscription ends.

@@ -3,8 +3,10 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,4 +184,28 @@ func TestNoEventForARefusedDelivery(t *testing.T) {
 	for ev := receive(t, sub); string(ev.Body) != "after"; ev = receive(t, sub) {
 		t.Errorf("event %s %q after the refused deliveries, want none before after", ev.Topic, ev.Body)
 	}
+}
+
+// A glob with an unclosed "[" is refused before anything reaches Redis,
+// which would take it and then match almost nothing.
+func TestSubscribeRefusesBadGlob(t *testing.T) {
+	t.Parallel()
+	for pattern, ok := range map[string]bool{
+		"*": true, "orders.*": true, "orders.?": true, "[ab]*": true, "[^a]x": true,
+		"[a-z].*": true, `\[literal`: true, `[\]]`: true, "[]": true, `trailing\`: true,
+		"[bad": false, "x[": false, "ok.[a": false, `[a\]`: false, "[a-]": false, "[^": false,
+		"": false,
+	} {
+		err := broker.ValidateSubscribePattern(pattern)
+		if ok != (err == nil) || err != nil && !errors.Is(err, broker.ErrInvalidPattern) {
+			t.Errorf("ValidateSubscribePattern(%q) = %v, want ok %v (or ErrInvalidPattern)", pattern, err, ok)
+		}
+	}
+	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		b := newQueue(t, rdb, broker.Config{})
+		sub, err := b.Subscribe(t.Context(), "[bad")
+		if !errors.Is(err, broker.ErrInvalidPattern) || sub != nil || !strings.Contains(err.Error(), "no \"]\"") {
+			t.Fatalf("Subscribe([bad) = %v, %v; want ErrInvalidPattern", sub, err)
+		}
+	})
 }

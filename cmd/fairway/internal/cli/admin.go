@@ -32,18 +32,9 @@ var registerCmd = &command{
 			}
 			return a.act(ctx, func(ctx context.Context) error {
 				return a.b.RegisterQueue(ctx, args[0], args[1], opts...)
-			}, map[string]string{"queue": args[0], "pattern": args[1]}, "registered queue %q for topics matching %q", args[0], args[1])
+			}, registerJSON{Queue: args[0], Pattern: args[1]}, "registered queue %q for topics matching %q", args[0], args[1])
 		}
 	},
-}
-
-// partitionsRow is "fairway partitions" in JSON.
-type partitionsRow struct {
-	Queue      string   `json:"queue"`
-	Count      int      `json:"count"`
-	Generation int      `json:"generation"`
-	Names      []string `json:"names"`
-	Draining   []string `json:"draining"`
 }
 
 var partitionsCmd = &command{
@@ -59,9 +50,18 @@ var partitionsCmd = &command{
 				if err != nil {
 					return err
 				}
-				return a.act(ctx, func(ctx context.Context) error {
-					return a.b.SetPartitions(ctx, args[0], k)
-				}, map[string]any{"queue": args[0], "count": k}, "queue %q now takes deliveries in %d partition(s); older partitions drain first", args[0], k)
+				if _, err := a.broker(ctx); err != nil {
+					return err
+				}
+				octx, cancel := a.opCtx(ctx)
+				defer cancel()
+				if err := a.b.SetPartitions(octx, args[0], k); err != nil {
+					return err
+				}
+				if a.json {
+					return a.printPartitions(octx, args[0])
+				}
+				return a.say(nil, "queue %q now takes deliveries in %d partition(s); older partitions drain first", args[0], k)
 			}
 			b, ctx, cancel, err := a.brokerOp(ctx)
 			if err != nil {
@@ -71,16 +71,12 @@ var partitionsCmd = &command{
 			if _, err := b.Stats(ctx, args[0]); err != nil {
 				return err
 			}
+			if a.json {
+				return a.printPartitions(ctx, args[0])
+			}
 			p, err := b.Partitions(ctx, args[0])
 			if err != nil {
 				return err
-			}
-			row := partitionsRow{Queue: args[0], Count: p.Count, Generation: p.Generation, Names: p.Names, Draining: p.Draining}
-			if row.Draining == nil {
-				row.Draining = []string{}
-			}
-			if a.json {
-				return a.printJSON(row)
 			}
 			var rows [][]string
 			for i, name := range p.Names {
@@ -92,6 +88,16 @@ var partitionsCmd = &command{
 			return a.table("PARTITION NAME STATE", rows)
 		}
 	},
+}
+
+// printPartitions prints queue's partitions as JSON.
+func (a *app) printPartitions(ctx context.Context, queue string) error {
+	p, err := a.b.Partitions(ctx, queue)
+	if err != nil {
+		return err
+	}
+	return a.printJSON(partitionsJSON{Queue: queue, Count: p.Count, Generation: p.Generation,
+		Names: append([]string{}, p.Names...), Draining: append([]string{}, p.Draining...)})
 }
 
 var unregisterCmd = &command{
@@ -106,7 +112,7 @@ var unregisterCmd = &command{
 					return err
 				}
 				return a.b.UnregisterQueue(ctx, args[0])
-			}, map[string]string{"queue": args[0]}, "unregistered queue %q; its messages stay until pulled, or until 'fairway destroy %s' deletes them", args[0], args[0])
+			}, queueStateJSON{Queue: args[0], State: "unrouted"}, "unregistered queue %q; its messages stay until pulled, or until 'fairway destroy %s' deletes them", args[0], args[0])
 		}
 	},
 }
@@ -125,17 +131,21 @@ var priorityCmd = &command{
 			}
 			return a.act(ctx, func(ctx context.Context) error {
 				return a.b.SetFacetPriority(ctx, args[0], args[1], n)
-			}, map[string]any{"queue": args[0], "facet": args[1], "priority": n}, "facet %q of queue %q now has priority %d", args[1], args[0], n)
+			}, priorityJSON{Queue: args[0], Facet: args[1], Priority: n}, "facet %q of queue %q now has priority %d", args[1], args[0], n)
 		}
 	},
 }
 
 var limitCmd = &command{
-	name: "limit", args: "QUEUE N", summary: "set the most messages in flight per facet (0: no limit)",
+	name: "limit", args: "QUEUE [N]", summary: "show or set the most messages in flight per facet (0: no limit)",
+	help: "Without N, shows the queue's in-flight limit per facet (the same for every facet; there\nare no per-facet overrides).",
 	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
-			if err := wantArgs(args, 2, 2, "QUEUE N"); err != nil {
+			if err := wantArgs(args, 1, 2, "QUEUE [N]"); err != nil {
 				return err
+			}
+			if len(args) == 1 {
+				return a.showLimit(ctx, args[0])
 			}
 			n, err := argInRange("limit", args[1], 0, math.MaxInt)
 			if err != nil {
@@ -143,18 +153,38 @@ var limitCmd = &command{
 			}
 			return a.act(ctx, func(ctx context.Context) error {
 				return a.b.SetInflightLimit(ctx, args[0], n)
-			}, map[string]any{"queue": args[0], "limit": n}, "queue %q now leases at most %d message(s) per facet at once (0: no limit)", args[0], n)
+			}, limitJSON{Queue: args[0], InFlightLimit: int64(n)}, "queue %q now leases at most %d message(s) per facet at once (0: no limit)", args[0], n)
 		}
 	},
+}
+
+// showLimit prints queue's in-flight limit per facet.
+func (a *app) showLimit(ctx context.Context, queue string) error {
+	b, ctx, cancel, err := a.brokerOp(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	st, err := b.Stats(ctx, queue)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return a.printJSON(limitJSON{Queue: queue, InFlightLimit: st.InflightLimit})
+	}
+	if st.InflightLimit == 0 {
+		return a.say(nil, "queue %q: no in-flight limit (set one with 'fairway limit %s N')", queue, queue)
+	}
+	return a.say(nil, "queue %q: at most %d message(s) in flight per facet", queue, st.InflightLimit)
 }
 
 var pauseCmd = pauseCommand(true)
 var resumeCmd = pauseCommand(false)
 
 func pauseCommand(pause bool) *command {
-	name, summary, done := "pause", "stop a queue, or one facet, from leasing messages", "paused"
+	name, summary, done, now := "pause", "stop a queue, or one facet, from leasing messages", "paused", "paused"
 	if !pause {
-		name, summary, done = "resume", "let a paused queue or facet lease messages again", "resumed"
+		name, summary, done, now = "resume", "let a paused queue or facet lease messages again", "resumed", "active"
 	}
 	return &command{
 		name: name, args: "QUEUE [FACET]", summary: summary,
@@ -165,8 +195,10 @@ func pauseCommand(pause bool) *command {
 					return err
 				}
 				what := fmt.Sprintf("queue %q", args[0])
+				out := queueStateJSON{Queue: args[0], State: now}
 				if len(args) == 2 {
 					what = fmt.Sprintf("facet %q of queue %q", args[1], args[0])
+					out.Facet = args[1]
 				}
 				return a.act(ctx, func(ctx context.Context) error {
 					switch {
@@ -178,7 +210,7 @@ func pauseCommand(pause bool) *command {
 						return a.b.PauseFacet(ctx, args[0], args[1])
 					}
 					return a.b.ResumeFacet(ctx, args[0], args[1])
-				}, map[string]any{"queue": args[0], "facet": args[1:], "state": done}, "%s %s", done, what)
+				}, out, "%s %s", done, what)
 			}
 		},
 	}

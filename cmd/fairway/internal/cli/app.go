@@ -7,9 +7,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,10 +38,10 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 		getenv = func(string) string { return "" }
 	}
 	fs.StringVar(&a.redisURL, "redis", cmp.Or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"),
-		"Redis URL: redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS ($REDIS_URL)")
+		"Redis `URL`: redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS ($REDIS_URL)")
 	fs.StringVar(&a.namespace, "namespace", cmp.Or(getenv("FAIRWAY_NAMESPACE"), broker.NamespaceDefault),
-		"key namespace of the application ($FAIRWAY_NAMESPACE)")
-	fs.BoolVar(&a.json, "json", false, "print JSON instead of tables")
+		"key namespace `NS` of the application ($FAIRWAY_NAMESPACE)")
+	fs.BoolVar(&a.json, "json", false, "print JSON instead of tables, and errors as JSON on stderr")
 	fs.DurationVar(&a.timeout, "timeout", 10*time.Second, "give up on Redis after this long")
 }
 
@@ -90,7 +90,8 @@ func (a *app) broker(ctx context.Context) (*broker.Broker, error) {
 	}
 	opts, err := redis.ParseURL(a.redisURL)
 	if err != nil {
-		return nil, usageError{fmt.Sprintf("bad --redis URL: %v; want redis://[:PASSWORD@]HOST:PORT/DB or rediss://...", err)}
+		msg := strings.ReplaceAll(err.Error(), a.redisURL, redactURL(a.redisURL))
+		return nil, usageError{fmt.Sprintf("bad --redis URL: %s; want redis://[:PASSWORD@]HOST:PORT/DB or rediss://...", msg)}
 	}
 	opts.MaxRetries = 1
 	opts.DialTimeout = min(a.timeout, 5*time.Second)
@@ -122,6 +123,10 @@ func (a *app) warnServer(ctx context.Context) {
 	defer cancel()
 	rep, _ := a.b.CheckServer(ctx)
 	for _, p := range rep.Problems {
+		if a.json {
+			_ = json.NewEncoder(a.env.Stderr).Encode(warningJSON{Warning: warningBody{Code: codeMayEvict, Message: p}})
+			continue
+		}
 		printf(a.env.Stderr, "fairway: warning: %s\n", p)
 	}
 }
@@ -146,6 +151,18 @@ func (a *app) close() {
 	if a.rdb != nil {
 		_ = a.rdb.Close()
 	}
+}
+
+// redactURL hides the password of a Redis URL, for help and errors.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if strings.Contains(s, "@") {
+			return "(a URL that does not parse; hidden, as it may hold a password)"
+		}
+		return s
+	}
+	return u.Redacted()
 }
 
 // printJSON writes v as indented JSON.
@@ -214,38 +231,67 @@ func (e serverError) Error() string {
 
 func (e serverError) Unwrap() error { return e.err }
 
-// report prints err with a hint of what to do, and returns the exit code.
-func report(w io.Writer, c *command, err error) int {
+// report prints err, as text with a hint of what to do or, under --json,
+// as errorJSON, on stderr, and returns the exit code. name is the command,
+// or "" when there is none yet.
+func (a *app) report(name string, err error) int {
 	if err == nil {
 		return ExitOK
 	}
-	var ue usageError
-	var ua unavailableError
-	switch {
-	case errors.As(err, &ue):
-		printf(w, "fairway %s: %v\nRun 'fairway %s --help' for usage.\n", c.name, err, c.name)
-		return ExitUsage
-	case errors.As(err, &ua):
-		printf(w, "fairway %s: %v\n", c.name, err)
-		return ExitUnavailable
-	case errors.As(err, new(serverError)):
-		printf(w, "fairway %s: %v\n", c.name, err)
-		return ExitError
-	case errors.Is(err, errNotFound):
-		printf(w, "fairway %s: %v\n", c.name, err)
-		return ExitNotFound
-	case errors.Is(err, broker.ErrUnknownQueue):
-		printf(w, "fairway %s: %v\nRun 'fairway queues' to list the queues; check --namespace.\n", c.name, err)
-		return ExitNotFound
-	case isBadInput(err):
-		printf(w, "fairway %s: %v\nRun 'fairway %s --help' for usage.\n", c.name, err, c.name)
-		return ExitUsage
-	case isNetwork(err):
-		printf(w, "fairway %s: %v\nCheck that Redis is reachable (--redis, $REDIS_URL), or raise --timeout.\n", c.name, err)
-		return ExitUnavailable
+	code, exit := classify(err)
+	if a.json {
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		enc := json.NewEncoder(a.env.Stderr)
+		_ = enc.Encode(errorJSON{Error: errorBody{Code: code, Message: msg, Exit: exit}})
+		return exit
 	}
-	printf(w, "fairway %s: %v\n", c.name, err)
-	return ExitError
+	prefix := "fairway"
+	if name != "" {
+		prefix += " " + name
+	}
+	printf(a.env.Stderr, "%s: %v\n", prefix, err)
+	switch {
+	case code == codeUsage && name == "":
+		printf(a.env.Stderr, "Run 'fairway help' for the list of commands and global flags.\n")
+	case code == codeUsage:
+		printf(a.env.Stderr, "Run 'fairway %s --help' for usage.\n", name)
+	case errors.Is(err, broker.ErrUnknownQueue):
+		printf(a.env.Stderr, "Run 'fairway queues' to list the queues; check --namespace.\n")
+	case code == codeUnavailable && !errors.As(err, new(unavailableError)):
+		printf(a.env.Stderr, "Check that Redis is reachable (--redis, $REDIS_URL), or raise --timeout.\n")
+	}
+	return exit
+}
+
+// The codes of errorJSON, stable for scripts; each has one exit code.
+const (
+	codeUsage        = "usage"         // ExitUsage: bad command line or input
+	codeNotFound     = "not_found"     // ExitNotFound: queue, facet, dead letter or schedule
+	codeUnavailable  = "unavailable"   // ExitUnavailable: Redis answered nothing
+	codeRedisRefused = "redis_refused" // ExitError: Redis refused the connection (AUTH, SELECT)
+	codeMayEvict     = "may_evict"     // ExitError: "check" found a server that may evict keys
+	codeFailed       = "failed"        // ExitError: anything else
+)
+
+// classify gives err's code and exit code.
+func classify(err error) (string, int) {
+	switch {
+	case errors.As(err, new(usageError)):
+		return codeUsage, ExitUsage
+	case errors.As(err, new(unavailableError)):
+		return codeUnavailable, ExitUnavailable
+	case errors.As(err, new(serverError)):
+		return codeRedisRefused, ExitError
+	case errors.Is(err, errNotFound), errors.Is(err, broker.ErrUnknownQueue):
+		return codeNotFound, ExitNotFound
+	case isBadInput(err):
+		return codeUsage, ExitUsage
+	case errors.Is(err, errMayEvict):
+		return codeMayEvict, ExitError
+	case isNetwork(err):
+		return codeUnavailable, ExitUnavailable
+	}
+	return codeFailed, ExitError
 }
 
 func isBadInput(err error) bool {

@@ -11,11 +11,8 @@ import (
 	"github.com/fairwayhq/fairway/broker"
 )
 
-// checkReport is "fairway check --json".
-type checkReport struct {
-	Policies map[string]string `json:"maxmemory_policy"`
-	Problems []string          `json:"problems"`
-}
+// errMayEvict is "fairway check" finding a server that may evict keys.
+var errMayEvict = errors.New("maxmemory-policy may evict keys")
 
 var checkCmd = &command{
 	name: "check", summary: "check that Redis cannot lose messages on its own (maxmemory-policy)",
@@ -36,27 +33,31 @@ a word: check exits 1 then. "unknown" means the server does not say (INFO refuse
 			if err != nil && !errors.Is(err, broker.ErrEvictingRedis) {
 				return err
 			}
+			out := checkJSON{Servers: []serverJSON{}, Problems: append([]string{}, rep.Problems...)}
+			var rows [][]string
+			for _, server := range slices.Sorted(maps.Keys(rep.Policies)) {
+				p := rep.Policies[server]
+				evicts := p != "noeviction" && p != "unknown"
+				out.Servers = append(out.Servers, serverJSON{Server: server, MaxmemoryPolicy: p, MayEvict: evicts})
+				verdict := "ok"
+				if evicts {
+					verdict = "MAY EVICT KEYS: set maxmemory-policy noeviction"
+				}
+				rows = append(rows, []string{server, p, verdict})
+			}
+			var perr error
 			if a.json {
-				if perr := a.printJSON(checkReport{Policies: rep.Policies, Problems: append([]string{}, rep.Problems...)}); perr != nil {
-					return perr
-				}
+				perr = a.printJSON(out)
 			} else {
-				var rows [][]string
-				for _, server := range slices.Sorted(maps.Keys(rep.Policies)) {
-					verdict := "ok"
-					if p := rep.Policies[server]; p != "noeviction" && p != "unknown" {
-						verdict = "MAY EVICT KEYS: set maxmemory-policy noeviction"
-					}
-					rows = append(rows, []string{server, rep.Policies[server], verdict})
-				}
-				if terr := a.table("SERVER MAXMEMORY-POLICY VERDICT", rows); terr != nil {
-					return terr
-				}
+				perr = a.table("SERVER MAXMEMORY-POLICY VERDICT", rows)
+			}
+			if perr != nil {
+				return perr
 			}
 			// The problems are on stderr already (warnServer): only the
 			// exit code is left to say it.
 			if err != nil {
-				return fmt.Errorf("%d server(s) may evict keys", len(rep.Problems))
+				return fmt.Errorf("%w on %d server(s)", errMayEvict, len(rep.Problems))
 			}
 			return nil
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,34 +71,47 @@ func commands() []*command {
 // Run runs the command line args (without the program name) and returns the
 // exit code.
 func Run(ctx context.Context, args []string, env Env) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		if len(args) > 1 {
-			if c := findCommand(args[1]); c != nil {
-				printCommandHelp(env.Stdout, c)
+	a := &app{env: env}
+	defer a.close()
+	wantJSON := jsonAsked(args)
+	a.json = wantJSON
+	globals, rest, err := leadingGlobals(args)
+	if err != nil {
+		return a.report("", err)
+	}
+	if len(rest) == 0 && a.json {
+		return a.report("", usageError{"no command given"})
+	}
+	if len(rest) == 0 || isHelpArg(rest[0]) {
+		if len(rest) > 1 {
+			if c := findCommand(rest[1]); c != nil {
+				printCommandHelp(env, c)
 				return ExitOK
 			}
 		}
 		printHelp(env.Stdout)
-		if len(args) == 0 {
+		if len(rest) == 0 {
 			return ExitUsage
 		}
 		return ExitOK
 	}
-	c := findCommand(args[0])
+	c := findCommand(rest[0])
 	if c == nil {
-		printf(env.Stderr, "fairway: unknown command %q\nRun 'fairway help' for the list of commands.\n", args[0])
-		return ExitUsage
+		return a.report("", usageError{fmt.Sprintf("unknown command %q", rest[0])})
 	}
-	a := &app{env: env}
-	defer a.close()
 	fs := flag.NewFlagSet("fairway "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	a.globalFlags(fs)
 	run := c.setup(fs, a)
-	pos, err := parseInterleaved(fs, args[1:])
+	// The global flags given before the command come first, so that the
+	// same flag after it wins.
+	pos, err := parseInterleaved(fs, append(globals, rest[1:]...))
 	if errors.Is(err, flag.ErrHelp) {
-		printCommandHelp(env.Stdout, c)
+		printCommandHelp(env, c)
 		return ExitOK
+	}
+	if err != nil {
+		a.json = wantJSON // parsing stopped early: --json may be past the bad flag
 	}
 	if err == nil {
 		err = a.checkGlobalFlags()
@@ -105,7 +119,60 @@ func Run(ctx context.Context, args []string, env Env) int {
 	if err == nil {
 		err = run(ctx, pos)
 	}
-	return report(env.Stderr, c, err)
+	return a.report(c.name, err)
+}
+
+func isHelpArg(s string) bool {
+	return s == "help" || s == "-h" || s == "--help" || s == "-help"
+}
+
+// jsonAsked tells whether args hold --json (or --json=true), for errors
+// found before the flags are parsed, or that stop their parsing.
+func jsonAsked(args []string) bool {
+	on := false
+	for _, arg := range args {
+		if arg == "--" {
+			break
+		}
+		name, v, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if !strings.HasPrefix(arg, "-") || name != "json" {
+			continue
+		}
+		on = true
+		if hasValue {
+			on, _ = strconv.ParseBool(v)
+		}
+	}
+	return on
+}
+
+// leadingGlobals splits off the global flags given before the command
+// ("fairway --json --redis URL queues"), with their values. Any other flag
+// there is a usage error: a command's own flags come after it.
+func leadingGlobals(args []string) (globals, rest []string, err error) {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	(&app{}).globalFlags(fs)
+	i := 0
+	for ; i < len(args); i++ {
+		arg := args[i]
+		if len(arg) < 2 || arg[0] != '-' || arg == "--" || isHelpArg(arg) {
+			break
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			return nil, nil, usageError{fmt.Sprintf("%s before the command is not a global flag (--redis, --namespace, --json, --timeout); give a command's own flags after it", arg)}
+		}
+		globals = append(globals, arg)
+		if !hasValue && !isBoolFlag(f) {
+			if i+1 == len(args) {
+				return nil, nil, usageError{fmt.Sprintf("flag needs an argument: --%s", name)}
+			}
+			i++
+			globals = append(globals, args[i])
+		}
+	}
+	return globals, args[i:], nil
 }
 
 // parseInterleaved parses flags anywhere among the positional arguments,
@@ -134,9 +201,18 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
-		return nil, usageError{err.Error()}
+		return nil, usageError{longFlags(err.Error())}
 	}
 	return pos, nil
+}
+
+// flagName is a flag as the flag package names it in errors ("-top").
+var flagName = regexp.MustCompile(`(^|\s)-([A-Za-z][A-Za-z0-9-]+)`)
+
+// longFlags spells the flag package's "-top" as "--top" in msg, as the
+// help does.
+func longFlags(msg string) string {
+	return flagName.ReplaceAllString(msg, "$1--$2")
 }
 
 func isNumber(s string) bool {
@@ -166,7 +242,7 @@ func findCommand(name string) *command {
 func printHelp(w io.Writer) {
 	printf(w, `fairway: inspect and operate Fairway queues on Redis.
 
-Usage: fairway COMMAND [ARGS] [FLAGS]
+Usage: fairway [GLOBAL FLAGS] COMMAND [ARGS] [FLAGS]
 
 Commands:
 `)
@@ -174,29 +250,82 @@ Commands:
 		printf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	printf(w, `
-Flags of every command:
+Global flags, before or after the command:
   --redis URL        Redis to use: redis://[:PASSWORD@]HOST:PORT/DB, or rediss:// for TLS
                      (default $REDIS_URL, else redis://127.0.0.1:6379/0)
   --namespace NS     key namespace of the application (default $FAIRWAY_NAMESPACE, else "fairway")
-  --json             print JSON instead of tables
+  --json             print JSON instead of tables, and errors as {"error": {...}} on stderr
   --timeout D        give up on Redis after D (default 10s; dash and tail run until stopped)
 
 Exit codes: 0 ok, 1 failed (Redis answered with an error), 2 bad usage or input, 3 not found
-(queue, dead letter, schedule), 4 Redis unreachable.
-Run 'fairway help COMMAND' or 'fairway COMMAND --help' for more.
+(queue, facet, dead letter, schedule), 4 Redis unreachable.
+Run 'fairway help COMMAND' or 'fairway COMMAND --help' for more, with the defaults in effect.
 `)
 }
 
-func printCommandHelp(w io.Writer, c *command) {
+// printCommandHelp prints c's usage and flags, with the defaults in effect
+// under env (a $REDIS_URL's, its password hidden).
+func printCommandHelp(env Env, c *command) {
+	w := env.Stdout
 	printf(w, "Usage: fairway %s %s\n\n%s\n", c.name, c.args, c.summary)
 	if c.help != "" {
 		printf(w, "\n%s\n", strings.TrimSpace(c.help))
 	}
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	a := &app{}
+	a := &app{env: env}
 	a.globalFlags(fs)
 	c.setup(fs, a)
-	printf(w, "%s\n", "\nFlags:")
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	global := flag.NewFlagSet("", flag.ContinueOnError)
+	(&app{env: env}).globalFlags(global)
+	var own, globals []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if global.Lookup(f.Name) != nil {
+			globals = append(globals, f)
+		} else {
+			own = append(own, f)
+		}
+	})
+	if len(own) > 0 {
+		printf(w, "\nFlags:\n")
+		for _, f := range own {
+			printFlag(w, f)
+		}
+	}
+	printf(w, "\nGlobal flags (before or after the command):\n")
+	for _, f := range globals {
+		printFlag(w, f)
+	}
+}
+
+// secretDefaults hide the defaults of flags that may hold a secret, which
+// come from the environment.
+var secretDefaults = map[string]func(string) string{
+	"redis":      redactURL,
+	"token":      hiddenDefault,
+	"basic-auth": hiddenDefault,
+}
+
+func hiddenDefault(string) string { return "hidden, set by the environment" }
+
+// printFlag prints one flag as "--name TYPE", its usage and its default in
+// effect, as flag.PrintDefaults does but with the usual "--" for names
+// longer than a letter.
+func printFlag(w io.Writer, f *flag.Flag) {
+	typ, usage := flag.UnquoteUsage(f)
+	dashes := "--"
+	if len(f.Name) == 1 {
+		dashes = "-"
+	}
+	line := "  " + dashes + f.Name
+	if typ != "" {
+		line += " " + typ
+	}
+	def := f.DefValue
+	if hide, ok := secretDefaults[f.Name]; ok && def != "" {
+		def = hide(def)
+	}
+	if def != "" && def != "false" {
+		usage += " (default " + def + ")"
+	}
+	printf(w, "%s\n        %s\n", line, strings.ReplaceAll(usage, "\n", "\n        "))
 }

@@ -133,8 +133,12 @@ func TestQueuesStatsAndDeliver(t *testing.T) {
 		t.Errorf("queues --json = %s (%v)", r.stdout, err)
 	}
 	r = e.run(0, "stats", "emails", "--json")
-	var st broker.QueueStats
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Ready != 2 || st.Facets != 2 {
+	var st struct {
+		Ready   int64   `json:"ready"`
+		Facets  int64   `json:"facets"`
+		Pattern *string `json:"pattern"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Ready != 2 || st.Facets != 2 || st.Pattern == nil || *st.Pattern != `^email\.` {
 		t.Errorf("stats --json = %s (%v)", r.stdout, err)
 	}
 	r = e.run(0, "stats", "emails")
@@ -154,14 +158,17 @@ func TestFacetControls(t *testing.T) {
 		e.run(0, "deliver", fmt.Sprintf(`{"facet":%q,"i":%d}`, f, i))
 	}
 	r := e.run(0, "facets", "q", "--top", "1")
-	if !regexp.MustCompile(`(?m)^big\s+3\s+0\s+1\s+active\s+none\s+-$`).MatchString(r.stdout) || strings.Contains(r.stdout, "small") {
+	if !regexp.MustCompile(`(?m)^big\s+3\s+0\s+1\s+active\s+off\s+-$`).MatchString(r.stdout) || strings.Contains(r.stdout, "small") {
 		t.Errorf("facets --top 1:\n%s", r.stdout)
 	}
 	e.run(0, "priority", "q", "big", "3")
 	e.run(0, "pause", "q", "small")
 	e.run(0, "limit", "q", "2")
 	r = e.run(0, "facets", "q", "--json")
-	var fs []broker.FacetStats
+	var fs []struct {
+		Priority int  `json:"priority"`
+		Paused   bool `json:"paused"`
+	}
 	if err := json.Unmarshal([]byte(r.stdout), &fs); err != nil || len(fs) != 2 || fs[0].Priority != 3 || !fs[1].Paused {
 		t.Errorf("facets --json = %s (%v)", r.stdout, err)
 	}
@@ -461,5 +468,5 @@ func TestPartitionsCommand(t *testing.T) {
 		t.Fatalf("partitions --json = %s (%v)", r.stdout, err)
 	}
 	r = e.run(0, "stats", "orders", "--json")
-	mustContain(t, r.stdout, `"Ready": 9`)
+	mustContain(t, r.stdout, `"ready": 9`)
 }

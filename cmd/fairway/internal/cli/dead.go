@@ -6,19 +6,9 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"time"
 
 	"github.com/fairwayhq/fairway/broker"
 )
-
-// deadRow is one dead letter in "fairway dead list".
-type deadRow struct {
-	peekRow
-	Error  string    `json:"error"`
-	DiedAt time.Time `json:"died_at"`
-	// Stack is the panic's stack kept with the dead letter; "" when none.
-	Stack string `json:"stack"`
-}
 
 // deadBatch is how many dead letters one step of a requeue or purge of all
 // takes, so that the progress bar moves.
@@ -80,10 +70,10 @@ func (a *app) deadList(ctx context.Context, queue string, offset, limit int, sta
 	if err != nil {
 		return err
 	}
-	rows := []deadRow{}
+	rows := []deadJSON{}
 	var out [][]string
 	for _, d := range ds {
-		rows = append(rows, deadRow{peekRow: rowOf(&d.Message), Error: d.Error, DiedAt: d.DiedAt, Stack: d.Stack})
+		rows = append(rows, deadJSON{messageJSON: toMessageJSON(&d.Message), Error: d.Error, DiedAt: utcText(d.DiedAt), Stack: d.Stack})
 		out = append(out, []string{d.ID, quoteIfNeeded(d.Facet), fmt.Sprint(d.Attempt), age(d.DiedAt),
 			clip([]byte(d.Error), 40), clip(d.Body, 50)})
 	}
@@ -150,18 +140,15 @@ func (a *app) deadAct(ctx context.Context, verb, queue string, ids []string, pro
 		return fmt.Errorf("%s stopped after %d dead letter(s): %w", verb, n, err)
 	}
 	done := map[string]string{"requeue": "requeued", "purge": "purged"}[verb]
-	if err := a.say(map[string]any{"queue": queue, done: n}, "%s %d dead letter(s) of queue %q", done, n, queue); err != nil {
+	out := deadActJSON{Queue: queue, Action: verb, Count: n, NotFound: max(len(ids)-n, 0)}
+	if err := a.say(out, "%s %d dead letter(s) of queue %q", done, n, queue); err != nil {
 		return err
 	}
 	if n < len(ids) {
-		printf(a.env.Stderr, "%d of the IDs given were not dead letters of queue %q (see 'fairway dead list %s')\n", len(ids)-n, queue, queue)
-		return errNotAllFound
+		return fmt.Errorf("%w: %d of the IDs given were not dead letters of queue %q (see 'fairway dead list %s')", errNotFound, len(ids)-n, queue, queue)
 	}
 	return nil
 }
-
-// errNotAllFound is reported when some IDs were not dead letters.
-var errNotAllFound = fmt.Errorf("%w: some IDs are not dead letters", errNotFound)
 
 // deadAll takes the oldest dead letters a batch at a time, up to as many as
 // there were at the start, drawing progress.

@@ -40,7 +40,7 @@ name to confirm, on a terminal; without one (a script, cron, a pipe) it refuses 
 			}
 			return a.act(ctx, func(ctx context.Context) error {
 				return a.b.DestroyQueue(ctx, q)
-			}, map[string]any{"queue": q, "destroyed": true, "messages": held},
+			}, destroyJSON{Queue: q, Destroyed: true, Messages: held},
 				"destroyed queue %q and the %d message(s) it held", q, held)
 		}
 	},

@@ -64,7 +64,7 @@ func TestQueuesListsUnrouted(t *testing.T) {
 	for _, row := range rows {
 		if row["queue"] == "oldq" {
 			found = true
-			if row["state"] != "unrouted" || row["pattern"] != "" || row["Routed"] != false || row["Ready"] != 1.0 {
+			if row["state"] != "unrouted" || row["pattern"] != nil || row["routed"] != false || row["ready"] != 1.0 {
 				t.Errorf("queues --json lists oldq as %v", row)
 			}
 		}

@@ -63,7 +63,7 @@ var deliverCmd = &command{
 			if err != nil {
 				return err
 			}
-			out := map[string]any{"topic": d.Topic, "facet": d.Facet, "queues": queues}
+			out := deliverJSON{Topic: d.Topic, Facet: d.Facet, Queues: queues}
 			if len(queues) == 0 {
 				return a.say(out, "delivered topic %q, facet %q: published only, no queue's pattern matches the topic", d.Topic, d.Facet)
 			}
@@ -109,28 +109,6 @@ func matchingQueues(ctx context.Context, b *broker.Broker, topic string) ([]stri
 	return out, nil
 }
 
-// peekRow is one message in "fairway peek".
-type peekRow struct {
-	ID         string            `json:"id"`
-	Topic      string            `json:"topic"`
-	Facet      string            `json:"facet"`
-	Attempt    int               `json:"attempt"`
-	EnqueuedAt time.Time         `json:"enqueued_at"`
-	Headers    map[string]string `json:"headers,omitempty"`
-	Body       json.RawMessage   `json:"body,omitempty"`
-	BodyText   string            `json:"body_text,omitempty"` // when the body is not JSON
-}
-
-func rowOf(m *broker.Message) peekRow {
-	r := peekRow{ID: m.ID, Topic: m.Topic, Facet: m.Facet, Attempt: m.Attempt, EnqueuedAt: m.EnqueuedAt, Headers: m.Headers}
-	if json.Valid(m.Body) {
-		r.Body = m.Body
-	} else {
-		r.BodyText = string(m.Body)
-	}
-	return r
-}
-
 var peekCmd = &command{
 	name: "peek", args: "QUEUE [-n N]", summary: "show the next messages a pull would take, without leasing them",
 	setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
@@ -151,10 +129,10 @@ var peekCmd = &command{
 			if err != nil {
 				return err
 			}
-			rows := []peekRow{}
+			rows := []messageJSON{}
 			var out [][]string
 			for _, m := range ms {
-				rows = append(rows, rowOf(m))
+				rows = append(rows, toMessageJSON(m))
 				out = append(out, []string{m.ID, quoteIfNeeded(m.Facet), quoteIfNeeded(m.Topic),
 					fmt.Sprint(m.Attempt), age(m.EnqueuedAt), clip(m.Body, 60)})
 			}
@@ -184,11 +162,15 @@ func age(t time.Time) string {
 
 var tailCmd = &command{
 	name: "tail", args: "PATTERN", summary: "print deliveries as they are published, until Ctrl-C",
-	help: `PATTERN is a glob on topics ("email.*", "*" for all). Pub/sub is at most once:
+	help: `PATTERN is a Redis glob on topics ("email.*", "*" for all; ? is one character,
+[abc] one of a set, \\ escapes); an unclosed [ is refused. Pub/sub is at most once:
 only deliveries published while tail is connected are shown.`,
 	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 1, 1, "PATTERN"); err != nil {
+				return err
+			}
+			if err := broker.ValidateSubscribePattern(args[0]); err != nil {
 				return err
 			}
 			b, err := a.broker(ctx)
@@ -215,12 +197,8 @@ only deliveries published while tail is connected are shown.`,
 
 func (a *app) printEvent(ev *broker.Event) error {
 	if a.json {
-		r := map[string]any{"time": time.Now().UTC(), "topic": ev.Topic}
-		if json.Valid(ev.Body) {
-			r["body"] = json.RawMessage(ev.Body)
-		} else {
-			r["body_text"] = string(ev.Body)
-		}
+		r := eventJSON{Time: utcText(time.Now()), Topic: ev.Topic}
+		r.Body, r.BodyText = bodyJSON(ev.Body)
 		return json.NewEncoder(a.env.Stdout).Encode(r)
 	}
 	_, err := fmt.Fprintf(a.env.Stdout, "%s %s %s\n", time.Now().Format("15:04:05.000"), quoteIfNeeded(ev.Topic), clip(ev.Body, 200))

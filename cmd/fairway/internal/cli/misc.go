@@ -18,7 +18,7 @@ var versionCmd = &command{
 			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 				v = bi.Main.Version
 			}
-			return a.say(map[string]string{"version": v}, "fairway %s", v)
+			return a.say(versionJSON{Version: v}, "fairway %s", v)
 		}
 	},
 }

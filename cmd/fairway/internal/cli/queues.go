@@ -4,26 +4,15 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/cmd/fairway/internal/ratespec"
 )
-
-// queueRow is one queue in "fairway queues" and "fairway stats".
-type queueRow struct {
-	Queue   string `json:"queue"`
-	Pattern string `json:"pattern"`
-	broker.QueueStats
-	// Rate is QueueStats.RateLimit in plain units and as text.
-	Rate rateJSON `json:"rate_limit"`
-	// Partitions is how many partitions new messages are spread over.
-	Partitions int `json:"partitions,omitempty"`
-	// State is active, paused or unrouted, as the STATE column.
-	State string `json:"state"`
-}
 
 var queuesCmd = &command{
 	name: "queues", summary: "list the queues, registered or not, with their pattern and counts",
@@ -45,11 +34,7 @@ facets with ready messages, and state: active, paused ('fairway pause') or unrou
 			}
 			var out [][]string
 			for _, r := range rows {
-				pattern := r.Pattern
-				if !r.Routed {
-					pattern = "-"
-				}
-				out = append(out, []string{r.Queue, pattern, itoa(r.Ready), itoa(r.InFlight),
+				out = append(out, []string{r.Queue, patternText(r.Pattern), itoa(r.Ready), itoa(r.InFlight),
 					itoa(r.Delayed), itoa(r.Dead), itoa(r.Facets), r.State})
 			}
 			if len(out) == 0 {
@@ -62,7 +47,7 @@ facets with ready messages, and state: active, paused ('fairway pause') or unrou
 
 // queueRows reads the stats of every queue, registered or not
 // (broker.ListQueues), sorted by name.
-func (a *app) queueRows(ctx context.Context) ([]queueRow, error) {
+func (a *app) queueRows(ctx context.Context) ([]queueJSON, error) {
 	b, ctx, cancel, err := a.brokerOp(ctx)
 	if err != nil {
 		return nil, err
@@ -72,7 +57,7 @@ func (a *app) queueRows(ctx context.Context) ([]queueRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows := []queueRow{}
+	rows := []queueJSON{}
 	for _, q := range qs {
 		st, err := b.Stats(ctx, q.Name)
 		if errors.Is(err, broker.ErrUnknownQueue) {
@@ -81,8 +66,13 @@ func (a *app) queueRows(ctx context.Context) ([]queueRow, error) {
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, queueRow{Queue: q.Name, Pattern: q.Pattern, QueueStats: st, Rate: toRateJSON(st.RateLimit),
-			Partitions: q.Partitions, State: state(st)})
+		var pattern *string
+		if q.Routed {
+			pattern = &q.Pattern
+		}
+		row := toQueueJSON(q.Name, pattern, st)
+		row.Partitions = q.Partitions
+		rows = append(rows, row)
 	}
 	return rows, nil
 }
@@ -118,34 +108,39 @@ number of facets waiting for their rate limit to let them be pulled again.`,
 			if err != nil {
 				return err
 			}
-			if a.json {
-				return a.printJSON(queueRow{Queue: args[0], QueueStats: st, Rate: toRateJSON(st.RateLimit), State: state(st)})
+			qs, err := b.Queues(ctx)
+			if err != nil {
+				return err
 			}
-			limit := "none"
-			if st.InflightLimit > 0 {
-				limit = itoa(st.InflightLimit)
+			var pattern *string
+			if p, ok := qs[args[0]]; ok {
+				pattern = &p
+			}
+			if a.json {
+				return a.printJSON(toQueueJSON(args[0], pattern, st))
 			}
 			return a.table("FIELD VALUE", [][]string{
-				{"queue", args[0]}, {"state", state(st)},
+				{"queue", args[0]}, {"pattern", patternText(pattern)}, {"state", state(st)},
 				{"ready", itoa(st.Ready)}, {"in-flight", itoa(st.InFlight)},
 				{"delayed", itoa(st.Delayed)}, {"dead", itoa(st.Dead)},
-				{"facets", itoa(st.Facets)}, {"in-flight-limit", limit},
-				{"rate-limit", st.RateLimit.String()}, {"rate-limited", itoa(st.RateLimited)},
+				{"facets", itoa(st.Facets)}, {"in-flight-limit", limitText(st.InflightLimit)},
+				{"rate-limit", ratespec.Format(st.RateLimit)}, {"rate-limited", itoa(st.RateLimited)},
 			})
 		}
 	},
 }
 
 var facetsCmd = &command{
-	name: "facets", args: "QUEUE [--top N]", summary: "list the facets with the largest backlogs",
+	name: "facets", args: "QUEUE [FACET] [--top N]", summary: "list the facets with the largest backlogs, or show one facet",
 	help: `Columns: ready, in flight, priority, state (active or paused), the rate limit that
-applies (the queue's default, or the facet's own, marked "(own)"; "none (own)" is a
+applies (the queue's default, or the facet's own, marked "(own)"; "off (own)" is a
 facet exempt from the default), and until when the rate limit holds the facet back
-(UTC, on Redis's clock), or "-".`,
+(UTC, on Redis's clock), or "-". With FACET, shows that one facet; a facet with no
+messages and no settings of its own is not found (exit 3).`,
 	setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
 		top := fs.Int("top", 20, "how many facets to show, largest backlog first")
 		return func(ctx context.Context, args []string) error {
-			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
+			if err := wantArgs(args, 1, 2, "QUEUE [FACET]"); err != nil {
 				return err
 			}
 			if err := flagInRange("top", *top, 1, math.MaxInt); err != nil {
@@ -159,39 +154,78 @@ facet exempt from the default), and until when the rate limit holds the facet ba
 			if _, err := b.Stats(ctx, args[0]); err != nil {
 				return err
 			}
+			if len(args) == 2 {
+				return a.showFacet(ctx, b, args[0], args[1])
+			}
 			fs, err := b.TopFacets(ctx, args[0], *top)
 			if err != nil {
 				return err
 			}
 			if a.json {
-				rows := []facetRow{}
+				rows := []facetJSON{}
 				for _, f := range fs {
-					rows = append(rows, facetRow{FacetStats: f, Rate: toRateJSON(f.RateLimit), LimitedUntil: timeOrNil(f.RateLimitedUntil)})
+					rows = append(rows, toFacetJSON(args[0], f))
 				}
 				return a.printJSON(rows)
 			}
 			now := time.Now()
 			var out [][]string
 			for _, f := range fs {
-				st := "active"
-				if f.Paused || f.Priority == 0 {
-					st = "paused"
-				}
-				out = append(out, []string{quoteIfNeeded(f.Facet), itoa(f.Ready), itoa(f.InFlight), strconv.Itoa(f.Priority), st,
+				out = append(out, []string{quoteIfNeeded(f.Facet), itoa(f.Ready), itoa(f.InFlight), strconv.Itoa(f.Priority), facetState(f),
 					rateText(f), untilText(f.RateLimitedUntil, now)})
+			}
+			if len(out) == 0 {
+				return a.say(nil, "no facet of queue %q has ready messages", args[0])
 			}
 			return a.table("FACET READY IN-FLIGHT PRIORITY STATE RATE-LIMIT LIMITED-UNTIL", out)
 		}
 	},
 }
 
-// facetRow is one facet in "fairway facets --json".
-type facetRow struct {
-	broker.FacetStats
-	// Rate is FacetStats.RateLimit in plain units and as text.
-	Rate rateJSON `json:"rate_limit"`
-	// LimitedUntil is RateLimitedUntil, or null when not held back.
-	LimitedUntil *time.Time `json:"rate_limited_until"`
+// showFacet prints one facet of queue; a facet Redis knows nothing of (no
+// messages ready or in flight, no settings of its own) is not found.
+func (a *app) showFacet(ctx context.Context, b *broker.Broker, queue, facet string) error {
+	f, err := b.Facet(ctx, queue, facet)
+	if err != nil {
+		return err
+	}
+	if f.Ready == 0 && f.InFlight == 0 && f.Priority == 1 && !f.Paused && !f.OwnRateLimit && f.RateLimitedUntil.IsZero() {
+		return fmt.Errorf("%w: queue %q has no facet %q: no messages ready or in flight, and no settings of its own (run 'fairway facets %s' to list its facets)",
+			errNotFound, queue, facet, queue)
+	}
+	if a.json {
+		return a.printJSON(toFacetJSON(queue, f))
+	}
+	return a.table("FIELD VALUE", [][]string{
+		{"queue", queue}, {"facet", quoteIfNeeded(f.Facet)}, {"state", facetState(f)},
+		{"ready", itoa(f.Ready)}, {"in-flight", itoa(f.InFlight)}, {"priority", strconv.Itoa(f.Priority)},
+		{"rate-limit", rateText(f)}, {"limited-until", untilText(f.RateLimitedUntil, time.Now())},
+	})
+}
+
+// facetState is active, or paused (by PauseFacet or priority 0).
+func facetState(f broker.FacetStats) string {
+	if f.Paused || f.Priority == 0 {
+		return "paused"
+	}
+	return "active"
+}
+
+// patternText is a queue's pattern for tables, or "-" when it is not
+// routed.
+func patternText(p *string) string {
+	if p == nil {
+		return "-"
+	}
+	return *p
+}
+
+// limitText is an in-flight limit for tables: the number, or "none".
+func limitText(n int64) string {
+	if n > 0 {
+		return itoa(n)
+	}
+	return "none"
 }
 
 // quoteIfNeeded quotes names with spaces or control characters, so that

@@ -12,27 +12,13 @@ import (
 	"github.com/fairwayhq/fairway/cmd/fairway/internal/ratespec"
 )
 
-// rateJSON is a rate limit for --json output: Per in milliseconds as well
-// as Go's nanoseconds, and as text.
-type rateJSON struct {
-	N       int    `json:"n"`
-	PerMS   int64  `json:"per_ms"`
-	Burst   int    `json:"burst"`
-	Text    string `json:"text"` // "10/1s", "10/1s burst 3" or "none"
-	Limited bool   `json:"limited"`
-}
-
-func toRateJSON(r broker.RateLimit) rateJSON {
-	return rateJSON{N: r.N, PerMS: r.Per.Milliseconds(), Burst: r.Burst, Text: r.String(), Limited: !r.IsZero()}
-}
-
 // rateText is a facet's effective rate limit for tables: "10/1s" from the
-// queue's default, "10/1s (own)" or "none (own)" for its own.
+// queue's default, "10/1s (own)" or "off (own)" for its own; as typed.
 func rateText(f broker.FacetStats) string {
 	if f.OwnRateLimit {
-		return f.RateLimit.String() + " (own)"
+		return ratespec.Format(f.RateLimit) + " (own)"
 	}
-	return f.RateLimit.String()
+	return ratespec.Format(f.RateLimit)
 }
 
 // untilText is when a rate-limited facet frees up, or "-".
@@ -71,21 +57,22 @@ turn to the next facet; the limit is kept on Redis's clock.`,
 			if err != nil {
 				return usageError{err.Error()}
 			}
-			out := map[string]any{"queue": queue, "rate_limit": toRateJSON(r.Limit)}
+			rate := toRateJSON(r.Limit)
+			out := rateSetJSON{Queue: queue, RateLimit: &rate}
 			if len(args) == 2 {
 				if r.Default {
 					return usageError{"'default' only applies to a facet: use 'fairway ratelimit QUEUE FACET default'; 'off' removes the queue's default"}
 				}
 				return a.act(ctx, func(ctx context.Context) error {
 					return a.b.SetRateLimit(ctx, queue, r.Limit)
-				}, out, "queue %q: default rate limit per facet is now %v", queue, r.Limit)
+				}, out, "queue %q: default rate limit per facet is now %s", queue, ratespec.Format(r.Limit))
 			}
 			facet := args[1]
-			out["facet"] = facet
-			msg := fmt.Sprintf("facet %q of queue %q: own rate limit is now %v", facet, queue, r.Limit)
+			out.Facet = facet
+			msg := fmt.Sprintf("facet %q of queue %q: own rate limit is now %s", facet, queue, ratespec.Format(r.Limit))
 			switch {
 			case r.Default:
-				out["rate_limit"] = nil
+				out.RateLimit = nil
 				msg = fmt.Sprintf("facet %q of queue %q: own rate limit dropped; the queue's default applies", facet, queue)
 			case r.Limit.IsZero():
 				msg = fmt.Sprintf("facet %q of queue %q: no rate limit, whatever the queue's default", facet, queue)
@@ -119,17 +106,15 @@ func (a *app) showRateLimits(ctx context.Context, queue string) error {
 		return err
 	}
 	if a.json {
-		facets := map[string]rateJSON{}
-		for f, r := range own {
-			facets[f] = toRateJSON(r)
+		out := rateShowJSON{Queue: queue, Default: toRateJSON(st.RateLimit), RateLimited: st.RateLimited, Facets: []facetRateJSON{}}
+		for _, f := range slices.Sorted(maps.Keys(own)) {
+			out.Facets = append(out.Facets, facetRateJSON{Facet: f, RateLimit: toRateJSON(own[f])})
 		}
-		return a.printJSON(map[string]any{
-			"queue": queue, "default": toRateJSON(st.RateLimit), "rate_limited": st.RateLimited, "facets": facets,
-		})
+		return a.printJSON(out)
 	}
-	rows := [][]string{{"(default)", st.RateLimit.String()}}
+	rows := [][]string{{"(default)", ratespec.Format(st.RateLimit)}}
 	for _, f := range slices.Sorted(maps.Keys(own)) {
-		rows = append(rows, []string{quoteIfNeeded(f), own[f].String()})
+		rows = append(rows, []string{quoteIfNeeded(f), ratespec.Format(own[f])})
 	}
 	return a.table("FACET RATE-LIMIT", rows)
 }

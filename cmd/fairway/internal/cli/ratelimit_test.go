@@ -22,7 +22,7 @@ func TestRateLimitCommand(t *testing.T) {
 		e.run(0, "deliver", `{"facet":"`+f+`"}`)
 	}
 	r := e.run(0, "ratelimit", "q", "2/1m")
-	mustContain(t, r.stdout, `default rate limit per facet is now 2/1m0s`)
+	mustContain(t, r.stdout, `default rate limit per facet is now 2/1m`)
 	e.run(0, "ratelimit", "q", "b", "5/s,3")
 	e.run(0, "ratelimit", "q", "c", "off")
 	if st := e.stats("q"); st.RateLimit != (broker.RateLimit{N: 2, Per: time.Minute}) {
@@ -34,7 +34,7 @@ func TestRateLimitCommand(t *testing.T) {
 	}
 
 	r = e.run(0, "ratelimit", "q")
-	for _, re := range []string{`(?m)^\(default\)\s+2/1m0s$`, `(?m)^b\s+5/1s burst 3$`, `(?m)^c\s+none$`} {
+	for _, re := range []string{`(?m)^\(default\)\s+2/1m$`, `(?m)^b\s+5/1s,3$`, `(?m)^c\s+off$`} {
 		if !regexp.MustCompile(re).MatchString(r.stdout) {
 			t.Errorf("ratelimit q lacks %s:\n%s", re, r.stdout)
 		}
@@ -42,12 +42,18 @@ func TestRateLimitCommand(t *testing.T) {
 	r = e.run(0, "ratelimit", "q", "--json")
 	var shown struct {
 		Default struct {
-			N     int
+			N     int   `json:"n"`
 			PerMS int64 `json:"per_ms"`
-		}
-		Facets map[string]struct{ Text string }
+		} `json:"default"`
+		Facets []struct {
+			Facet     string `json:"facet"`
+			RateLimit struct {
+				Text string `json:"text"`
+			} `json:"rate_limit"`
+		} `json:"facets"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil || shown.Default.N != 2 || shown.Default.PerMS != 60000 || shown.Facets["b"].Text != "5/1s burst 3" {
+	if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil || shown.Default.N != 2 || shown.Default.PerMS != 60000 ||
+		len(shown.Facets) != 2 || shown.Facets[0].Facet != "b" || shown.Facets[0].RateLimit.Text != "5/1s,3" {
 		t.Errorf("ratelimit q --json = %s (%v)", r.stdout, err)
 	}
 
@@ -62,31 +68,31 @@ func TestRateLimitCommand(t *testing.T) {
 		}
 	}
 	r = e.run(0, "stats", "q")
-	for _, re := range []string{`(?m)^rate-limit\s+2/1m0s$`, `(?m)^rate-limited\s+1$`, `(?m)^state\s+active$`} {
+	for _, re := range []string{`(?m)^rate-limit\s+2/1m$`, `(?m)^rate-limited\s+1$`, `(?m)^state\s+active$`} {
 		if !regexp.MustCompile(re).MatchString(r.stdout) {
 			t.Errorf("stats lacks %s:\n%s", re, r.stdout)
 		}
 	}
 	r = e.run(0, "stats", "q", "--json")
 	var st struct {
-		RateLimited int64
+		RateLimited int64                 `json:"rate_limited"`
 		Rate        struct{ Text string } `json:"rate_limit"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.RateLimited != 1 || st.Rate.Text != "2/1m0s" {
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.RateLimited != 1 || st.Rate.Text != "2/1m" {
 		t.Errorf("stats --json = %s (%v)", r.stdout, err)
 	}
 	r = e.run(0, "facets", "q")
-	if !regexp.MustCompile(`(?m)^a\s+2\s+0\s+1\s+active\s+2/1m0s\s+\d\d:\d\d:\d\d\.\d{3} \(in [0-9.]+m?s\)$`).MatchString(r.stdout) {
+	if !regexp.MustCompile(`(?m)^a\s+2\s+0\s+1\s+active\s+2/1m\s+\d\d:\d\d:\d\d\.\d{3} \(in [0-9.]+m?s\)$`).MatchString(r.stdout) {
 		t.Errorf("facets lacks a limited a:\n%s", r.stdout)
 	}
 	r = e.run(0, "facets", "q", "--json")
 	var fs []struct {
-		Facet        string
-		OwnRateLimit bool
+		Facet        string                `json:"facet"`
+		OwnRateLimit bool                  `json:"own_rate_limit"`
 		Rate         struct{ Text string } `json:"rate_limit"`
 		Until        *time.Time            `json:"rate_limited_until"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &fs); err != nil || len(fs) != 1 || fs[0].Facet != "a" || fs[0].Until == nil || fs[0].Rate.Text != "2/1m0s" || fs[0].OwnRateLimit {
+	if err := json.Unmarshal([]byte(r.stdout), &fs); err != nil || len(fs) != 1 || fs[0].Facet != "a" || fs[0].Until == nil || fs[0].Rate.Text != "2/1m" || fs[0].OwnRateLimit {
 		t.Errorf("facets --json = %s (%v)", r.stdout, err)
 	}
 

@@ -9,25 +9,6 @@ import (
 	"github.com/fairwayhq/fairway/scheduler"
 )
 
-// scheduleRow is one schedule in "fairway schedules --json".
-type scheduleRow struct {
-	Name     string     `json:"name"`
-	Spec     string     `json:"spec"`
-	Location string     `json:"location"`
-	Topic    string     `json:"topic,omitempty"` // empty when the schedule builds its messages
-	Facet    string     `json:"facet,omitempty"`
-	CatchUp  string     `json:"catch_up"`
-	LastRun  *time.Time `json:"last_run"` // null before the first run
-	NextRun  *time.Time `json:"next_run"` // null when unknown
-}
-
-func timeOrNil(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
 // timeText renders t in UTC, or none when t is zero.
 func timeText(t time.Time, none string) string {
 	if t.IsZero() {
@@ -74,11 +55,11 @@ func (a *app) listSchedules(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rows := []scheduleRow{}
+	rows := []scheduleJSON{}
 	for _, s := range all {
-		rows = append(rows, scheduleRow{
+		rows = append(rows, scheduleJSON{
 			Name: s.Name, Spec: s.Spec, Location: s.Location, Topic: s.Topic, Facet: s.Facet,
-			CatchUp: s.CatchUp.String(), LastRun: timeOrNil(s.LastRun), NextRun: timeOrNil(s.NextRun),
+			CatchUp: s.CatchUp.String(), LastRun: timeOrNull(s.LastRun), NextRun: timeOrNull(s.NextRun),
 		})
 	}
 	if a.json {
@@ -116,5 +97,5 @@ func (a *app) forgetSchedule(ctx context.Context, name string) error {
 	}
 	return a.act(ctx, func(ctx context.Context) error {
 		return scheduler.Forget(ctx, a.b, name)
-	}, map[string]string{"schedule": name, "state": "forgotten"}, "forgot schedule %q", name)
+	}, forgetJSON{Schedule: name, State: "forgotten"}, "forgot schedule %q", name)
 }

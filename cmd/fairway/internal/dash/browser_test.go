@@ -231,7 +231,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`.flash`))); err != nil {
 		t.Fatalf("rate limit: %v", err)
 	}
-	if shown := text(ctx, t, `#rate-limit`); shown != "10/1s burst 3" {
+	if shown := text(ctx, t, `#rate-limit`); shown != "10/1s,3" { // as typed
 		t.Errorf("rate limit shown as %q", shown)
 	}
 	if st, _ := b.Stats(t.Context(), "emails"); st.RateLimit != (broker.RateLimit{N: 10, Per: time.Second, Burst: 3}) {

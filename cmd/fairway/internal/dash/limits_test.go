@@ -48,8 +48,8 @@ func TestRateLimitsAndPausedState(t *testing.T) {
 	}
 	_, body := f.get(t, "/q/q", nil)
 	for _, want := range []string{
-		`id="rate-limit">1/1m0s<`, `id="rate-limited">1<`,
-		`name="rate" size="10" value="1/1m0s"`, `value="5/1s,2"`,
+		`id="rate-limit">1/1m<`, `id="rate-limited">1<`,
+		`name="rate" size="10" value="1/1m"`, `value="5/1s,2"`,
 		"own", "queue default", `class="badge paused" title="until `,
 	} {
 		if !strings.Contains(body, want) {
@@ -60,7 +60,7 @@ func TestRateLimitsAndPausedState(t *testing.T) {
 		t.Error("an active queue is shown as paused")
 	}
 	_, body = f.get(t, "/", nil)
-	if !regexp.MustCompile(`<td class="rate">1/1m0s <small>\(1 held back\)</small></td>`).MatchString(body) {
+	if !regexp.MustCompile(`<td class="rate">1/1m <small>\(1 held back\)</small></td>`).MatchString(body) {
 		t.Errorf("overview lacks the rate limit:\n%s", body)
 	}
 	if strings.Contains(body, `class="paused"`) {

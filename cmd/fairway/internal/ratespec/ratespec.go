@@ -68,14 +68,33 @@ func Parse(s string) (Spec, error) {
 	return Spec{Limit: r}, nil
 }
 
-// Format renders r as Parse reads it: "10/1s", "10/1s,3", or "off".
+// Format renders r as an operator types it and Parse reads it back:
+// "10/1s", "1/1m", "100/500ms", "600/1m,20", or "off". The period is in the
+// largest unit that divides it (h, m, s, ms), so "1/1m" prints as "1/1m",
+// not Go's "1/1m0s"; "1h30m" prints as "90m". A burst of 0 or 1 (the same
+// to the broker) is left out.
 func Format(r broker.RateLimit) string {
 	if r.IsZero() {
 		return "off"
 	}
-	s := strconv.Itoa(r.N) + "/" + r.Per.String()
+	s := strconv.Itoa(r.N) + "/" + FormatPeriod(r.Per)
 	if r.Burst > 1 {
 		s += "," + strconv.Itoa(r.Burst)
 	}
 	return s
+}
+
+// FormatPeriod renders d in the largest of h, m, s and ms that divides it
+// ("1m", "90s", "500ms"), as Parse reads a PERIOD; a period that is not
+// whole milliseconds (which Parse refuses) falls back to Go's form.
+func FormatPeriod(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}} {
+		if d%u.d == 0 {
+			return strconv.FormatInt(int64(d/u.d), 10) + u.name
+		}
+	}
+	return d.String()
 }

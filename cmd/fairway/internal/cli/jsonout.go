@@ -1,0 +1,283 @@
+package cli
+
+// The --json output of every command, in one place: docs/operators.md
+// ("JSON output") documents each shape, and json_test.go decodes every
+// command's output into its own copy of it with unknown fields refused.
+//
+// The rules: keys are snake_case; times are RFC 3339 strings in UTC (null
+// when there is none); durations are whole milliseconds in keys ending in
+// _ms; one thing is one object, a list of things an array (never null);
+// errors are {"error": {...}} on stderr. Broker structs are never
+// marshaled directly, so that a change in the broker cannot change this
+// schema unseen: each type here copies the fields it shows.
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/cmd/fairway/internal/ratespec"
+)
+
+// rateJSON is a rate limit.
+type rateJSON struct {
+	Text    string `json:"text"` // as typed: "10/1s", "600/1m,20", or "off"
+	N       int    `json:"n"`
+	PerMS   int64  `json:"per_ms"`
+	Burst   int    `json:"burst"` // 0 and 1 are the same: one at a time
+	Limited bool   `json:"limited"`
+}
+
+func toRateJSON(r broker.RateLimit) rateJSON {
+	return rateJSON{Text: ratespec.Format(r), N: r.N, PerMS: r.Per.Milliseconds(), Burst: r.Burst, Limited: !r.IsZero()}
+}
+
+// queueJSON is one queue: "queues" (an array of them) and "stats".
+type queueJSON struct {
+	Queue         string   `json:"queue"`
+	Pattern       *string  `json:"pattern"` // null when the queue is not routed
+	State         string   `json:"state"`   // active, paused or unrouted
+	Ready         int64    `json:"ready"`
+	InFlight      int64    `json:"in_flight"`
+	Delayed       int64    `json:"delayed"`
+	Dead          int64    `json:"dead"`
+	Facets        int64    `json:"facets"`          // facets with ready messages
+	InFlightLimit int64    `json:"in_flight_limit"` // per facet; 0 is none
+	Routed        bool     `json:"routed"`
+	Paused        bool     `json:"paused"`
+	RateLimit     rateJSON `json:"rate_limit"`   // the default per facet
+	RateLimited   int64    `json:"rate_limited"` // facets held back now
+	// Partitions is how many partitions new messages are spread over
+	// ("fairway queues" only; 0 in "fairway stats").
+	Partitions int `json:"partitions,omitempty"`
+}
+
+func toQueueJSON(queue string, pattern *string, st broker.QueueStats) queueJSON {
+	return queueJSON{
+		Queue: queue, Pattern: pattern, State: state(st),
+		Ready: st.Ready, InFlight: st.InFlight, Delayed: st.Delayed, Dead: st.Dead, Facets: st.Facets,
+		InFlightLimit: st.InflightLimit, Routed: st.Routed, Paused: st.Paused,
+		RateLimit: toRateJSON(st.RateLimit), RateLimited: st.RateLimited,
+	}
+}
+
+// facetJSON is one facet: "facets QUEUE" (an array) and "facets QUEUE FACET".
+type facetJSON struct {
+	Queue        string   `json:"queue"`
+	Facet        string   `json:"facet"`
+	State        string   `json:"state"` // active or paused
+	Ready        int64    `json:"ready"`
+	InFlight     int64    `json:"in_flight"`
+	Priority     int      `json:"priority"`
+	Paused       bool     `json:"paused"`
+	RateLimit    rateJSON `json:"rate_limit"`     // the one that applies
+	OwnRateLimit bool     `json:"own_rate_limit"` // rate_limit is the facet's own
+	// RateLimitedUntil is when the rate limit frees the facet, or null.
+	RateLimitedUntil *string `json:"rate_limited_until"`
+}
+
+func toFacetJSON(queue string, f broker.FacetStats) facetJSON {
+	return facetJSON{
+		Queue: queue, Facet: f.Facet, State: facetState(f), Ready: f.Ready, InFlight: f.InFlight,
+		Priority: f.Priority, Paused: f.Paused, RateLimit: toRateJSON(f.RateLimit), OwnRateLimit: f.OwnRateLimit,
+		RateLimitedUntil: timeOrNull(f.RateLimitedUntil),
+	}
+}
+
+// messageJSON is one message: "peek" (an array). The body is the JSON it
+// holds, or body_text when it is not JSON.
+type messageJSON struct {
+	ID         string            `json:"id"`
+	Topic      string            `json:"topic"`
+	Facet      string            `json:"facet"`
+	Attempt    int               `json:"attempt"`
+	EnqueuedAt string            `json:"enqueued_at"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	Body       json.RawMessage   `json:"body,omitempty"`
+	BodyText   *string           `json:"body_text,omitempty"`
+}
+
+func toMessageJSON(m *broker.Message) messageJSON {
+	r := messageJSON{ID: m.ID, Topic: m.Topic, Facet: m.Facet, Attempt: m.Attempt, EnqueuedAt: utcText(m.EnqueuedAt), Headers: m.Headers}
+	r.Body, r.BodyText = bodyJSON(m.Body)
+	return r
+}
+
+// bodyJSON is a body as JSON when it is, else as text.
+func bodyJSON(b []byte) (json.RawMessage, *string) {
+	if json.Valid(b) {
+		return json.RawMessage(b), nil
+	}
+	s := string(b)
+	return nil, &s
+}
+
+// deadJSON is one dead letter: "dead list" (an array).
+type deadJSON struct {
+	messageJSON
+	Error  string `json:"error"`
+	DiedAt string `json:"died_at"`
+	// Stack is the panic's stack kept with the dead letter; "" when none.
+	Stack string `json:"stack"`
+}
+
+// deadActJSON is "dead requeue" and "dead purge".
+type deadActJSON struct {
+	Queue    string `json:"queue"`
+	Action   string `json:"action"`    // requeue or purge
+	Count    int    `json:"count"`     // dead letters requeued or purged
+	NotFound int    `json:"not_found"` // IDs given that were not dead letters
+}
+
+// destroyJSON is "destroy".
+type destroyJSON struct {
+	Queue     string `json:"queue"`
+	Destroyed bool   `json:"destroyed"`
+	Messages  int64  `json:"messages"` // what it held, dead letters included
+}
+
+// deliverJSON is "deliver".
+type deliverJSON struct {
+	Topic  string   `json:"topic"`
+	Facet  string   `json:"facet"`
+	Queues []string `json:"queues"` // the queues it reached; empty: published only
+}
+
+// eventJSON is one delivery "tail" saw, one object a line.
+type eventJSON struct {
+	Time     string          `json:"time"` // when tail received it
+	Topic    string          `json:"topic"`
+	Body     json.RawMessage `json:"body,omitempty"`
+	BodyText *string         `json:"body_text,omitempty"`
+}
+
+// registerJSON is "register".
+type registerJSON struct {
+	Queue   string `json:"queue"`
+	Pattern string `json:"pattern"`
+}
+
+// queueStateJSON is "unregister", "pause" and "resume": what the queue (or
+// facet) is now.
+type queueStateJSON struct {
+	Queue string `json:"queue"`
+	Facet string `json:"facet,omitempty"` // only for a facet
+	State string `json:"state"`           // unrouted, paused or active
+}
+
+// partitionsJSON is "partitions QUEUE" and "partitions QUEUE K".
+type partitionsJSON struct {
+	Queue      string   `json:"queue"`
+	Count      int      `json:"count"`
+	Generation int      `json:"generation"`
+	Names      []string `json:"names"`
+	Draining   []string `json:"draining"`
+}
+
+// priorityJSON is "priority".
+type priorityJSON struct {
+	Queue    string `json:"queue"`
+	Facet    string `json:"facet"`
+	Priority int    `json:"priority"`
+}
+
+// limitJSON is "limit QUEUE [N]".
+type limitJSON struct {
+	Queue         string `json:"queue"`
+	InFlightLimit int64  `json:"in_flight_limit"` // per facet; 0 is none
+}
+
+// rateSetJSON is "ratelimit QUEUE [FACET] LIMIT".
+type rateSetJSON struct {
+	Queue string `json:"queue"`
+	Facet string `json:"facet,omitempty"` // only for a facet
+	// RateLimit is the limit set; null when a facet's own was dropped
+	// ("default"), so that the queue's default applies.
+	RateLimit *rateJSON `json:"rate_limit"`
+}
+
+// rateShowJSON is "ratelimit QUEUE".
+type rateShowJSON struct {
+	Queue       string          `json:"queue"`
+	Default     rateJSON        `json:"default"`
+	RateLimited int64           `json:"rate_limited"`
+	Facets      []facetRateJSON `json:"facets"` // facets with their own limit, by name
+}
+
+// facetRateJSON is a facet's own rate limit.
+type facetRateJSON struct {
+	Facet     string   `json:"facet"`
+	RateLimit rateJSON `json:"rate_limit"`
+}
+
+// scheduleJSON is one schedule: "schedules" (an array).
+type scheduleJSON struct {
+	Name     string  `json:"name"`
+	Spec     string  `json:"spec"`
+	Location string  `json:"location"`
+	Topic    string  `json:"topic,omitempty"` // empty when the schedule builds its messages
+	Facet    string  `json:"facet,omitempty"`
+	CatchUp  string  `json:"catch_up"`
+	LastRun  *string `json:"last_run"` // null before the first run
+	NextRun  *string `json:"next_run"` // null when unknown
+}
+
+// forgetJSON is "schedules forget".
+type forgetJSON struct {
+	Schedule string `json:"schedule"`
+	State    string `json:"state"` // forgotten
+}
+
+// checkJSON is "check".
+type checkJSON struct {
+	Servers  []serverJSON `json:"servers"`
+	Problems []string     `json:"problems"`
+}
+
+// serverJSON is one Redis server in "check".
+type serverJSON struct {
+	Server          string `json:"server"`
+	MaxmemoryPolicy string `json:"maxmemory_policy"` // "unknown" when INFO is refused
+	MayEvict        bool   `json:"may_evict"`
+}
+
+// versionJSON is "version".
+type versionJSON struct {
+	Version string `json:"version"`
+}
+
+// errorJSON is what every command prints on stderr, instead of text, for
+// an error under --json; the exit code is Exit's.
+type errorJSON struct {
+	Error errorBody `json:"error"`
+}
+
+type errorBody struct {
+	Code    string `json:"code"` // see errorCode
+	Message string `json:"message"`
+	Exit    int    `json:"exit"`
+}
+
+// warningJSON is what a command prints on stderr, under --json, of a
+// problem that does not stop it (a Redis that may evict keys), before its
+// output.
+type warningJSON struct {
+	Warning warningBody `json:"warning"`
+}
+
+type warningBody struct {
+	Code    string `json:"code"` // may_evict
+	Message string `json:"message"`
+}
+
+// timeOrNull is t in RFC 3339 UTC, or null when t is zero.
+func timeOrNull(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := utcText(t)
+	return &s
+}
+
+// utcText is t in RFC 3339 UTC, to the nanosecond it holds.
+func utcText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
