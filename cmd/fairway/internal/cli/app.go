@@ -265,12 +265,14 @@ func (a *app) report(name string, err error) int {
 
 // The codes of errorJSON, stable for scripts; each has one exit code.
 const (
-	codeUsage        = "usage"         // ExitUsage: bad command line or input
-	codeNotFound     = "not_found"     // ExitNotFound: queue, facet, dead letter or schedule
-	codeUnavailable  = "unavailable"   // ExitUnavailable: Redis answered nothing
-	codeRedisRefused = "redis_refused" // ExitError: Redis refused the connection (AUTH, SELECT)
-	codeMayEvict     = "may_evict"     // ExitError: "check" found a server that may evict keys
-	codeFailed       = "failed"        // ExitError: anything else
+	codeUsage        = "usage"            // ExitUsage: bad command line or input
+	codeNotFound     = "not_found"        // ExitNotFound: queue, facet, dead letter or schedule
+	codeUnavailable  = "unavailable"      // ExitUnavailable: Redis answered nothing
+	codeRedisRefused = "redis_refused"    // ExitError: Redis refused the connection (AUTH, SELECT)
+	codeMayEvict     = "may_evict"        // ExitError: "check" found a server that may evict keys
+	codeNoQueue      = "no_queue"         // ExitError: "deliver --require-queue" reached no queue
+	codeConflict     = "pattern_conflict" // ExitError: "register" with another queue's pattern
+	codeFailed       = "failed"           // ExitError: anything else
 )
 
 // classify gives err's code and exit code.
@@ -288,6 +290,10 @@ func classify(err error) (string, int) {
 		return codeUsage, ExitUsage
 	case errors.Is(err, errMayEvict):
 		return codeMayEvict, ExitError
+	case errors.Is(err, broker.ErrNoQueue):
+		return codeNoQueue, ExitError
+	case errors.Is(err, broker.ErrPatternConflict):
+		return codeConflict, ExitError
 	case isNetwork(err):
 		return codeUnavailable, ExitUnavailable
 	}

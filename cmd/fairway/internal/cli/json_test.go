@@ -90,6 +90,7 @@ type (
 		NotFound int    `json:"not_found"`
 	}
 	jDeliver struct {
+		ID     string   `json:"id"`
 		Topic  string   `json:"topic"`
 		Facet  string   `json:"facet"`
 		Queues []string `json:"queues"`
@@ -316,8 +317,11 @@ func TestJSONSchema(t *testing.T) {
 		}
 		var del jDeliver
 		run(t, 0, &del, "deliver", `{"topic":"t.a","facet":"a","n":1}`)
-		if del.Topic != "t.a" || del.Facet != "a" || len(del.Queues) != 1 || del.Queues[0] != "q" {
+		if del.Topic != "t.a" || del.Facet != "a" || len(del.Queues) != 1 || del.Queues[0] != "q" || del.ID == "" {
 			t.Errorf("deliver = %+v", del)
+		}
+		if head, err := b.Peek(ctx, "q", 1); err != nil || len(head) != 1 || head[0].ID != del.ID {
+			t.Errorf("deliver printed ID %q; the queue holds %v (%v)", del.ID, head, err)
 		}
 		run(t, 0, &del, "deliver", `{"topic":"t.a","facet":"a","n":2}`)
 		run(t, 0, &del, "deliver", `{"topic":"t.b","facet":"b","n":3}`)
@@ -597,6 +601,8 @@ func TestJSONErrors(t *testing.T) {
 	}{
 		{"unknown queue", []string{"stats", "nope", "--redis", url, "--namespace", ns}, "not_found", 3, "unknown queue"},
 		{"unknown facet", []string{"facets", "q", "nobody", "--redis", url, "--namespace", ns}, "not_found", 3, `no facet "nobody"`},
+		{"deliver reaching no queue", []string{"deliver", "--require-queue", `{"topic":"t.x"}`, "--redis", url, "--namespace", ns + "-empty"}, "no_queue", 1, `"t.x"`},
+		{"register with another pattern", []string{"register", "q", "^other$", "--redis", url, "--namespace", ns}, "pattern_conflict", 1, "^other$"},
 		{"bad queue name", []string{"stats", "a b", "--redis", url, "--namespace", ns}, "usage", 2, "invalid queue name"},
 		{"missing argument", []string{"stats", "--redis", url}, "usage", 2, "want QUEUE"},
 		{"unknown flag", []string{"queues", "--bogus"}, "usage", 2, "--bogus"},
@@ -804,5 +810,38 @@ func TestCheckKeys(t *testing.T) {
 		if got := len(checkKeys(doc)) > 0; got != bad {
 			t.Errorf("checkKeys(%s) = %v, want bad %v", doc, checkKeys(doc), bad)
 		}
+	}
+}
+
+// TestDeliverRequireQueue checks "deliver" through the built binary: a
+// topic no queue matches is published only and says so, without the
+// broker's own warning; with --require-queue it fails with the topic named.
+func TestDeliverRequireQueue(t *testing.T) {
+	t.Parallel()
+	bin := buildFairway(t)
+	rdb := testutil.RealRedis(t)
+	url := "redis://" + rdb.Options().Addr + "/0"
+	ns := testutil.Namespace(t)
+	b, err := broker.New(rdb, broker.Config{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RegisterQueue(t.Context(), "q", `^t\.a$`); err != nil {
+		t.Fatal(err)
+	}
+	r := runBin(t, bin, nil, "deliver", `{"topic":"t.b"}`, "--redis", url, "--namespace", ns)
+	if r.code != 0 || !strings.Contains(r.stdout, "published only") || strings.Contains(r.stderr, "WARN") {
+		t.Errorf("deliver to no queue: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	r = runBin(t, bin, nil, "deliver", "--require-queue", `{"topic":"t.b"}`, "--redis", url, "--namespace", ns)
+	if r.code != 1 || !strings.Contains(r.stderr, `"t.b"`) {
+		t.Errorf("deliver --require-queue to no queue: exit %d, want 1\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	r = runBin(t, bin, nil, "deliver", "--require-queue", `{"topic":"t.a"}`, "--redis", url, "--namespace", ns)
+	if r.code != 0 || !strings.Contains(r.stdout, "[q]") {
+		t.Errorf("deliver --require-queue to q: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if st, err := b.Stats(t.Context(), "q"); err != nil || st.Ready != 1 {
+		t.Errorf("q holds %+v (%v), want the one delivery to t.a", st, err)
 	}
 }

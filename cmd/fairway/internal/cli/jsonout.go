@@ -138,6 +138,7 @@ type destroyJSON struct {
 
 // deliverJSON is "deliver".
 type deliverJSON struct {
+	ID     string   `json:"id"` // the message's ID, the same in every queue
 	Topic  string   `json:"topic"`
 	Facet  string   `json:"facet"`
 	Queues []string `json:"queues"` // the queues it reached; empty: published only

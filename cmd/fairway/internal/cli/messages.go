@@ -8,9 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
-	"regexp"
-	"slices"
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
@@ -31,6 +28,7 @@ var deliverCmd = &command{
 		facet := fs.String("facet", "", "facet of the message (default: its \"facet\" field)")
 		delay := fs.Duration("delay", 0, "keep the message from being pulled until this has passed")
 		key := fs.String("key", "", "idempotency key: queue nothing if a delivery with this key came within 24h")
+		requireQueue := fs.Bool("require-queue", false, "fail (exit 1, nothing written) when no queue's pattern matches the topic, instead of only publishing")
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 0, 1, "one JSON message, or none to read stdin"); err != nil {
 				return err
@@ -50,6 +48,13 @@ var deliverCmd = &command{
 				Topic: cmp.Or(*topic, str(msg, "topic"), str(msg, "type"), "default"),
 				Facet: cmp.Or(*facet, str(msg, "facet"), "default"),
 				Body:  bytes.TrimSpace(body), Delay: *delay, IdempotencyKey: *key,
+				// Publish-only is said below, in the command's own words,
+				// not by the broker's warning.
+				Unrouted: broker.UnroutedPublish,
+				Receipt:  new(broker.Receipt),
+			}
+			if *requireQueue {
+				d.Unrouted = broker.UnroutedReject
 			}
 			b, ctx, cancel, err := a.brokerOp(ctx)
 			if err != nil {
@@ -59,15 +64,11 @@ var deliverCmd = &command{
 			if err := b.DeliverBatch(ctx, []broker.Delivery{d}); err != nil {
 				return err
 			}
-			queues, err := matchingQueues(ctx, b, d.Topic)
-			if err != nil {
-				return err
+			out := deliverJSON{ID: d.Receipt.ID, Topic: d.Topic, Facet: d.Facet, Queues: append([]string{}, d.Receipt.Queues...)}
+			if len(out.Queues) == 0 {
+				return a.say(out, "delivered %s, topic %q, facet %q: published only, no queue's pattern matches the topic", out.ID, d.Topic, d.Facet)
 			}
-			out := deliverJSON{Topic: d.Topic, Facet: d.Facet, Queues: queues}
-			if len(queues) == 0 {
-				return a.say(out, "delivered topic %q, facet %q: published only, no queue's pattern matches the topic", d.Topic, d.Facet)
-			}
-			return a.say(out, "delivered topic %q, facet %q to %v", d.Topic, d.Facet, queues)
+			return a.say(out, "delivered %s, topic %q, facet %q to %v", out.ID, d.Topic, d.Facet, out.Queues)
 		}
 	},
 }
@@ -94,20 +95,6 @@ func str(msg map[string]any, k string) string {
 	return s
 }
 
-// matchingQueues lists the registered queues whose patterns match topic.
-func matchingQueues(ctx context.Context, b *broker.Broker, topic string) ([]string, error) {
-	qs, err := b.Queues(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := []string{}
-	for _, q := range slices.Sorted(maps.Keys(qs)) {
-		if re, err := regexp.Compile(qs[q]); err == nil && re.MatchString(topic) {
-			out = append(out, q)
-		}
-	}
-	return out, nil
-}
 
 var peekCmd = &command{
 	name: "peek", args: "QUEUE [-n N]", summary: "show the next messages a pull would take, without leasing them",
