@@ -95,7 +95,6 @@ func str(msg map[string]any, k string) string {
 	return s
 }
 
-
 var peekCmd = &command{
 	name: "peek", args: "QUEUE [-n N]", summary: "show the next messages a pull would take, without leasing them",
 	setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
