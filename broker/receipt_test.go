@@ -495,7 +495,9 @@ func TestReceiptAfterReroute(t *testing.T) {
 		drain(t, admin, "q")
 		drain(t, admin, "moving")
 		register(t, admin, "new", "^a$")
-		register(t, admin, "moving", "^b$")
+		if err := admin.RegisterQueue(ctx, "moving", "^b$", broker.ReplacePattern()); err != nil {
+			t.Fatal(err)
+		}
 		if err := admin.SetPartitions(ctx, "q", 3); err != nil {
 			t.Fatal(err)
 		}
