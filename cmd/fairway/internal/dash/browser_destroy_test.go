@@ -1,17 +1,13 @@
 package dash_test
 
 import (
-	"context"
 	"errors"
-	"net/http/httptest"
 	"runtime/debug"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/fairwayhq/fairway/broker"
-	"github.com/fairwayhq/fairway/cmd/fairway/internal/dash"
 	"github.com/fairwayhq/fairway/internal/testutil"
 )
 
@@ -46,14 +42,7 @@ func TestBrowserUnroutedDestroyAndStack(t *testing.T) {
 	if err := b.Kill(bctx, m, "worker: handler panicked: boom", broker.WithStack(string(debug.Stack()))); err != nil {
 		t.Fatal(err)
 	}
-	d, err := dash.New(dash.Options{Broker: b, Refresh: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(d.Handler())
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	srv, ctx := serveDash(ctx, t, b)
 
 	// The overview lists the unrouted queue with its message.
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#queues`))); err != nil {

@@ -172,6 +172,21 @@ func seed(t *testing.T, b *broker.Broker) {
 	}
 }
 
+// serveDash serves a dashboard of b for the browser test t, and gives the
+// browser context ctx a deadline for the test's steps.
+func serveDash(ctx context.Context, t *testing.T, b *broker.Broker) (*httptest.Server, context.Context) {
+	t.Helper()
+	d, err := dash.New(dash.Options{Broker: b, Refresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Handler())
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancel)
+	return srv, ctx
+}
+
 func TestBrowserEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := newBrowser(t)
@@ -187,14 +202,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if want.Dead != 3 || want.Ready != 12 {
 		t.Fatalf("seeded %+v, want 12 ready and 3 dead", want)
 	}
-	d, err := dash.New(dash.Options{Broker: b, Refresh: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(d.Handler())
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	srv, ctx := serveDash(ctx, t, b)
 
 	// The overview shows the numbers Redis holds.
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`#queues`))); err != nil {
