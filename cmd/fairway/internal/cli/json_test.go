@@ -657,17 +657,7 @@ func TestJSONErrors(t *testing.T) {
 // command as after it, and that one after the command wins.
 func TestGlobalFlagsBeforeCommand(t *testing.T) {
 	t.Parallel()
-	bin := buildFairway(t)
-	rdb := testutil.RealRedis(t)
-	url := "redis://" + rdb.Options().Addr + "/0"
-	ns := testutil.Namespace(t)
-	b, err := broker.New(rdb, broker.Config{Namespace: ns})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.RegisterQueue(t.Context(), "q", "."); err != nil {
-		t.Fatal(err)
-	}
+	bin, url, ns, _ := binWithQueue(t, ".")
 	before := runBin(t, bin, nil, "--json", "--redis", url, "--namespace="+ns, "--timeout", "5s", "queues")
 	after := runBin(t, bin, nil, "queues", "--json", "--redis", url, "--namespace", ns, "--timeout", "5s")
 	var qs []jQueue
@@ -818,17 +808,7 @@ func TestCheckKeys(t *testing.T) {
 // broker's own warning; with --require-queue it fails with the topic named.
 func TestDeliverRequireQueue(t *testing.T) {
 	t.Parallel()
-	bin := buildFairway(t)
-	rdb := testutil.RealRedis(t)
-	url := "redis://" + rdb.Options().Addr + "/0"
-	ns := testutil.Namespace(t)
-	b, err := broker.New(rdb, broker.Config{Namespace: ns})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.RegisterQueue(t.Context(), "q", `^t\.a$`); err != nil {
-		t.Fatal(err)
-	}
+	bin, url, ns, b := binWithQueue(t, `^t\.a$`)
 	r := runBin(t, bin, nil, "deliver", `{"topic":"t.b"}`, "--redis", url, "--namespace", ns)
 	if r.code != 0 || !strings.Contains(r.stdout, "published only") || strings.Contains(r.stderr, "WARN") {
 		t.Errorf("deliver to no queue: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
@@ -844,4 +824,22 @@ func TestDeliverRequireQueue(t *testing.T) {
 	if st, err := b.Stats(t.Context(), "q"); err != nil || st.Ready != 1 {
 		t.Errorf("q holds %+v (%v), want the one delivery to t.a", st, err)
 	}
+}
+
+// binWithQueue builds the binary and gives a Redis URL, a namespace of
+// its own for t, and a broker on them with queue "q" on pattern.
+func binWithQueue(t *testing.T, pattern string) (bin, url, ns string, b *broker.Broker) {
+	t.Helper()
+	bin = buildFairway(t)
+	rdb := testutil.RealRedis(t)
+	url = "redis://" + rdb.Options().Addr + "/0"
+	ns = testutil.Namespace(t)
+	b, err := broker.New(rdb, broker.Config{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RegisterQueue(t.Context(), "q", pattern); err != nil {
+		t.Fatal(err)
+	}
+	return bin, url, ns, b
 }
