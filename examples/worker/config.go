@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/internal/flaghelp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -54,13 +55,17 @@ func parseConfig(args []string, env func(string) string, usage io.Writer) (confi
 	var redisURL, queues, routes, level string
 	fs := flag.NewFlagSet("fairway-worker", flag.ContinueOnError)
 	fs.SetOutput(usage)
+	fs.Usage = func() {
+		_, _ = fmt.Fprintf(usage, "Usage of fairway-worker (each flag's default comes from its environment variable when set):\n")
+		flaghelp.PrintAll(usage, fs)
+	}
 	e := envFlags{fs: fs, env: env}
 	e.str(&redisURL, "redis", "REDIS_URL", redisURLDefault, "Redis URL: redis://[user:password@]host:port/db, or rediss:// for TLS")
-	fs.Var(aliasOf{fs.Lookup("redis")}, "redis-url", "the old name of -redis")
+	fs.Var(aliasOf{fs.Lookup("redis")}, "redis-url", "the old name of --redis")
 	e.str(&c.namespace, "namespace", "FAIRWAY_NAMESPACE", broker.NamespaceDefault, "key and channel prefix")
 	e.str(&queues, "queues", "FAIRWAY_QUEUES", "", `queues to serve with their weights, "emails=2,reports=1" (weight defaults to 1); required`)
 	e.str(&routes, "routes", "FAIRWAY_ROUTES", "", `topic patterns of queues, "emails=^email\.;reports=^report\." (separated by ";"): each is registered at start and again if Redis loses it; a queue with another pattern stops the worker`)
-	e.str(&c.pattern, "pattern", "FAIRWAY_PATTERN", patternDefault, `topic pattern of the queues -routes leaves out, {queue} standing for the queue's name: given, each is registered with it at start; left at its default, only a queue that does not exist yet is; "-" registers nothing`)
+	e.str(&c.pattern, "pattern", "FAIRWAY_PATTERN", patternDefault, `topic pattern of the queues --routes leaves out, {queue} standing for the queue's name: given, each is registered with it at start; left at its default, only a queue that does not exist yet is; "-" registers nothing`)
 	e.int(&c.concurrency, "concurrency", "FAIRWAY_CONCURRENCY", 10, "handlers running at once")
 	e.duration(&c.shutdownTimeout, "shutdown-timeout", "FAIRWAY_SHUTDOWN_TIMEOUT", 25*time.Second, "how long running handlers may finish after SIGTERM; keep it under the supervisor's grace period")
 	e.duration(&c.lease, "lease", "FAIRWAY_LEASE", broker.LeaseDurationDefault, "how long a pulled message stays leased; the worker extends it while the handler runs")
@@ -73,7 +78,7 @@ func parseConfig(args []string, env func(string) string, usage io.Writer) (confi
 	}
 	// -h prints defaults: never the password of a REDIS_URL from the
 	// environment.
-	fs.Lookup("redis").DefValue = redactURL(redisURL)
+	fs.Lookup("redis").DefValue = flaghelp.RedactURL(redisURL)
 	fs.Lookup("redis-url").DefValue = ""
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -92,34 +97,34 @@ func (c *config) finish(redisURL, queues, routes, level string) error {
 	if c.redis, err = redis.ParseURL(redisURL); err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			ue.URL = redactURL(ue.URL) // it may hold a password
+			ue.URL = flaghelp.RedactURL(ue.URL) // it may hold a password
 		}
-		return fmt.Errorf("REDIS_URL / -redis: %w", err)
+		return fmt.Errorf("REDIS_URL / --redis: %w", err)
 	}
 	if c.queues, err = parseQueues(queues); err != nil {
-		return fmt.Errorf("FAIRWAY_QUEUES / -queues: %w", err)
+		return fmt.Errorf("FAIRWAY_QUEUES / --queues: %w", err)
 	}
 	if c.routes, err = parseRoutes(routes, c.queues); err != nil {
-		return fmt.Errorf("FAIRWAY_ROUTES / -routes: %w", err)
+		return fmt.Errorf("FAIRWAY_ROUTES / --routes: %w", err)
 	}
 	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
-		return fmt.Errorf("FAIRWAY_LOG_LEVEL / -log-level: %w", err)
+		return fmt.Errorf("FAIRWAY_LOG_LEVEL / --log-level: %w", err)
 	}
 	switch {
 	case c.concurrency < 1:
-		return fmt.Errorf("FAIRWAY_CONCURRENCY / -concurrency: %d is below 1", c.concurrency)
+		return fmt.Errorf("FAIRWAY_CONCURRENCY / --concurrency: %d is below 1", c.concurrency)
 	case c.shutdownTimeout < 0:
-		return fmt.Errorf("FAIRWAY_SHUTDOWN_TIMEOUT / -shutdown-timeout: %v is negative", c.shutdownTimeout)
+		return fmt.Errorf("FAIRWAY_SHUTDOWN_TIMEOUT / --shutdown-timeout: %v is negative", c.shutdownTimeout)
 	case c.lease < 10*time.Millisecond:
-		return fmt.Errorf("FAIRWAY_LEASE / -lease: %v is below 10ms", c.lease)
+		return fmt.Errorf("FAIRWAY_LEASE / --lease: %v is below 10ms", c.lease)
 	case c.workTime < 0:
-		return fmt.Errorf("FAIRWAY_WORK_TIME / -work-time: %v is negative", c.workTime)
+		return fmt.Errorf("FAIRWAY_WORK_TIME / --work-time: %v is negative", c.workTime)
 	case c.healthAddr == "":
-		return fmt.Errorf(`FAIRWAY_HEALTH_ADDR / -health-addr: empty; use "off" to serve no health endpoint`)
+		return fmt.Errorf(`FAIRWAY_HEALTH_ADDR / --health-addr: empty; use "off" to serve no health endpoint`)
 	}
 	for _, q := range slices.Sorted(maps.Keys(c.queues)) {
 		if _, err := c.patternOf(q); err != nil {
-			return fmt.Errorf("FAIRWAY_PATTERN / -pattern: %w", err)
+			return fmt.Errorf("FAIRWAY_PATTERN / --pattern: %w", err)
 		}
 	}
 	return nil
@@ -152,15 +157,6 @@ func (c *config) toldRoutes() map[string]string {
 		}
 	}
 	return routes
-}
-
-// redactURL hides the password of a URL, if it has one.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // parseQueues parses "emails=2,reports" into queue -> weight.
@@ -204,7 +200,7 @@ func parseRoutes(s string, queues map[string]int) (map[string]string, error) {
 		case !ok || pattern == "":
 			return nil, fmt.Errorf("%q is not QUEUE=PATTERN", item)
 		case queues[name] == 0:
-			return nil, fmt.Errorf("queue %q is not in FAIRWAY_QUEUES / -queues", name)
+			return nil, fmt.Errorf("queue %q is not in FAIRWAY_QUEUES / --queues", name)
 		}
 		if _, dup := routes[name]; dup {
 			return nil, fmt.Errorf("queue %q is listed twice", name)

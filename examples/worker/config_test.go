@@ -24,13 +24,13 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no queues", nil, nil, "FAIRWAY_QUEUES / -queues: no queue given"},
+		{"no queues", nil, nil, "FAIRWAY_QUEUES / --queues: no queue given"},
 		{"blank queues", map[string]string{"FAIRWAY_QUEUES": " , "}, nil, `invalid queue name ""`},
 		{"bad queue name", map[string]string{"FAIRWAY_QUEUES": "emails,a b"}, nil, `invalid queue name "a b"`},
 		{"duplicate queue", map[string]string{"FAIRWAY_QUEUES": "a=1,a=2"}, nil, `queue "a" is listed twice`},
 		{"bad weight", map[string]string{"FAIRWAY_QUEUES": "a=x"}, nil, `queue "a": weight "x" is not a whole number`},
 		{"zero weight", map[string]string{"FAIRWAY_QUEUES": "a=0"}, nil, `queue "a": weight "0"`},
-		{"bad queue flag", nil, []string{"-queues", "a=-1"}, `FAIRWAY_QUEUES / -queues: queue "a": weight "-1"`},
+		{"bad queue flag", nil, []string{"-queues", "a=-1"}, `FAIRWAY_QUEUES / --queues: queue "a": weight "-1"`},
 		{"bad lease env", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_LEASE": "10"}, nil, `FAIRWAY_LEASE: "10" is not a duration`},
 		{"bad shutdown env", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_SHUTDOWN_TIMEOUT": "soon"}, nil, `FAIRWAY_SHUTDOWN_TIMEOUT: "soon" is not a duration`},
 		{"bad work time flag", map[string]string{"FAIRWAY_QUEUES": "a"}, []string{"-work-time", "1x"}, `invalid value "1x" for flag -work-time`},
@@ -38,15 +38,15 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"short lease", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_LEASE": "1ms"}, nil, "-lease: 1ms is below 10ms"},
 		{"bad concurrency env", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_CONCURRENCY": "many"}, nil, `FAIRWAY_CONCURRENCY: "many" is not a whole number`},
 		{"zero concurrency", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_CONCURRENCY": "0"}, nil, "-concurrency: 0 is below 1"},
-		{"bad url scheme", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "http://localhost:6379"}, nil, "REDIS_URL / -redis: redis: invalid URL scheme: http"},
-		{"bad url db", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "redis://localhost:6379/x"}, nil, `REDIS_URL / -redis: redis: invalid database number: "x"`},
-		{"bad url syntax", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "redis://u:secret@[::1"}, nil, "REDIS_URL / -redis: parse"},
-		{"bad pattern", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_PATTERN": "({queue}"}, nil, `FAIRWAY_PATTERN / -pattern: queue "a": error parsing regexp`},
-		{"route not QUEUE=PATTERN", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_ROUTES": "a"}, nil, `FAIRWAY_ROUTES / -routes: "a" is not QUEUE=PATTERN`},
+		{"bad url scheme", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "http://localhost:6379"}, nil, "REDIS_URL / --redis: redis: invalid URL scheme: http"},
+		{"bad url db", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "redis://localhost:6379/x"}, nil, `REDIS_URL / --redis: redis: invalid database number: "x"`},
+		{"bad url syntax", map[string]string{"FAIRWAY_QUEUES": "a", "REDIS_URL": "redis://u:secret@[::1"}, nil, "REDIS_URL / --redis: parse"},
+		{"bad pattern", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_PATTERN": "({queue}"}, nil, `FAIRWAY_PATTERN / --pattern: queue "a": error parsing regexp`},
+		{"route not QUEUE=PATTERN", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_ROUTES": "a"}, nil, `FAIRWAY_ROUTES / --routes: "a" is not QUEUE=PATTERN`},
 		{"route of an unserved queue", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_ROUTES": "b=^b"}, nil, `queue "b" is not in FAIRWAY_QUEUES`},
 		{"route listed twice", map[string]string{"FAIRWAY_QUEUES": "a"}, []string{"-routes", "a=^a;a=^b"}, `queue "a" is listed twice`},
-		{"bad route pattern", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_ROUTES": "a=(x"}, nil, `FAIRWAY_ROUTES / -routes: queue "a": error parsing regexp`},
-		{"bad log level", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_LOG_LEVEL": "loud"}, nil, "FAIRWAY_LOG_LEVEL / -log-level:"},
+		{"bad route pattern", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_ROUTES": "a=(x"}, nil, `FAIRWAY_ROUTES / --routes: queue "a": error parsing regexp`},
+		{"bad log level", map[string]string{"FAIRWAY_QUEUES": "a", "FAIRWAY_LOG_LEVEL": "loud"}, nil, "FAIRWAY_LOG_LEVEL / --log-level:"},
 		{"empty health addr", map[string]string{"FAIRWAY_QUEUES": "a"}, []string{"-health-addr="}, `use "off"`},
 		{"unknown flag", map[string]string{"FAIRWAY_QUEUES": "a"}, []string{"-nope"}, "flag provided but not defined: -nope"},
 		{"extra argument", map[string]string{"FAIRWAY_QUEUES": "a"}, []string{"extra"}, `unexpected arguments ["extra"]`},
@@ -74,7 +74,7 @@ func TestRunHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("run -h: %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"FAIRWAY_QUEUES", "REDIS_URL", "redis://user:xxxxx@redis:6379/0"} {
+	for _, want := range []string{"FAIRWAY_QUEUES", "REDIS_URL", "redis://user:xxxxx@redis:6379/0", "  --redis string", "  --queues string"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, out.String())
 		}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/internal/flaghelp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -90,7 +90,7 @@ func (a *app) broker(ctx context.Context) (*broker.Broker, error) {
 	}
 	opts, err := redis.ParseURL(a.redisURL)
 	if err != nil {
-		msg := strings.ReplaceAll(err.Error(), a.redisURL, redactURL(a.redisURL))
+		msg := strings.ReplaceAll(err.Error(), a.redisURL, flaghelp.RedactURL(a.redisURL))
 		return nil, usageError{fmt.Sprintf("bad --redis URL: %s; want redis://[:PASSWORD@]HOST:PORT/DB or rediss://...", msg)}
 	}
 	opts.MaxRetries = 1
@@ -151,18 +151,6 @@ func (a *app) close() {
 	if a.rdb != nil {
 		_ = a.rdb.Close()
 	}
-}
-
-// redactURL hides the password of a Redis URL, for help and errors.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if strings.Contains(s, "@") {
-			return "(a URL that does not parse; hidden, as it may hold a password)"
-		}
-		return s
-	}
-	return u.Redacted()
 }
 
 // printJSON writes v as indented JSON.

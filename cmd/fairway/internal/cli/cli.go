@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/fairwayhq/fairway/internal/flaghelp"
 )
 
 // Exit codes, which scripts may rely on.
@@ -300,32 +302,19 @@ func printCommandHelp(env Env, c *command) {
 // secretDefaults hide the defaults of flags that may hold a secret, which
 // come from the environment.
 var secretDefaults = map[string]func(string) string{
-	"redis":      redactURL,
+	"redis":      flaghelp.RedactURL,
 	"token":      hiddenDefault,
 	"basic-auth": hiddenDefault,
 }
 
 func hiddenDefault(string) string { return "hidden, set by the environment" }
 
-// printFlag prints one flag as "--name TYPE", its usage and its default in
-// effect, as flag.PrintDefaults does but with the usual "--" for names
-// longer than a letter.
+// printFlag prints one flag with flaghelp, a default that may hold a
+// secret hidden.
 func printFlag(w io.Writer, f *flag.Flag) {
-	typ, usage := flag.UnquoteUsage(f)
-	dashes := "--"
-	if len(f.Name) == 1 {
-		dashes = "-"
-	}
-	line := "  " + dashes + f.Name
-	if typ != "" {
-		line += " " + typ
-	}
 	def := f.DefValue
 	if hide, ok := secretDefaults[f.Name]; ok && def != "" {
 		def = hide(def)
 	}
-	if def != "" && def != "false" {
-		usage += " (default " + def + ")"
-	}
-	printf(w, "%s\n        %s\n", line, strings.ReplaceAll(usage, "\n", "\n        "))
+	flaghelp.Print(w, f, def)
 }
