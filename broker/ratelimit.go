@@ -34,17 +34,6 @@ type RateLimit struct {
 // IsZero reports whether r is no limit.
 func (r RateLimit) IsZero() bool { return r == RateLimit{} }
 
-// String renders r as "5/1s" or "5/1s burst 3", or "none".
-func (r RateLimit) String() string {
-	switch {
-	case r.IsZero():
-		return "none"
-	case r.Burst > 1:
-		return fmt.Sprintf("%d/%v burst %d", r.N, r.Per, r.Burst)
-	}
-	return fmt.Sprintf("%d/%v", r.N, r.Per)
-}
-
 func (r RateLimit) validate() error {
 	switch {
 	case r.IsZero():

@@ -193,7 +193,7 @@ func TestRateLimitValidation(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, err, want)
 		}
 	}
-	if s := fmt.Sprint(broker.RateLimit{N: 5, Per: time.Second}, broker.RateLimit{N: 5, Per: time.Second, Burst: 2}, broker.RateLimit{}); s != "5/1s 5/1s burst 2 none" {
+	if s := fmt.Sprint(broker.RateLimit{N: 5, Per: time.Second}, broker.RateLimit{N: 5, Per: time.Second, Burst: 2}, broker.RateLimit{}); s != "5/1s 5/1s,2 off" {
 		t.Errorf("String: %q", s)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
-	"github.com/fairwayhq/fairway/cmd/fairway/internal/ratespec"
 )
 
 // rateJSON is a rate limit.
@@ -29,7 +28,7 @@ type rateJSON struct {
 }
 
 func toRateJSON(r broker.RateLimit) rateJSON {
-	return rateJSON{Text: ratespec.Format(r), N: r.N, PerMS: r.Per.Milliseconds(), Burst: r.Burst, Limited: !r.IsZero()}
+	return rateJSON{Text: r.String(), N: r.N, PerMS: r.Per.Milliseconds(), Burst: r.Burst, Limited: !r.IsZero()}
 }
 
 // queueJSON is one queue: "queues" (an array of them) and "stats".

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
-	"github.com/fairwayhq/fairway/cmd/fairway/internal/ratespec"
 )
 
 var queuesCmd = &command{
@@ -124,7 +123,7 @@ number of facets waiting for their rate limit to let them be pulled again.`,
 				{"ready", itoa(st.Ready)}, {"in-flight", itoa(st.InFlight)},
 				{"delayed", itoa(st.Delayed)}, {"dead", itoa(st.Dead)},
 				{"facets", itoa(st.Facets)}, {"in-flight-limit", limitText(st.InflightLimit)},
-				{"rate-limit", ratespec.Format(st.RateLimit)}, {"rate-limited", itoa(st.RateLimited)},
+				{"rate-limit", st.RateLimit.String()}, {"rate-limited", itoa(st.RateLimited)},
 			})
 		}
 	},

@@ -16,9 +16,9 @@ import (
 // queue's default, "10/1s (own)" or "off (own)" for its own; as typed.
 func rateText(f broker.FacetStats) string {
 	if f.OwnRateLimit {
-		return ratespec.Format(f.RateLimit) + " (own)"
+		return f.RateLimit.String() + " (own)"
 	}
-	return ratespec.Format(f.RateLimit)
+	return f.RateLimit.String()
 }
 
 // untilText is when a rate-limited facet frees up, or "-".
@@ -65,11 +65,11 @@ turn to the next facet; the limit is kept on Redis's clock.`,
 				}
 				return a.act(ctx, func(ctx context.Context) error {
 					return a.b.SetRateLimit(ctx, queue, r.Limit)
-				}, out, "queue %q: default rate limit per facet is now %s", queue, ratespec.Format(r.Limit))
+				}, out, "queue %q: default rate limit per facet is now %s", queue, r.Limit.String())
 			}
 			facet := args[1]
 			out.Facet = facet
-			msg := fmt.Sprintf("facet %q of queue %q: own rate limit is now %s", facet, queue, ratespec.Format(r.Limit))
+			msg := fmt.Sprintf("facet %q of queue %q: own rate limit is now %s", facet, queue, r.Limit.String())
 			switch {
 			case r.Default:
 				out.RateLimit = nil
@@ -112,9 +112,9 @@ func (a *app) showRateLimits(ctx context.Context, queue string) error {
 		}
 		return a.printJSON(out)
 	}
-	rows := [][]string{{"(default)", ratespec.Format(st.RateLimit)}}
+	rows := [][]string{{"(default)", st.RateLimit.String()}}
 	for _, f := range slices.Sorted(maps.Keys(own)) {
-		rows = append(rows, []string{quoteIfNeeded(f), ratespec.Format(own[f])})
+		rows = append(rows, []string{quoteIfNeeded(f), own[f].String()})
 	}
 	return a.table("FACET RATE-LIMIT", rows)
 }

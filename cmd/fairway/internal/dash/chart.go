@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
-	"github.com/fairwayhq/fairway/cmd/fairway/internal/ratespec"
 )
 
 // throughputChart is a bar chart of processed (and, stacked on top, failed)
@@ -123,5 +122,5 @@ var funcs = template.FuncMap{
 		return "in " + max(time.Until(t), 0).Round(time.Millisecond).String()
 	},
 	// rateInput is a rate limit as the form fields take it.
-	"rateInput": ratespec.Format,
+	"rateInput": broker.RateLimit.String,
 }

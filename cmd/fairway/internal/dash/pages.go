@@ -307,11 +307,11 @@ func (s *Server) setRateLimit(ctx context.Context, q, facet, text string) (strin
 	case facet == "" && r.Default:
 		return "", errors.Join(broker.ErrInvalidArgument, errors.New("the queue's rate limit cannot be \"default\"; use off to remove it"))
 	case facet == "":
-		return "Default rate limit set to " + ratespec.Format(r.Limit) + ".", s.b.SetRateLimit(ctx, q, r.Limit)
+		return "Default rate limit set to " + r.Limit.String() + ".", s.b.SetRateLimit(ctx, q, r.Limit)
 	case r.Default:
 		return "Facet " + strconv.Quote(facet) + " now follows the queue's default rate limit.", s.b.ClearFacetRateLimit(ctx, q, facet)
 	}
-	return "Facet " + strconv.Quote(facet) + " now has its own rate limit " + ratespec.Format(r.Limit) + ".", s.b.SetFacetRateLimit(ctx, q, facet, r.Limit)
+	return "Facet " + strconv.Quote(facet) + " now has its own rate limit " + r.Limit.String() + ".", s.b.SetFacetRateLimit(ctx, q, facet, r.Limit)
 }
 
 type schedulesData struct {

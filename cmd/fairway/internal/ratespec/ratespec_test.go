@@ -28,8 +28,8 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 		if !want.Default {
-			if back, err := ratespec.Parse(ratespec.Format(got.Limit)); err != nil || back.Limit != got.Limit {
-				t.Errorf("Parse(Format(%+v)) = %+v, %v", got.Limit, back, err)
+			if back, err := ratespec.Parse(got.Limit.String()); err != nil || back.Limit != got.Limit {
+				t.Errorf("Parse(String of %+v) = %+v, %v", got.Limit, back, err)
 			}
 		}
 	}
@@ -49,51 +49,5 @@ func TestParse(t *testing.T) {
 		if _, err := ratespec.Parse(in); err == nil || !strings.Contains(err.Error(), why) {
 			t.Errorf("Parse(%q) = %v, want an error with %q", in, err, why)
 		}
-	}
-}
-
-// TestFormatAsTyped checks that a rate limit prints as an operator types
-// it, and that what it prints parses back to the same limit.
-func TestFormatAsTyped(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ in, want string }{
-		{"1/1m", "1/1m"},
-		{"10/1s", "10/1s"},
-		{"5/s", "5/1s"},
-		{"5/m", "5/1m"},
-		{"100/500ms", "100/500ms"},
-		{"3/1500ms", "3/1500ms"},
-		{"2/90s", "2/90s"},
-		{"1/1h", "1/1h"},
-		{"1/1h30m", "1/90m"},
-		{"1/24h", "1/24h"},
-		{"1/8784h", "1/8784h"},
-		{"600/1m,20", "600/1m,20"},
-		{"600/1m, 20", "600/1m,20"},
-		{"10/1s,1", "10/1s"},
-		{"10/1s,0", "10/1s"},
-		{"off", "off"},
-		{"none", "off"},
-		{"0", "off"},
-	} {
-		spec, err := ratespec.Parse(tc.in)
-		if err != nil {
-			t.Fatalf("Parse(%q): %v", tc.in, err)
-		}
-		got := ratespec.Format(spec.Limit)
-		if got != tc.want {
-			t.Errorf("Format(Parse(%q)) = %q, want %q", tc.in, got, tc.want)
-		}
-		back, err := ratespec.Parse(got)
-		if err != nil {
-			t.Fatalf("Parse(%q) of Format: %v", got, err)
-		}
-		norm := func(r broker.RateLimit) broker.RateLimit { r.Burst = max(r.Burst, 1); return r }
-		if !spec.Limit.IsZero() && norm(back.Limit) != norm(spec.Limit) || spec.Limit.IsZero() != back.Limit.IsZero() {
-			t.Errorf("Parse(Format(Parse(%q))) = %+v, want %+v", tc.in, back.Limit, spec.Limit)
-		}
-	}
-	if got := ratespec.FormatPeriod(1500 * time.Microsecond); got != "1.5ms" {
-		t.Errorf("FormatPeriod(1.5ms) = %q, want Go's form", got)
 	}
 }
