@@ -177,10 +177,9 @@ func (r *runner) release(n int) {
 // soon the first facet held back by its rate limit frees up (0: none).
 //
 // A queue whose pull fails is skipped, with its own backoff, while another
-// answers (see failingQueues): returning at the first error, as this did,
-// let one broken queue hold every other queue of the worker back by the
-// fetcher's backoff, up to 5s a message. The error is returned only when no
-// queue answered.
+// answers (see failingQueues), so that one broken queue cannot hold every
+// other queue of the worker back by the fetcher's backoff (up to 5s a
+// message). The error is returned only when no queue answered.
 func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next time.Duration, err error) {
 	answered := false
 	for _, q := range r.rotation.next() {
