@@ -17,8 +17,12 @@ type DefaultConfig struct {
 	// included (see Timeout). Defaults to 0: no Timeout middleware; the
 	// worker's shutdown and lost leases still end handlers' contexts.
 	Timeout time.Duration
-	// Retry configures in-process retries. WithMaxTries(1) turns them off.
-	// Defaults to Retry's defaults: 3 tries, from 50ms apart.
+	// Retry, when given, adds in-process retries configured by these
+	// options (for example WithMaxTries(3)) innermost in the chain.
+	// Defaults to none: a failed handler is retried only durably, by the
+	// worker, so a message runs at most its MaxAttempts times. With k
+	// in-process tries each durable attempt may run the handler k times:
+	// up to k × MaxAttempts runs in all.
 	Retry []RetryOption
 	// Tracing configures the tracing middleware. Defaults to
 	// OpenTelemetry's global tracer provider and propagator.
@@ -30,7 +34,7 @@ type DefaultConfig struct {
 
 // Default returns the recommended middleware chain, outermost first:
 //
-//	Tracing → Metrics → Logging → Recover → Timeout → Retry
+//	Tracing → Metrics → Logging → Recover → Timeout → Retry (opt-in)
 //
 // Give it to the worker's Use whole: w.Use(middleware.Default(cfg)...).
 //
@@ -52,5 +56,8 @@ func Default(cfg DefaultConfig) []worker.Middleware {
 	if cfg.Timeout > 0 {
 		mws = append(mws, Timeout(cfg.Timeout))
 	}
-	return append(mws, Retry(cfg.Retry...))
+	if len(cfg.Retry) > 0 {
+		mws = append(mws, Retry(cfg.Retry...))
+	}
+	return mws
 }

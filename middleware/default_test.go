@@ -130,12 +130,40 @@ func TestDefaultLayers(t *testing.T) {
 		cfg  middleware.DefaultConfig
 		want int
 	}{
-		{cfg: middleware.DefaultConfig{}, want: 5},
-		{cfg: middleware.DefaultConfig{Timeout: time.Second}, want: 6},
+		{cfg: middleware.DefaultConfig{}, want: 4},
+		{cfg: middleware.DefaultConfig{Timeout: time.Second}, want: 5},
+		{cfg: middleware.DefaultConfig{Retry: []middleware.RetryOption{middleware.WithMaxTries(3)}}, want: 5},
 	}
 	for _, tt := range tests {
 		if got := len(middleware.Default(tt.cfg)); got != tt.want {
-			t.Errorf("Default(Timeout: %v) has %d layers; want %d", tt.cfg.Timeout, got, tt.want)
+			t.Errorf("Default(Timeout: %v, %d retry options) has %d layers; want %d", tt.cfg.Timeout, len(tt.cfg.Retry), got, tt.want)
+		}
+	}
+}
+
+// TestDefaultRetriesOnlyWhenAsked checks that Default retries in-process
+// only when given Retry options: by default a failing handler runs once per
+// durable attempt, so a message runs at most MaxAttempts times.
+func TestDefaultRetriesOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		retry []middleware.RetryOption
+		want  int32
+	}{
+		{nil, 1},
+		{fastRetry, 3},
+	} {
+		l, _ := newLogger(slog.LevelError)
+		var calls atomic.Int32
+		h := chain(worker.HandlerFunc(func(context.Context, *broker.Message) error {
+			calls.Add(1)
+			return errors.New("transient")
+		}), middleware.Default(middleware.DefaultConfig{Logger: l, Retry: tc.retry})...)
+		if err := h.Handle(t.Context(), newMessage()); err == nil {
+			t.Fatal("a failing handler's error was lost")
+		}
+		if calls.Load() != tc.want {
+			t.Errorf("with %d retry options the handler ran %d times; want %d", len(tc.retry), calls.Load(), tc.want)
 		}
 	}
 }

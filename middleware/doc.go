@@ -13,8 +13,10 @@
 //
 // Default returns the recommended chain, outermost first:
 //
-//	Tracing → Metrics → Logging → Recover → Timeout → Retry → handler
+//	Tracing → Metrics → Logging → Recover → Timeout → [Retry] → handler
 //
+// Retry is there only when DefaultConfig.Retry gives it options: in-process
+// retries are opt-in (see below).
 // The order follows from what each layer must see:
 //
 //   - Tracing is outermost, so its span covers all the work done for the
@@ -46,6 +48,12 @@
 // worker.Config.RetryBackoff) or dead-letters the message. Errors that ask
 // for the durable path, worker.SkipRetry and worker.RetryAfter, are never
 // retried in-process.
+//
+// The two multiply: with k in-process tries and a durable budget of
+// MaxAttempts, one message may run its handler k × MaxAttempts times (3 ×
+// 25 = 75 with Retry's default of 3 tries). That is why Default adds Retry
+// only when asked (DefaultConfig.Retry), and why a handler with side
+// effects should use one kind or keep its work idempotent.
 //
 // # Observability
 //

@@ -71,7 +71,8 @@ func run(ctx context.Context, args []string, env func(string) string, stderr io.
 	})
 	// The recommended chain: tracing and metrics (OpenTelemetry's global
 	// providers, no-ops until a program installs real ones), a log line per
-	// message, panic recovery, and quick in-process retries.
+	// message and panic recovery. Retries are the worker's durable ones only
+	// (no in-process Retry), so a message runs at most MaxAttempts times.
 	w.Use(middleware.Default(middleware.DefaultConfig{Logger: log})...)
 	h := &demo{workTime: cfg.workTime, rdb: rdb, recordKey: cfg.recordKey}
 	for q := range cfg.queues {
