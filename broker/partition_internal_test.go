@@ -96,7 +96,7 @@ func TestRotationSplit(t *testing.T) {
 	for _, tc := range []struct {
 		n, calls, most int // messages per pull, pulls, partitions asked at most
 	}{{40, 10, 3}, {1, 50, 1}, {4, 50, 1}, {16, 25, 2}} {
-		r := &rotation{weight: map[string]int64{"a": 1, "b": 3, "c": 0}, owed: map[string]float64{}}
+		r := &partitionSpread{weight: map[string]int64{"a": 1, "b": 3, "c": 0}, owed: map[string]float64{}}
 		got := map[string]int{}
 		for range tc.calls {
 			order, shares := r.split(names, tc.n)

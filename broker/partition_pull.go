@@ -14,7 +14,7 @@ import (
 // pullPartitioned leases up to n messages of a partitioned queue: first from
 // partitions that drain after a change of count, so that each facet's older
 // messages go before its newer ones, then from the current partitions in the
-// order of the rotation. A partition that fails (its Redis node is down)
+// order of the spread. A partition that fails (its Redis node is down)
 // does not stop the others: its error is returned only when nothing was
 // leased.
 func (b *Broker) pullPartitioned(ctx context.Context, queue string, p Partitioning, n int, lease time.Duration) (PullResult, error) {
@@ -40,8 +40,8 @@ func (b *Broker) pullPartitioned(ctx context.Context, queue string, p Partitioni
 	// The current partitions are asked for their shares all at once, in
 	// one pipeline (on a cluster, go-redis sends each node its part in
 	// parallel); then, if some ran dry, the others for the rest, in turn.
-	rot := b.rotationOf(queue)
-	order, shares := rot.split(p.Names, n-len(r.Messages))
+	spread := b.spreadOf(queue)
+	order, shares := spread.split(p.Names, n-len(r.Messages))
 	dry, err := b.pullShares(ctx, queue, order, shares, lease, &r)
 	if err != nil {
 		errs = append(errs, err)
@@ -58,7 +58,7 @@ func (b *Broker) pullPartitioned(ctx context.Context, queue string, p Partitioni
 			errs = append(errs, err)
 			continue
 		}
-		b.afterPull(rot, part, st)
+		b.afterPull(spread, part, st)
 	}
 	if len(r.Messages) == 0 && len(errs) > 0 {
 		return PullResult{}, errors.Join(errs...)
@@ -95,7 +95,7 @@ func (b *Broker) pullShares(ctx context.Context, queue string, order []string, s
 			return dry, wrapRedis("pull", err)
 		}
 	}
-	rot := b.rotationOf(queue)
+	spread := b.spreadOf(queue)
 	var errs []error
 	for j, c := range calls {
 		part := order[asked[j]]
@@ -112,15 +112,15 @@ func (b *Broker) pullShares(ctx context.Context, queue string, order []string, s
 			errs = append(errs, err)
 			continue
 		}
-		b.afterPull(rot, part, st)
+		b.afterPull(spread, part, st)
 		dry[part] = len(r.Messages)-before < shares[asked[j]] && !st.more
 	}
 	return dry, errors.Join(errs...)
 }
 
 // afterPull records what a pull of a current partition said.
-func (b *Broker) afterPull(rot *rotation, part string, st pullState) {
-	rot.weigh(part, st.turns)
+func (b *Broker) afterPull(spread *partitionSpread, part string, st pullState) {
+	spread.weigh(part, st.turns)
 	if st.retired {
 		b.invalidateRegistry() // the count changed since the cache was loaded
 	}
@@ -161,13 +161,13 @@ func (b *Broker) foundDrained(ctx context.Context, queue, part string) {
 	}
 }
 
-// rotation spreads one queue's pulls over its partitions. A partition's
+// partitionSpread spreads one queue's pulls over its partitions. A partition's
 // weight is the length of its ring of turns at its last pull (one turn per
 // facet of priority 1), so over time each facet gets the same share of
 // pulls whichever partition it is in. It keeps, per partition, the messages
 // owed to it by its weight and not yet asked of it: each pull asks the most
 // owed first.
-type rotation struct {
+type partitionSpread struct {
 	mu     sync.Mutex
 	weight map[string]int64
 	owed   map[string]float64
@@ -180,22 +180,22 @@ const minShare = 8
 
 // partitionState is a Broker's state of the partitioned queues it pulls.
 type partitionState struct {
-	mu        sync.Mutex
-	rotations map[string]*rotation // queue -> rotation over its partitions
-	drained   map[string]time.Time // draining partition -> when a pull last found it without a turn
+	mu      sync.Mutex
+	spreads map[string]*partitionSpread // queue -> its spread over its partitions
+	drained map[string]time.Time        // draining partition -> when a pull last found it without a turn
 }
 
-// rotationOf returns queue's rotation, shared by every pull of this Broker.
-func (b *Broker) rotationOf(queue string) *rotation {
+// spreadOf returns queue's spread over its partitions, shared by every pull of this Broker.
+func (b *Broker) spreadOf(queue string) *partitionSpread {
 	b.parts.mu.Lock()
 	defer b.parts.mu.Unlock()
-	r, ok := b.parts.rotations[queue]
+	r, ok := b.parts.spreads[queue]
 	if !ok {
-		if b.parts.rotations == nil {
-			b.parts.rotations = make(map[string]*rotation)
+		if b.parts.spreads == nil {
+			b.parts.spreads = make(map[string]*partitionSpread)
 		}
-		r = &rotation{weight: map[string]int64{}, owed: map[string]float64{}}
-		b.parts.rotations[queue] = r
+		r = &partitionSpread{weight: map[string]int64{}, owed: map[string]float64{}}
+		b.parts.spreads[queue] = r
 	}
 	return r
 }
@@ -206,7 +206,7 @@ func (b *Broker) rotationOf(queue string) *rotation {
 // proportion to what they are owed. A partition that had no turns at its
 // last pull weighs 1, so that it is asked now and then and new work in it
 // is found.
-func (r *rotation) split(names []string, n int) ([]string, []int) {
+func (r *partitionSpread) split(names []string, n int) ([]string, []int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var total float64
@@ -244,7 +244,7 @@ func (r *rotation) split(names []string, n int) ([]string, []int) {
 }
 
 // weigh records a partition's ring length after a pull.
-func (r *rotation) weigh(name string, turns int64) {
+func (r *partitionSpread) weigh(name string, turns int64) {
 	r.mu.Lock()
 	r.weight[name] = turns
 	r.mu.Unlock()

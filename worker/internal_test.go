@@ -49,9 +49,9 @@ func TestSuperviseStopsWithContext(t *testing.T) {
 	}
 }
 
-func TestRotationByWeight(t *testing.T) {
+func TestQueueOrderByWeight(t *testing.T) {
 	t.Parallel()
-	r := newRotation(map[string]int{"a": 3, "b": 1, "c": 1}, false)
+	r := newQueueOrder(map[string]int{"a": 3, "b": 1, "c": 1}, false)
 	first := map[string]int{}
 	for range 50 {
 		order := r.next()
@@ -65,9 +65,9 @@ func TestRotationByWeight(t *testing.T) {
 	}
 }
 
-func TestRotationStrict(t *testing.T) {
+func TestQueueOrderStrict(t *testing.T) {
 	t.Parallel()
-	r := newRotation(map[string]int{"low": 1, "high": 5, "mid": 3}, true)
+	r := newQueueOrder(map[string]int{"low": 1, "high": 5, "mid": 3}, true)
 	for range 5 {
 		if got := r.next(); got[0] != "high" || got[1] != "mid" || got[2] != "low" {
 			t.Fatalf("strict order %v", got)

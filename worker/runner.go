@@ -16,7 +16,7 @@ type runner struct {
 	b        *broker.Broker
 	cfg      Config
 	handlers map[string]Handler
-	rotation *rotation
+	order    *queueOrder
 
 	slots chan struct{} // one per running handler; capacity Concurrency
 
@@ -43,7 +43,7 @@ type runner struct {
 func newRunner(base context.Context, w *Worker, queues map[string]int, handlers map[string]Handler) *runner {
 	r := &runner{
 		w: w, b: w.b, cfg: w.cfg, handlers: handlers,
-		rotation:     newRotation(queues, w.cfg.StrictPriority),
+		order:        newQueueOrder(queues, w.cfg.StrictPriority),
 		slots:        make(chan struct{}, w.cfg.Concurrency),
 		fetchDone:    make(chan struct{}),
 		checkDone:    make(chan struct{}),
@@ -114,7 +114,7 @@ const hardStopGrace = 5 * time.Second
 // handler for each message, waiting for a wake signal or the poll interval
 // when the queues are empty.
 func (r *runner) fetchLoop(ctx context.Context) error {
-	wake := newWaker(r.b, r.rotation.queues(), r.cfg.Logger)
+	wake := newWaker(r.b, r.order.queues(), r.cfg.Logger)
 	defer wake.close()
 	retry := newRetryDelay()
 	for {
@@ -173,7 +173,7 @@ func (r *runner) release(n int) {
 	}
 }
 
-// pull takes up to n messages from the queues in rotation order. next is how
+// pull takes up to n messages from the queues in the order queueOrder gives. next is how
 // soon the first facet held back by its rate limit frees up (0: none).
 //
 // A queue whose pull fails is skipped, with its own backoff, while another
@@ -182,7 +182,7 @@ func (r *runner) release(n int) {
 // message). The error is returned only when no queue answered.
 func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next time.Duration, err error) {
 	answered := false
-	for _, q := range r.rotation.next() {
+	for _, q := range r.order.next() {
 		if r.failing.held(q) {
 			continue
 		}

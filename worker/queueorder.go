@@ -7,12 +7,12 @@ import (
 	"sync"
 )
 
-// rotation orders a worker's queues for each fetch. By weight, it uses smooth
+// queueOrder orders a worker's queues for each fetch. By weight, it uses smooth
 // weighted round-robin to pick the queue tried first, so over time each queue
 // is first in proportion to its weight, evenly spread; the others follow,
 // heaviest first, so free slots never wait while any queue has work. In
 // strict order, the heaviest queue is always first.
-type rotation struct {
+type queueOrder struct {
 	mu      sync.Mutex
 	names   []string // heaviest first, then by name
 	weights []int
@@ -20,21 +20,21 @@ type rotation struct {
 	strict  bool
 }
 
-func newRotation(queues map[string]int, strict bool) *rotation {
+func newQueueOrder(queues map[string]int, strict bool) *queueOrder {
 	names := slices.SortedFunc(maps.Keys(queues), func(a, b string) int {
 		return cmp.Or(cmp.Compare(queues[b], queues[a]), cmp.Compare(a, b))
 	})
-	r := &rotation{names: names, strict: strict, current: make([]int, len(names))}
+	r := &queueOrder{names: names, strict: strict, current: make([]int, len(names))}
 	for _, n := range names {
 		r.weights = append(r.weights, queues[n])
 	}
 	return r
 }
 
-func (r *rotation) queues() []string { return slices.Clone(r.names) }
+func (r *queueOrder) queues() []string { return slices.Clone(r.names) }
 
 // next returns every queue, the one to try first in front.
-func (r *rotation) next() []string {
+func (r *queueOrder) next() []string {
 	if r.strict || len(r.names) == 1 {
 		return r.names
 	}
