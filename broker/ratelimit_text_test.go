@@ -9,6 +9,25 @@ import (
 	"github.com/fairwayhq/fairway/broker"
 )
 
+func TestParseRateLimit(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]broker.RateLimit{
+		"10/1s":       {N: 10, Per: time.Second},
+		"5/s":         {N: 5, Per: time.Second},
+		"600/1m, 20":  {N: 600, Per: time.Minute, Burst: 20},
+		"100/500ms,0": {N: 100, Per: 500 * time.Millisecond},
+		"1/1h30m":     {N: 1, Per: 90 * time.Minute},
+		"off":         {},
+		"OFF":         {},
+		"none":        {},
+		"0":           {},
+	} {
+		if got, err := broker.ParseRateLimit(in); err != nil || got != want {
+			t.Errorf("ParseRateLimit(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+}
+
 func TestParseRateLimitRefuses(t *testing.T) {
 	t.Parallel()
 	for in, why := range map[string]string{

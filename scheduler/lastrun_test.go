@@ -30,13 +30,7 @@ func lastRunOf(t *testing.T, s *Scheduler, name string) time.Time {
 func TestLastRunIsNeverUntilDelivered(t *testing.T) {
 	t.Parallel()
 	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
-		b := newBroker(t, rdb)
-		sch := Schedule{Name: "tick", Spec: Every(time.Minute), Topic: "tick"}
-		s := newScheduler(t, b, Config{}, sch)
-		sch = sch.withDefaults()
-		if err := s.register(t.Context(), sch); err != nil {
-			t.Fatal(err)
-		}
+		s, sch := registeredTick(t, rdb)
 		t0 := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
 		if _, err := s.check(t.Context(), sch, t0); err != nil {
 			t.Fatal(err)
@@ -71,13 +65,7 @@ func TestLastRunIsNeverUntilDelivered(t *testing.T) {
 func TestLastRunOfOldData(t *testing.T) {
 	t.Parallel()
 	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
-		b := newBroker(t, rdb)
-		sch := Schedule{Name: "tick", Spec: Every(time.Minute), Topic: "tick"}
-		s := newScheduler(t, b, Config{}, sch)
-		sch = sch.withDefaults()
-		if err := s.register(t.Context(), sch); err != nil {
-			t.Fatal(err)
-		}
+		s, sch := registeredTick(t, rdb)
 		run := time.Date(2026, 1, 1, 0, 1, 0, 0, time.UTC)
 		for _, c := range []struct {
 			mark time.Time
@@ -96,7 +84,7 @@ func TestLastRunOfOldData(t *testing.T) {
 		if _, err := s.check(t.Context(), sch, run.Add(30*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if got := runsIn(t, b); len(got) != 0 {
+		if got := runsIn(t, s.b); len(got) != 0 {
 			t.Errorf("the old mark did not hold: delivered %v", got)
 		}
 		if _, err := s.check(t.Context(), sch, run.Add(61*time.Second)); err != nil {
@@ -106,4 +94,17 @@ func TestLastRunOfOldData(t *testing.T) {
 			t.Errorf("after a run on old data, LastRun = %v, want %v", got, want)
 		}
 	})
+}
+
+// registeredTick registers a schedule "tick" every minute, as Run does
+// before its first check, and returns its scheduler.
+func registeredTick(t *testing.T, rdb redis.UniversalClient) (*Scheduler, Schedule) {
+	t.Helper()
+	sch := Schedule{Name: "tick", Spec: Every(time.Minute), Topic: "tick"}
+	s := newScheduler(t, newBroker(t, rdb), Config{}, sch)
+	sch = sch.withDefaults()
+	if err := s.register(t.Context(), sch); err != nil {
+		t.Fatal(err)
+	}
+	return s, sch
 }
