@@ -13,14 +13,17 @@ import (
 // broker's tests cover: "default", and the broker's answer otherwise.
 func TestParse(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]ratespec.Spec{
-		"default":   {Default: true},
-		" Default ": {Default: true},
-		"600/1m,20": {Limit: broker.RateLimit{N: 600, Per: time.Minute, Burst: 20}},
-		"off":       {},
+	for _, tc := range []struct {
+		in   string
+		want ratespec.Spec
+	}{
+		{"default", ratespec.Spec{Default: true}},
+		{" Default ", ratespec.Spec{Default: true}},
+		{"600/1m,20", ratespec.Spec{Limit: broker.RateLimit{N: 600, Per: time.Minute, Burst: 20}}},
+		{"off", ratespec.Spec{}},
 	} {
-		if got, err := ratespec.Parse(in); err != nil || got != want {
-			t.Errorf("Parse(%q) = %+v, %v; want %+v", in, got, err, want)
+		if got, err := ratespec.Parse(tc.in); err != nil || got != tc.want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}
 	if _, err := ratespec.Parse("10/week"); !errors.Is(err, broker.ErrInvalidArgument) {
