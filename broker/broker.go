@@ -45,7 +45,9 @@ func New(rdb redis.UniversalClient, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	watchFailover(rdb)
-	return &Broker{rdb: rdb, cfg: cfg, keys: keyspace{ns: cfg.Namespace}}, nil
+	b := &Broker{rdb: rdb, cfg: cfg, keys: keyspace{ns: cfg.Namespace}}
+	b.coalesce.send = b.sendPrepared
+	return b, nil
 }
 
 // Namespace is the prefix of the broker's keys and channels.

@@ -28,6 +28,8 @@ const maxInflightBatches = 2
 // while it waits gets the context's error: its messages may still be
 // delivered, as with any call whose context ends mid-flight.
 type coalescer struct {
+	send func(ctx context.Context, ps []prepared) (sendResult, error)
+
 	mu       sync.Mutex
 	inflight int // batches on their way, at most maxInflightBatches
 	waiting  []*coalesced
@@ -40,32 +42,30 @@ type coalesced struct {
 	done chan sent // buffered: the batch's outcome
 }
 
-// sent is the outcome of a batch for one caller: per message of the
-// caller's, the queues that have it, or the batch's error.
+// sent is the outcome of a batch for one caller: what the send wrote of
+// the caller's messages, or the batch's error.
 type sent struct {
-	reached [][]string
-	err     error
+	res sendResult
+	err error
 }
 
-// deliverCoalesced delivers ps, alone when there is room on the way, or
-// else with the other deliveries that wait for it. It returns, per message
-// of ps, the queues that have it.
-func (b *Broker) deliverCoalesced(ctx context.Context, ps []prepared) ([][]string, error) {
-	c := &b.coalesce
+// deliver sends ps, alone when there is room on the way, or else with the
+// other deliveries that wait for it. It returns what the send wrote of ps.
+func (c *coalescer) deliver(ctx context.Context, ps []prepared) (sendResult, error) {
 	c.mu.Lock()
 	if c.inflight < maxInflightBatches {
 		c.inflight++
 		c.mu.Unlock()
-		reached, err := b.sendPrepared(ctx, ps)
-		b.nextBatch()
-		return reached, err
+		res, err := c.send(ctx, ps)
+		c.nextBatch()
+		return res, err
 	}
 	me := &coalesced{ctx: ctx, ps: ps, done: make(chan sent, 1)}
 	c.waiting = append(c.waiting, me)
 	c.mu.Unlock()
 	select {
 	case r := <-me.done:
-		return r.reached, r.err
+		return r.res, r.err
 	case <-ctx.Done():
 		c.mu.Lock()
 		for i, w := range c.waiting {
@@ -75,27 +75,25 @@ func (b *Broker) deliverCoalesced(ctx context.Context, ps []prepared) ([][]strin
 			}
 		}
 		c.mu.Unlock()
-		return nil, ctx.Err()
+		return sendResult{}, ctx.Err()
 	}
 }
 
 // nextBatch is called when a batch has arrived: it hands what waits to a
 // goroutine that sends it, batch after batch, or frees the batch's place.
-func (b *Broker) nextBatch() {
-	c := &b.coalesce
+func (c *coalescer) nextBatch() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.waiting) == 0 {
 		c.inflight--
 		return
 	}
-	go b.sendWaiting()
+	go c.sendWaiting()
 }
 
 // sendWaiting sends the waiting deliveries in batches of up to
 // maxCoalesced messages until none waits.
-func (b *Broker) sendWaiting() {
-	c := &b.coalesce
+func (c *coalescer) sendWaiting() {
 	for {
 		c.mu.Lock()
 		if len(c.waiting) == 0 {
@@ -115,12 +113,14 @@ func (b *Broker) sendWaiting() {
 		c.mu.Unlock()
 		// The batch outlives any one caller's cancellation: the others
 		// still want it sent. go-redis's timeouts bound it.
-		reached, err := b.sendPrepared(context.WithoutCancel(batch[0].ctx), ps)
+		res, err := c.send(context.WithoutCancel(batch[0].ctx), ps)
+		off := 0
 		for _, w := range batch {
 			r := sent{err: err}
 			if err == nil {
-				r.reached, reached = reached[:len(w.ps)], reached[len(w.ps):]
+				r.res = res.slice(off, off+len(w.ps))
 			}
+			off += len(w.ps)
 			w.done <- r
 		}
 	}

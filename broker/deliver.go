@@ -120,11 +120,11 @@ func (b *Broker) DeliverBatch(ctx context.Context, ds []Delivery) error {
 	}
 	ds = slices.Clone(ds) // headers get trace context; the caller's stay as they are
 	ctx, span := b.startDeliverSpan(ctx, ds)
-	ps, reached, err := b.deliverBatch(ctx, ds)
+	ps, res, err := b.deliverBatch(ctx, ds)
 	var lost error // deliveries whose queues went away during the call
 	if err == nil {
-		lost = b.settleUnrouted(ds, ps, reached)
-		err = b.awaitDelivered(ctx, ds) // Config.ReplicaAcks (durability.go)
+		lost = b.settleUnrouted(ds, ps, res.reached)
+		err = b.awaitWritten(ctx, res) // Config.ReplicaAcks (durability.go)
 	}
 	if err == nil {
 		err = lost
@@ -133,46 +133,60 @@ func (b *Broker) DeliverBatch(ctx context.Context, ds []Delivery) error {
 	return err
 }
 
-func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) ([]prepared, [][]string, error) {
+func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) ([]prepared, sendResult, error) {
 	prepared, err := b.prepare(ctx, ds)
 	if err != nil || len(prepared) == 0 {
-		return nil, nil, err
+		return nil, sendResult{}, err
 	}
 	if err := b.checkRouted(ctx, ds, prepared); err != nil {
-		return nil, nil, err
+		return nil, sendResult{}, err
 	}
-	reached, err := b.deliverCoalesced(ctx, prepared)
-	return prepared, reached, err
+	res, err := b.coalesce.deliver(ctx, prepared)
+	return prepared, res, err
+}
+
+// sendResult is what a send wrote, per message: the queues that have it, by
+// their registered names (sorted), and the partitions (queues by their
+// names in Redis) that took it. The replica wait after a delivery waits on
+// the masters of those partitions, not on those a routing made later
+// would give.
+type sendResult struct {
+	reached [][]string
+	written [][]string
+}
+
+// slice is the part of r for messages lo to hi of the batch.
+func (r sendResult) slice(lo, hi int) sendResult {
+	return sendResult{reached: r.reached[lo:hi], written: r.written[lo:hi]}
 }
 
 // sendPrepared routes prepared messages, queues and publishes them, and
-// queues them again where a stale registry cache routed them wrong. It
-// returns, per message, the queues that have it (by their registered
-// names, sorted).
-func (b *Broker) sendPrepared(ctx context.Context, prepared []prepared) ([][]string, error) {
+// queues them again where a stale registry cache routed them wrong. It is
+// the coalescer's send; it returns what it wrote.
+func (b *Broker) sendPrepared(ctx context.Context, prepared []prepared) (sendResult, error) {
 	r, err := b.route(ctx, prepared)
 	if err != nil {
-		return nil, err
+		return sendResult{}, err
 	}
 	current, moved, err := b.sendBatch(ctx, prepared, r, true)
 	if err != nil {
-		return nil, err
+		return sendResult{}, err
 	}
-	reached := reachedFor(r)
-	markReached(reached, r, moved)
+	res := sendResult{reached: reachedFor(r), written: reachedFor(r)}
+	markWritten(res, r, moved)
 	if current != r.version || len(moved) > 0 {
-		if err := b.reroute(ctx, prepared, r, current, moved, reached); err != nil {
-			return nil, err
+		if err := b.reroute(ctx, prepared, r, current, moved, res); err != nil {
+			return sendResult{}, err
 		}
 	}
-	for _, qs := range reached {
+	for _, qs := range res.reached {
 		slices.Sort(qs)
 	}
-	return reached, nil
+	return res, nil
 }
 
-// reachedFor makes the per-message lists of queues reached for a batch
-// routed by r: empty, each with room for its routes, in one allocation.
+// reachedFor makes the per-message lists of queues reached (or written)
+// for a batch routed by r: empty, each with room for its routes, in one allocation.
 func reachedFor(r routing) [][]string {
 	n := 0
 	for _, qs := range r.routes {
@@ -188,15 +202,21 @@ func reachedFor(r routing) [][]string {
 	return reached
 }
 
-// markReached adds to reached, once each, the queues that took the
-// messages r routed, by their registered names: all of r's but those in
-// moved, which refused them. A message goes to a few queues, so a slice
-// searched is cheaper than a set.
-func markReached(reached [][]string, r routing, moved map[string]string) {
+// markWritten adds to res, once each, the queues that took the messages r
+// routed, by their registered names, and the partitions that took them:
+// all of r's but those in moved, which refused them. A message goes to a
+// few queues, so a slice searched is cheaper than a set.
+func markWritten(res sendResult, r routing, moved map[string]string) {
 	for i, qs := range r.routes {
 		for _, q := range qs {
-			if _, refused := moved[q]; !refused && !slices.Contains(reached[i], logicalQueue(q)) {
-				reached[i] = append(reached[i], logicalQueue(q))
+			if _, refused := moved[q]; refused {
+				continue
+			}
+			if !slices.Contains(res.reached[i], logicalQueue(q)) {
+				res.reached[i] = append(res.reached[i], logicalQueue(q))
+			}
+			if !slices.Contains(res.written[i], q) {
+				res.written[i] = append(res.written[i], q)
 			}
 		}
 	}
@@ -392,11 +412,10 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 // the messages were routed to is gone (dropped after a change of count).
 // When the layout changes again under the new routes, it tries again, up to
 // maxReroutes times, then fails: a message is queued or the call errs.
-// reached holds, per message, the queues that have it, and gains those the
-// reroutes reach.
-func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, reached [][]string) error {
+// res holds what was written so far, and gains what the reroutes write.
+func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, res sendResult) error {
 	for range maxReroutes {
-		next, found, err := b.rerouting(ctx, ps, last, version, moved, reached)
+		next, found, err := b.rerouting(ctx, ps, last, version, moved, res.reached)
 		if err != nil || !found {
 			return err
 		}
@@ -404,7 +423,7 @@ func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, versi
 		if err != nil {
 			return err
 		}
-		markReached(reached, next, moved)
+		markWritten(res, next, moved)
 		if version == next.version && len(moved) == 0 {
 			return nil
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,26 +52,22 @@ func checkReplicaClient(rdb redis.UniversalClient, cfg Config) error {
 		ErrInvalidConfig, rdb)
 }
 
-// awaitDelivered waits for replicas to confirm a DeliverBatch of ds that
-// succeeded: the queues (partitions) their topics and facets route to now.
-func (b *Broker) awaitDelivered(ctx context.Context, ds []Delivery) error {
+// awaitWritten waits for replicas to confirm a DeliverBatch that
+// succeeded: on the masters of the partitions the send wrote to, which a
+// concurrent SetPartitions does not change.
+func (b *Broker) awaitWritten(ctx context.Context, res sendResult) error {
 	if b.cfg.ReplicaAcks == 0 {
 		return nil
 	}
-	// The partitions the deliveries went to, from their topics and facets.
-	ps := make([]prepared, len(ds))
-	for i := range ds {
-		ps[i] = prepared{topic: ds[i].Topic, facet: ds[i].Facet}
-	}
-	r, err := b.route(ctx, ps)
-	if err != nil {
-		return err
-	}
-	var queues []string
-	for _, qs := range r.routes {
-		queues = append(queues, qs...)
-	}
-	return b.awaitReplicas(ctx, slices.Values(queues))
+	return b.awaitReplicas(ctx, func(yield func(string) bool) {
+		for _, qs := range res.written {
+			for _, q := range qs {
+				if !yield(q) {
+					return
+				}
+			}
+		}
+	})
 }
 
 // awaitReplicas waits, when Config.ReplicaAcks asks for it, until that many

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -64,6 +63,7 @@ type layout struct {
 	gen      int
 	since    int64 // ms
 	draining []string
+	names    []string // the current partitions, filled in by registryCache.load
 }
 
 // parseLayout reads a registry value
@@ -145,55 +145,29 @@ func keySlot(tag string) int {
 	return int(crc % clusterSlots)
 }
 
-// partitionNames memoizes partitionName for the partitionings the process
-// saw last.
-var partitionNames struct {
-	sync.Mutex
-	m map[string][]string // "<queue>/<gen>/<k>" -> names
-}
-
-// maxMemoizedPartitionings bounds partitionNames.
-const maxMemoizedPartitionings = 10000
-
-func namesOf(queue string, gen, k int) []string {
+// partitionNames are the names of the k partitions of queue's generation
+// gen, indexed by partition number.
+func partitionNames(queue string, gen, k int) []string {
 	if gen == 0 {
 		return []string{queue}
-	}
-	key := queue + "/" + strconv.Itoa(gen) + "/" + strconv.Itoa(k)
-	partitionNames.Lock()
-	defer partitionNames.Unlock()
-	if names, ok := partitionNames.m[key]; ok {
-		return names
 	}
 	names := make([]string, k)
 	for i := range names {
 		names[i] = partitionName(queue, gen, i, k)
 	}
-	if partitionNames.m == nil || len(partitionNames.m) >= maxMemoizedPartitionings {
-		partitionNames.m = make(map[string][]string)
-	}
-	partitionNames.m[key] = names
 	return names
 }
 
 // partitioning turns a layout into a Partitioning.
 func (l layout) partitioning(queue string) Partitioning {
-	p := Partitioning{Count: max(l.count, 1), Generation: l.gen, Draining: l.draining}
-	p.Names = namesOf(queue, l.gen, p.Count)
+	p := Partitioning{Count: max(l.count, 1), Generation: l.gen, Draining: l.draining, Names: l.names}
+	if p.Names == nil {
+		p.Names = partitionNames(queue, l.gen, p.Count)
+	}
 	if l.since > 0 {
 		p.Since = time.UnixMilli(l.since)
 	}
 	return p
-}
-
-// placeLocked is the partition of queue that facet's deliveries go to. The
-// caller holds reg.mu, shared or not.
-func (r *registryCache) placeLocked(queue, facet string) string {
-	l, ok := r.layouts[queue]
-	if !ok {
-		return queue
-	}
-	return namesOf(queue, l.gen, l.count)[partitionOf(facet, l.count)]
 }
 
 // partitionsMaxAge is how old the registry cache may be for the operations
@@ -212,18 +186,12 @@ func (b *Broker) Partitions(ctx context.Context, queue string) (Partitioning, er
 // partitions returns queue's partitioning from a registry cache at most
 // maxAge old (any age when maxAge is 0).
 func (b *Broker) partitions(ctx context.Context, queue string, maxAge time.Duration) (Partitioning, error) {
-	b.reg.mu.RLock()
-	fresh := b.reg.loaded && (maxAge == 0 || time.Since(b.reg.loadedAt) <= maxAge)
-	l := b.reg.layouts[queue]
-	b.reg.mu.RUnlock()
-	if !fresh {
+	if !b.reg.fresh(maxAge) {
 		if err := b.loadRegistry(ctx); err != nil {
 			return Partitioning{}, err
 		}
-		b.reg.mu.RLock()
-		l = b.reg.layouts[queue]
-		b.reg.mu.RUnlock()
 	}
+	_, _, l := b.reg.queue(queue)
 	return l.partitioning(queue), nil
 }
 
@@ -326,10 +294,7 @@ func (b *Broker) SetPartitions(ctx context.Context, queue string, k int) error {
 	if err := b.loadRegistry(ctx); err != nil {
 		return err
 	}
-	b.reg.mu.RLock()
-	re, routed := b.reg.queues[queue]
-	l := b.reg.layouts[queue]
-	b.reg.mu.RUnlock()
+	re, routed, l := b.reg.queue(queue)
 	if !routed {
 		return fmt.Errorf("%w %q: register it before partitioning it", ErrUnknownQueue, queue)
 	}
@@ -364,7 +329,7 @@ func (b *Broker) repartition(ctx context.Context, queue, pattern string, old Par
 		return err
 	}
 	gen := old.Generation + 1
-	next := namesOf(queue, gen, k)
+	next := partitionNames(queue, gen, k)
 	if err := b.createPartitions(ctx, pattern, old, next, fresh); err != nil {
 		abort := b.abortChange(queue, token)
 		return errors.Join(err, abort, b.dropUnused(context.WithoutCancel(ctx), queue, next))
@@ -379,7 +344,7 @@ func (b *Broker) repartition(ctx context.Context, queue, pattern string, old Par
 	if err != nil {
 		return errors.Join(wrapRedis("repartition", err), b.abortChange(queue, token))
 	}
-	b.invalidateRegistry()
+	b.reg.invalidate()
 	if res < 0 {
 		conflict := fmt.Errorf("%w: %q was repartitioned meanwhile, or the change took longer than %v; try again", ErrConflict, queue, changeTTL)
 		return errors.Join(conflict, b.dropUnused(ctx, queue, next))
@@ -483,36 +448,14 @@ func (b *Broker) dropDrained(ctx context.Context, queue, name string) (bool, err
 	if err := scriptPartitions.Run(ctx, b.rdb, b.keys.partitionsScriptKeys(), queue, "drained", name).Err(); err != nil {
 		return false, wrapRedis("drop drained partition", err)
 	}
-	b.invalidateRegistry()
+	b.reg.invalidate()
 	return true, nil
-}
-
-// invalidateRegistry makes the next routing or partition lookup reload the
-// registry.
-func (b *Broker) invalidateRegistry() {
-	b.reg.mu.Lock()
-	b.reg.loaded = false
-	b.reg.mu.Unlock()
 }
 
 func anySlice(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
 		out[i] = s
-	}
-	return out
-}
-
-// loadLayouts parses the registry's partitions hash.
-func (b *Broker) loadLayouts(all map[string]string) map[string]layout {
-	out := make(map[string]layout, len(all))
-	for q, v := range all {
-		l, ok := parseLayout(v)
-		if !ok {
-			b.cfg.Logger.Warn("fairway: skipping unreadable partitioning", "queue", q, "value", v)
-			continue
-		}
-		out[q] = l
 	}
 	return out
 }

@@ -42,8 +42,8 @@ func TestPartitionNames(t *testing.T) {
 			if logicalQueue(name) != "orders" {
 				t.Fatalf("logicalQueue(%q) = %q", name, logicalQueue(name))
 			}
-			if again := namesOf("orders", 7, k)[i]; again != name {
-				t.Fatalf("namesOf gives %q, partitionName %q", again, name)
+			if again := partitionNames("orders", 7, k)[i]; again != name {
+				t.Fatalf("partitionNames gives %q, partitionName %q", again, name)
 			}
 		}
 	}

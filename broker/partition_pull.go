@@ -27,7 +27,7 @@ func (b *Broker) pullPartitioned(ctx context.Context, queue string, p Partitioni
 		st, err := b.pullPartition(ctx, queue, part, n, lease, &r)
 		switch {
 		case errors.Is(err, ErrUnknownQueue):
-			b.invalidateRegistry() // another process dropped it
+			b.reg.invalidate() // another process dropped it
 		case err != nil:
 			errs = append(errs, err)
 		case st.turns == 0 && len(r.Messages) < n:
@@ -122,7 +122,7 @@ func (b *Broker) pullShares(ctx context.Context, queue string, order []string, s
 func (b *Broker) afterPull(spread *partitionSpread, part string, st pullState) {
 	spread.weigh(part, st.turns)
 	if st.retired {
-		b.invalidateRegistry() // the count changed since the cache was loaded
+		b.reg.invalidate() // the count changed since the cache was loaded
 	}
 }
 

@@ -70,7 +70,7 @@ func (b *Broker) PullNext(ctx context.Context, queue string, n int, lease time.D
 			return PullResult{}, err
 		}
 		if st.retired {
-			b.invalidateRegistry() // the queue was partitioned since
+			b.reg.invalidate() // the queue was partitioned since
 		}
 		return r.done(n), nil
 	}

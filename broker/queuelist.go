@@ -57,9 +57,7 @@ func (b *Broker) ListQueues(ctx context.Context) ([]QueueInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.reg.mu.RLock()
-	layouts := maps.Clone(b.reg.layouts)
-	b.reg.mu.RUnlock()
+	layouts := b.reg.allLayouts()
 	names := make(map[string]bool)
 	for _, m := range []map[string]string{known, routes} {
 		for name := range m {

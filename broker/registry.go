@@ -5,26 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"sync"
-	"sync/atomic"
-	"time"
 )
-
-// registryCache is a process's copy of the queue registry. Deliver checks its
-// version against Redis in the same round trip that queues the message, so a
-// RegisterQueue that has returned is seen by every later Deliver.
-type registryCache struct {
-	mu       sync.RWMutex
-	loaded   bool
-	loadedAt time.Time
-	version  int64
-	queues   map[string]*regexp.Regexp
-	layouts  map[string]layout   // partitioned queues (see partition.go)
-	matches  map[string][]string // topic -> queues, for this version
-}
-
-// maxCachedTopics bounds the topic -> queues cache.
-const maxCachedTopics = 10000
 
 // RegisterQueue creates queue and routes to it every later delivery whose
 // topic matches pattern, a Go regular expression matched anywhere in the
@@ -46,10 +27,8 @@ func (b *Broker) RegisterQueue(ctx context.Context, name, pattern string, opts .
 	if err := b.loadRegistry(ctx); err != nil {
 		return err
 	}
-	b.reg.mu.RLock()
-	l, partitioned := b.reg.layouts[name]
-	re, known := b.reg.queues[name]
-	b.reg.mu.RUnlock()
+	re, known, l := b.reg.queue(name)
+	partitioned := l.count > 0
 	// The scripts below check again, atomically; this only spares a
 	// refused change its first writes.
 	if known && re.String() != pattern && !o.replace {
@@ -188,7 +167,7 @@ func (b *Broker) DestroyQueue(ctx context.Context, name string) error {
 	if err := scriptPartitions.Run(ctx, b.rdb, b.keys.partitionsScriptKeys(), name, "delete").Err(); err != nil {
 		return wrapRedis("destroy queue", err)
 	}
-	b.invalidateRegistry()
+	b.reg.invalidate()
 	// Listed until its keys are gone (see RegisterQueue).
 	if err := b.recordQueue(ctx, name, "forget"); err != nil {
 		return err
@@ -201,7 +180,7 @@ func (b *Broker) DestroyQueue(ctx context.Context, name string) error {
 func (b *Broker) setRoute(ctx context.Context, name, pattern string, replace bool) error {
 	keys := []string{b.keys.registry(), b.keys.registryVersion()}
 	v, err := scriptRegistry.Run(ctx, b.rdb, keys, name, pattern, luaBool(replace)).Result()
-	b.invalidateRegistry()
+	b.reg.invalidate()
 	if err != nil {
 		return wrapRedis("update registry", err)
 	}
@@ -252,21 +231,7 @@ func (b *Broker) loadRegistry(ctx context.Context) error {
 		return fmt.Errorf("broker: load registry: unexpected reply %v", reply)
 	}
 	version, _ := strconv.ParseInt(ver, 10, 64)
-	queues := make(map[string]*regexp.Regexp, len(all))
-	for name, pattern := range all {
-		re, err := regexp.Compile(pattern)
-		if err != nil {
-			b.cfg.Logger.Warn("fairway: skipping queue with invalid pattern", "queue", name, "pattern", pattern, "err", err)
-			continue
-		}
-		queues[name] = re
-	}
-	b.reg.mu.Lock()
-	layouts := b.loadLayouts(parts)
-	b.reg.loaded, b.reg.version, b.reg.queues, b.reg.layouts = true, version, queues, layouts
-	b.reg.loadedAt = time.Now()
-	b.reg.matches = make(map[string][]string)
-	b.reg.mu.Unlock()
+	b.reg.load(version, all, parts, b.cfg.Logger)
 	return nil
 }
 
@@ -299,183 +264,14 @@ func flatMap(v any) (map[string]string, bool) {
 	return m, true
 }
 
-// routing says which queues each message of a batch goes to, and by which
-// pattern of each queue: a queue refuses messages routed by a pattern it no
-// longer has (see enqueue.lua).
-type routing struct {
-	version  int64             // of the registry the routes come from
-	routes   [][]string        // per message, the queues it goes to
-	patterns map[string]string // queue -> pattern it was routed by
-}
-
-func (r *routing) add(i int, queue, pattern string) {
-	r.routes[i] = append(r.routes[i], queue)
-	r.patterns[queue] = pattern
-}
-
 // route routes each message to the queues whose patterns match its topic,
 // to the partition of each that its facet maps to, loading the registry
 // first if the cache is empty.
 func (b *Broker) route(ctx context.Context, ps []prepared) (routing, error) {
-	b.reg.mu.RLock()
-	loaded := b.reg.loaded
-	b.reg.mu.RUnlock()
-	if !loaded {
+	if !b.reg.fresh(0) {
 		if err := b.loadRegistry(ctx); err != nil {
 			return routing{}, err
 		}
 	}
-	// Most deliveries go to topics routed before: the shared lock suffices
-	// for them, so concurrent producers do not queue up on the cache. A
-	// new topic is matched against a snapshot of the patterns with no lock
-	// held (a long pattern can take milliseconds per topic), and the
-	// exclusive lock only stores the result.
-	for range maxRouteTries {
-		b.reg.mu.RLock()
-		r, ok := b.reg.cachedRouting(ps)
-		var queues map[string]*regexp.Regexp
-		var missing []string
-		if !ok {
-			queues, missing = b.reg.queues, b.reg.missing(ps)
-		}
-		b.reg.mu.RUnlock()
-		if ok {
-			return r, nil
-		}
-		found := matchNew(queues, missing)
-		b.reg.mu.Lock()
-		r, ok = b.reg.storeRouting(queues, found, ps)
-		b.reg.mu.Unlock()
-		if ok {
-			return r, nil
-		}
-	}
-	// The registry was reloaded under every try: match under the lock.
-	b.reg.mu.Lock()
-	defer b.reg.mu.Unlock()
-	r := routing{version: b.reg.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
-	for i := range ps {
-		for _, q := range b.reg.matchLocked(ps[i].topic) {
-			r.add(i, b.reg.placeLocked(q, ps[i].facet), b.reg.queues[q].String())
-		}
-	}
-	return r, nil
-}
-
-// maxRouteTries bounds how often route matches new topics outside the lock
-// before it gives up on a registry that reloads under it.
-const maxRouteTries = 3
-
-// testMatchHook, when a test sets it, runs while route matches new topics,
-// to show which locks are held then.
-var testMatchHook atomic.Pointer[func()]
-
-// missing lists the topics of ps, once each, that the match cache lacks.
-// The caller holds mu, shared or not.
-func (r *registryCache) missing(ps []prepared) []string {
-	var out []string
-	seen := make(map[string]bool)
-	for i := range ps {
-		t := ps[i].topic
-		if _, ok := r.matches[t]; !ok && !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// matchNew matches topics against queues, a snapshot of the registry's
-// patterns (loadRegistry replaces the map and never changes one), with no
-// lock held. A topic another delivery routes at the same time is matched
-// twice; that costs time, not correctness.
-func matchNew(queues map[string]*regexp.Regexp, topics []string) map[string][]string {
-	if hook := testMatchHook.Load(); hook != nil {
-		(*hook)()
-	}
-	found := make(map[string][]string, len(topics))
-	for _, t := range topics {
-		var qs []string
-		for name, re := range queues {
-			if re.MatchString(t) {
-				qs = append(qs, name)
-			}
-		}
-		found[t] = qs
-	}
-	return found
-}
-
-// storeRouting caches the matches found against the snapshot queues and
-// routes ps by them; ok is false, and nothing is stored, when the registry
-// was reloaded since the snapshot. The caller holds mu exclusively.
-func (r *registryCache) storeRouting(queues map[string]*regexp.Regexp, found map[string][]string, ps []prepared) (routing, bool) {
-	if !r.sameQueues(queues) {
-		return routing{}, false
-	}
-	if len(r.matches)+len(found) > maxCachedTopics {
-		clear(r.matches)
-	}
-	for t, qs := range found {
-		r.matches[t] = qs
-	}
-	out := routing{version: r.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
-	for i := range ps {
-		qs, ok := found[ps[i].topic]
-		if !ok { // cached before the snapshot, unless cleared since
-			qs = r.matchLocked(ps[i].topic)
-		}
-		for _, q := range qs {
-			out.add(i, r.placeLocked(q, ps[i].facet), r.queues[q].String())
-		}
-	}
-	return out, true
-}
-
-// sameQueues reports whether queues is the registry's current set of
-// compiled patterns: every load compiles new ones, so pointers tell a
-// reload apart without matching anything. The caller holds mu.
-func (r *registryCache) sameQueues(queues map[string]*regexp.Regexp) bool {
-	if len(queues) != len(r.queues) {
-		return false
-	}
-	for name, re := range queues {
-		if r.queues[name] != re {
-			return false
-		}
-	}
-	return true
-}
-
-// cachedRouting routes messages from the match cache alone; ok is false
-// when a topic is not in it. The caller holds mu, shared or not.
-func (r *registryCache) cachedRouting(ps []prepared) (routing, bool) {
-	out := routing{version: r.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
-	for i := range ps {
-		qs, ok := r.matches[ps[i].topic]
-		if !ok {
-			return routing{}, false
-		}
-		for _, q := range qs {
-			out.add(i, r.placeLocked(q, ps[i].facet), r.queues[q].String())
-		}
-	}
-	return out, true
-}
-
-func (r *registryCache) matchLocked(topic string) []string {
-	if qs, ok := r.matches[topic]; ok {
-		return qs
-	}
-	var qs []string
-	for name, re := range r.queues {
-		if re.MatchString(topic) {
-			qs = append(qs, name)
-		}
-	}
-	if len(r.matches) >= maxCachedTopics {
-		clear(r.matches)
-	}
-	r.matches[topic] = qs
-	return qs
+	return b.reg.route(ps), nil
 }
