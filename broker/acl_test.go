@@ -81,9 +81,9 @@ func consume(t *testing.T, b *broker.Broker) {
 	defer func() { _ = w.Close() }()
 	var ms []*broker.Message
 	testutil.Eventually(t, waitTimeout, func() bool {
-		got, err := b.PullLease(ctx, "q", 10, 50*time.Millisecond)
+		got, err := leaseN(ctx, b, "q", 10, 50*time.Millisecond)
 		if err != nil {
-			t.Fatalf("PullLease: %v", err)
+			t.Fatalf("PullWith: %v", err)
 		}
 		ms = append(ms, got...)
 		return len(ms) >= 4

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/internal/brokerlink"
 	"github.com/fairwayhq/fairway/internal/testutil"
 )
 
@@ -20,7 +21,7 @@ func TestHistoryWithSkewedClock(t *testing.T) {
 	ctx := t.Context()
 	b := newBroker(t, rdb, broker.Config{})
 	now := time.Now()
-	if err := b.AddHistory(ctx, now, map[string]broker.HistoryCounts{"q": {Processed: 3}}); err != nil {
+	if err := brokerlink.AddHistory(ctx, b, now, map[string]broker.HistoryCounts{"q": {Processed: 3}}); err != nil {
 		t.Fatal(err)
 	}
 	h, err := b.History(ctx, "q", now, 1)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/internal/brokerlink"
 	"github.com/fairwayhq/fairway/internal/testutil"
 	"github.com/redis/go-redis/v9"
 )
@@ -475,7 +476,7 @@ func TestClusterDestroy(t *testing.T) {
 	if err := b.Kill(ctx, m, "dead"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.AddHistory(ctx, time.Now(), map[string]broker.HistoryCounts{qs[0]: {Processed: 1}, qs[1]: {Failed: 1}}); err != nil {
+	if err := brokerlink.AddHistory(ctx, b, time.Now(), map[string]broker.HistoryCounts{qs[0]: {Processed: 1}, qs[1]: {Failed: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range qs {

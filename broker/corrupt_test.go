@@ -119,7 +119,7 @@ func testCorruptMessage(t *testing.T, rdb redis.UniversalClient, tc corruption) 
 	var id string
 	var deadline time.Time
 	if tc.leased {
-		ms, err := b.PullLease(ctx, "q", 1, 30*time.Millisecond)
+		ms, err := leaseN(ctx, b, "q", 1, 30*time.Millisecond)
 		if err != nil || len(ms) != 1 || string(ms[0].Body) != "victim" {
 			t.Fatalf("first pull: %v, %v; want the victim", ms, err)
 		}

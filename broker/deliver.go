@@ -79,15 +79,15 @@ func WithHeaders(h map[string]string) DeliverOption {
 // logs a warning once per topic; RequireQueue (or Config.Unrouted) makes it
 // an error instead, and WithReceipt tells the caller which queues it reached.
 func (b *Broker) Deliver(ctx context.Context, msg map[string]any, opts ...DeliverOption) error {
-	d, err := b.DeliveryOf(msg, opts...)
+	d, err := b.deliveryOf(msg, opts...)
 	if err != nil {
 		return err
 	}
 	return b.DeliverBatch(ctx, []Delivery{d})
 }
 
-// DeliveryOf prepares msg for DeliverBatch as Deliver would deliver it.
-func (b *Broker) DeliveryOf(msg map[string]any, opts ...DeliverOption) (Delivery, error) {
+// deliveryOf prepares msg for DeliverBatch as Deliver would deliver it.
+func (b *Broker) deliveryOf(msg map[string]any, opts ...DeliverOption) (Delivery, error) {
 	if msg == nil {
 		return Delivery{}, fmt.Errorf("%w: nil message", ErrInvalidMessage)
 	}

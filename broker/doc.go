@@ -17,7 +17,7 @@
 // it), and a per-facet in-flight limit ([Broker.SetInflightLimit]) keeps a
 // facet from holding every worker. A rate limit ([Broker.SetRateLimit],
 // [Broker.SetFacetRateLimit]) caps how fast a facet is pulled: a facet over
-// it gives its turn away until it frees up, and [Broker.PullNext] says when
+// it gives its turn away until it frees up, and [Broker.PullWith] says when
 // that is. [Broker.PauseQueue] and [Broker.PauseFacet] stop a queue or a
 // facet.
 //

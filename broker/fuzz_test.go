@@ -256,7 +256,7 @@ func corruptVictim(t *testing.T, b *broker.Broker, leased bool) string {
 		}
 	}
 	if leased {
-		ms, err := b.PullLease(context.Background(), "q", 1, time.Second)
+		ms, err := leaseN(context.Background(), b, "q", 1, time.Second)
 		if err != nil || len(ms) != 1 || string(ms[0].Body) != "victim" {
 			t.Fatalf("first pull: %v, %v; want the victim", ms, err)
 		}

@@ -277,3 +277,9 @@ func (h *beforeScript) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h *beforeScript) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
+
+// leaseN pulls up to n messages of queue leased for lease.
+func leaseN(ctx context.Context, b *broker.Broker, queue string, n int, lease time.Duration) ([]*broker.Message, error) {
+	r, err := b.PullWith(ctx, queue, broker.PullOptions{Count: n, Lease: lease})
+	return r.Messages, err
+}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fairwayhq/fairway/internal/brokerlink"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -37,10 +38,14 @@ func (k keyspace) histKey(queue string, minute int64) string {
 	return k.queueKey(queue, "hist:"+strconv.FormatInt(minute, 10))
 }
 
-// AddHistory adds counts, by queue, to the minute that holds at, in one
+// The worker counts what its handlers did and adds it to the history
+// through internal/brokerlink: no other program writes history.
+func init() { brokerlink.RegisterAddHistory(addHistory) }
+
+// addHistory adds counts, by queue, to the minute that holds at, in one
 // round trip (one per Redis Cluster node). The minute is by the caller's
 // clock: a clock a few seconds off moves counts to a neighboring minute.
-func (b *Broker) AddHistory(ctx context.Context, at time.Time, counts map[string]HistoryCounts) error {
+func addHistory(ctx context.Context, b *Broker, at time.Time, counts map[string]HistoryCounts) error {
 	if ctx == nil {
 		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/internal/brokerlink"
 	"github.com/fairwayhq/fairway/internal/testutil"
 	"github.com/redis/go-redis/v9"
 )
@@ -19,8 +20,8 @@ func TestHistory(t *testing.T) {
 		now := time.Now().Truncate(time.Minute).Add(30 * time.Second)
 		add := func(at time.Time, c map[string]broker.HistoryCounts) {
 			t.Helper()
-			if err := b.AddHistory(ctx, at, c); err != nil {
-				t.Fatalf("AddHistory: %v", err)
+			if err := brokerlink.AddHistory(ctx, b, at, c); err != nil {
+				t.Fatalf("brokerlink.AddHistory: %v", err)
 			}
 		}
 		add(now, map[string]broker.HistoryCounts{"q": {Processed: 3, Failed: 1}, "r": {Processed: 7}})
@@ -61,7 +62,7 @@ func TestHistoryExpires(t *testing.T) {
 	rdb := testutil.RealRedis(t)
 	b := newBroker(t, rdb, broker.Config{})
 	now := time.Now()
-	if err := b.AddHistory(t.Context(), now, map[string]broker.HistoryCounts{"q": {Processed: 1}}); err != nil {
+	if err := brokerlink.AddHistory(t.Context(), b, now, map[string]broker.HistoryCounts{"q": {Processed: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	key := b.Namespace() + ":{q}:hist:" + strconv.FormatInt(now.Unix()/60, 10)
@@ -76,10 +77,10 @@ func TestHistoryBadInput(t *testing.T) {
 	_, rdb := testutil.MiniRedis(t)
 	b := newBroker(t, rdb, broker.Config{})
 	ctx := t.Context()
-	if err := b.AddHistory(ctx, time.Now(), map[string]broker.HistoryCounts{"a b": {Processed: 1}}); !errors.Is(err, broker.ErrInvalidQueueName) {
+	if err := brokerlink.AddHistory(ctx, b, time.Now(), map[string]broker.HistoryCounts{"a b": {Processed: 1}}); !errors.Is(err, broker.ErrInvalidQueueName) {
 		t.Errorf("bad queue: %v", err)
 	}
-	if err := b.AddHistory(ctx, time.Now(), map[string]broker.HistoryCounts{"q": {Failed: -1}}); !errors.Is(err, broker.ErrInvalidArgument) {
+	if err := brokerlink.AddHistory(ctx, b, time.Now(), map[string]broker.HistoryCounts{"q": {Failed: -1}}); !errors.Is(err, broker.ErrInvalidArgument) {
 		t.Errorf("negative: %v", err)
 	}
 	for _, n := range []int{0, broker.MaxHistoryMinutes + 1} {
@@ -95,7 +96,7 @@ func TestDestroyQueueClearsHistory(t *testing.T) {
 		b := newQueue(t, rdb, broker.Config{})
 		now := time.Now()
 		for _, at := range []time.Time{now, now.Add(-90 * time.Minute)} {
-			if err := b.AddHistory(t.Context(), at, map[string]broker.HistoryCounts{"q": {Processed: 1}}); err != nil {
+			if err := brokerlink.AddHistory(t.Context(), b, at, map[string]broker.HistoryCounts{"q": {Processed: 1}}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -60,7 +60,7 @@ func TestInflightLimitFreedBy(t *testing.T) {
 				}
 				ms := pullLease(t, b, 10, lease)
 				if len(ms) != 2 {
-					t.Fatalf("PullLease(10) = %d messages; want the limit, 2", len(ms))
+					t.Fatalf("PullWith(10) = %d messages; want the limit, 2", len(ms))
 				}
 				pullNone(t, b, "q")
 				if s := stats(t, b, "q"); s.InFlight != 2 || s.Ready != 2 || s.InflightLimit != 2 {

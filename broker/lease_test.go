@@ -16,9 +16,9 @@ const shortLease = 200 * time.Millisecond
 
 func pullLease(t *testing.T, b *broker.Broker, n int, lease time.Duration) []*broker.Message {
 	t.Helper()
-	ms, err := b.PullLease(t.Context(), "q", n, lease)
+	ms, err := leaseN(t.Context(), b, "q", n, lease)
 	if err != nil {
-		t.Fatalf("PullLease(%d, %v): %v", n, lease, err)
+		t.Fatalf("PullWith(%d, %v): %v", n, lease, err)
 	}
 	return ms
 }
@@ -36,8 +36,8 @@ func TestLeaseDuration(t *testing.T) {
 			{"Config.LeaseDuration", 2 * time.Minute, func(b *broker.Broker) (*broker.Message, error) {
 				return b.Pull(t.Context(), "q")
 			}, 2 * time.Minute},
-			{"PullLease", 2 * time.Minute, func(b *broker.Broker) (*broker.Message, error) {
-				ms, err := b.PullLease(t.Context(), "q", 1, 5*time.Second)
+			{"PullWith", 2 * time.Minute, func(b *broker.Broker) (*broker.Message, error) {
+				ms, err := leaseN(t.Context(), b, "q", 1, 5*time.Second)
 				if len(ms) == 0 {
 					return nil, err
 				}

@@ -495,7 +495,7 @@ func (m *modelRun) pull(n int) {
 	var err error
 	switch {
 	case short:
-		err = m.call(func() (err error) { got, err = m.b.PullLease(m.ctx, modelQueue, n, lease); return })
+		err = m.call(func() (err error) { got, err = leaseN(m.ctx, m.b, modelQueue, n, lease); return })
 	case n == 1:
 		err = m.call(func() error {
 			msg, err := m.b.Pull(m.ctx, modelQueue)

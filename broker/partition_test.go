@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -140,7 +141,7 @@ func TestPartitionFairness(t *testing.T) {
 				const big, small, each = 600, 30, 5
 				ds := make([]broker.Delivery, 0, big)
 				for i := range big {
-					d, _ := b.DeliveryOf(map[string]any{"topic": "t", "facet": "big", "n": i})
+					d := broker.Delivery{Topic: "t", Facet: "big", Body: []byte(strconv.Itoa(i))}
 					ds = append(ds, d)
 				}
 				if err := b.DeliverBatch(t.Context(), ds); err != nil {

@@ -22,23 +22,28 @@ func (b *Broker) Pull(ctx context.Context, queue string) (*Message, error) {
 // facets (at most Config.ReclaimBatch of each), so a program that uses the
 // broker alone still gets redeliveries and retries.
 func (b *Broker) PullN(ctx context.Context, queue string, n int) ([]*Message, error) {
-	return b.PullLease(ctx, queue, n, b.cfg.LeaseDuration)
-}
-
-// PullLease is PullN with a lease duration other than Config.LeaseDuration.
-func (b *Broker) PullLease(ctx context.Context, queue string, n int, lease time.Duration) ([]*Message, error) {
-	r, err := b.PullNext(ctx, queue, n, lease)
+	r, err := b.pull(ctx, queue, n, b.cfg.LeaseDuration)
 	return r.Messages, err
 }
 
-// PullResult is what PullNext leased, and when to try again.
+// PullOptions changes what PullWith leases.
+type PullOptions struct {
+	// Count is the most messages to lease, 1 to MaxPullBatch.
+	// Defaults to 1.
+	Count int
+	// Lease is how long the messages are leased, at least 1ms.
+	// Defaults to Config.LeaseDuration.
+	Lease time.Duration
+}
+
+// PullResult is what PullWith leased, and when to try again.
 type PullResult struct {
-	// Messages are the messages leased, at most the n asked for.
+	// Messages are the messages leased, at most the Count asked for.
 	Messages []*Message
 	// Now is Redis's clock when the pull ran.
 	Now time.Time
-	// NextReadyAt is, when fewer than n messages were leased, the time on
-	// Redis's clock at which the first facet held back by its rate limit
+	// NextReadyAt is, when fewer than Count messages were leased, the time
+	// on Redis's clock at which the first facet held back by its rate limit
 	// may be pulled again; it is zero when no facet is held back. A
 	// consumer that found nothing can sleep for NextReadyAt.Sub(Now). On a
 	// partitioned queue of a Cluster, whose nodes have clocks of their own,
@@ -47,9 +52,21 @@ type PullResult struct {
 	NextReadyAt time.Time
 }
 
-// PullNext is PullLease, and also reports when a facet held back by its rate
-// limit frees up, so that a consumer can wait for it without polling.
-func (b *Broker) PullNext(ctx context.Context, queue string, n int, lease time.Duration) (PullResult, error) {
+// PullWith is PullN with options (a lease other than Config.LeaseDuration)
+// that also reports when a facet held back by its rate limit frees up, so
+// that a consumer can wait for it without polling.
+func (b *Broker) PullWith(ctx context.Context, queue string, o PullOptions) (PullResult, error) {
+	if o.Lease == 0 {
+		o.Lease = b.cfg.LeaseDuration
+	}
+	if o.Count == 0 {
+		o.Count = 1
+	}
+	return b.pull(ctx, queue, o.Count, o.Lease)
+}
+
+// pull leases up to n messages of queue for lease.
+func (b *Broker) pull(ctx context.Context, queue string, n int, lease time.Duration) (PullResult, error) {
 	if err := checkQueue(ctx, queue); err != nil {
 		return PullResult{}, err
 	}

@@ -38,9 +38,9 @@ func facetStats(t *testing.T, b *broker.Broker, facet string) broker.FacetStats 
 // pullNext pulls up to n and acks what it got.
 func pullNext(t *testing.T, b *broker.Broker, n int) broker.PullResult {
 	t.Helper()
-	r, err := b.PullNext(t.Context(), "q", n, time.Minute)
+	r, err := b.PullWith(t.Context(), "q", broker.PullOptions{Count: n, Lease: time.Minute})
 	if err != nil {
-		t.Fatalf("PullNext: %v", err)
+		t.Fatalf("PullWith: %v", err)
 	}
 	if err := b.AckMany(t.Context(), r.Messages); err != nil {
 		t.Fatalf("AckMany: %v", err)
@@ -227,7 +227,7 @@ func TestRateLimitShares(t *testing.T) {
 		times := map[string][]time.Time{}
 		var start time.Time
 		for {
-			r, err := b.PullNext(t.Context(), "q", 8, time.Minute)
+			r, err := b.PullWith(t.Context(), "q", broker.PullOptions{Count: 8, Lease: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -307,7 +307,7 @@ func TestRateLimitRandomOps(t *testing.T) {
 				deliverN(t, b, f, 1+rng.IntN(3))
 			case op < 6:
 				var r broker.PullResult
-				r, err = b.PullNext(ctx, "q", 1+rng.IntN(4), time.Minute)
+				r, err = b.PullWith(ctx, "q", broker.PullOptions{Count: 1 + rng.IntN(4), Lease: time.Minute})
 				held = append(held, r.Messages...)
 			case op < 8 && len(held) > 0:
 				i := rng.IntN(len(held))

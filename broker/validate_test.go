@@ -140,8 +140,16 @@ func badInputs() []badInput {
 			_, err := b.PullN(ctx, "q", broker.MaxPullBatch+1)
 			return err
 		}, broker.ErrInvalidArgument},
-		{"PullLease of 0", func(ctx context.Context, b *broker.Broker, _ *broker.Message) error {
-			_, err := b.PullLease(ctx, "q", 1, 0)
+		{"PullWith a lease below 1ms", func(ctx context.Context, b *broker.Broker, _ *broker.Message) error {
+			_, err := b.PullWith(ctx, "q", broker.PullOptions{Lease: time.Microsecond})
+			return err
+		}, broker.ErrInvalidArgument},
+		{"PullWith a negative lease", func(ctx context.Context, b *broker.Broker, _ *broker.Message) error {
+			_, err := b.PullWith(ctx, "q", broker.PullOptions{Lease: -time.Second})
+			return err
+		}, broker.ErrInvalidArgument},
+		{"PullWith a negative count", func(ctx context.Context, b *broker.Broker, _ *broker.Message) error {
+			_, err := b.PullWith(ctx, "q", broker.PullOptions{Count: -1})
 			return err
 		}, broker.ErrInvalidArgument},
 		{"priority -1", func(ctx context.Context, b *broker.Broker, _ *broker.Message) error {

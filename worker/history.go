@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
+	"github.com/fairwayhq/fairway/internal/brokerlink"
 )
 
 // historyInterval is how often the counts of handled messages are written to
-// the broker's history (see broker.AddHistory), which dashboards chart.
+// the broker's history (through internal/brokerlink), which dashboards chart.
 const historyInterval = 5 * time.Second
 
 // history counts handled messages per queue in memory and adds them to the
@@ -87,7 +88,7 @@ func (h *history) flush() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := h.b.AddHistory(ctx, time.Now(), counts); err != nil {
+	if err := brokerlink.AddHistory(ctx, h.b, time.Now(), counts); err != nil {
 		h.log.Warn("fairway: could not record throughput history; will retry", "err", err)
 		h.mu.Lock()
 		for q, c := range counts {

@@ -114,7 +114,8 @@ func TestLeaseKeeperSurvivesPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	const lease = 500 * time.Millisecond // long enough that a loaded machine cannot miss the extension
-	ms, err := b.PullLease(ctx, "q", 1, lease)
+	res, err := b.PullWith(ctx, "q", broker.PullOptions{Lease: lease})
+	ms := res.Messages
 	if err != nil || len(ms) != 1 {
 		t.Fatalf("pull: %v, %v", ms, err)
 	}

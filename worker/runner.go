@@ -187,7 +187,7 @@ func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next t
 			continue
 		}
 		sent := time.Now()
-		res, err := r.b.PullNext(ctx, q, n-len(got), r.cfg.LeaseDuration)
+		res, err := r.b.PullWith(ctx, q, broker.PullOptions{Count: n - len(got), Lease: r.cfg.LeaseDuration})
 		if errors.Is(err, broker.ErrUnknownQueue) {
 			// Redis answered: the queue is gone. Registered again, it
 			// is pulled on the next round; else it waits out its backoff,

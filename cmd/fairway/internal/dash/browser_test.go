@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/fairwayhq/fairway/broker"
 	"github.com/fairwayhq/fairway/cmd/fairway/internal/dash"
+	"github.com/fairwayhq/fairway/internal/brokerlink"
 	"github.com/fairwayhq/fairway/internal/testutil"
 )
 
@@ -166,7 +167,7 @@ func seed(t *testing.T, b *broker.Broker) {
 	now := time.Now()
 	for i := range 60 {
 		c := broker.HistoryCounts{Processed: int64(20 + i%17*3), Failed: int64(i % 7 / 5)}
-		if err := b.AddHistory(ctx, now.Add(-time.Duration(i)*time.Minute), map[string]broker.HistoryCounts{"emails": c}); err != nil {
+		if err := brokerlink.AddHistory(ctx, b, now.Add(-time.Duration(i)*time.Minute), map[string]broker.HistoryCounts{"emails": c}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fairwayhq/fairway/broker"
 	"github.com/fairwayhq/fairway/cmd/fairway/internal/dash"
+	"github.com/fairwayhq/fairway/internal/brokerlink"
 	"github.com/fairwayhq/fairway/internal/testutil"
 )
 
@@ -55,7 +56,7 @@ func newFixture(t *testing.T, o dash.Options) *fixture {
 			t.Fatal(err)
 		}
 	}
-	if err := b.AddHistory(ctx, time.Now(), map[string]broker.HistoryCounts{"q": {Processed: 42, Failed: 7}}); err != nil {
+	if err := brokerlink.AddHistory(ctx, b, time.Now(), map[string]broker.HistoryCounts{"q": {Processed: 42, Failed: 7}}); err != nil {
 		t.Fatal(err)
 	}
 	o.Broker = b
