@@ -127,8 +127,7 @@ func TestRouteSharedLockOnly(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			b.reg.mu.RUnlock()
-			<-done
-			t.Fatal("a delivery of a routed topic waited for the registry cache's exclusive lock")
+			t.Fatalf("a delivery of a routed topic waited for the registry cache's exclusive lock (then: %v)", <-done)
 		}
 	})
 }
