@@ -10,7 +10,7 @@
 -- ARGV[1] of every queue script is the queue's wake channel: a message is
 -- published there whenever a facet gets a turn, so idle workers wake at once.
 local P = KEYS[1]
-local K_CFG = P .. 'cfg'            -- hash: pattern (while routed), limit, paused, rate, rated
+local K_CFG = P .. 'cfg'            -- hash: pattern (while routed), limit, paused, rate, rated, attempts
 local K_RING = P .. 'ring'          -- list of facet tokens, in turn order
 local K_TOKENS = P .. 'tokens'      -- hash facet -> its tokens in the ring
 local K_PRIO = P .. 'prio'          -- hash facet -> priority (absent: 1; "-<p>": paused)
