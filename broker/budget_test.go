@@ -261,3 +261,21 @@ func TestBudgetPartitioned(t *testing.T) {
 		}, "the message dead after 3 expired leases")
 	})
 }
+
+// A queue default that is not a budget (a foreign write to cfg) counts as
+// none: the message gets the broker's, and stays readable.
+func TestBudgetForeignDefault(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		b := newQueue(t, rdb, broker.Config{MaxAttempts: 6})
+		for _, v := range []string{"x", "-2", "0", "1.5"} {
+			if err := rdb.HSet(t.Context(), b.Namespace()+":{q}:cfg", "attempts", v).Err(); err != nil {
+				t.Fatal(err)
+			}
+			deliver(t, b, "t", "f", v)
+			if m := pull(t, b, "q"); string(m.Body) != v || m.MaxAttempts != 6 {
+				t.Fatalf("with cfg.attempts %q: pulled %v, body %q, MaxAttempts %d; want the broker's 6", v, m, m.Body, m.MaxAttempts)
+			}
+		}
+	})
+}

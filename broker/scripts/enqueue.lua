@@ -52,7 +52,10 @@ if pattern ~= ARGV[3] then
   return {pattern, version}
 end
 local limit = num(cfg[2])
-local budget = cfg[3] or ARGV[4]
+-- A default that is not a budget (only a foreign write leaves one) counts
+-- as none.
+local budget = num(cfg[3])
+if budget < 1 then budget = ARGV[4] end
 -- with_budget fills in the budget of an envelope whose delivery set none:
 -- its attempts field, right after the facet, is "0:" (see envelope.go).
 local function with_budget(env)
