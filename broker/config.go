@@ -34,6 +34,10 @@ const (
 	MaxPriority = 1000
 	// MaxPullBatch is the most messages one PullN may lease.
 	MaxPullBatch = 10000
+	// MaxAttemptsLimit is the largest budget of deliveries a message may
+	// be given (Config.MaxAttempts, WithMaxAttempts, SetMaxAttempts): a
+	// larger one is a mistake, not a policy.
+	MaxAttemptsLimit = 10000
 )
 
 // Config configures a Broker. The zero value is usable: every field has a
@@ -53,7 +57,12 @@ type Config struct {
 	// back to its queue. Defaults to 30s.
 	LeaseDuration time.Duration
 	// MaxAttempts is how many deliveries a message gets before it becomes a
-	// dead letter. Defaults to 25.
+	// dead letter, whether its handler failed or its lease expired, when
+	// neither its delivery (WithMaxAttempts) nor its queue (SetMaxAttempts)
+	// sets it. It is fixed when the message is queued, from the delivering
+	// broker's value; a message stored without a budget (envelope version
+	// 1) gets the value of the broker that pulls it. 1 to MaxAttemptsLimit.
+	// Defaults to 25.
 	MaxAttempts int
 	// DeadLetterCap is how many dead letters a queue keeps; the oldest are
 	// deleted first. A partitioned queue splits it evenly over its
@@ -155,8 +164,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: namespace %q: use 1 to 64 of [A-Za-z0-9._-]", ErrInvalidConfig, c.Namespace)
 	case c.LeaseDuration < time.Millisecond:
 		return fmt.Errorf("%w: LeaseDuration %v is below 1ms", ErrInvalidConfig, c.LeaseDuration)
-	case c.MaxAttempts < 1:
-		return fmt.Errorf("%w: MaxAttempts %d is below 1", ErrInvalidConfig, c.MaxAttempts)
+	case c.MaxAttempts < 1 || c.MaxAttempts > MaxAttemptsLimit:
+		return fmt.Errorf("%w: MaxAttempts %d is outside [1, %d]", ErrInvalidConfig, c.MaxAttempts, MaxAttemptsLimit)
 	case c.DeadLetterCap < 1:
 		return fmt.Errorf("%w: DeadLetterCap %d is below 1", ErrInvalidConfig, c.DeadLetterCap)
 	case c.MaxMessageBytes < 1:
@@ -202,4 +211,12 @@ func stringField(msg map[string]any, key string) string {
 		return fmt.Sprint(v)
 	}
 	return ""
+}
+
+// checkMaxAttempts validates a message's budget of deliveries.
+func checkMaxAttempts(n int) error {
+	if n < 1 || n > MaxAttemptsLimit {
+		return fmt.Errorf("%w: max attempts %d is outside [1, %d]", ErrInvalidArgument, n, MaxAttemptsLimit)
+	}
+	return nil
 }

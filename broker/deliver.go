@@ -38,6 +38,12 @@ type Delivery struct {
 	// Unrouted says what happens when no queue's pattern matches Topic.
 	// Defaults to Config.Unrouted.
 	Unrouted UnroutedPolicy
+	// MaxAttempts is how many deliveries the message gets on each queue
+	// before it becomes a dead letter, whether its handler failed or its
+	// lease expired; it is fixed when the message is queued. 1 to
+	// MaxAttemptsLimit. Defaults to the queue's default (SetMaxAttempts),
+	// else Config.MaxAttempts.
+	MaxAttempts int
 
 	optErr error // the first bad argument an option was given
 }
@@ -54,6 +60,19 @@ func WithDelay(d time.Duration) DeliverOption {
 // key reached the queue within window (0: Config.IdempotencyWindow).
 func WithIdempotencyKey(key string, window time.Duration) DeliverOption {
 	return func(x *Delivery) { x.IdempotencyKey, x.IdempotencyWindow = key, window }
+}
+
+// WithMaxAttempts gives the message n deliveries on each queue before it
+// becomes a dead letter (see Delivery.MaxAttempts). n outside 1 to
+// MaxAttemptsLimit fails the delivery with ErrInvalidArgument.
+func WithMaxAttempts(n int) DeliverOption {
+	return func(x *Delivery) {
+		if err := checkMaxAttempts(n); err != nil {
+			x.setOptErr(err)
+			return
+		}
+		x.MaxAttempts = n
+	}
 }
 
 // WithHeaders adds headers to the message, such as trace context.
@@ -244,7 +263,7 @@ func (b *Broker) prepare(ctx context.Context, ds []Delivery) ([]prepared, error)
 		if err := b.checkDelivery(d); err != nil {
 			return nil, err
 		}
-		e := envelope{facet: d.Facet, topic: d.Topic, headers: d.Headers, body: d.Body}
+		e := envelope{facet: d.Facet, topic: d.Topic, headers: d.Headers, body: d.Body, maxAttempts: d.MaxAttempts}
 		env := e.encode()
 		if len(env) > b.cfg.MaxMessageBytes {
 			return nil, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrMessageTooLarge, len(env), b.cfg.MaxMessageBytes)
@@ -281,6 +300,11 @@ func (b *Broker) checkDelivery(d *Delivery) error {
 	}
 	if d.Delay < 0 {
 		return fmt.Errorf("%w: negative delay %v", ErrInvalidArgument, d.Delay)
+	}
+	if d.MaxAttempts != 0 {
+		if err := checkMaxAttempts(d.MaxAttempts); err != nil {
+			return err
+		}
 	}
 	if d.IdempotencyKey != "" {
 		if err := validName(ErrInvalidArgument, "idempotency key", d.IdempotencyKey); err != nil {
@@ -327,8 +351,8 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 		if n == len(order)-1 && publish {
 			pubs = len(ps)
 		}
-		args := make([]any, 0, 2+2*pubs+4*len(idx))
-		args = append(args, r.patterns[q], pubs)
+		args := make([]any, 0, 3+2*pubs+4*len(idx))
+		args = append(args, r.patterns[q], b.cfg.MaxAttempts, pubs)
 		for i := range pubs {
 			args = append(args, b.keys.topicChannel(ps[i].topic), ps[i].body)
 		}

@@ -23,15 +23,19 @@
 //
 // Delivery is at least once. A pulled message is leased: [Broker.Ack]
 // deletes it, [Broker.Extend] keeps it, [Broker.Nack] retries it later, and a
-// lease that expires puts it back at the head of its facet. After
-// Config.MaxAttempts deliveries a message becomes a dead letter, which can be
-// listed, requeued and purged. Every change of state happens in one Lua
+// lease that expires puts it back at the head of its facet. After its
+// budget of deliveries a message becomes a dead letter, which can be listed,
+// requeued and purged. The budget is fixed when the message is queued: the
+// delivery's [WithMaxAttempts], else the queue's default
+// ([Broker.SetMaxAttempts]), else Config.MaxAttempts; it is stored with the
+// message, read back as [Message.MaxAttempts], and is the one number that
+// both a failure ([Broker.Nack]) and an expired lease count against. Every change of state happens in one Lua
 // script, atomically, on Redis's clock.
 //
 // All keys of a queue share the hash tag "{<queue>}" so that each script
 // touches one Redis Cluster slot:
 //
-//	<ns>:{<queue>}:cfg        hash: pattern, per-facet in-flight limit, paused, default rate limit, retired
+//	<ns>:{<queue>}:cfg        hash: pattern, per-facet in-flight limit, paused, default rate limit, retired, default budget (attempts)
 //	<ns>:{<queue>}:ring       list: facet tokens in turn order
 //	<ns>:{<queue>}:tokens     hash: facet -> tokens in the ring
 //	<ns>:{<queue>}:prio       hash: facet -> priority (absent: 1)

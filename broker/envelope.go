@@ -6,13 +6,22 @@ import (
 	"strconv"
 )
 
-// An envelope is how a message is stored: the facet first (the scripts read
-// it), then the topic, the headers and the body, each length-prefixed:
+// An envelope is how a message is stored: the facet and the most deliveries
+// the message gets first (the scripts read them), then the topic, the
+// headers and the body, the strings length-prefixed:
 //
-//	"1" <len> ":" facet <len> ":" topic <count> ":" (<len> ":" key <len> ":" value)* body
+//	"2" <len> ":" facet <attempts> ":" <len> ":" topic <count> ":" (<len> ":" key <len> ":" value)* body
 //
-// The leading "1" is the format's version.
-const envelopeVersion = '1'
+// The leading "2" is the format's version. attempts is 0 in what a producer
+// sends when the delivery set no budget: enqueue.lua writes the queue's
+// default there, else the producer's Config.MaxAttempts, so a stored
+// envelope always holds the message's own budget. Version "1" has no
+// attempts field (its messages get the Config.MaxAttempts of the broker
+// that reads them); it is still read.
+const (
+	envelopeVersion   = '2'
+	envelopeVersionV1 = '1'
+)
 
 var errBadEnvelope = errors.New("broker: unreadable envelope")
 
@@ -20,16 +29,19 @@ type envelope struct {
 	facet, topic string
 	headers      map[string]string
 	body         []byte
+	maxAttempts  int // 0: not set (and always in a version 1 envelope)
 }
 
 func (e *envelope) encode() []byte {
-	n := 16 + len(e.facet) + len(e.topic) + len(e.body)
+	n := 24 + len(e.facet) + len(e.topic) + len(e.body)
 	for k, v := range e.headers {
 		n += len(k) + len(v) + 8
 	}
 	b := make([]byte, 0, n)
 	b = append(b, envelopeVersion)
 	b = appendField(b, e.facet)
+	b = strconv.AppendInt(b, int64(e.maxAttempts), 10)
+	b = append(b, ':')
 	b = appendField(b, e.topic)
 	b = strconv.AppendInt(b, int64(len(e.headers)), 10)
 	b = append(b, ':')
@@ -54,11 +66,14 @@ func appendField(b []byte, s string) []byte {
 // decodeEnvelope parses what encode wrote. It never panics on foreign bytes.
 func decodeEnvelope(s string) (envelope, error) {
 	var e envelope
-	if len(s) == 0 || s[0] != envelopeVersion {
+	if len(s) == 0 || s[0] != envelopeVersion && s[0] != envelopeVersionV1 {
 		return e, errBadEnvelope
 	}
 	r := envelopeReader{s: s, i: 1}
 	e.facet = r.field()
+	if s[0] == envelopeVersion {
+		e.maxAttempts = r.number()
+	}
 	e.topic = r.field()
 	count := r.number()
 	if r.err == nil && count > 0 {

@@ -8,7 +8,7 @@ import (
 )
 
 func sameEnvelope(a, b envelope) bool {
-	return a.facet == b.facet && a.topic == b.topic && maps.Equal(a.headers, b.headers) && bytes.Equal(a.body, b.body)
+	return a.facet == b.facet && a.maxAttempts == b.maxAttempts && a.topic == b.topic && maps.Equal(a.headers, b.headers) && bytes.Equal(a.body, b.body)
 }
 
 func TestEnvelopeEncoding(t *testing.T) {
@@ -18,14 +18,15 @@ func TestEnvelopeEncoding(t *testing.T) {
 		e    envelope
 		want string
 	}{
-		{"plain", envelope{facet: "f", topic: "t", body: []byte("xy")}, "11:f1:t0:xy"},
-		{"empty", envelope{}, "10:0:0:"},
-		{"headers sorted", envelope{facet: "acme", topic: "o.c", headers: map[string]string{"b": "2", "a": "1"}, body: []byte("{}")},
-			"14:acme3:o.c2:1:a1:11:b1:2{}"},
-		{"empty header", envelope{facet: "f", topic: "t", headers: map[string]string{"": ""}}, "11:f1:t1:0:0:"},
-		{"lookalike body", envelope{facet: "f", topic: "t", body: []byte("11:f1:t0:")}, "11:f1:t0:11:f1:t0:"},
-		{"colons and digits", envelope{facet: "1:2", topic: "3:", body: []byte{0, ':', 0xff}}, "13:1:22:3:0:\x00:\xff"},
-		{"unicode", envelope{facet: "ünï", topic: "日本", body: []byte("é")}, "15:ünï6:日本0:é"},
+		{"plain", envelope{facet: "f", topic: "t", body: []byte("xy")}, "21:f0:1:t0:xy"},
+		{"empty", envelope{}, "20:0:0:0:"},
+		{"budget", envelope{facet: "f", topic: "t", maxAttempts: 3, body: []byte("xy")}, "21:f3:1:t0:xy"},
+		{"headers sorted", envelope{facet: "acme", topic: "o.c", maxAttempts: 25, headers: map[string]string{"b": "2", "a": "1"}, body: []byte("{}")},
+			"24:acme25:3:o.c2:1:a1:11:b1:2{}"},
+		{"empty header", envelope{facet: "f", topic: "t", headers: map[string]string{"": ""}}, "21:f0:1:t1:0:0:"},
+		{"lookalike body", envelope{facet: "f", topic: "t", body: []byte("21:f0:1:t0:")}, "21:f0:1:t0:21:f0:1:t0:"},
+		{"colons and digits", envelope{facet: "1:2", topic: "3:", body: []byte{0, ':', 0xff}}, "23:1:20:2:3:0:\x00:\xff"},
+		{"unicode", envelope{facet: "ünï", topic: "日本", body: []byte("é")}, "25:ünï0:6:日本0:é"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -42,11 +43,30 @@ func TestEnvelopeEncoding(t *testing.T) {
 	}
 }
 
+// TestDecodeEnvelopeVersion1 reads envelopes as a release before budgets
+// stored them: no attempts field, so no budget of their own.
+func TestDecodeEnvelopeVersion1(t *testing.T) {
+	t.Parallel()
+	tests := map[string]envelope{
+		"11:f1:t0:xy":                  {facet: "f", topic: "t", body: []byte("xy")},
+		"10:0:0:":                      {},
+		"14:acme3:o.c2:1:a1:11:b1:2{}": {facet: "acme", topic: "o.c", headers: map[string]string{"a": "1", "b": "2"}, body: []byte("{}")},
+	}
+	for raw, want := range tests {
+		got, err := decodeEnvelope(raw)
+		if err != nil || !sameEnvelope(got, want) {
+			t.Errorf("decodeEnvelope(%q) = %+v, %v; want %+v", raw, got, err, want)
+		}
+	}
+}
+
 func TestDecodeEnvelopeErrors(t *testing.T) {
 	t.Parallel()
 	tests := map[string]string{
 		"empty":                "",
-		"other version":        "21:f1:t0:",
+		"other version":        "31:f0:1:t0:",
+		"no budget":            "21:f1:t0:",
+		"budget not a number":  "21:fx:1:t0:",
 		"version only":         "1",
 		"no digits":            "1x:f1:t0:",
 		"no colon":             "11f1:t0:",
@@ -83,7 +103,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	for _, e := range seeds {
 		f.Add(string(e.encode()), e.facet, e.topic, "k", "v", e.body)
 	}
-	for _, raw := range []string{"", "1", "10:0:0:", "11:f1:t9999999999:", "112345678901:f", "11:f1:t2:1:a1:1", "\xff"} {
+	for _, raw := range []string{"", "1", "10:0:0:", "21:f3:1:t0:", "11:f1:t9999999999:", "112345678901:f", "11:f1:t2:1:a1:1", "\xff"} {
 		f.Add(raw, "", "", "", "", []byte(nil))
 	}
 	f.Fuzz(func(t *testing.T, raw, facet, topic, hk, hv string, body []byte) {

@@ -55,11 +55,11 @@ func ExampleBroker_DeadLetters() {
 	defer closeAll()
 	ctx := context.Background()
 	_ = b.RegisterQueue(ctx, "jobs", `^job$`)
-	_ = b.Deliver(ctx, map[string]any{"topic": "job", "n": 1})
+	// One attempt only: the first Nack dead-letters the message.
+	_ = b.Deliver(ctx, map[string]any{"topic": "job", "n": 1}, broker.WithMaxAttempts(1))
 
 	m, _ := b.Pull(ctx, "jobs")
-	// One attempt only: the Nack dead-letters the message.
-	if err := b.Nack(ctx, m, 0, broker.WithMaxAttempts(1), broker.WithReason(errors.New("smtp down"))); err != nil {
+	if err := b.Nack(ctx, m, 0, broker.WithReason(errors.New("smtp down"))); err != nil {
 		panic(err)
 	}
 	dead, err := b.DeadLetters(ctx, "jobs", 0, 10)

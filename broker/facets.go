@@ -43,6 +43,26 @@ func (b *Broker) SetInflightLimit(ctx context.Context, queue string, n int) erro
 	return b.queueSetting(ctx, "set in-flight limit", queue, scriptLimit, n)
 }
 
+// SetMaxAttempts sets queue's default budget: how many deliveries a message
+// queued on it from now on gets before it becomes a dead letter, when its
+// delivery sets none (WithMaxAttempts). 0 removes the default, so such
+// messages get the delivering broker's Config.MaxAttempts. Messages already
+// queued keep the budget they were queued with. A partitioned queue holds
+// it on every partition.
+func (b *Broker) SetMaxAttempts(ctx context.Context, queue string, n int) error {
+	if err := checkQueue(ctx, queue); err != nil {
+		return err
+	}
+	v := ""
+	if n != 0 {
+		if err := checkMaxAttempts(n); err != nil {
+			return err
+		}
+		v = strconv.Itoa(n)
+	}
+	return b.queueSetting(ctx, "set max attempts", queue, scriptSettings, "attempts", v)
+}
+
 // queueSetting runs a script that answers -1 when the queue does not exist.
 // On a partitioned queue it runs on every partition, current and draining,
 // so that each holds every setting, and it returns nil only once that holds

@@ -24,7 +24,8 @@ var leaseCalls = []struct {
 	{"Release", func(ctx context.Context, b *broker.Broker, m *broker.Message) error { return b.Release(ctx, m) }},
 	{"Nack", func(ctx context.Context, b *broker.Broker, m *broker.Message) error { return b.Nack(ctx, m, 0) }},
 	{"Nack to dead", func(ctx context.Context, b *broker.Broker, m *broker.Message) error {
-		return b.Nack(ctx, m, 0, broker.WithMaxAttempts(1))
+		m.MaxAttempts = 1 // its last attempt
+		return b.Nack(ctx, m, 0)
 	}},
 	{"Kill", func(ctx context.Context, b *broker.Broker, m *broker.Message) error { return b.Kill(ctx, m, "x") }},
 	{"Extend", func(ctx context.Context, b *broker.Broker, m *broker.Message) error {

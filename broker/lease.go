@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -116,16 +117,9 @@ func leaseErrors(op string, group []*Message, codes []int64, err error) error {
 type NackOption func(*nackOptions)
 
 type nackOptions struct {
-	reason      string
-	stack       string // WithStack
-	kill        bool
-	maxAttempts int
-}
-
-// WithMaxAttempts overrides Config.MaxAttempts for this Nack: the message
-// becomes a dead letter if it has had n deliveries.
-func WithMaxAttempts(n int) NackOption {
-	return func(o *nackOptions) { o.maxAttempts = n }
+	reason string
+	stack  string // WithStack
+	kill   bool
 }
 
 // WithReason records why processing failed; a message that becomes a dead
@@ -139,13 +133,13 @@ func WithReason(err error) NackOption {
 }
 
 // Nack ends the lease of a message whose processing failed. The message is
-// retried after delay, fairly, in its facet; once it has had
-// Config.MaxAttempts deliveries it becomes a dead letter instead.
+// retried after delay, fairly, in its facet; once it has had m.MaxAttempts
+// deliveries it becomes a dead letter instead.
 func (b *Broker) Nack(ctx context.Context, m *Message, delay time.Duration, opts ...NackOption) error {
 	if delay < 0 {
 		return fmt.Errorf("%w: negative delay %v", ErrInvalidArgument, delay)
 	}
-	o := nackOptions{reason: "nacked", maxAttempts: b.cfg.MaxAttempts}
+	o := nackOptions{reason: "nacked"}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -156,14 +150,14 @@ func (b *Broker) Nack(ctx context.Context, m *Message, delay time.Duration, opts
 // reason kept beside it. WithStack keeps a stack too; the other options
 // change nothing here.
 func (b *Broker) Kill(ctx context.Context, m *Message, reason string, opts ...NackOption) error {
-	o := nackOptions{maxAttempts: b.cfg.MaxAttempts}
+	var o nackOptions
 	for _, opt := range opts {
 		if opt == nil {
 			return fmt.Errorf("%w: nil option to Kill", ErrInvalidArgument)
 		}
 		opt(&o)
 	}
-	return b.nack(ctx, m, 0, nackOptions{reason: reason, stack: o.stack, kill: true, maxAttempts: b.cfg.MaxAttempts})
+	return b.nack(ctx, m, 0, nackOptions{reason: reason, stack: o.stack, kill: true})
 }
 
 // maxReasonBytes bounds the reason kept with a dead letter.
@@ -176,8 +170,11 @@ func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o na
 	if ctx == nil {
 		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
 	}
-	if o.maxAttempts < 1 {
-		return fmt.Errorf("%w: max attempts %d is below 1", ErrInvalidArgument, o.maxAttempts)
+	// A Message built by hand has no budget: it gets the broker's, as one
+	// stored without a budget does.
+	maxAttempts := cmp.Or(m.MaxAttempts, b.cfg.MaxAttempts)
+	if err := checkMaxAttempts(maxAttempts); err != nil {
+		return err
 	}
 	if len(o.reason) > maxReasonBytes {
 		o.reason = o.reason[:maxReasonBytes]
@@ -187,7 +184,7 @@ func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o na
 		kill = "1"
 	}
 	code, err := b.runQueue(ctx, scriptNack, m.home(), m.ID, m.lease, ms(delay),
-		o.maxAttempts, b.cfg.DeadLetterCap, deadReason(o.reason, o.stack), kill).Int64()
+		maxAttempts, b.cfg.DeadLetterCap, deadReason(o.reason, o.stack), kill).Int64()
 	if err != nil {
 		return wrapRedis("nack", err)
 	}

@@ -14,8 +14,9 @@ import (
 )
 
 // envelopeOverhead is what an envelope adds to the body of a message with
-// topic "t", facet "f" and no headers: "1" "1:f" "1:t" "0:".
-const envelopeOverhead = 9
+// topic "t", facet "f", no headers and no budget of its own: "2" "1:f"
+// "0:" "1:t" "0:".
+const envelopeOverhead = 11
 
 // TestMessageSizeLimit checks the default limit of 1 MiB on the encoded
 // message, exactly at the boundary, and that it can be raised: a message at

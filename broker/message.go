@@ -31,6 +31,10 @@ type Message struct {
 	Body []byte
 	// Attempt is 1 on the first delivery and grows with every redelivery.
 	Attempt int
+	// MaxAttempts is the message's budget, fixed when it was queued (see
+	// Delivery.MaxAttempts): once Attempt reaches it, a failure (Nack) or
+	// an expired lease makes the message a dead letter.
+	MaxAttempts int
 	// EnqueuedAt is when the message was delivered, to the millisecond.
 	EnqueuedAt time.Time
 	// Headers carries trace context and user metadata.

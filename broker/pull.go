@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -159,7 +160,8 @@ func (b *Broker) pullOnce(ctx context.Context, queue, part string, n int, lease 
 	return b.absorbPull(ctx, queue, part, res, lease, r)
 }
 
-// pullArgs are pull.lua's arguments after the wake channel.
+// pullArgs are pull.lua's arguments after the wake channel. The max
+// attempts are only those of messages stored without a budget.
 func (b *Broker) pullArgs(n int, lease time.Duration) []any {
 	return []any{n, ms(lease), b.cfg.MaxAttempts, b.cfg.DeadLetterCap, b.cfg.ReclaimBatch}
 }
@@ -210,5 +212,6 @@ func (b *Broker) decodeLeased(queue, part string, f []any, deadline time.Time) (
 		return m, err
 	}
 	m.Topic, m.Facet, m.Headers, m.Body = e.topic, e.facet, e.headers, e.body
+	m.MaxAttempts = cmp.Or(e.maxAttempts, b.cfg.MaxAttempts) // as reclaim in lib.lua
 	return m, nil
 }

@@ -41,7 +41,8 @@ func TestDeadLetterStack(t *testing.T) {
 			case "killed":
 				err = b.Kill(ctx, m, "handler panicked: boom", broker.WithStack(stack))
 			case "nacked":
-				err = b.Nack(ctx, m, 0, broker.WithReason(errors.New("handler panicked: bang")), broker.WithStack(stack), broker.WithMaxAttempts(1))
+				m.MaxAttempts = 1 // its last attempt
+				err = b.Nack(ctx, m, 0, broker.WithReason(errors.New("handler panicked: bang")), broker.WithStack(stack))
 			case "plain":
 				err = b.Kill(ctx, m, "gave up")
 			case "nul": // looks like a kept stack: kept as it is

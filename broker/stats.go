@@ -30,6 +30,10 @@ type QueueStats struct {
 	// RateLimited counts the facets waiting for their rate limit to let
 	// them be pulled again.
 	RateLimited int64
+	// MaxAttempts is the queue's default budget of deliveries
+	// (SetMaxAttempts); 0 is none, so a delivery that sets no budget gets
+	// its broker's Config.MaxAttempts.
+	MaxAttempts int64
 }
 
 // Stats returns queue's counts, read in one round trip (one per partition),
@@ -72,7 +76,7 @@ func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) 
 	var cfg *redis.SliceCmd
 	var msgs, leased, delayed, dead, facets, parked *redis.IntCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cfg = p.HMGet(ctx, k("cfg"), "pattern", "limit", "paused", "rate")
+		cfg = p.HMGet(ctx, k("cfg"), "pattern", "limit", "paused", "rate", "attempts")
 		msgs = p.HLen(ctx, k("msgs"))
 		leased = p.ZCard(ctx, k("leased"))
 		delayed = p.ZCard(ctx, k("delayed"))
@@ -102,6 +106,9 @@ func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) 
 		s.RateLimit = parseRateLimit(rate)
 	}
 	s.InflightLimit, _ = strconv.ParseInt(limit, 10, 64)
+	if att, ok := cfg.Val()[4].(string); ok {
+		s.MaxAttempts, _ = strconv.ParseInt(att, 10, 64)
+	}
 	// Every message is in exactly one state, so the ready ones are the rest.
 	s.Ready = msgs.Val() - s.InFlight - s.Delayed - s.Dead
 	return s, nil

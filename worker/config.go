@@ -50,10 +50,6 @@ type Config struct {
 	// extends the lease while its handler runs. Defaults to the broker's
 	// Config.LeaseDuration.
 	LeaseDuration time.Duration
-	// MaxAttempts is how many deliveries a failing message gets before it
-	// becomes a dead letter. Defaults to the broker's Config.MaxAttempts,
-	// which also applies to leases that expire.
-	MaxAttempts int
 	// RetryBackoff is the delay before attempt+1 after attempt failed.
 	// Defaults to exponential backoff with jitter: about 1s, 2s, 4s, ...
 	// capped at 1h, each ±50%.
@@ -71,7 +67,6 @@ func (c Config) withDefaults(b *broker.Broker) Config {
 	c.Concurrency = cmp.Or(c.Concurrency, ConcurrencyDefault)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, ShutdownTimeoutDefault)
 	c.LeaseDuration = cmp.Or(c.LeaseDuration, b.Config().LeaseDuration)
-	c.MaxAttempts = cmp.Or(c.MaxAttempts, b.Config().MaxAttempts)
 	c.PollInterval = cmp.Or(c.PollInterval, PollIntervalDefault)
 	if c.RetryBackoff == nil {
 		c.RetryBackoff = DefaultRetryBackoff
@@ -90,8 +85,6 @@ func (c Config) validate() error {
 		return fmt.Errorf("worker: negative ShutdownTimeout %v", c.ShutdownTimeout)
 	case c.LeaseDuration < 10*time.Millisecond:
 		return fmt.Errorf("worker: LeaseDuration %v is below 10ms", c.LeaseDuration)
-	case c.MaxAttempts < 1:
-		return fmt.Errorf("worker: MaxAttempts %d is below 1", c.MaxAttempts)
 	case c.PollInterval < time.Millisecond:
 		return fmt.Errorf("worker: PollInterval %v is below 1ms", c.PollInterval)
 	}

@@ -14,7 +14,10 @@
 //
 // A handler's result decides what happens to its message: nil acks it (acks
 // are batched); an error retries it after Config.RetryBackoff, durably in
-// Redis, until Config.MaxAttempts, then it becomes a dead letter. SkipRetry
+// Redis, until the message has had its budget of deliveries
+// (broker.Message.MaxAttempts, fixed when it was queued: see
+// broker.WithMaxAttempts), then it becomes a dead letter. A lease that
+// expires counts against the same budget. SkipRetry
 // dead-letters at once; RetryAfter chooses the delay. A panic is recovered
 // into a *PanicError and treated as an error.
 //

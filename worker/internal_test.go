@@ -88,7 +88,7 @@ func TestDefaultRetryBackoffGrows(t *testing.T) {
 func TestClassify(t *testing.T) {
 	t.Parallel()
 	// Covered in outcome_test.go through the public API; here only the
-	// default max attempts when the context carries none.
+	// default max attempts of a message built by hand, with no budget.
 	if got := Classify(context.Background(), msgAttempt(25), errors.New("x")); got != OutcomeDead {
 		t.Fatalf("attempt 25 of default 25 = %v, want dead", got)
 	}

@@ -18,7 +18,7 @@ import (
 func TestKeeperForgetsSettledLeases(t *testing.T) {
 	t.Parallel()
 	rdb := testutil.RealRedis(t)
-	b, err := broker.New(rdb, broker.Config{Namespace: testutil.Namespace(t)})
+	b, err := broker.New(rdb, broker.Config{Namespace: testutil.Namespace(t), MaxAttempts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestKeeperForgetsSettledLeases(t *testing.T) {
 		}
 	}
 	w := New(b, Config{
-		Concurrency: 4, PollInterval: 20 * time.Millisecond, MaxAttempts: 2,
+		Concurrency: 4, PollInterval: 20 * time.Millisecond,
 		RetryBackoff: func(int) time.Duration { return time.Millisecond },
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 
@@ -42,10 +43,11 @@ func (o Outcome) String() string {
 	}
 }
 
-type maxAttemptsKey struct{}
-
 // Classify tells what the worker will do with m after its handler returned
-// err, in the handler's context ctx. Middleware such as metrics uses it.
+// err, in the handler's context ctx. Middleware such as metrics uses it. A
+// failure on m's last attempt (m.MaxAttempts, the budget the message was
+// queued with) is dead; a Message built by hand, with no budget, counts
+// against broker.MaxAttemptsDefault.
 func Classify(ctx context.Context, m *broker.Message, err error) Outcome {
 	switch cause := context.Cause(ctx); {
 	case err == nil:
@@ -57,11 +59,7 @@ func Classify(ctx context.Context, m *broker.Message, err error) Outcome {
 	case errors.Is(err, ErrSkipRetry):
 		return OutcomeDead
 	}
-	maxAttempts, ok := ctx.Value(maxAttemptsKey{}).(int)
-	if !ok {
-		maxAttempts = broker.MaxAttemptsDefault
-	}
-	if m.Attempt >= maxAttempts {
+	if m.Attempt >= cmp.Or(m.MaxAttempts, broker.MaxAttemptsDefault) {
 		return OutcomeDead
 	}
 	return OutcomeRetry

@@ -236,7 +236,6 @@ func (r *runner) dispatch(m *broker.Message) {
 func (r *runner) process(m *broker.Message) {
 	ctx, cancel := context.WithCancelCause(r.handlerCtx)
 	defer cancel(nil)
-	ctx = context.WithValue(ctx, maxAttemptsKey{}, r.cfg.MaxAttempts)
 	r.keeper.track(m, cancel)
 	err := callHandler(ctx, r.handlers[m.Queue], m)
 	r.keeper.untrack(m)
@@ -253,7 +252,7 @@ func (r *runner) process(m *broker.Message) {
 		}
 		delay = max(delay, 0)
 		r.settle(m, "nack", func(ctx context.Context) error {
-			nackErr := r.b.Nack(ctx, m, delay, broker.WithReason(err), broker.WithMaxAttempts(r.cfg.MaxAttempts), stackOf(err))
+			nackErr := r.b.Nack(ctx, m, delay, broker.WithReason(err), stackOf(err))
 			if nackErr == nil {
 				// Taken after Redis answered: never before the retry is due.
 				r.retries.add(time.Now().Add(delay))

@@ -28,8 +28,8 @@ func panicky(_ context.Context, m *broker.Message) error {
 func TestPanicStackOnDeadLetter(t *testing.T) {
 	t.Parallel()
 	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
-		b := newBroker(t, rdb, broker.Config{})
-		w := worker.New(b, quick(worker.Config{MaxAttempts: 2, RetryBackoff: func(int) time.Duration { return time.Millisecond }}))
+		b := newBroker(t, rdb, broker.Config{MaxAttempts: 2})
+		w := worker.New(b, quick(worker.Config{RetryBackoff: func(int) time.Duration { return time.Millisecond }}))
 		w.HandleFunc("q", panicky)
 		for _, f := range []string{"panics", "fails"} {
 			if err := b.DeliverBytes(t.Context(), "t", f, []byte(`{}`)); err != nil {

@@ -124,9 +124,9 @@ func TestRetryDelayIsDurableInRedis(t *testing.T) {
 
 func TestDeadLettersAfterMaxAttempts(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
-		b := newBroker(t, rdb, broker.Config{})
+		b := newBroker(t, rdb, broker.Config{MaxAttempts: 3})
 		var calls atomic.Int32
-		w := worker.New(b, quick(worker.Config{MaxAttempts: 3}))
+		w := worker.New(b, quick(worker.Config{}))
 		w.HandleFunc("q", func(context.Context, *broker.Message) error {
 			calls.Add(1)
 			return errors.New("always broken")

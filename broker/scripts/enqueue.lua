@@ -6,13 +6,16 @@
 -- ARGV[1] wake channel
 -- ARGV[2] how long the replay marker is kept (ms)
 -- ARGV[3] the queue's pattern the producer routed the messages by
--- ARGV[4] m, how many publications follow
--- ARGV[5..4+2m] pairs: channel, body; published once the messages are
+-- ARGV[4] the producer's default budget (Config.MaxAttempts): written into
+--         an envelope whose delivery set none when the queue has no default
+--         of its own (cfg.attempts)
+-- ARGV[5] m, how many publications follow
+-- ARGV[6..5+2m] pairs: channel, body; published once the messages are
 --           written (the producer has the last enqueue call of a delivery
 --           publish), so a delivery Redis refuses (a full Redis) is heard of
 --           by no subscriber; published too when the queue refused them for
 --           its routing, which the producer then corrects
--- ARGV[5+2m..] four per message: id, facet, envelope, options: '' for a
+-- ARGV[6+2m..] four per message: id, facet, envelope, options: '' for a
 --           message ready now without an idempotency key, else
 --           "<delay ms>:<idempotency window ms>:<idempotency key>" (the key
 --           may be '', the delay 0)
@@ -22,9 +25,9 @@
 -- the queue's pattern when it is not ARGV[3]: then nothing is queued, and
 -- the producer routes again by that pattern. A call run again (its reply
 -- was lost) queues and publishes nothing more and answers as the first run.
-local first = 5 + 2 * tonumber(ARGV[4])
+local first = 6 + 2 * tonumber(ARGV[5])
 local function publish()
-  for i = 5, first - 1, 2 do
+  for i = 6, first - 1, 2 do
     redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
   end
 end
@@ -36,7 +39,7 @@ if seen then
   if string.sub(seen, 1, 2) == 'p:' then return {string.sub(seen, 3), version} end
   return {tonumber(seen), version}
 end
-local cfg = redis.call('HMGET', K_CFG, 'pattern', 'limit')
+local cfg = redis.call('HMGET', K_CFG, 'pattern', 'limit', 'attempts')
 local pattern = cfg[1]
 if not pattern then
   remember(-1)
@@ -49,6 +52,19 @@ if pattern ~= ARGV[3] then
   return {pattern, version}
 end
 local limit = num(cfg[2])
+-- A default that is not a budget (only a foreign write leaves one) counts
+-- as none.
+local budget = num(cfg[3])
+if budget < 1 then budget = ARGV[4] end
+-- with_budget fills in the budget of an envelope whose delivery set none:
+-- its attempts field, right after the facet, is "0:" (see envelope.go).
+local function with_budget(env)
+  if string.sub(env, 1, 1) ~= '2' then return env end
+  local colon = string.find(env, ':', 2, true)
+  local at = colon + tonumber(string.sub(env, 2, colon - 1)) + 1
+  if string.sub(env, at, at + 1) ~= '0:' then return env end
+  return string.sub(env, 1, at - 1) .. budget .. string.sub(env, at + 1)
+end
 local now
 local queued = 0
 -- The messages are stored with one HSET, and each facet's appended with one
@@ -76,7 +92,7 @@ for i = first, #ARGV, 4 do
   end
   if fresh then
     fields[#fields + 1] = id
-    fields[#fields + 1] = env
+    fields[#fields + 1] = with_budget(env)
     if delay > 0 then
       now = now or now_ms()
       redis.call('ZADD', K_DELAYED, now + delay, id)

@@ -10,7 +10,7 @@
 -- ARGV[1] of every queue script is the queue's wake channel: a message is
 -- published there whenever a facet gets a turn, so idle workers wake at once.
 local P = KEYS[1]
-local K_CFG = P .. 'cfg'            -- hash: pattern (while routed), limit, paused, rate, rated
+local K_CFG = P .. 'cfg'            -- hash: pattern (while routed), limit, paused, rate, rated, attempts
 local K_RING = P .. 'ring'          -- list of facet tokens, in turn order
 local K_TOKENS = P .. 'tokens'      -- hash facet -> its tokens in the ring
 local K_PRIO = P .. 'prio'          -- hash facet -> priority (absent: 1; "-<p>": paused)
@@ -157,14 +157,21 @@ local function make_ready(id, f, limit, head)
   give_turn(f, limit)
 end
 
--- envelope_facet reads the facet from an envelope: "1<len>:<facet>...".
+-- envelope_facet reads the facet from an envelope, "2<len>:<facet>
+-- <attempts>:..." or "1<len>:<facet>...", and as a second result the most
+-- deliveries the message gets, which only version 2 holds (see envelope.go).
 local function envelope_facet(env)
-  if not env or string.sub(env, 1, 1) ~= '1' then return nil end
+  local v = env and string.sub(env, 1, 1)
+  if v ~= '2' and v ~= '1' then return nil end
   local colon = string.find(env, ':', 2, true)
   if not colon then return nil end
   local n = tonumber(string.sub(env, 2, colon - 1))
   if not n or colon + n > #env then return nil end
-  return string.sub(env, colon + 1, colon + n)
+  local f = string.sub(env, colon + 1, colon + n)
+  if v == '1' then return f end
+  local att = tonumber(string.match(env, '^(%d+):', colon + n + 1))
+  if att and att > 0 then return f, att end
+  return f
 end
 
 -- forget removes every trace of message id but its place in a list or zset.
@@ -234,8 +241,9 @@ local function end_lease(id, f)
 end
 
 -- reclaim moves up to n expired leases back to the head of their facets (or
--- to the dead letters when their attempts are spent), and up to n delayed
--- messages that are due to the tail of their facets.
+-- to the dead letters when their attempts are spent: the envelope's budget,
+-- else max_attempts), and up to n delayed messages that are due to the tail
+-- of their facets.
 local function reclaim(now, limit, n, max_attempts, cap)
   local expired = {}
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, n)) do
@@ -244,8 +252,9 @@ local function reclaim(now, limit, n, max_attempts, cap)
     -- The envelope names the facet; the lease names the same one unless a
     -- foreign write changed or removed it, so it is only the fallback.
     local env = redis.call('HGET', K_MSGS, id)
-    local f = envelope_facet(env) or string.sub(v, sep + 1)
-    expired[#expired + 1] = {id, f, token_seq(string.sub(v, 1, sep - 1)), env}
+    local f, budget = envelope_facet(env)
+    f = f or string.sub(v, sep + 1)
+    expired[#expired + 1] = {id, f, token_seq(string.sub(v, 1, sep - 1)), env, budget or max_attempts}
   end
   -- Pushed back latest lease first, messages pulled together return to the
   -- head of their facet in the order they were pulled.
@@ -261,7 +270,7 @@ local function reclaim(now, limit, n, max_attempts, cap)
     else
       end_lease(id, f)
       local att = num(redis.call('HGET', K_ATT, id))
-      if att >= max_attempts then
+      if att >= e[5] then
         dead_letter(id, 'lease expired on attempt ' .. att, now, cap)
         -- The lease freed a slot: a facet held back at its in-flight limit
         -- must get its turn back here, as nack.lua does, or it stays stuck

@@ -5,7 +5,8 @@
 -- ARGV[1] wake channel
 -- ARGV[2] how long the replay marker is kept (ms)
 -- ARGV[3] id, ARGV[4] lease token
--- ARGV[5] delay (ms), ARGV[6] max attempts, ARGV[7] dead-letter cap
+-- ARGV[5] delay (ms), ARGV[6] max attempts (the message's, Message.MaxAttempts),
+-- ARGV[7] dead-letter cap
 -- ARGV[8] the error, kept with the dead letter
 -- ARGV[9] '1' to dead-letter now, whatever the attempts
 -- Returns 1 scheduled for retry, 2 dead-lettered, 0 gone, -1 lease lost. A

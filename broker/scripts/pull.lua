@@ -5,7 +5,8 @@
 -- ARGV[2] how long the replay marker is kept (ms)
 -- ARGV[3] n, the most messages to lease
 -- ARGV[4] lease duration (ms)
--- ARGV[5] max attempts
+-- ARGV[5] max attempts of a message stored without a budget (envelope
+--         version 1; see reclaim in lib.lua)
 -- ARGV[6] dead-letter cap
 -- ARGV[7] the most expired leases and due delayed messages to move back first
 -- Returns {now, more, next, turns, retired, id, token, attempt, envelope,

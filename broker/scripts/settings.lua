@@ -2,12 +2,16 @@
 -- it, or marks a partition retired (see Broker.SetPartitions).
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel (unused)
--- ARGV[2] 'get', 'set', 'share' or 'retire'
--- get returns {limit, paused, rate, n, facet, priority, ... (n pairs),
---   facet, rate limit, ...}: what 'set' takes in ARGV[3..]; '' for an unset
---   field.
--- set replaces the in-flight limit, pause, default rate limit, and every
---   facet's priority and rate limit with those given. Returns 1.
+-- ARGV[2] 'get', 'set', 'attempts', 'share' or 'retire'
+-- get returns {limit, paused, rate, attempts, n, facet, priority, ... (n
+--   pairs), facet, rate limit, ...}: what 'set' takes in ARGV[3..]; '' for
+--   an unset field.
+-- set replaces the in-flight limit, pause, default rate limit, default
+--   budget, and every facet's priority and rate limit with those given.
+--   Returns 1.
+-- attempts sets the budget of deliveries enqueue.lua gives a message whose
+--   delivery sets none to ARGV[3] (cfg.attempts), or removes it when
+--   ARGV[3] is ''. Returns 1.
 -- retire marks the queue as a partition that new deliveries no longer go
 --   to, which pull reports so that pullers reload the registry, and records
 --   when on this node's clock (TIME), which drop_drained measures
@@ -16,16 +20,23 @@
 --   that share of the dead-letter cap (see dead_cap in lib.lua). Returns 1.
 -- Every op returns -1 when the queue does not exist.
 local R = rate_lib()
-local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused', 'rate')
+local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused', 'rate', 'attempts')
 if not cfg[1] then return -1 end
 local op = ARGV[2]
 if op == 'get' then
-  local out = {cfg[1], cfg[2] or '', cfg[3] or ''}
+  local out = {cfg[1], cfg[2] or '', cfg[3] or '', cfg[4] or ''}
   local prio = redis.call('HGETALL', K_PRIO)
   out[#out + 1] = tostring(#prio / 2)
   for _, v in ipairs(prio) do out[#out + 1] = v end
   for _, v in ipairs(redis.call('HGETALL', R.RATES)) do out[#out + 1] = v end
   return out
+elseif op == 'attempts' then
+  if ARGV[3] == '' then
+    redis.call('HDEL', K_CFG, 'attempts')
+  else
+    redis.call('HSET', K_CFG, 'attempts', ARGV[3])
+  end
+  return 1
 elseif op == 'share' then
   redis.call('HSET', K_CFG, 'share', ARGV[3])
   return 1
@@ -36,12 +47,13 @@ end
 -- set: only ever on a partition that holds no messages yet, so no turn in
 -- its ring needs to change with the priorities.
 redis.call('HSET', K_CFG, 'limit', ARGV[3])
-redis.call('HDEL', K_CFG, 'paused', 'rate', 'rated', 'retired')
+redis.call('HDEL', K_CFG, 'paused', 'rate', 'rated', 'retired', 'attempts')
 if ARGV[4] ~= '' then redis.call('HSET', K_CFG, 'paused', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', K_CFG, 'rate', ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('HSET', K_CFG, 'attempts', ARGV[6]) end
 redis.call('DEL', K_PRIO, R.RATES)
-local n = tonumber(ARGV[6])
-local i = 7
+local n = tonumber(ARGV[7])
+local i = 8
 for _ = 1, n do
   redis.call('HSET', K_PRIO, ARGV[i], ARGV[i + 1])
   i = i + 2

@@ -435,6 +435,7 @@ func TestEnvelopeFacet(t *testing.T) {
 		"14:ab":             "!",
 		"1x:a":              "!",
 		"2:a":               "!",
+		"21:a3:5:topic0:":   "a",
 		"":                  "!",
 		"1-1:a":             "!",
 	} {

@@ -105,6 +105,23 @@ func mustContain(t *testing.T, s string, subs ...string) {
 	}
 }
 
+// deliver --max-attempts gives the message its budget; a bad one is a
+// usage error that delivers nothing.
+func TestDeliverMaxAttempts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.run(0, "register", "q", ".")
+	e.run(0, "deliver", `{"n":1}`, "--max-attempts", "3")
+	for _, bad := range []string{"-1", "10001"} {
+		r := e.run(2, "deliver", `{"n":2}`, "--max-attempts", bad)
+		mustContain(t, r.stderr, "--max-attempts "+bad)
+	}
+	ms, err := e.b.PullN(t.Context(), "q", 10)
+	if err != nil || len(ms) != 1 || ms[0].MaxAttempts != 3 {
+		t.Fatalf("PullN = %v, %v; want one message with MaxAttempts 3", ms, err)
+	}
+}
+
 func TestQueuesStatsAndDeliver(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
