@@ -18,7 +18,6 @@ type acker struct {
 	leases *keeper         // how long each ack may be retried
 	quit   <-chan struct{} // closed on a hard stop: retry no more
 	in     chan *broker.Message
-	done   chan struct{}
 }
 
 // maxAckBatch bounds one AckMany.
@@ -27,46 +26,45 @@ const maxAckBatch = 512
 func newAcker(b *broker.Broker, log *slog.Logger, leases *keeper, quit <-chan struct{}, concurrency int) *acker {
 	return &acker{
 		b: b, log: log, leases: leases, quit: quit,
-		in: make(chan *broker.Message, 2*concurrency), done: make(chan struct{}),
+		in: make(chan *broker.Message, 2*concurrency),
 	}
 }
 
 func (a *acker) ack(m *broker.Message) { a.in <- m }
 
-// stop flushes the acks sent so far and returns when they are done. Call it
-// once no handler can ack any more.
-func (a *acker) stop() {
-	close(a.in)
-	<-a.done
-}
-
-// run sends acks until stop. A panic restarts the loop (see supervise); the
-// acks of the batch it was sending are lost, so those messages come back
-// when their leases end.
-func (a *acker) run() {
-	defer close(a.done)
-	supervise(context.Background(), a.log, "acker", a.loop)
-}
-
-func (a *acker) loop(context.Context) error {
+// run sends acks until ctx ends, then flushes the acks sent so far and
+// returns: a service (see supervisor), stopped once no handler can ack any
+// more. A panic restarts it; the acks of the batch it was sending are lost,
+// so those messages come back when their leases end.
+func (a *acker) run(ctx context.Context) error {
 	batch := make([]*broker.Message, 0, maxAckBatch)
-	for m := range a.in {
-		batch = append(batch[:0], m)
-	drain:
-		for len(batch) < maxAckBatch {
-			select {
-			case m, ok := <-a.in:
-				if !ok {
-					break drain
+	for {
+		select {
+		case m := <-a.in:
+			a.flush(a.fill(append(batch[:0], m)))
+		case <-ctx.Done():
+			for {
+				batch = a.fill(batch[:0])
+				if len(batch) == 0 {
+					return nil
 				}
-				batch = append(batch, m)
-			default:
-				break drain
+				a.flush(batch)
 			}
 		}
-		a.flush(batch)
 	}
-	return nil
+}
+
+// fill adds to batch the acks waiting, up to maxAckBatch.
+func (a *acker) fill(batch []*broker.Message) []*broker.Message {
+	for len(batch) < maxAckBatch {
+		select {
+		case m := <-a.in:
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // flush acks a batch, retrying on Redis errors until the current lease of

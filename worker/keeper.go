@@ -26,8 +26,6 @@ type keeper struct {
 
 	mu      sync.Mutex
 	tracked map[*broker.Message]*leaseState
-	quit    chan struct{}
-	done    chan struct{}
 	onTick  func() // a test hook
 }
 
@@ -48,7 +46,6 @@ func newKeeper(b *broker.Broker, log *slog.Logger, lease time.Duration) *keeper 
 	return &keeper{
 		b: b, log: log, lease: lease,
 		tracked: make(map[*broker.Message]*leaseState),
-		quit:    make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
@@ -107,25 +104,15 @@ func (k *keeper) deadline(m *broker.Message) time.Time {
 	return time.Time{}
 }
 
-func (k *keeper) stop() {
-	close(k.quit)
-	<-k.done
-}
-
 // run checks leases four times per lease period and extends those that have
-// run for a third of it, so a lease is renewed well before it ends. A panic
-// restarts the loop (see supervise) rather than stop lease keeping.
-func (k *keeper) run() {
-	defer close(k.done)
-	supervise(context.Background(), k.log, "lease keeper", k.loop)
-}
-
-func (k *keeper) loop(context.Context) error {
+// run for a third of it, so a lease is renewed well before it ends, until
+// ctx ends: a service (see supervisor).
+func (k *keeper) run(ctx context.Context) error {
 	t := time.NewTicker(k.lease / 4)
 	defer t.Stop()
 	for {
 		select {
-		case <-k.quit:
+		case <-ctx.Done():
 			return nil
 		case <-t.C:
 			if k.onTick != nil {
