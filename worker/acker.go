@@ -2,9 +2,7 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/fairwayhq/fairway/broker"
 )
@@ -68,66 +66,15 @@ func (a *acker) fill(batch []*broker.Message) []*broker.Message {
 }
 
 // flush acks a batch, retrying on Redis errors until the current lease of
-// every message in it has ended (then the messages come back: at least
-// once), or a hard stop. Each message drops out of the retries when its own
-// lease ends.
+// every message in it has ended, or a hard stop (see keeper.settle).
 func (a *acker) flush(batch []*broker.Message) {
-	defer a.leases.forget(batch...)
-	retry := newRetryDelay()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := a.b.AckMany(ctx, batch)
-		cancel()
-		if err == nil {
-			return
-		}
-		if errors.Is(err, broker.ErrLeaseLost) && !hasOtherThan(err, broker.ErrLeaseLost) {
-			a.log.Warn("fairway: acked after the lease was lost; the message will run again", "err", err)
-			return
-		}
-		var last time.Time
-		batch, last = a.live(batch, err)
-		if len(batch) == 0 {
-			return
-		}
-		a.log.Warn("fairway: ack failed; retrying", "n", len(batch), "err", err)
-		if !waitRetry(retry.next(), last, a.quit) {
-			a.log.Error("fairway: could not ack before the leases ended or the worker stopped; the messages will run again", "n", len(batch), "err", err)
-			return
-		}
+	res, err := a.leases.settle("ack", batch, a.quit, func(err error) {
+		a.log.Warn("fairway: ack failed; retrying while the leases last", "n", len(batch), "err", err)
+	}, a.b.AckMany)
+	switch res {
+	case settledLost:
+		a.log.Warn("fairway: acked after the lease was lost; the message will run again", "err", err)
+	case settledGaveUp:
+		a.log.Error("fairway: could not ack before the leases ended or the worker stopped; the messages will run again", "n", len(batch), "err", err)
 	}
-}
-
-// live is the part of batch whose leases have not ended, and the latest of
-// their deadlines; it logs the messages that drop out after err.
-func (a *acker) live(batch []*broker.Message, err error) ([]*broker.Message, time.Time) {
-	var last time.Time
-	kept := batch[:0:0]
-	for _, m := range batch {
-		d := a.leases.deadline(m)
-		if time.Until(d) <= 0 {
-			a.log.Error("fairway: could not ack before the lease ended; the message will run again", "queue", m.Queue, "id", m.ID, "err", err)
-			continue
-		}
-		kept = append(kept, m)
-		if d.After(last) {
-			last = d
-		}
-	}
-	return kept, last
-}
-
-// hasOtherThan reports whether a joined error holds an error that is not
-// target.
-func hasOtherThan(err, target error) bool {
-	j, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return !errors.Is(err, target)
-	}
-	for _, e := range j.Unwrap() {
-		if !errors.Is(e, target) {
-			return true
-		}
-	}
-	return false
 }

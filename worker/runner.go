@@ -302,31 +302,14 @@ func callHandler(ctx context.Context, h Handler, m *broker.Message) (err error) 
 }
 
 // settle runs op until it succeeds, the lease is lost, the current lease
-// (as the keeper last extended it) has ended, so that the message comes back
-// by itself, or a hard stop. The first try is made whatever the time: a
-// release after a hard stop is how a canceled handler's message goes back.
+// has ended, or a hard stop: the keeper's one retry rule (keeper.settle).
 func (r *runner) settle(m *broker.Message, what string, op func(context.Context) error) {
-	defer r.keeper.forget(m)
-	retry := newRetryDelay()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-		err := op(ctx)
-		cancel()
-		switch {
-		case err == nil:
-			return
-		case errors.Is(err, broker.ErrLeaseLost):
-			r.cfg.Logger.Warn("fairway: lease lost before "+what, "queue", m.Queue, "id", m.ID)
-			return
-		}
-		r.w.health.setRedisErr(err)
-		if !waitRetry(retry.next(), r.keeper.deadline(m), r.handlerCtx.Done()) {
-			r.cfg.Logger.Error("fairway: gave up to "+what+"; the lease will expire", "queue", m.Queue, "id", m.ID, "err", err)
-			return
-		}
+	res, err := r.keeper.settle(what, []*broker.Message{m}, r.handlerCtx.Done(), r.w.health.setRedisErr,
+		func(ctx context.Context, _ []*broker.Message) error { return op(ctx) })
+	switch res {
+	case settledLost:
+		r.cfg.Logger.Warn("fairway: lease lost before "+what, "queue", m.Queue, "id", m.ID)
+	case settledGaveUp:
+		r.cfg.Logger.Error("fairway: gave up to "+what+"; the lease will expire", "queue", m.Queue, "id", m.ID, "err", err)
 	}
 }
-
-// settleTimeout bounds one try of a nack, dead-letter or release, as the
-// acker bounds one AckMany.
-const settleTimeout = 5 * time.Second
