@@ -305,7 +305,9 @@ func TestSettleAfterExtensionRetriedUntilCurrentLeaseEnds(t *testing.T) {
 		done   func(s broker.QueueStats) bool
 	}{
 		{"ack", func(string) error { return nil },
-			func(s broker.QueueStats) bool { return s.Ready == 0 && s.InFlight == 0 && s.Delayed == 0 && s.Dead == 0 }},
+			func(s broker.QueueStats) bool {
+				return s.Ready == 0 && s.InFlight == 0 && s.Delayed == 0 && s.Dead == 0
+			}},
 		{"nack", func(marker string) error { return worker.RetryAfter(errors.New(marker), time.Hour) },
 			func(s broker.QueueStats) bool { return s.Delayed == 1 && s.Ready == 0 && s.InFlight == 0 }},
 		{"dead letter", func(marker string) error { return worker.SkipRetry(errors.New(marker)) },
