@@ -67,12 +67,12 @@ func TestEveryServiceRestartsAfterPanic(t *testing.T) {
 				panic("injected into " + name)
 			}
 		}}
-		const lease = 300 * time.Millisecond
+		const lease = time.Second
 		w, b := hookedWorker(t, rdb, hooks, lease)
 		var handled atomic.Int32
 		w.HandleFunc("q", func(context.Context, *broker.Message) error {
 			handled.Add(1)
-			time.Sleep(2 * lease) // outlives its lease: the keeper must extend it
+			time.Sleep(3 * lease / 2) // outlives its lease: the keeper must extend it
 			return nil
 		})
 		ctx := context.Background()
