@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,9 @@ type ackFailer struct {
 	id     string
 	left   int  // failures still to make; -1: every ack
 	anyArg bool // fail every script that carries the ID (nack, kill, release, extend too)
+	// marker, if set, fails instead the scripts with an argument holding
+	// it (a nack's or dead letter's reason), not the acks of id.
+	marker string
 	failed int
 }
 
@@ -63,7 +67,22 @@ func (f *ackFailer) hit(cmd redis.Cmder) bool {
 	return true
 }
 
+// armMarker makes the next n scripts carrying marker in an argument fail.
+func (f *ackFailer) armMarker(marker string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.marker, f.left = marker, n
+}
+
 func (f *ackFailer) matches(args []any) bool {
+	if f.marker != "" {
+		for _, a := range args {
+			if strings.Contains(fmt.Sprint(a), f.marker) {
+				return true
+			}
+		}
+		return false
+	}
 	if !f.anyArg {
 		return fmt.Sprint(args[len(args)-2]) == f.id
 	}
@@ -269,6 +288,73 @@ func TestSettleRetriesEndOnHardStop(t *testing.T) {
 			if fail.count() == 0 {
 				t.Errorf("no %s failed: the test injected nothing", tc.name)
 			}
+		})
+	}
+}
+
+// A handler runs past two lease periods (the keeper extends its lease
+// meanwhile), then Redis refuses the first try of its settlement: an ack, a
+// nack (retry in an hour) or a dead letter. The settlement is retried until
+// the lease as the keeper last extended it ends, so it is applied once and
+// the message is never handled twice, on miniredis and on a real
+// redis-server.
+func TestSettleAfterExtensionRetriedUntilCurrentLeaseEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		result func(marker string) error // what the handler returns
+		done   func(s broker.QueueStats) bool
+	}{
+		{"ack", func(string) error { return nil },
+			func(s broker.QueueStats) bool {
+				return s.Ready == 0 && s.InFlight == 0 && s.Delayed == 0 && s.Dead == 0
+			}},
+		{"nack", func(marker string) error { return worker.RetryAfter(errors.New(marker), time.Hour) },
+			func(s broker.QueueStats) bool { return s.Delayed == 1 && s.Ready == 0 && s.InFlight == 0 }},
+		{"dead letter", func(marker string) error { return worker.SkipRetry(errors.New(marker)) },
+			func(s broker.QueueStats) bool { return s.Dead == 1 && s.Ready == 0 && s.InFlight == 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+				const lease = time.Second
+				fail := &ackFailer{}
+				rdb.AddHook(fail)
+				b := newBroker(t, rdb, broker.Config{})
+				deliverN(t, b, "f", 1)
+				var handled atomic.Int32
+				w := worker.New(b, quick(worker.Config{Concurrency: 1, LeaseDuration: lease}))
+				w.HandleFunc("q", func(ctx context.Context, m *broker.Message) error {
+					if handled.Add(1) > 1 {
+						return nil
+					}
+					// Outlive two lease periods; the keeper extends meanwhile.
+					select {
+					case <-time.After(5 * lease / 2):
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					marker := "refused-once-" + m.ID
+					if tc.name == "ack" {
+						fail.arm(m.ID, 1)
+					} else {
+						fail.armMarker(marker, 1)
+					}
+					return tc.result(marker)
+				})
+				startWorker(t, w, b)
+				testutil.Eventually(t, 15*time.Second, func() bool { return tc.done(stats(t, b)) },
+					"the "+tc.name+" was not applied")
+				// Past the lease the pull had granted and the one last
+				// extended: a settlement given up would have let the
+				// message run again by now.
+				time.Sleep(3 * lease / 2)
+				if n := handled.Load(); n != 1 {
+					t.Errorf("handled %d times, want 1", n)
+				}
+				if n := fail.count(); n != 1 {
+					t.Errorf("%d tries failed, want 1 (the test injected nothing?)", n)
+				}
+			})
 		})
 	}
 }

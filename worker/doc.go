@@ -33,6 +33,14 @@
 // finish within Config.ShutdownTimeout, then cancels the rest (cause
 // ErrShutdown) and hands their messages back without counting the attempt.
 // A crash loses nothing either: leases expire and the messages come back.
+//
+// The worker's services (the fetcher, the acker, the lease keeper, the
+// history flusher) run under one supervisor, each restarted with backoff if
+// it panics. They stop in dependency order: the fetcher first, so no new
+// work starts; the handlers drain (their nacks and releases sent as they
+// return); the acker flushes the last acks; then the lease keeper, which
+// owns the lease deadlines the acks retry against; the history last, so its
+// final write counts every outcome.
 // Redis outages are retried with backoff and reported by Ready and
 // HealthHandler.
 //

@@ -18,10 +18,8 @@ const historyInterval = 5 * time.Second
 // broker's per-minute history every historyInterval and on stop, so that
 // handling a message costs no Redis call of its own.
 type history struct {
-	b    *broker.Broker
-	log  *slog.Logger
-	quit chan struct{}
-	done chan struct{}
+	b   *broker.Broker
+	log *slog.Logger
 
 	mu     sync.Mutex
 	counts map[string]broker.HistoryCounts
@@ -30,7 +28,6 @@ type history struct {
 func newHistory(b *broker.Broker, log *slog.Logger) *history {
 	return &history{
 		b: b, log: log,
-		quit: make(chan struct{}), done: make(chan struct{}),
 		counts: make(map[string]broker.HistoryCounts),
 	}
 }
@@ -53,26 +50,20 @@ func (h *history) count(queue string, o Outcome) {
 	h.mu.Unlock()
 }
 
-// run flushes the counts every historyInterval until stop.
-func (h *history) run() {
-	defer close(h.done)
+// run flushes the counts every historyInterval and, when ctx ends, writes
+// the last counts and returns: a service (see supervisor).
+func (h *history) run(ctx context.Context) error {
 	t := time.NewTicker(historyInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
 			h.flush()
-		case <-h.quit:
+		case <-ctx.Done():
 			h.flush()
-			return
+			return nil
 		}
 	}
-}
-
-// stop writes the last counts and returns when they are written.
-func (h *history) stop() {
-	close(h.quit)
-	<-h.done
 }
 
 // flush adds the counts so far to the broker's history. On a Redis error

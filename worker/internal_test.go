@@ -128,8 +128,8 @@ func TestLeaseKeeperSurvivesPanic(t *testing.T) {
 		}
 	}
 	k.track(ms[0], func(error) {})
-	go k.run()
-	defer k.stop()
+	sup := &supervisor{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	defer sup.start(ctx, service{"lease keeper", k.run}).stop()
 	// Extended past the first deadline, by the restarted loop.
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		got, err := b.Pull(ctx, "q")

@@ -26,8 +26,6 @@ type keeper struct {
 
 	mu      sync.Mutex
 	tracked map[*broker.Message]*leaseState
-	quit    chan struct{}
-	done    chan struct{}
 	onTick  func() // a test hook
 }
 
@@ -48,7 +46,6 @@ func newKeeper(b *broker.Broker, log *slog.Logger, lease time.Duration) *keeper 
 	return &keeper{
 		b: b, log: log, lease: lease,
 		tracked: make(map[*broker.Message]*leaseState),
-		quit:    make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
@@ -107,25 +104,15 @@ func (k *keeper) deadline(m *broker.Message) time.Time {
 	return time.Time{}
 }
 
-func (k *keeper) stop() {
-	close(k.quit)
-	<-k.done
-}
-
 // run checks leases four times per lease period and extends those that have
-// run for a third of it, so a lease is renewed well before it ends. A panic
-// restarts the loop (see supervise) rather than stop lease keeping.
-func (k *keeper) run() {
-	defer close(k.done)
-	supervise(context.Background(), k.log, "lease keeper", k.loop)
-}
-
-func (k *keeper) loop(context.Context) error {
+// run for a third of it, so a lease is renewed well before it ends, until
+// ctx ends: a service (see supervisor).
+func (k *keeper) run(ctx context.Context) error {
 	t := time.NewTicker(k.lease / 4)
 	defer t.Stop()
 	for {
 		select {
-		case <-k.quit:
+		case <-ctx.Done():
 			return nil
 		case <-t.C:
 			if k.onTick != nil {
@@ -189,10 +176,80 @@ func pulledDeadline(sent time.Time, lease time.Duration) time.Time {
 	return sent.Add(lease)
 }
 
+// settleTimeout bounds one try of an ack, nack, dead-letter or release.
+const settleTimeout = 5 * time.Second
+
+// settled is how a settle ended.
+type settled int
+
+const (
+	settledDone   settled = iota // Redis applied it
+	settledLost                  // Redis found every lease lost
+	settledGaveUp                // the leases ended, or a hard stop came, first
+)
+
+// settle runs op (an ack, nack, dead-letter or release named what) on ms
+// until Redis applies it, finds every lease lost, or each message's current
+// lease, as this keeper holds it (extended or not), has ended, or quit
+// closes (a hard stop). A message drops out of the retries when its own
+// lease ends: it comes back by itself, at least once. The first try is made
+// whatever the time: a release after a hard stop is how a canceled
+// handler's message goes back. onErr, if not nil, sees each failed try.
+// The leases are forgotten when it returns, with the last error.
+//
+// This is the one retry rule of the worker's settlements: the acker and the
+// handlers' settle path both use it, against the deadlines only the keeper
+// writes.
+func (k *keeper) settle(what string, ms []*broker.Message, quit <-chan struct{}, onErr func(error), op func(context.Context, []*broker.Message) error) (settled, error) {
+	defer k.forget(ms...)
+	retry := newRetryDelay()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+		err := op(ctx, ms)
+		cancel()
+		switch {
+		case err == nil:
+			return settledDone, nil
+		case errors.Is(err, broker.ErrLeaseLost) && !hasOtherThan(err, broker.ErrLeaseLost):
+			return settledLost, err
+		}
+		if onErr != nil {
+			onErr(err)
+		}
+		var last time.Time
+		ms, last = k.live(what, ms, err)
+		if len(ms) == 0 {
+			return settledGaveUp, err
+		}
+		if !k.waitRetry(retry.next(), last, quit) {
+			return settledGaveUp, err
+		}
+	}
+}
+
+// live is the part of ms whose leases have not ended, and the latest of
+// their deadlines; it logs the messages that drop out after err.
+func (k *keeper) live(what string, ms []*broker.Message, err error) ([]*broker.Message, time.Time) {
+	var last time.Time
+	kept := ms[:0:0]
+	for _, m := range ms {
+		d := k.deadline(m)
+		if time.Until(d) <= 0 {
+			k.log.Error("fairway: could not "+what+" before the lease ended; the message will run again", "queue", m.Queue, "id", m.ID, "err", err)
+			continue
+		}
+		kept = append(kept, m)
+		if d.After(last) {
+			last = d
+		}
+	}
+	return kept, last
+}
+
 // waitRetry waits d before a retry, cut short by the lease's end. It returns
 // false, at once, if the lease already ended or quit is closed (a hard stop),
 // and false when quit closes while it waits.
-func waitRetry(d time.Duration, deadline time.Time, quit <-chan struct{}) bool {
+func (k *keeper) waitRetry(d time.Duration, deadline time.Time, quit <-chan struct{}) bool {
 	left := time.Until(deadline)
 	if left <= 0 {
 		return false
@@ -210,4 +267,19 @@ func waitRetry(d time.Duration, deadline time.Time, quit <-chan struct{}) bool {
 	case <-quit:
 		return false
 	}
+}
+
+// hasOtherThan reports whether a joined error holds an error that is not
+// target.
+func hasOtherThan(err, target error) bool {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return !errors.Is(err, target)
+	}
+	for _, e := range j.Unwrap() {
+		if !errors.Is(e, target) {
+			return true
+		}
+	}
+	return false
 }

@@ -9,8 +9,9 @@ import (
 	"github.com/fairwayhq/fairway/broker"
 )
 
-// runner is one run of a Worker: the fetcher, the handlers it starts, the
-// acker and the lease keeper.
+// runner is one run of a Worker: the handlers, and the services around
+// them (the fetcher and server check, the acker, the lease keeper, the
+// history flusher), run by one supervisor.
 type runner struct {
 	w        *Worker
 	b        *broker.Broker
@@ -20,9 +21,7 @@ type runner struct {
 
 	slots chan struct{} // one per running handler; capacity Concurrency
 
-	fetchCtx     context.Context
-	stopFetch    context.CancelFunc
-	fetchDone    chan struct{}
+	base         context.Context
 	handlerCtx   context.Context
 	hardStop     context.CancelCauseFunc
 	handlersWG   sync.WaitGroup
@@ -34,7 +33,8 @@ type runner struct {
 	failing failingQueues // used by the fetcher only
 	retries *retriesDue   // when this process's retries fall due
 
-	checkDone chan struct{} // closed when checkServer returned
+	sup                                *supervisor
+	fetching, acking, keeping, writing *stage // the services, in stop order
 
 	stopOnce sync.Once
 	finished chan struct{} // closed when everything has stopped
@@ -45,14 +45,13 @@ func newRunner(base context.Context, w *Worker, queues map[string]int, handlers 
 		w: w, b: w.b, cfg: w.cfg, handlers: handlers,
 		order:        newQueueOrder(queues, w.cfg.StrictPriority),
 		slots:        make(chan struct{}, w.cfg.Concurrency),
-		fetchDone:    make(chan struct{}),
-		checkDone:    make(chan struct{}),
+		base:         base,
+		sup:          &supervisor{log: w.cfg.Logger, hooks: w.hooks},
 		handlersIdle: make(chan struct{}),
 		finished:     make(chan struct{}),
 		failing:      make(failingQueues),
 		retries:      newRetriesDue(),
 	}
-	r.fetchCtx, r.stopFetch = context.WithCancel(base)
 	r.handlerCtx, r.hardStop = context.WithCancelCause(base)
 	r.keeper = newKeeper(r.b, w.cfg.Logger, w.cfg.LeaseDuration)
 	r.acker = newAcker(r.b, w.cfg.Logger, r.keeper, r.handlerCtx.Done(), w.cfg.Concurrency)
@@ -60,33 +59,41 @@ func newRunner(base context.Context, w *Worker, queues map[string]int, handlers 
 	return r
 }
 
+// start starts the services, the last to stop first.
 func (r *runner) start() {
 	r.w.health.setRunning(true)
-	go r.acker.run()
-	go r.keeper.run()
-	go r.history.run()
-	go r.checkServer(r.fetchCtx)
-	go func() {
-		defer close(r.fetchDone)
-		supervise(r.fetchCtx, r.cfg.Logger, "fetcher", r.fetchLoop)
-	}()
+	r.writing = r.sup.start(r.base, service{"history", r.history.run})
+	r.keeping = r.sup.start(r.base, service{"lease keeper", r.keeper.run})
+	r.acking = r.sup.start(r.base, service{"acker", r.acker.run})
+	r.fetching = r.sup.start(r.base,
+		service{"fetcher", r.fetchLoop},
+		service{"server check", r.checkServer})
 }
 
-// stop shuts down in dependency order: the fetcher first, so no new work
-// starts; then the handlers, which may still ack; then the lease keeper and
-// the acker, which flushes the last acks.
+// stop shuts down in dependency order, each step once the one before it
+// is done:
+//
+//  1. the fetcher (and server check), so that no new work starts;
+//  2. the handlers, which finish within the caller's deadline (Config.
+//     ShutdownTimeout for Run) and are canceled after it; their nacks,
+//     dead letters and releases are sent by the time they return;
+//  3. the acker, which flushes the last acks, each retried until its lease
+//     ends (or a hard stop);
+//  4. the lease keeper, which owns the leases the steps before it read
+//     their retry deadlines from, so it outlives every one of them;
+//  5. the history, last, so that its final write counts every outcome and
+//     never delays an ack racing its lease.
 func (r *runner) stop(ctx context.Context) error {
 	r.stopOnce.Do(func() {
 		r.w.health.setDraining(true)
-		r.stopFetch()
+		r.fetching.cancel()
 		go func() {
-			<-r.fetchDone
-			<-r.checkDone
+			r.fetching.wait()
 			r.handlersWG.Wait()
 			close(r.handlersIdle)
-			r.keeper.stop()
-			r.acker.stop()
-			r.history.stop()
+			r.acking.stop()
+			r.keeping.stop()
+			r.writing.stop()
 			r.w.health.setRunning(false)
 			close(r.finished)
 		}()
@@ -294,31 +301,14 @@ func callHandler(ctx context.Context, h Handler, m *broker.Message) (err error) 
 }
 
 // settle runs op until it succeeds, the lease is lost, the current lease
-// (as the keeper last extended it) has ended, so that the message comes back
-// by itself, or a hard stop. The first try is made whatever the time: a
-// release after a hard stop is how a canceled handler's message goes back.
+// has ended, or a hard stop: the keeper's one retry rule (keeper.settle).
 func (r *runner) settle(m *broker.Message, what string, op func(context.Context) error) {
-	defer r.keeper.forget(m)
-	retry := newRetryDelay()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-		err := op(ctx)
-		cancel()
-		switch {
-		case err == nil:
-			return
-		case errors.Is(err, broker.ErrLeaseLost):
-			r.cfg.Logger.Warn("fairway: lease lost before "+what, "queue", m.Queue, "id", m.ID)
-			return
-		}
-		r.w.health.setRedisErr(err)
-		if !waitRetry(retry.next(), r.keeper.deadline(m), r.handlerCtx.Done()) {
-			r.cfg.Logger.Error("fairway: gave up to "+what+"; the lease will expire", "queue", m.Queue, "id", m.ID, "err", err)
-			return
-		}
+	res, err := r.keeper.settle(what, []*broker.Message{m}, r.handlerCtx.Done(), r.w.health.setRedisErr,
+		func(ctx context.Context, _ []*broker.Message) error { return op(ctx) })
+	switch res {
+	case settledLost:
+		r.cfg.Logger.Warn("fairway: lease lost before "+what, "queue", m.Queue, "id", m.ID)
+	case settledGaveUp:
+		r.cfg.Logger.Error("fairway: gave up to "+what+"; the lease will expire", "queue", m.Queue, "id", m.ID, "err", err)
 	}
 }
-
-// settleTimeout bounds one try of a nack, dead-letter or release, as the
-// acker bounds one AckMany.
-const settleTimeout = 5 * time.Second

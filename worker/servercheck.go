@@ -14,11 +14,12 @@ const serverCheckInterval = 30 * time.Second
 
 // checkServer reports, in the logs and in Ready, a Redis that may evict keys
 // (broker.CheckServer), from the start and every serverCheckInterval, until
-// ctx ends. A check that cannot reach Redis changes nothing: the fetcher
-// reports outages.
-func (r *runner) checkServer(ctx context.Context) {
-	defer close(r.checkDone)
+// ctx ends: a service (see supervisor). A check that cannot reach Redis
+// changes nothing: the fetcher reports outages.
+func (r *runner) checkServer(ctx context.Context) error {
 	warned := ""
+	t := time.NewTicker(serverCheckInterval)
+	defer t.Stop()
 	for {
 		_, err := r.b.CheckServer(ctx)
 		switch {
@@ -34,8 +35,8 @@ func (r *runner) checkServer(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-time.After(serverCheckInterval):
+			return nil
+		case <-t.C:
 		}
 	}
 }

@@ -24,6 +24,7 @@ type Worker struct {
 	mws      []Middleware
 	run      *runner
 	health   health
+	hooks    *serviceHooks // for tests
 }
 
 // New returns a Worker pulling from b. Config errors are reported by Start
