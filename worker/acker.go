@@ -19,6 +19,9 @@ type acker struct {
 	quit   <-chan struct{} // closed on a hard stop: retry no more
 	in     chan *broker.Message
 	done   chan struct{}
+	// settled, when set, hears once per message how its ack ended: nil,
+	// an ErrLeaseLost, or the error the acker gave up on (see ackResult).
+	settled func(m *broker.Message, err error)
 }
 
 // maxAckBatch bounds one AckMany.
@@ -75,10 +78,12 @@ func (a *acker) loop(context.Context) error {
 // lease ends.
 func (a *acker) flush(batch []*broker.Message) {
 	defer a.leases.forget(batch...)
+	err := errAckAbandoned
+	defer func() { a.report(batch, err) }()
 	retry := newRetryDelay()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := a.b.AckMany(ctx, batch)
+		err = a.b.AckMany(ctx, batch)
 		cancel()
 		if err == nil {
 			return
@@ -108,6 +113,7 @@ func (a *acker) live(batch []*broker.Message, err error) ([]*broker.Message, tim
 	for _, m := range batch {
 		d := a.leases.deadline(m)
 		if time.Until(d) <= 0 {
+			a.report([]*broker.Message{m}, err)
 			a.log.Error("fairway: could not ack before the lease ended; the message will run again", "queue", m.Queue, "id", m.ID, "err", err)
 			continue
 		}

@@ -4,7 +4,7 @@
 // queues (by weight, or in strict order).
 //
 //	w := worker.New(b, worker.Config{Concurrency: 50})
-//	w.Use(middleware.Recover())
+//	middleware.Default(middleware.DefaultConfig{}).Install(w) // tracing, metrics, logs
 //	w.HandleFunc("emails", func(ctx context.Context, m *broker.Message) error {
 //		return send(ctx, m.Body)
 //	})
@@ -15,8 +15,14 @@
 // A handler's result decides what happens to its message: nil acks it (acks
 // are batched); an error retries it after Config.RetryBackoff, durably in
 // Redis, until Config.MaxAttempts, then it becomes a dead letter. SkipRetry
-// dead-letters at once; RetryAfter chooses the delay. A panic is recovered
-// into a *PanicError and treated as an error.
+// dead-letters at once; RetryAfter chooses the delay. A panic is recovered,
+// once, by the worker, into a *PanicError and treated as an error.
+//
+// Middleware (Use) wraps handlers; observers (Observe) watch them: each
+// Observer's Start runs before the handler and may derive its context (a
+// span), and its Finish hears once, in a Report, what the worker did with
+// the message (ack, retry with its delay, dead, release or lost), after it
+// did it, with the handler's error and duration.
 //
 // While a handler runs, the worker extends its lease; if the lease is lost
 // the handler's context ends with cause ErrLeaseLost. An idle worker waits on
