@@ -3,9 +3,11 @@ package middleware_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/fairwayhq/fairway/broker"
 	"github.com/fairwayhq/fairway/internal/testutil"
+	"github.com/fairwayhq/fairway/middleware"
 	"github.com/fairwayhq/fairway/worker"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -123,3 +125,25 @@ func collectMetrics(t *testing.T, reader *sdkmetric.ManualReader) map[string]ser
 	}
 	return out
 }
+
+// observe runs h for m the way a worker does, without one: each observer's
+// Start in order, h on the last context (its panic recovered into a
+// *worker.PanicError), then each Finish in the reverse order with rep, whose
+// Err is h's error and whose Outcome the test chose, as the worker would.
+func observe(ctx context.Context, m *broker.Message, h worker.Handler, rep worker.Report, obs ...worker.Observer) error {
+	ctxs := make([]context.Context, len(obs))
+	for i, o := range obs {
+		ctx = o.Start(ctx, m)
+		ctxs[i] = ctx
+	}
+	rep.Err = middleware.Recover()(h).Handle(ctx, m)
+	rep.Attempt = m.Attempt
+	rep.Duration = time.Millisecond
+	for i := len(obs) - 1; i >= 0; i-- {
+		obs[i].Finish(ctxs[i], m, rep)
+	}
+	return rep.Err
+}
+
+// outcome is a report of o, for observe.
+func outcome(o worker.Outcome) worker.Report { return worker.Report{Outcome: o} }
