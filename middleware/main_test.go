@@ -45,16 +45,6 @@ const boomFrame = "middleware_test.boom("
 // the panic happened, not after a re-panic.
 func boom(v any) { panic(v) }
 
-// mustPanic calls f and returns the value it panicked with; it fails t if f
-// returned normally.
-func mustPanic(t *testing.T, f func()) (v any) {
-	t.Helper()
-	defer func() { v = recover() }()
-	f()
-	t.Fatal("no panic")
-	return nil
-}
-
 // newTracing returns a tracer provider that records every span.
 func newTracing(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
 	t.Helper()

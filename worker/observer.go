@@ -52,9 +52,13 @@ type Report struct {
 	RetryDelay time.Duration
 }
 
-// Panicked returns the handler's panic, or nil if it did not panic.
+// Panicked returns the handler's panic, found in Err with errors.As, or nil
+// if it did not panic.
 func (r Report) Panicked() *PanicError {
-	p, _ := r.Err.(*PanicError)
+	var p *PanicError
+	if !errors.As(r.Err, &p) {
+		return nil
+	}
 	return p
 }
 
@@ -171,7 +175,9 @@ func ackResult(m *broker.Message, err error) error {
 
 // acked hands the result of m's ack to the process waiting for it.
 func (r *runner) acked(m *broker.Message, err error) {
-	if ch, ok := r.ackWaits.LoadAndDelete(m); ok {
-		ch.(chan error) <- err
+	if v, ok := r.ackWaits.LoadAndDelete(m); ok {
+		if ch, ok := v.(chan error); ok {
+			ch <- err
+		}
 	}
 }

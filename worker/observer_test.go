@@ -159,9 +159,9 @@ func TestObserverSeesPanicOnce(t *testing.T) {
 		w.Observe(rec)
 		var calls atomic.Int32
 		w.Use(func(next worker.Handler) worker.Handler { return next }) // middleware sees it pass
-		w.HandleFunc("q", func(ctx context.Context, m *broker.Message) error {
+		w.HandleFunc("q", func(ctx context.Context, _ *broker.Message) error {
 			if calls.Add(1) == 1 {
-				panicky(ctx, &broker.Message{Facet: "panics"})
+				_ = panicky(ctx, &broker.Message{Facet: "panics"})
 			}
 			return nil
 		})
