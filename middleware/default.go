@@ -7,8 +7,8 @@ import (
 	"github.com/fairwayhq/fairway/worker"
 )
 
-// DefaultConfig configures the chain Default returns. The zero value is
-// usable.
+// DefaultConfig configures the observers and middleware Default returns.
+// The zero value is usable.
 type DefaultConfig struct {
 	// Logger receives Logging's line per message. Defaults to
 	// slog.Default().
@@ -24,40 +24,59 @@ type DefaultConfig struct {
 	// in-process tries each durable attempt may run the handler k times:
 	// up to k × MaxAttempts runs in all.
 	Retry []RetryOption
-	// Tracing configures the tracing middleware. Defaults to
+	// Tracing configures the tracing observer. Defaults to
 	// OpenTelemetry's global tracer provider and propagator.
 	Tracing []TracingOption
-	// Metrics configures the metrics middleware. Defaults to
+	// Metrics configures the metrics observer. Defaults to
 	// OpenTelemetry's global meter provider.
 	Metrics []MetricsOption
 }
 
-// Default returns the recommended middleware chain, outermost first:
+// Stack is a set of observers and middleware for a Worker: Install adds
+// them.
+type Stack struct {
+	// Observers are given to the worker's Observe, in order: the first
+	// starts first and finishes last.
+	Observers []worker.Observer
+	// Middleware is given to the worker's Use, outermost first.
+	Middleware []worker.Middleware
+}
+
+// Install registers s on w: w.Observe(s.Observers...), then
+// w.Use(s.Middleware...).
+func (s Stack) Install(w *worker.Worker) {
+	w.Observe(s.Observers...)
+	w.Use(s.Middleware...)
+}
+
+// Default returns the recommended stack. Install it whole:
+// middleware.Default(cfg).Install(w). Its observers, first to start first:
 //
-//	Tracing → Metrics → Logging → Recover → Timeout → Retry (opt-in)
+//	Tracing → Metrics → Logging
 //
-// Give it to the worker's Use whole: w.Use(middleware.Default(cfg)...).
+// and its middleware, outermost first:
 //
-// Tracing is outermost so its span covers everything and the layers below
-// run in its context (log lines carry its trace ID). Metrics and Logging
-// observe the delivery's final result, once, above Retry's tries. Recover
-// sits below these three so that a panic anywhere beneath reaches them as a
-// *worker.PanicError: a span with status Error, a failed count and an Error
-// line with the stack. Timeout is above Retry so the timeout bounds all tries
-// together, and Retry is innermost so it repeats only the handler. The
-// package documentation says more.
-func Default(cfg DefaultConfig) []worker.Middleware {
-	mws := []worker.Middleware{
+//	Timeout → Retry (opt-in)
+//
+// Tracing starts first so that the other observers, the middleware and the
+// handler run in its span's context (log lines carry its trace ID), and it
+// finishes last. The observers hear, once per delivery, what the worker did
+// with the message, after it did it, so the span, the metrics and the line
+// agree; a panic reaches them as the worker's *worker.PanicError. Timeout is
+// above Retry so the timeout bounds all tries together, and Retry is
+// innermost so it repeats only the handler. The package documentation says
+// more.
+func Default(cfg DefaultConfig) Stack {
+	s := Stack{Observers: []worker.Observer{
 		Tracing(cfg.Tracing...),
 		Metrics(cfg.Metrics...),
 		Logging(cfg.Logger),
-		Recover(),
-	}
+	}}
 	if cfg.Timeout > 0 {
-		mws = append(mws, Timeout(cfg.Timeout))
+		s.Middleware = append(s.Middleware, Timeout(cfg.Timeout))
 	}
 	if len(cfg.Retry) > 0 {
-		mws = append(mws, Retry(cfg.Retry...))
+		s.Middleware = append(s.Middleware, Retry(cfg.Retry...))
 	}
-	return mws
+	return s
 }

@@ -22,7 +22,7 @@ func TestDefaultPanicReachesEveryObserver(t *testing.T) {
 	tp, rec := newTracing(t)
 	mp, reader := newMetrics(t)
 	l, logs := newLogger(slog.LevelInfo)
-	mws := middleware.Default(middleware.DefaultConfig{
+	s := middleware.Default(middleware.DefaultConfig{
 		Logger:  l,
 		Timeout: time.Minute,
 		Retry:   fastRetry,
@@ -34,14 +34,14 @@ func TestDefaultPanicReachesEveryObserver(t *testing.T) {
 		calls.Add(1)
 		boom("boom")
 		return nil
-	}), mws...)
+	}), s.Middleware...)
 
-	err := h.Handle(t.Context(), newMessage()) // a panic escaping would fail the test
+	err := observe(t.Context(), newMessage(), h, outcome(worker.OutcomeRetry), s.Observers...)
 	var pe *worker.PanicError
 	if !errors.As(err, &pe) || pe.Value != "boom" {
 		t.Fatalf("err = %v; want a *worker.PanicError of boom", err)
 	}
-	// Recovered below the observers: the stack still shows the handler.
+	// Recovered once, where it happened: the stack shows the handler.
 	if !strings.Contains(string(pe.Stack), boomFrame) {
 		t.Errorf("PanicError's stack does not show the handler:\n%s", pe.Stack)
 	}
@@ -72,6 +72,13 @@ func TestDefaultOrder(t *testing.T) {
 	mp, reader := newMetrics(t)
 	l, logs := newLogger(slog.LevelInfo)
 	var deadlines []time.Time
+	s := middleware.Default(middleware.DefaultConfig{
+		Logger:  l,
+		Timeout: time.Minute,
+		Retry:   fastRetry,
+		Tracing: []middleware.TracingOption{middleware.WithTracerProvider(tp)},
+		Metrics: []middleware.MetricsOption{middleware.WithMeterProvider(mp)},
+	})
 	h := chain(worker.HandlerFunc(func(ctx context.Context, _ *broker.Message) error {
 		d, _ := ctx.Deadline()
 		deadlines = append(deadlines, d)
@@ -79,21 +86,15 @@ func TestDefaultOrder(t *testing.T) {
 			return errors.New("transient")
 		}
 		return nil
-	}), middleware.Default(middleware.DefaultConfig{
-		Logger:  l,
-		Timeout: time.Minute,
-		Retry:   fastRetry,
-		Tracing: []middleware.TracingOption{middleware.WithTracerProvider(tp)},
-		Metrics: []middleware.MetricsOption{middleware.WithMeterProvider(mp)},
-	})...)
-	if err := h.Handle(t.Context(), newMessage()); err != nil {
+	}), s.Middleware...)
+	if err := observe(t.Context(), newMessage(), h, outcome(worker.OutcomeAck), s.Observers...); err != nil {
 		t.Fatalf("err = %v; want success on the third try", err)
 	}
 	// Timeout is above Retry: every try shares one deadline.
 	if len(deadlines) != 3 || deadlines[0].IsZero() || !deadlines[0].Equal(deadlines[1]) || !deadlines[1].Equal(deadlines[2]) {
 		t.Errorf("deadlines of the tries = %v; want 3 equal ones", deadlines)
 	}
-	// Tracing, Metrics and Logging are above Retry: one delivery, one success.
+	// Tracing, Metrics and Logging observe the delivery: one, a success.
 	span := onlySpan(t, rec)
 	if span.Status().Code != codes.Unset || len(span.Events()) != 2 {
 		t.Errorf("span status %v with %d events; want success with 2 retry events", span.Status().Code, len(span.Events()))
@@ -106,15 +107,15 @@ func TestDefaultOrder(t *testing.T) {
 	}
 }
 
-func TestDefaultRecoverIsAboveRetry(t *testing.T) {
+func TestDefaultPanicInRetryPredicate(t *testing.T) {
 	t.Parallel()
 	l, logs := newLogger(slog.LevelInfo)
-	h := chain(worker.HandlerFunc(func(context.Context, *broker.Message) error { return errors.New("transient") }),
-		middleware.Default(middleware.DefaultConfig{
-			Logger: l,
-			Retry:  []middleware.RetryOption{middleware.WithRetryIf(func(error) bool { panic("bad predicate") })},
-		})...)
-	err := h.Handle(t.Context(), newMessage())
+	s := middleware.Default(middleware.DefaultConfig{
+		Logger: l,
+		Retry:  []middleware.RetryOption{middleware.WithRetryIf(func(error) bool { panic("bad predicate") })},
+	})
+	h := chain(worker.HandlerFunc(func(context.Context, *broker.Message) error { return errors.New("transient") }), s.Middleware...)
+	err := observe(t.Context(), newMessage(), h, outcome(worker.OutcomeRetry), s.Observers...)
 	var pe *worker.PanicError
 	if !errors.As(err, &pe) || pe.Value != "bad predicate" {
 		t.Fatalf("err = %v; want the predicate's panic as a *worker.PanicError", err)
@@ -127,16 +128,18 @@ func TestDefaultRecoverIsAboveRetry(t *testing.T) {
 func TestDefaultLayers(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		cfg  middleware.DefaultConfig
-		want int
+		cfg     middleware.DefaultConfig
+		wantMws int
 	}{
-		{cfg: middleware.DefaultConfig{}, want: 4},
-		{cfg: middleware.DefaultConfig{Timeout: time.Second}, want: 5},
-		{cfg: middleware.DefaultConfig{Retry: []middleware.RetryOption{middleware.WithMaxTries(3)}}, want: 5},
+		{cfg: middleware.DefaultConfig{}, wantMws: 0},
+		{cfg: middleware.DefaultConfig{Timeout: time.Second}, wantMws: 1},
+		{cfg: middleware.DefaultConfig{Retry: []middleware.RetryOption{middleware.WithMaxTries(3)}}, wantMws: 1},
 	}
 	for _, tt := range tests {
-		if got := len(middleware.Default(tt.cfg)); got != tt.want {
-			t.Errorf("Default(Timeout: %v, %d retry options) has %d layers; want %d", tt.cfg.Timeout, len(tt.cfg.Retry), got, tt.want)
+		s := middleware.Default(tt.cfg)
+		if len(s.Observers) != 3 || len(s.Middleware) != tt.wantMws {
+			t.Errorf("Default(Timeout: %v, %d retry options) has %d observers and %d middleware; want 3 and %d",
+				tt.cfg.Timeout, len(tt.cfg.Retry), len(s.Observers), len(s.Middleware), tt.wantMws)
 		}
 	}
 }
@@ -155,11 +158,12 @@ func TestDefaultRetriesOnlyWhenAsked(t *testing.T) {
 	} {
 		l, _ := newLogger(slog.LevelError)
 		var calls atomic.Int32
+		s := middleware.Default(middleware.DefaultConfig{Logger: l, Retry: tc.retry})
 		h := chain(worker.HandlerFunc(func(context.Context, *broker.Message) error {
 			calls.Add(1)
 			return errors.New("transient")
-		}), middleware.Default(middleware.DefaultConfig{Logger: l, Retry: tc.retry})...)
-		if err := h.Handle(t.Context(), newMessage()); err == nil {
+		}), s.Middleware...)
+		if err := observe(t.Context(), newMessage(), h, outcome(worker.OutcomeRetry), s.Observers...); err == nil {
 			t.Fatal("a failing handler's error was lost")
 		}
 		if calls.Load() != tc.want {

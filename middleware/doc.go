@@ -1,37 +1,49 @@
-// Package middleware holds handler wrappers for the Fairway worker: panic
-// recovery, in-process retries, timeouts, structured logging with log/slog,
-// and OpenTelemetry tracing and metrics.
+// Package middleware holds what a Fairway worker runs around its handlers:
+// observers (OpenTelemetry tracing and metrics, structured logging with
+// log/slog) and middleware (in-process retries, timeouts, panic recovery for
+// chains outside a worker).
 //
-// Each one is a worker.Middleware, a func(worker.Handler) worker.Handler, in
-// the style of net/http middleware. Pass them to the worker's Use; the first
-// one given is the outermost, the first to see a message and the last to see
-// its result:
+// The two kinds follow River's split of hooks and middleware. A
+// worker.Middleware, a func(worker.Handler) worker.Handler in the style of
+// net/http, wraps the handler and may change what it returns; give it to the
+// worker's Use, the first one given outermost. A worker.Observer only
+// watches: its Start runs before the middleware and may derive the context
+// (Tracing starts its span there, so the handler's spans are its children),
+// and its Finish hears once, in a worker.Report, what the worker did with
+// the message (ack, retry with its delay, dead, release or lost), after it
+// did it, with the handler's error and duration. Give observers to the
+// worker's Observe. So a span's status, a metric's outcome and a log line
+// always tell the same thing, and it is what happened: an ack that Redis
+// refused because the lease was lost is "lost" everywhere, not "ack".
 //
-//	w.Use(middleware.Default(middleware.DefaultConfig{Logger: logger})...)
+// Default returns the recommended set; install it whole:
+//
+//	middleware.Default(middleware.DefaultConfig{Logger: logger}).Install(w)
 //
 // # Recommended order
 //
-// Default returns the recommended chain, outermost first:
+// Default's observers, first to start (and last to finish) first:
 //
-//	Tracing → Metrics → Logging → Recover → Timeout → [Retry] → handler
+//	Tracing → Metrics → Logging
+//
+// and its middleware, outermost first:
+//
+//	Timeout → [Retry] → handler
 //
 // Retry is there only when DefaultConfig.Retry gives it options: in-process
-// retries are opt-in (see below).
-// The order follows from what each layer must see:
+// retries are opt-in (see below). The order follows from what each must see:
 //
-//   - Tracing is outermost, so its span covers all the work done for the
-//     message, and every layer below (a log line, an exemplar, a retry event)
-//     runs inside the span's context and can be correlated with it.
-//   - Metrics and Logging observe one delivery and its final result: they
-//     sit outside Retry, so a message that succeeds on its second in-process
-//     try counts and logs once, as a success. Either may come first.
-//   - Recover sits below the observers and above everything else, so that a
-//     panic (in the handler, in a Retry predicate, anywhere below) reaches
-//     Tracing, Metrics and Logging as a *worker.PanicError: a failed span, a
-//     failed count and a log line with the stack. Tracing, Metrics and Logging
-//     also record a panic that reaches them directly and then re-panic, so a
-//     chain in another order loses nothing, but its panics escape to the
-//     worker's last-resort recovery.
+//   - Tracing starts first, so every other observer, the middleware and the
+//     handler run in its span's context (a log line, an exemplar, a retry
+//     event can be correlated with it), and it ends the span last.
+//   - Metrics and Logging observe one delivery and its final result: a
+//     message that succeeds on its second in-process try counts and logs
+//     once, as a success.
+//   - Panics are recovered by the worker, once, around the whole chain, into
+//     a *worker.PanicError with the stack where the panic happened; the
+//     observers see it in the report: a failed span with the stack, a
+//     failed count and an Error line with the stack. A chain needs no
+//     Recover; Recover is for code that calls handlers itself.
 //   - Timeout is above Retry, so its deadline bounds the whole delivery, all
 //     tries and their pauses together, not each try: a flaky handler cannot
 //     stretch one message to several times the timeout. Retry never starts a
@@ -60,7 +72,8 @@
 // Tracing continues the trace that the producer's Deliver started: the
 // broker writes W3C trace context into the message headers, and Tracing reads
 // it back, so a consumer span is the child of the producer span. Metrics
-// records counters, a duration histogram and an in-flight gauge per queue.
+// records counters, a duration histogram and an in-flight gauge per queue,
+// each outcome the one the worker acted on.
 // High-cardinality values, such as facets and message IDs, go on spans and log
 // lines, never on metric attributes. Both take their providers as options and
 // default to OpenTelemetry's globals; the instrumentation scope is ScopeName.

@@ -8,9 +8,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/fairwayhq/fairway/broker"
 	"github.com/fairwayhq/fairway/middleware"
 	"github.com/fairwayhq/fairway/worker"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -22,37 +24,58 @@ import (
 var exampleMessage = &broker.Message{ID: "0001", Queue: "emails", Topic: "user.signup", Facet: "tenant-1", Attempt: 1}
 
 func ExampleDefault() {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer func() { _ = rdb.Close() }()
+	ctx := context.Background()
+	b, err := broker.New(rdb, broker.Config{})
+	if err != nil {
+		panic(err)
+	}
+	if err := b.RegisterQueue(ctx, "emails", `^user\.`); err != nil {
+		panic(err)
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
-		// Drop the time and duration, which change from run to run.
+		// Drop what changes from run to run.
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey || a.Key == "duration" {
+			switch a.Key {
+			case slog.TimeKey, "duration", "id":
 				return slog.Attr{}
 			}
 			return a
 		},
 	}))
-	mws := middleware.Default(middleware.DefaultConfig{
-		Logger:  logger,
-		Timeout: time.Minute,
-		Retry:   []middleware.RetryOption{middleware.WithInitialInterval(time.Millisecond)},
+	w := worker.New(b, worker.Config{
+		Logger:       slog.New(slog.DiscardHandler),
+		RetryBackoff: func(int) time.Duration { return 5 * time.Millisecond },
+		PollInterval: 5 * time.Millisecond,
 	})
-	// With a worker: w.Use(mws...). Here, the chain is applied by hand.
+	middleware.Default(middleware.DefaultConfig{Logger: logger, Timeout: time.Minute}).Install(w)
+	done := make(chan struct{})
 	tries := 0
-	var h worker.Handler = worker.HandlerFunc(func(context.Context, *broker.Message) error {
+	w.HandleFunc("emails", func(context.Context, *broker.Message) error {
 		tries++
 		if tries == 1 {
 			return errors.New("connection reset")
 		}
+		close(done)
 		return nil
 	})
-	for i := len(mws) - 1; i >= 0; i-- {
-		h = mws[i](h)
+	if err := b.Deliver(ctx, map[string]any{"topic": "user.signup", "facet": "tenant-1"}); err != nil {
+		panic(err)
 	}
-	err := h.Handle(context.Background(), exampleMessage)
-	fmt.Println("tries:", tries, "err:", err)
+	if err := w.Start(ctx); err != nil {
+		panic(err)
+	}
+	<-done
+	_ = w.Stop(ctx) // returns once the observers have heard the ack
 	// Output:
-	// level=INFO msg="fairway: message handled" queue=emails topic=user.signup facet=tenant-1 id=0001 attempt=1 outcome=ack
-	// tries: 2 err: <nil>
+	// level=WARN msg="fairway: message handled" queue=emails topic=user.signup facet=tenant-1 attempt=1 outcome=retry retry_delay=5ms error="connection reset"
+	// level=INFO msg="fairway: message handled" queue=emails topic=user.signup facet=tenant-1 attempt=2 outcome=ack
 }
 
 func ExampleRecover() {
@@ -104,12 +127,16 @@ func ExampleLogging() {
 			return a
 		},
 	}))
-	h := middleware.Logging(logger)(worker.HandlerFunc(func(context.Context, *broker.Message) error {
-		return errors.New("smtp down")
-	}))
-	_ = h.Handle(context.Background(), exampleMessage)
+	// A worker calls Start before the handler and Finish once it has acted
+	// on the outcome; w.Observe(middleware.Logging(logger)) is all it takes.
+	// Here the calls are made by hand.
+	obs := middleware.Logging(logger)
+	ctx := obs.Start(context.Background(), exampleMessage)
+	obs.Finish(ctx, exampleMessage, worker.Report{
+		Outcome: worker.OutcomeRetry, Err: errors.New("smtp down"), Attempt: 1, RetryDelay: time.Second,
+	})
 	// Output:
-	// {"level":"WARN","msg":"fairway: message handled","queue":"emails","topic":"user.signup","facet":"tenant-1","id":"0001","attempt":1,"outcome":"retry","error":"smtp down"}
+	// {"level":"WARN","msg":"fairway: message handled","queue":"emails","topic":"user.signup","facet":"tenant-1","id":"0001","attempt":1,"outcome":"retry","retry_delay":1000000000,"error":"smtp down"}
 }
 
 func ExampleTracing() {
@@ -117,9 +144,10 @@ func ExampleTracing() {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 
-	h := middleware.Tracing(middleware.WithTracerProvider(tp))(
-		worker.HandlerFunc(func(context.Context, *broker.Message) error { return nil }))
-	_ = h.Handle(context.Background(), exampleMessage)
+	// With a worker: w.Observe(obs). Here the calls are made by hand.
+	obs := middleware.Tracing(middleware.WithTracerProvider(tp))
+	ctx := obs.Start(context.Background(), exampleMessage) // the handler runs in ctx
+	obs.Finish(ctx, exampleMessage, worker.Report{Outcome: worker.OutcomeAck, Attempt: 1})
 	for _, s := range recorder.Ended() {
 		fmt.Println(s.Name(), s.SpanKind())
 	}
@@ -131,9 +159,10 @@ func ExampleMetrics() {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer func() { _ = mp.Shutdown(context.Background()) }()
 
-	h := middleware.Metrics(middleware.WithMeterProvider(mp))(
-		worker.HandlerFunc(func(context.Context, *broker.Message) error { return nil }))
-	_ = h.Handle(context.Background(), exampleMessage)
+	// With a worker: w.Observe(obs). Here the calls are made by hand.
+	obs := middleware.Metrics(middleware.WithMeterProvider(mp))
+	ctx := obs.Start(context.Background(), exampleMessage)
+	obs.Finish(ctx, exampleMessage, worker.Report{Outcome: worker.OutcomeAck, Attempt: 1, Duration: time.Millisecond})
 
 	var rm metricdata.ResourceMetrics
 	_ = reader.Collect(context.Background(), &rm)

@@ -2,9 +2,7 @@ package middleware
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/fairwayhq/fairway/broker"
 	"github.com/fairwayhq/fairway/worker"
@@ -14,11 +12,13 @@ import (
 // LogMessage is the message of the line Logging writes for each message.
 const LogMessage = "fairway: message handled"
 
-// Logging returns middleware that writes one line to l when the handler
-// returns, with the attributes queue, topic, facet, id, attempt, duration,
-// outcome (see worker.Classify) and, on failure, error. A *worker.PanicError
-// adds stack. Inside a span, trace_id and span_id are added too. A nil l
-// means slog.Default().
+// Logging returns an observer (worker.Observer; register it with the
+// worker's Observe) that writes one line to l once the worker has acted on
+// a message, with the attributes queue, topic, facet, id, attempt, duration,
+// outcome (what the worker did, from its worker.Report), retry_delay when it
+// is retried, and error on failure. A *worker.PanicError adds stack; an ack,
+// nack or release that failed adds settle_error. Inside a span, trace_id and
+// span_id are added too. A nil l means slog.Default().
 //
 // The level follows the outcome: Info when the message is acked or released
 // by a stopping worker, Warn when it will be retried or its lease was lost,
@@ -26,66 +26,56 @@ const LogMessage = "fairway: message handled"
 // logged at Info, not Debug, because the line is the record that a message
 // was handled; to keep only problems, give Logging a logger whose handler
 // level is Warn.
-//
-// A panic that reaches Logging (when Recover is not below it) is logged at
-// Error with its stack, then re-panicked.
-func Logging(l *slog.Logger) worker.Middleware {
+func Logging(l *slog.Logger) worker.Observer {
 	if l == nil {
 		l = slog.Default()
 	}
-	return func(next worker.Handler) worker.Handler {
-		return &loggingHandler{next: next, l: l}
-	}
+	return &loggingObserver{l: l}
 }
 
-// loggingHandler is the handler made by Logging.
-type loggingHandler struct {
-	next worker.Handler
-	l    *slog.Logger
+// loggingObserver is the observer made by Logging.
+type loggingObserver struct {
+	l *slog.Logger
 }
 
-var _ worker.Handler = (*loggingHandler)(nil)
+var _ worker.Observer = (*loggingObserver)(nil)
 
-// Handle calls the next handler and logs its result.
-func (h *loggingHandler) Handle(ctx context.Context, m *broker.Message) error {
-	start := time.Now()
-	p, err := handle(ctx, h.next, m)
-	h.log(ctx, m, time.Since(start), err)
-	if p != nil {
-		panic(p.Value)
-	}
-	return err
-}
+// Start adds nothing: the line is written by Finish.
+func (o *loggingObserver) Start(ctx context.Context, _ *broker.Message) context.Context { return ctx }
 
-// log writes the line for m, handled in d with the result err.
-func (h *loggingHandler) log(ctx context.Context, m *broker.Message, d time.Duration, err error) {
-	outcome := worker.Classify(ctx, m, err)
-	var pe *worker.PanicError
-	panicked := errors.As(err, &pe)
-	level := logLevel(outcome, panicked)
-	if !h.l.Enabled(ctx, level) {
+// Finish writes the line for m, which the worker handled as r says.
+func (o *loggingObserver) Finish(ctx context.Context, m *broker.Message, r worker.Report) {
+	pe := r.Panicked()
+	level := logLevel(r.Outcome, pe != nil)
+	if !o.l.Enabled(ctx, level) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 11)
+	attrs := make([]slog.Attr, 0, 13)
 	attrs = append(attrs,
 		slog.String("queue", m.Queue),
 		slog.String("topic", m.Topic),
 		slog.String("facet", m.Facet),
 		slog.String("id", m.ID),
-		slog.Int("attempt", m.Attempt),
-		slog.Duration("duration", d),
-		slog.String("outcome", outcome.String()),
+		slog.Int("attempt", r.Attempt),
+		slog.Duration("duration", r.Duration),
+		slog.String("outcome", r.Outcome.String()),
 	)
-	if err != nil {
-		attrs = append(attrs, slog.Any("error", err))
+	if r.Outcome == worker.OutcomeRetry {
+		attrs = append(attrs, slog.Duration("retry_delay", r.RetryDelay))
 	}
-	if panicked {
+	if r.Err != nil {
+		attrs = append(attrs, slog.Any("error", r.Err))
+	}
+	if r.SettleErr != nil {
+		attrs = append(attrs, slog.Any("settle_error", r.SettleErr))
+	}
+	if pe != nil {
 		attrs = append(attrs, slog.String("stack", string(pe.Stack)))
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
-	h.l.LogAttrs(ctx, level, LogMessage, attrs...)
+	o.l.LogAttrs(ctx, level, LogMessage, attrs...)
 }
 
 // logLevel is the level of the line for a message with this outcome.

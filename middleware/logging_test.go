@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fairwayhq/fairway/broker"
 	"github.com/fairwayhq/fairway/middleware"
@@ -66,36 +67,37 @@ func TestLogging(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name        string
-		attempt     int
 		handler     func() error
-		recover     bool // put Recover under Logging
+		report      worker.Report // what the worker did
 		wantLevel   string
 		wantOutcome string
 		wantError   string // "" when none
+		wantSettle  string // "" when none
 		wantStack   bool
 	}{
-		{name: "success", handler: func() error { return nil }, wantLevel: "INFO", wantOutcome: "ack"},
+		{name: "success", handler: func() error { return nil }, report: outcome(worker.OutcomeAck), wantLevel: "INFO", wantOutcome: "ack"},
 		{name: "failure to retry", handler: func() error { return errors.New("smtp down") },
+			report:    worker.Report{Outcome: worker.OutcomeRetry, RetryDelay: 2 * time.Second},
 			wantLevel: "WARN", wantOutcome: "retry", wantError: "smtp down"},
-		{name: "failure on the last attempt", attempt: 25, handler: func() error { return errors.New("smtp down") },
+		{name: "failure on the last attempt", handler: func() error { return errors.New("smtp down") }, report: outcome(worker.OutcomeDead),
 			wantLevel: "ERROR", wantOutcome: "dead", wantError: "smtp down"},
-		{name: "skip retry", handler: func() error { return worker.SkipRetry(errors.New("bad address")) },
+		{name: "skip retry", handler: func() error { return worker.SkipRetry(errors.New("bad address")) }, report: outcome(worker.OutcomeDead),
 			wantLevel: "ERROR", wantOutcome: "dead", wantError: "worker: do not retry: bad address"},
-		{name: "panic under Recover", recover: true, handler: func() error { boom("boom"); return nil },
+		{name: "panic", handler: func() error { boom("boom"); return nil }, report: outcome(worker.OutcomeRetry),
 			wantLevel: "ERROR", wantOutcome: "retry", wantError: "worker: handler panicked: boom", wantStack: true},
+		{name: "success, but the ack found the lease lost", handler: func() error { return nil },
+			report:    worker.Report{Outcome: worker.OutcomeLost, SettleErr: broker.ErrLeaseLost},
+			wantLevel: "WARN", wantOutcome: "lost", wantSettle: "broker: lease lost"},
+		{name: "released by a stopping worker", handler: func() error { return context.Canceled }, report: outcome(worker.OutcomeRelease),
+			wantLevel: "INFO", wantOutcome: "release", wantError: "context canceled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			l, buf := newLogger(slog.LevelDebug)
-			mws := []worker.Middleware{middleware.Logging(l)}
-			if tt.recover {
-				mws = append(mws, middleware.Recover())
-			}
-			h := chain(worker.HandlerFunc(func(context.Context, *broker.Message) error { return tt.handler() }), mws...)
 			m := newMessage()
-			m.Attempt = max(tt.attempt, 1)
-			_ = h.Handle(t.Context(), m)
+			_ = observe(t.Context(), m, worker.HandlerFunc(func(context.Context, *broker.Message) error { return tt.handler() }),
+				tt.report, middleware.Logging(l))
 
 			rec := buf.onlyLine(t)
 			want := map[string]any{
@@ -110,8 +112,14 @@ func TestLogging(t *testing.T) {
 			if _, ok := rec["duration"].(float64); !ok {
 				t.Errorf("duration = %v; want a number", rec["duration"])
 			}
+			if delay, ok := rec["retry_delay"]; ok != (tt.report.Outcome == worker.OutcomeRetry) || ok && delay != float64(tt.report.RetryDelay) {
+				t.Errorf("retry_delay = %v; want %v only on a retry", delay, tt.report.RetryDelay)
+			}
 			if got, _ := rec["error"].(string); got != tt.wantError {
 				t.Errorf("error = %q; want %q", got, tt.wantError)
+			}
+			if got, _ := rec["settle_error"].(string); got != tt.wantSettle {
+				t.Errorf("settle_error = %q; want %q", got, tt.wantSettle)
 			}
 			stack, _ := rec["stack"].(string)
 			if tt.wantStack != strings.Contains(stack, boomFrame) {
@@ -124,27 +132,13 @@ func TestLogging(t *testing.T) {
 	}
 }
 
-func TestLoggingRepanics(t *testing.T) {
-	t.Parallel()
-	l, buf := newLogger(slog.LevelInfo)
-	h := middleware.Logging(l)(worker.HandlerFunc(func(context.Context, *broker.Message) error { boom("boom"); return nil }))
-	if v := mustPanic(t, func() { _ = h.Handle(t.Context(), newMessage()) }); v != "boom" {
-		t.Fatalf("re-panicked with %v; want boom", v)
-	}
-	rec := buf.onlyLine(t)
-	stack, _ := rec["stack"].(string)
-	if rec["level"] != "ERROR" || !strings.Contains(stack, boomFrame) {
-		t.Fatalf("line = %v; want ERROR with the stack", rec)
-	}
-}
-
 func TestLoggingLevelFilter(t *testing.T) {
 	t.Parallel()
 	l, buf := newLogger(slog.LevelWarn)
-	ok := middleware.Logging(l)(worker.HandlerFunc(func(context.Context, *broker.Message) error { return nil }))
-	failed := middleware.Logging(l)(worker.HandlerFunc(func(context.Context, *broker.Message) error { return errors.New("x") }))
-	_ = ok.Handle(t.Context(), newMessage())
-	_ = failed.Handle(t.Context(), newMessage())
+	ok := worker.HandlerFunc(func(context.Context, *broker.Message) error { return nil })
+	failed := worker.HandlerFunc(func(context.Context, *broker.Message) error { return errors.New("x") })
+	_ = observe(t.Context(), newMessage(), ok, outcome(worker.OutcomeAck), middleware.Logging(l))
+	_ = observe(t.Context(), newMessage(), failed, outcome(worker.OutcomeRetry), middleware.Logging(l))
 	if rec := buf.onlyLine(t); rec["outcome"] != "retry" {
 		t.Fatalf("line = %v; want only the failure", rec)
 	}
@@ -156,8 +150,8 @@ func TestLoggingTraceIDs(t *testing.T) {
 	ctx, span := tp.Tracer("test").Start(t.Context(), "handle")
 	defer span.End()
 	l, buf := newLogger(slog.LevelInfo)
-	h := middleware.Logging(l)(worker.HandlerFunc(func(context.Context, *broker.Message) error { return nil }))
-	_ = h.Handle(ctx, newMessage())
+	h := worker.HandlerFunc(func(context.Context, *broker.Message) error { return nil })
+	_ = observe(ctx, newMessage(), h, outcome(worker.OutcomeAck), middleware.Logging(l))
 	rec := buf.onlyLine(t)
 	sc := span.SpanContext()
 	if rec["trace_id"] != sc.TraceID().String() || rec["span_id"] != sc.SpanID().String() {

@@ -3,9 +3,11 @@ package middleware_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/fairwayhq/fairway/broker"
 	"github.com/fairwayhq/fairway/internal/testutil"
+	"github.com/fairwayhq/fairway/middleware"
 	"github.com/fairwayhq/fairway/worker"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -42,16 +44,6 @@ const boomFrame = "middleware_test.boom("
 // boom panics with v. A panic's stack shows it only if it was captured where
 // the panic happened, not after a re-panic.
 func boom(v any) { panic(v) }
-
-// mustPanic calls f and returns the value it panicked with; it fails t if f
-// returned normally.
-func mustPanic(t *testing.T, f func()) (v any) {
-	t.Helper()
-	defer func() { v = recover() }()
-	f()
-	t.Fatal("no panic")
-	return nil
-}
 
 // newTracing returns a tracer provider that records every span.
 func newTracing(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
@@ -123,3 +115,25 @@ func collectMetrics(t *testing.T, reader *sdkmetric.ManualReader) map[string]ser
 	}
 	return out
 }
+
+// observe runs h for m the way a worker does, without one: each observer's
+// Start in order, h on the last context (its panic recovered into a
+// *worker.PanicError), then each Finish in the reverse order with rep, whose
+// Err is h's error and whose Outcome the test chose, as the worker would.
+func observe(ctx context.Context, m *broker.Message, h worker.Handler, rep worker.Report, obs ...worker.Observer) error {
+	ctxs := make([]context.Context, len(obs))
+	for i, o := range obs {
+		ctx = o.Start(ctx, m)
+		ctxs[i] = ctx
+	}
+	rep.Err = middleware.Recover()(h).Handle(ctx, m)
+	rep.Attempt = m.Attempt
+	rep.Duration = time.Millisecond
+	for i := len(obs) - 1; i >= 0; i-- {
+		obs[i].Finish(ctxs[i], m, rep)
+	}
+	return rep.Err
+}
+
+// outcome is a report of o, for observe.
+func outcome(o worker.Outcome) worker.Report { return worker.Report{Outcome: o} }

@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"time"
 
 	"github.com/fairwayhq/fairway/broker"
 	"github.com/fairwayhq/fairway/worker"
@@ -54,21 +53,21 @@ func WithMeterProvider(mp metric.MeterProvider) MetricsOption {
 	}
 }
 
-// Metrics returns middleware that records OpenTelemetry metrics of handled
-// messages, with the instrumentation scope ScopeName: the counters
-// MetricProcessed, MetricFailed, MetricRetried and MetricDeadLettered, the
-// histogram MetricDuration and the up-down counter MetricInFlight. Whether a
-// failed message is retried or dead is decided by worker.Classify.
+// Metrics returns an observer (worker.Observer; register it with the
+// worker's Observe) that records OpenTelemetry metrics of handled messages,
+// with the instrumentation scope ScopeName: the counters MetricProcessed,
+// MetricFailed, MetricRetried and MetricDeadLettered, the histogram
+// MetricDuration and the up-down counter MetricInFlight. The outcome is the
+// one the worker acted on (worker.Report): an ack that Redis refused because
+// the lease was lost counts as "lost", not "ack".
 //
 // Their attributes are few-valued only: the queue (QueueKey) and, on
 // MetricProcessed and MetricDuration, the outcome (OutcomeKey). Facets,
 // topics and message IDs would make a series per tenant or per message; they
 // go on spans and log lines instead.
 //
-// Metrics counts deliveries, not the tries Retry makes within one. A panic
-// that reaches Metrics (when Recover is not below it) is counted as a failure,
-// then re-panicked.
-func Metrics(opts ...MetricsOption) worker.Middleware {
+// Metrics counts deliveries, not the tries Retry makes within one.
+func Metrics(opts ...MetricsOption) worker.Observer {
 	var c metricsConfig
 	for _, o := range opts {
 		if o != nil {
@@ -78,10 +77,7 @@ func Metrics(opts ...MetricsOption) worker.Middleware {
 	if c.provider == nil {
 		c.provider = otel.GetMeterProvider()
 	}
-	inst := newInstruments(c.provider.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL)))
-	return func(next worker.Handler) worker.Handler {
-		return &metricsHandler{next: next, instruments: inst}
-	}
+	return newInstruments(c.provider.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL)))
 }
 
 // instruments are Metrics' instruments, shared by every handler it wraps.
@@ -122,42 +118,29 @@ func handleErr(err error) {
 	}
 }
 
-// metricsHandler is the handler made by Metrics.
-type metricsHandler struct {
-	next worker.Handler
-	*instruments
+var _ worker.Observer = (*instruments)(nil)
+
+// Start counts m in flight.
+func (inst *instruments) Start(ctx context.Context, m *broker.Message) context.Context {
+	inst.inFlight.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(QueueKey.String(m.Queue))))
+	return ctx
 }
 
-var _ worker.Handler = (*metricsHandler)(nil)
-
-// Handle calls the next handler and records its result.
-func (h *metricsHandler) Handle(ctx context.Context, m *broker.Message) error {
+// Finish counts m as the worker's report r says.
+func (inst *instruments) Finish(ctx context.Context, m *broker.Message, r worker.Report) {
 	queue := metric.WithAttributeSet(attribute.NewSet(QueueKey.String(m.Queue)))
-	h.inFlight.Add(ctx, 1, queue)
-	start := time.Now()
-	p, err := handle(ctx, h.next, m)
-	h.inFlight.Add(ctx, -1, queue)
-	h.record(ctx, m, err, time.Since(start), queue)
-	if p != nil {
-		panic(p.Value)
-	}
-	return err
-}
-
-// record counts m, handled in d with the result err.
-func (h *metricsHandler) record(ctx context.Context, m *broker.Message, err error, d time.Duration, queue metric.MeasurementOption) {
-	outcome := worker.Classify(ctx, m, err)
-	both := metric.WithAttributeSet(attribute.NewSet(QueueKey.String(m.Queue), OutcomeKey.String(outcome.String())))
-	h.processed.Add(ctx, 1, both)
-	h.duration.Record(ctx, d.Seconds(), both)
-	if err == nil {
+	inst.inFlight.Add(ctx, -1, queue)
+	both := metric.WithAttributeSet(attribute.NewSet(QueueKey.String(m.Queue), OutcomeKey.String(r.Outcome.String())))
+	inst.processed.Add(ctx, 1, both)
+	inst.duration.Record(ctx, r.Duration.Seconds(), both)
+	if r.Err == nil {
 		return
 	}
-	h.failed.Add(ctx, 1, queue)
-	switch outcome {
+	inst.failed.Add(ctx, 1, queue)
+	switch r.Outcome {
 	case worker.OutcomeRetry:
-		h.retried.Add(ctx, 1, queue)
+		inst.retried.Add(ctx, 1, queue)
 	case worker.OutcomeDead:
-		h.dead.Add(ctx, 1, queue)
+		inst.dead.Add(ctx, 1, queue)
 	}
 }

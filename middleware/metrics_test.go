@@ -16,45 +16,48 @@ import (
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	mp, reader := newMetrics(t)
-	mw := middleware.Metrics(middleware.WithMeterProvider(mp), nil)
+	obs := middleware.Metrics(middleware.WithMeterProvider(mp), nil)
 
 	var inFlight series // read while a handler runs
 	runs := []struct {
 		queue   string
-		attempt int
+		report  worker.Report // what the worker did
 		handler func(ctx context.Context) error
 	}{
-		{queue: "emails", handler: func(context.Context) error {
+		{queue: "emails", report: outcome(worker.OutcomeAck), handler: func(context.Context) error {
 			inFlight = collectMetrics(t, reader)[middleware.MetricInFlight]
 			return nil
 		}},
-		{queue: "emails", handler: func(context.Context) error { return nil }},
-		{queue: "emails", handler: func(context.Context) error { return errors.New("smtp down") }},
-		{queue: "emails", attempt: 25, handler: func(context.Context) error { return errors.New("smtp down") }},
-		{queue: "emails", handler: func(context.Context) error { return worker.SkipRetry(nil) }},
-		{queue: "billing", handler: func(context.Context) error { return nil }},
+		{queue: "emails", report: outcome(worker.OutcomeAck), handler: func(context.Context) error { return nil }},
+		{queue: "emails", report: outcome(worker.OutcomeRetry), handler: func(context.Context) error { return errors.New("smtp down") }},
+		{queue: "emails", report: outcome(worker.OutcomeDead), handler: func(context.Context) error { return errors.New("smtp down") }},
+		{queue: "emails", report: outcome(worker.OutcomeDead), handler: func(context.Context) error { return worker.SkipRetry(nil) }},
+		{queue: "emails", report: outcome(worker.OutcomeRetry), handler: func(context.Context) error { boom("boom"); return nil }},
+		{queue: "emails", report: worker.Report{Outcome: worker.OutcomeLost, SettleErr: broker.ErrLeaseLost},
+			handler: func(context.Context) error { return nil }},
+		{queue: "billing", report: outcome(worker.OutcomeAck), handler: func(context.Context) error { return nil }},
 	}
 	for i, r := range runs {
 		m := newMessage()
-		m.Queue, m.Attempt, m.Facet, m.ID = r.queue, max(r.attempt, 1), "tenant-"+string(rune('a'+i)), "id-"+string(rune('a'+i))
-		h := mw(worker.HandlerFunc(func(ctx context.Context, _ *broker.Message) error { return r.handler(ctx) }))
-		_ = h.Handle(t.Context(), m)
+		m.Queue, m.Facet, m.ID = r.queue, "tenant-"+string(rune('a'+i)), "id-"+string(rune('a'+i))
+		h := worker.HandlerFunc(func(ctx context.Context, _ *broker.Message) error { return r.handler(ctx) })
+		_ = observe(t.Context(), m, h, r.report, obs)
 	}
 
 	const (
 		emails  = "fairway.queue=emails"
 		billing = "fairway.queue=billing"
 	)
-	outcome := func(o, q string) string { return "fairway.outcome=" + o + "," + q }
+	withOutcome := func(o, q string) string { return "fairway.outcome=" + o + "," + q }
 	want := map[string]series{
 		middleware.MetricProcessed: {
-			outcome("ack", emails): 2, outcome("retry", emails): 1, outcome("dead", emails): 2, outcome("ack", billing): 1,
+			withOutcome("ack", emails): 2, withOutcome("retry", emails): 2, withOutcome("dead", emails): 2, withOutcome("lost", emails): 1, withOutcome("ack", billing): 1,
 		},
 		middleware.MetricDuration: {
-			outcome("ack", emails): 2, outcome("retry", emails): 1, outcome("dead", emails): 2, outcome("ack", billing): 1,
+			withOutcome("ack", emails): 2, withOutcome("retry", emails): 2, withOutcome("dead", emails): 2, withOutcome("lost", emails): 1, withOutcome("ack", billing): 1,
 		},
-		middleware.MetricFailed:       {emails: 3},
-		middleware.MetricRetried:      {emails: 1},
+		middleware.MetricFailed:       {emails: 4},
+		middleware.MetricRetried:      {emails: 2},
 		middleware.MetricDeadLettered: {emails: 2},
 		middleware.MetricInFlight:     {emails: 0, billing: 0},
 	}
@@ -77,26 +80,6 @@ func TestMetrics(t *testing.T) {
 					t.Errorf("%s has a high-cardinality attribute %q in %q", name, banned, attrs)
 				}
 			}
-		}
-	}
-}
-
-func TestMetricsRepanics(t *testing.T) {
-	t.Parallel()
-	mp, reader := newMetrics(t)
-	h := middleware.Metrics(middleware.WithMeterProvider(mp))(
-		worker.HandlerFunc(func(context.Context, *broker.Message) error { boom("boom"); return nil }))
-	if v := mustPanic(t, func() { _ = h.Handle(t.Context(), newMessage()) }); v != "boom" {
-		t.Fatalf("re-panicked with %v; want boom", v)
-	}
-	got := collectMetrics(t, reader)
-	for name, w := range map[string]series{
-		middleware.MetricFailed:   {"fairway.queue=emails": 1},
-		middleware.MetricRetried:  {"fairway.queue=emails": 1},
-		middleware.MetricInFlight: {"fairway.queue=emails": 0},
-	} {
-		if !maps.Equal(got[name], w) {
-			t.Errorf("%s = %v; want %v", name, got[name], w)
 		}
 	}
 }

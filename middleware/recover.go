@@ -9,21 +9,26 @@ import (
 
 // Recover returns middleware that turns a panic in the handler it wraps into
 // a *worker.PanicError, which holds the panic's value and the stack where it
-// happened, and returns it as the handler's error. The process never dies of
-// a handler's panic, and the middleware above Recover see an ordinary error.
+// happened, and returns it as the handler's error.
+//
+// A Worker needs none: it recovers a handler's panic itself, once, into the
+// same *worker.PanicError, and reports it to its observers. Recover is for
+// code that calls a worker.Handler itself (a test, a handler that runs
+// others), or for middleware of one's own that must see a panic as an error
+// rather than have it pass through.
 //
 // errors.As finds the *worker.PanicError in the returned error; when the
 // panic's value is itself an error, errors.Is and errors.As also find that
 // value, through PanicError's Unwrap.
-//
-// The worker counts a panic as a failed attempt: the message is retried
-// later, or dead-lettered when its attempts are spent. Retry does not retry
-// panics in-process.
 func Recover() worker.Middleware {
 	return func(next worker.Handler) worker.Handler {
-		return worker.HandlerFunc(func(ctx context.Context, m *broker.Message) error {
-			_, err := handle(ctx, next, m)
-			return err
+		return worker.HandlerFunc(func(ctx context.Context, m *broker.Message) (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					err = worker.NewPanicError(v)
+				}
+			}()
+			return next.Handle(ctx, m)
 		})
 	}
 }

@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"errors"
 
 	"github.com/fairwayhq/fairway/broker"
 	"github.com/fairwayhq/fairway/worker"
@@ -43,9 +42,11 @@ func WithPropagator(p propagation.TextMapPropagator) TracingOption {
 	}
 }
 
-// Tracing returns middleware that runs the handler in an OpenTelemetry
-// span of kind Consumer named "process <queue>", with the instrumentation
-// scope ScopeName.
+// Tracing returns an observer (worker.Observer; register it with the
+// worker's Observe) that runs each delivery in an OpenTelemetry span of kind
+// Consumer named "process <queue>", with the instrumentation scope
+// ScopeName. The span starts before the middleware and the handler, which
+// run in its context, so their spans are its children.
 //
 // The span continues the producer's trace: Tracing extracts the trace context
 // that Deliver wrote into the message headers, makes the producer's span the
@@ -57,14 +58,15 @@ func WithPropagator(p propagation.TextMapPropagator) TracingOption {
 // messaging.operation.name ("process"), messaging.destination.name (the
 // topic), messaging.consumer.group.name (the queue), messaging.message.id
 // and messaging.message.body.size, and Fairway's fairway.facet,
-// fairway.attempt and, at the end, fairway.outcome.
+// fairway.attempt and, at the end, fairway.outcome: what the worker did,
+// as its worker.Report says.
 //
-// A handler error is recorded as an exception event and sets the span's
-// status to Error; a *worker.PanicError adds its stack to the event. Put
-// Tracing outside Recover, as Default does, so that panics reach it as
-// errors: a panic that reaches Tracing itself is recorded the same way, then
-// re-panicked.
-func Tracing(opts ...TracingOption) worker.Middleware {
+// The span ends once the worker has acted on the outcome. A handler error is
+// recorded as an exception event and sets the span's status to Error; a
+// *worker.PanicError adds its stack to the event. A message the worker lost
+// hold of after a successful handler (the ack refused because the lease was
+// lost) ends with status Error and the broker's error.
+func Tracing(opts ...TracingOption) worker.Observer {
 	var c tracingConfig
 	for _, o := range opts {
 		if o != nil {
@@ -78,36 +80,22 @@ func Tracing(opts ...TracingOption) worker.Middleware {
 		c.propagator = otel.GetTextMapPropagator()
 	}
 	tracer := c.provider.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL))
-	return func(next worker.Handler) worker.Handler {
-		return &tracingHandler{next: next, tracer: tracer, propagator: c.propagator}
-	}
+	return &tracingObserver{tracer: tracer, propagator: c.propagator}
 }
 
-// tracingHandler is the handler made by Tracing.
-type tracingHandler struct {
-	next       worker.Handler
+// tracingObserver is the observer made by Tracing.
+type tracingObserver struct {
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
 }
 
-var _ worker.Handler = (*tracingHandler)(nil)
+var _ worker.Observer = (*tracingObserver)(nil)
 
-// Handle runs the next handler in a consumer span.
-func (h *tracingHandler) Handle(ctx context.Context, m *broker.Message) error {
-	ctx, span := h.start(ctx, m)
-	p, err := handle(ctx, h.next, m)
-	finishSpan(ctx, span, m, err)
-	if p != nil {
-		panic(p.Value)
-	}
-	return err
-}
-
-// start starts m's span, a child of the producer's span when m's headers
+// Start starts m's span, a child of the producer's span when m's headers
 // carry its context.
-func (h *tracingHandler) start(ctx context.Context, m *broker.Message) (context.Context, trace.Span) {
+func (o *tracingObserver) Start(ctx context.Context, m *broker.Message) context.Context {
 	outer := trace.SpanContextFromContext(ctx)
-	ctx = h.propagator.Extract(ctx, broker.HeaderCarrier(m.Headers))
+	ctx = o.propagator.Extract(ctx, broker.HeaderCarrier(m.Headers))
 	opts := []trace.SpanStartOption{
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(spanAttributes(m)...),
@@ -115,7 +103,28 @@ func (h *tracingHandler) start(ctx context.Context, m *broker.Message) (context.
 	if producer := trace.SpanContextFromContext(ctx); producer.IsValid() && !producer.Equal(outer) {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: producer}))
 	}
-	return h.tracer.Start(ctx, "process "+m.Queue, opts...)
+	ctx, _ = o.tracer.Start(ctx, "process "+m.Queue, opts...)
+	return ctx
+}
+
+// Finish records what the worker did and ends the span.
+func (o *tracingObserver) Finish(ctx context.Context, _ *broker.Message, r worker.Report) {
+	span := trace.SpanFromContext(ctx)
+	defer span.End()
+	span.SetAttributes(OutcomeKey.String(r.Outcome.String()))
+	err := r.Err
+	if err == nil {
+		err = r.SettleErr
+	}
+	if err == nil {
+		return
+	}
+	var opts []trace.EventOption
+	if p := r.Panicked(); p != nil {
+		opts = append(opts, trace.WithAttributes(semconv.ExceptionStacktrace(string(p.Stack))))
+	}
+	span.RecordError(err, opts...)
+	span.SetStatus(codes.Error, err.Error())
 }
 
 // spanAttributes are the attributes of m's span known at its start.
@@ -131,22 +140,4 @@ func spanAttributes(m *broker.Message) []attribute.KeyValue {
 		FacetKey.String(m.Facet),
 		AttemptKey.Int(m.Attempt),
 	}
-}
-
-// finishSpan records the handler's result err and ends the span.
-func finishSpan(ctx context.Context, span trace.Span, m *broker.Message, err error) {
-	defer span.End()
-	span.SetAttributes(OutcomeKey.String(worker.Classify(ctx, m, err).String()))
-	if err == nil {
-		return
-	}
-	var (
-		opts []trace.EventOption
-		pe   *worker.PanicError
-	)
-	if errors.As(err, &pe) {
-		opts = append(opts, trace.WithAttributes(semconv.ExceptionStacktrace(string(pe.Stack))))
-	}
-	span.RecordError(err, opts...)
-	span.SetStatus(codes.Error, err.Error())
 }

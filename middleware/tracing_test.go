@@ -63,15 +63,20 @@ func TestTracingContinuesProducerTrace(t *testing.T) {
 	tests := []struct {
 		name        string
 		handler     func() error
+		report      worker.Report // what the worker did
 		wantStatus  codes.Code
 		wantDesc    string
 		wantStack   bool
 		wantOutcome string
 	}{
-		{name: "success", handler: func() error { return nil }, wantStatus: codes.Unset, wantOutcome: "ack"},
-		{name: "error", handler: func() error { return failure }, wantStatus: codes.Error, wantDesc: "smtp down", wantOutcome: "retry"},
-		{name: "panic under Recover", handler: func() error { boom("boom"); return nil }, wantStatus: codes.Error,
+		{name: "success", handler: func() error { return nil }, report: outcome(worker.OutcomeAck), wantStatus: codes.Unset, wantOutcome: "ack"},
+		{name: "error", handler: func() error { return failure }, report: outcome(worker.OutcomeRetry),
+			wantStatus: codes.Error, wantDesc: "smtp down", wantOutcome: "retry"},
+		{name: "panic", handler: func() error { boom("boom"); return nil }, report: outcome(worker.OutcomeRetry), wantStatus: codes.Error,
 			wantDesc: "worker: handler panicked: boom", wantStack: true, wantOutcome: "retry"},
+		{name: "success, but the ack found the lease lost", handler: func() error { return nil },
+			report:     worker.Report{Outcome: worker.OutcomeLost, SettleErr: broker.ErrLeaseLost},
+			wantStatus: codes.Error, wantDesc: "broker: lease lost", wantOutcome: "lost"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,11 +85,11 @@ func TestTracingContinuesProducerTrace(t *testing.T) {
 			m := deliverAndPull(t, tp)
 
 			var inHandler trace.SpanContext
-			h := chain(worker.HandlerFunc(func(ctx context.Context, _ *broker.Message) error {
+			h := worker.HandlerFunc(func(ctx context.Context, _ *broker.Message) error {
 				inHandler = trace.SpanContextFromContext(ctx)
 				return tt.handler()
-			}), middleware.Tracing(middleware.WithTracerProvider(tp), middleware.WithPropagator(propagation.TraceContext{})), middleware.Recover())
-			_ = h.Handle(t.Context(), m)
+			})
+			_ = observe(t.Context(), m, h, tt.report, middleware.Tracing(middleware.WithTracerProvider(tp), middleware.WithPropagator(propagation.TraceContext{})))
 
 			spans := spansByName(t, rec.Ended())
 			parent, producer, consumer := spans["parent"], spans["deliver user.signup"], spans["process emails"]
@@ -185,9 +190,9 @@ func TestTracingWithoutTraceContext(t *testing.T) {
 			if tt.inSpan {
 				ctx, outer = tp.Tracer("test").Start(ctx, "outer")
 			}
-			h := middleware.Tracing(middleware.WithTracerProvider(tp), middleware.WithPropagator(propagation.TraceContext{}))(
-				worker.HandlerFunc(func(context.Context, *broker.Message) error { return nil }))
-			if err := h.Handle(ctx, newMessage()); err != nil {
+			h := worker.HandlerFunc(func(context.Context, *broker.Message) error { return nil })
+			if err := observe(ctx, newMessage(), h, outcome(worker.OutcomeAck),
+				middleware.Tracing(middleware.WithTracerProvider(tp), nil, middleware.WithPropagator(nil))); err != nil {
 				t.Fatal(err)
 			}
 			s := onlySpan(t, rec)
@@ -202,20 +207,4 @@ func TestTracingWithoutTraceContext(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestTracingRepanics(t *testing.T) {
-	t.Parallel()
-	tp, rec := newTracing(t)
-	errBoom := errors.New("boom")
-	h := middleware.Tracing(middleware.WithTracerProvider(tp), nil, middleware.WithPropagator(nil))(
-		worker.HandlerFunc(func(context.Context, *broker.Message) error { boom(errBoom); return nil }))
-	if v := mustPanic(t, func() { _ = h.Handle(t.Context(), newMessage()) }); v != errBoom { //nolint:errorlint // identity is the point
-		t.Fatalf("re-panicked with %v; want the original value", v)
-	}
-	s := onlySpan(t, rec)
-	if st := s.Status(); st.Code != codes.Error || !strings.Contains(st.Description, "boom") {
-		t.Errorf("status = %v %q; want Error with the panic value", st.Code, st.Description)
-	}
-	checkException(t, s, true, true)
 }

@@ -16,6 +16,9 @@ type acker struct {
 	leases *keeper         // how long each ack may be retried
 	quit   <-chan struct{} // closed on a hard stop: retry no more
 	in     chan *broker.Message
+	// settled, when set, hears once per message how its ack ended: nil,
+	// an ErrLeaseLost, or the error the acker gave up on (see ackResult).
+	settled func(m *broker.Message, err error)
 }
 
 // maxAckBatch bounds one AckMany.
@@ -68,8 +71,24 @@ func (a *acker) fill(batch []*broker.Message) []*broker.Message {
 // flush acks a batch, retrying on Redis errors until the current lease of
 // every message in it has ended, or a hard stop (see keeper.settle).
 func (a *acker) flush(batch []*broker.Message) {
-	res, err := a.leases.settle("ack", batch, a.quit, func(err error) {
+	err := errAckAbandoned // what a panic mid-flush leaves the waiters with
+	var dropped map[*broker.Message]bool
+	defer func() {
+		for _, m := range batch {
+			if !dropped[m] {
+				a.report([]*broker.Message{m}, err)
+			}
+		}
+	}()
+	var res settled
+	res, err = a.leases.settle("ack", batch, a.quit, func(err error) {
 		a.log.Warn("fairway: ack failed; retrying while the leases last", "n", len(batch), "err", err)
+	}, func(m *broker.Message, err error) {
+		if dropped == nil {
+			dropped = make(map[*broker.Message]bool)
+		}
+		dropped[m] = true
+		a.report([]*broker.Message{m}, err)
 	}, a.b.AckMany)
 	switch res {
 	case settledLost:

@@ -53,16 +53,9 @@ func TestWorkerKeepsMessageBudget(t *testing.T) {
 			} else {
 				calls[1].Add(1)
 			}
-			err := errors.New("broken")
-			want := worker.OutcomeRetry
-			if m.Attempt == 3 {
-				want = worker.OutcomeDead
-			}
-			if got := worker.Classify(ctx, m, err); got != want {
-				wrong.CompareAndSwap(nil, m.String()+": "+got.String())
-			}
-			return err
+			return errors.New("broken")
 		})
+		w.Observe(budgetObserver{wrong: &wrong})
 		startWorker(t, w, b)
 		testutil.Eventually(t, 10*time.Second, func() bool { return stats(t, b).Dead == 2 }, "both dead")
 		// Give a wrong extra run the time to happen.
@@ -71,10 +64,26 @@ func TestWorkerKeepsMessageBudget(t *testing.T) {
 			t.Fatalf("handler ran %d times after 2 expired leases, %d times from the first; want 1 and 3", c[0], c[1])
 		}
 		if v := wrong.Load(); v != nil {
-			t.Fatalf("Classify told another outcome than the budget: %v", v)
+			t.Fatalf("the worker did another thing than the budget says: %v", v)
 		}
 		if s := stats(t, b); s.Ready+s.Delayed+s.InFlight != 0 {
 			t.Fatalf("stats %+v: a message is still live", s)
 		}
 	})
+}
+
+// budgetObserver records the first report whose outcome is not what a
+// budget of 3 says: retry before the third attempt, dead on it.
+type budgetObserver struct{ wrong *atomic.Value }
+
+func (budgetObserver) Start(ctx context.Context, _ *broker.Message) context.Context { return ctx }
+
+func (o budgetObserver) Finish(_ context.Context, m *broker.Message, r worker.Report) {
+	want := worker.OutcomeRetry
+	if m.Attempt == 3 {
+		want = worker.OutcomeDead
+	}
+	if r.Outcome != want {
+		o.wrong.CompareAndSwap(nil, m.String()+": "+r.Outcome.String())
+	}
 }

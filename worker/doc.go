@@ -4,7 +4,7 @@
 // queues (by weight, or in strict order).
 //
 //	w := worker.New(b, worker.Config{Concurrency: 50})
-//	w.Use(middleware.Recover())
+//	middleware.Default(middleware.DefaultConfig{}).Install(w) // tracing, metrics, logs
 //	w.HandleFunc("emails", func(ctx context.Context, m *broker.Message) error {
 //		return send(ctx, m.Body)
 //	})
@@ -17,9 +17,15 @@
 // Redis, until the message has had its budget of deliveries
 // (broker.Message.MaxAttempts, fixed when it was queued: see
 // broker.WithMaxAttempts), then it becomes a dead letter. A lease that
-// expires counts against the same budget. SkipRetry
-// dead-letters at once; RetryAfter chooses the delay. A panic is recovered
+// expires counts against the same budget. SkipRetry dead-letters at once;
+// RetryAfter chooses the delay. A panic is recovered, once, by the worker,
 // into a *PanicError and treated as an error.
+//
+// Middleware (Use) wraps handlers; observers (Observe) watch them: each
+// Observer's Start runs before the handler and may derive its context (a
+// span), and its Finish hears once, in a Report, what the worker did with
+// the message (ack, retry with its delay, dead, release or lost), after it
+// did it, with the handler's error and duration.
 //
 // While a handler runs, the worker extends its lease; if the lease is lost
 // the handler's context ends with cause ErrLeaseLost. An idle worker waits on

@@ -89,10 +89,10 @@ func TestClassify(t *testing.T) {
 	t.Parallel()
 	// Covered in outcome_test.go through the public API; here only the
 	// default max attempts of a message built by hand, with no budget.
-	if got := Classify(context.Background(), msgAttempt(25), errors.New("x")); got != OutcomeDead {
+	if got := classify(context.Background(), msgAttempt(25), errors.New("x")); got != OutcomeDead {
 		t.Fatalf("attempt 25 of default 25 = %v, want dead", got)
 	}
-	if got := Classify(context.Background(), msgAttempt(24), errors.New("x")); got != OutcomeRetry {
+	if got := classify(context.Background(), msgAttempt(24), errors.New("x")); got != OutcomeRetry {
 		t.Fatalf("attempt 24 of default 25 = %v, want retry", got)
 	}
 }

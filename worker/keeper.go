@@ -194,13 +194,15 @@ const (
 // closes (a hard stop). A message drops out of the retries when its own
 // lease ends: it comes back by itself, at least once. The first try is made
 // whatever the time: a release after a hard stop is how a canceled
-// handler's message goes back. onErr, if not nil, sees each failed try.
+// handler's message goes back. onErr, if not nil, sees each failed try;
+// dropped, if not nil, hears of each message left out of the retries because
+// its lease ended, with the error of the last try.
 // The leases are forgotten when it returns, with the last error.
 //
 // This is the one retry rule of the worker's settlements: the acker and the
 // handlers' settle path both use it, against the deadlines only the keeper
 // writes.
-func (k *keeper) settle(what string, ms []*broker.Message, quit <-chan struct{}, onErr func(error), op func(context.Context, []*broker.Message) error) (settled, error) {
+func (k *keeper) settle(what string, ms []*broker.Message, quit <-chan struct{}, onErr func(error), dropped func(*broker.Message, error), op func(context.Context, []*broker.Message) error) (settled, error) {
 	defer k.forget(ms...)
 	retry := newRetryDelay()
 	for {
@@ -217,7 +219,7 @@ func (k *keeper) settle(what string, ms []*broker.Message, quit <-chan struct{},
 			onErr(err)
 		}
 		var last time.Time
-		ms, last = k.live(what, ms, err)
+		ms, last = k.live(what, ms, err, dropped)
 		if len(ms) == 0 {
 			return settledGaveUp, err
 		}
@@ -229,13 +231,16 @@ func (k *keeper) settle(what string, ms []*broker.Message, quit <-chan struct{},
 
 // live is the part of ms whose leases have not ended, and the latest of
 // their deadlines; it logs the messages that drop out after err.
-func (k *keeper) live(what string, ms []*broker.Message, err error) ([]*broker.Message, time.Time) {
+func (k *keeper) live(what string, ms []*broker.Message, err error, dropped func(*broker.Message, error)) ([]*broker.Message, time.Time) {
 	var last time.Time
 	kept := ms[:0:0]
 	for _, m := range ms {
 		d := k.deadline(m)
 		if time.Until(d) <= 0 {
 			k.log.Error("fairway: could not "+what+" before the lease ended; the message will run again", "queue", m.Queue, "id", m.ID, "err", err)
+			if dropped != nil {
+				dropped(m, err)
+			}
 			continue
 		}
 		kept = append(kept, m)

@@ -8,7 +8,8 @@ import (
 	"github.com/fairwayhq/fairway/broker"
 )
 
-// Outcome is what the worker does with a message once its handler returned.
+// Outcome is what the worker did with a message once its handler returned,
+// as Observer's Report tells it.
 type Outcome int
 
 // The outcomes.
@@ -22,8 +23,11 @@ const (
 	// OutcomeRelease hands the message back without counting the attempt:
 	// the worker stopped before the handler finished.
 	OutcomeRelease
-	// OutcomeLost does nothing: the lease was lost, another worker may hold
-	// the message now.
+	// OutcomeLost is a message the worker does not hold any more: its
+	// lease was lost (while handling, or when acking, nacking, killing or
+	// releasing it), or the broker call failed until the lease ended.
+	// Another worker may hold the message now, or will when its lease
+	// ends.
 	OutcomeLost
 )
 
@@ -43,12 +47,13 @@ func (o Outcome) String() string {
 	}
 }
 
-// Classify tells what the worker will do with m after its handler returned
-// err, in the handler's context ctx. Middleware such as metrics uses it. A
-// failure on m's last attempt (m.MaxAttempts, the budget the message was
-// queued with) is dead; a Message built by hand, with no budget, counts
-// against broker.MaxAttemptsDefault.
-func Classify(ctx context.Context, m *broker.Message, err error) Outcome {
+// classify decides what the worker does with m after its handler returned
+// err, in the handler's context ctx. A failure on m's last attempt
+// (m.MaxAttempts, the budget the message was queued with) is dead; a Message
+// built by hand, with no budget, counts against broker.MaxAttemptsDefault.
+// The worker acts on it and reports what it did (Report); nothing else
+// decides it.
+func classify(ctx context.Context, m *broker.Message, err error) Outcome {
 	switch cause := context.Cause(ctx); {
 	case err == nil:
 		return OutcomeAck

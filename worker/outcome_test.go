@@ -1,42 +1,12 @@
 package worker_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
 
-	"github.com/fairwayhq/fairway/broker"
 	"github.com/fairwayhq/fairway/worker"
 )
-
-func TestClassifyOutcomes(t *testing.T) {
-	t.Parallel()
-	shutdown, cancel := context.WithCancelCause(context.Background())
-	cancel(worker.ErrShutdown)
-	lost, cancelLost := context.WithCancelCause(context.Background())
-	cancelLost(worker.ErrLeaseLost)
-	m := &broker.Message{Attempt: 1}
-	tests := []struct {
-		name string
-		ctx  context.Context
-		err  error
-		want worker.Outcome
-	}{
-		{"success", context.Background(), nil, worker.OutcomeAck},
-		{"success after shutdown began", shutdown, nil, worker.OutcomeAck},
-		{"error", context.Background(), errors.New("x"), worker.OutcomeRetry},
-		{"retry after", context.Background(), worker.RetryAfter(errors.New("x"), time.Second), worker.OutcomeRetry},
-		{"skip retry", context.Background(), worker.SkipRetry(errors.New("x")), worker.OutcomeDead},
-		{"canceled by shutdown", shutdown, context.Canceled, worker.OutcomeRelease},
-		{"lease lost", lost, context.Canceled, worker.OutcomeLost},
-	}
-	for _, tt := range tests {
-		if got := worker.Classify(tt.ctx, m, tt.err); got != tt.want {
-			t.Errorf("%s: Classify = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
 
 func TestErrorHelpers(t *testing.T) {
 	t.Parallel()

@@ -17,6 +17,7 @@ type runner struct {
 	b        *broker.Broker
 	cfg      Config
 	handlers map[string]Handler
+	obs      []Observer // see observer.go
 	order    *queueOrder
 
 	slots chan struct{} // one per running handler; capacity Concurrency
@@ -36,13 +37,15 @@ type runner struct {
 	sup                                *supervisor
 	fetching, acking, keeping, writing *stage // the services, in stop order
 
+	ackWaits sync.Map // *broker.Message → chan error: acks whose observers wait for the result
+
 	stopOnce sync.Once
 	finished chan struct{} // closed when everything has stopped
 }
 
 func newRunner(base context.Context, w *Worker, queues map[string]int, handlers map[string]Handler) *runner {
 	r := &runner{
-		w: w, b: w.b, cfg: w.cfg, handlers: handlers,
+		w: w, b: w.b, cfg: w.cfg, handlers: handlers, obs: w.obs,
 		order:        newQueueOrder(queues, w.cfg.StrictPriority),
 		slots:        make(chan struct{}, w.cfg.Concurrency),
 		base:         base,
@@ -56,6 +59,9 @@ func newRunner(base context.Context, w *Worker, queues map[string]int, handlers 
 	r.keeper = newKeeper(r.b, w.cfg.Logger, w.cfg.LeaseDuration)
 	r.acker = newAcker(r.b, w.cfg.Logger, r.keeper, r.handlerCtx.Done(), w.cfg.Concurrency)
 	r.history = newHistory(r.b, w.cfg.Logger)
+	if len(r.obs) > 0 {
+		r.acker.settled = r.acked
+	}
 	return r
 }
 
@@ -234,48 +240,93 @@ func (r *runner) dispatch(m *broker.Message) {
 	r.handlersWG.Add(1)
 	go func() {
 		defer r.handlersWG.Done()
-		defer r.release(1)
-		r.process(m)
+		report := r.process(m)
+		r.release(1)
+		report()
 	}()
 }
 
-// process runs m's handler and settles the message by the outcome.
-func (r *runner) process(m *broker.Message) {
+// process runs m's handler, decides the outcome and acts on it. It returns
+// the call that tells the observers what was done: for an ack, that waits
+// for the acker, so the caller frees the handler's slot first.
+func (r *runner) process(m *broker.Message) (report func()) {
 	ctx, cancel := context.WithCancelCause(r.handlerCtx)
 	defer cancel(nil)
 	r.keeper.track(m, cancel)
-	err := callHandler(ctx, r.handlers[m.Queue], m)
+	hctx, o := r.startObservers(ctx, m)
+	began := time.Now()
+	err := callHandler(hctx, r.handlers[m.Queue], m)
+	rep := Report{Err: err, Duration: time.Since(began), Attempt: m.Attempt}
 	r.keeper.untrack(m)
-	outcome := Classify(ctx, m, err)
-	r.history.count(m.Queue, outcome)
-	switch outcome {
-	case OutcomeAck:
+	rep.Outcome = classify(ctx, m, err)
+	r.history.count(m.Queue, rep.Outcome)
+	if rep.Outcome == OutcomeAck {
+		return r.ack(m, o, rep)
+	}
+	rep = r.act(m, rep)
+	return func() { r.finish(o, m, rep) }
+}
+
+// ack hands m to the acker. With observers, the report waits for the ack's
+// result: an ack refused because the lease was lost, or given up on, is
+// reported as lost.
+func (r *runner) ack(m *broker.Message, o observation, rep Report) func() {
+	if len(o.obs) == 0 {
 		r.acker.ack(m)
-	case OutcomeRetry:
-		delay := r.cfg.RetryBackoff(m.Attempt)
-		var ra *RetryAfterError
-		if errors.As(err, &ra) {
-			delay = ra.Delay
+		return func() {}
+	}
+	done := make(chan error, 1)
+	r.ackWaits.Store(m, done)
+	r.acker.ack(m)
+	return func() {
+		if err := <-done; err != nil {
+			rep.Outcome, rep.SettleErr = OutcomeLost, err
 		}
-		delay = max(delay, 0)
-		r.settle(m, "nack", func(ctx context.Context) error {
-			nackErr := r.b.Nack(ctx, m, delay, broker.WithReason(err), stackOf(err))
+		r.finish(o, m, rep)
+	}
+}
+
+// act does what rep.Outcome says, other than ack, and returns rep with what
+// was done: a broker call that failed for good makes it lost.
+func (r *runner) act(m *broker.Message, rep Report) Report {
+	err := rep.Err
+	var settleErr error
+	switch rep.Outcome {
+	case OutcomeRetry:
+		rep.RetryDelay = r.retryDelay(m, err)
+		settleErr = r.settle(m, "nack", func(ctx context.Context) error {
+			nackErr := r.b.Nack(ctx, m, rep.RetryDelay, broker.WithReason(err), stackOf(err))
 			if nackErr == nil {
 				// Taken after Redis answered: never before the retry is due.
-				r.retries.add(time.Now().Add(delay))
+				r.retries.add(time.Now().Add(rep.RetryDelay))
 			}
 			return nackErr
 		})
 	case OutcomeDead:
-		r.settle(m, "dead-letter", func(ctx context.Context) error {
+		settleErr = r.settle(m, "dead-letter", func(ctx context.Context) error {
 			return r.b.Kill(ctx, m, err.Error(), stackOf(err))
 		})
 	case OutcomeRelease:
-		r.settle(m, "release", func(ctx context.Context) error { return r.b.Release(ctx, m) })
+		settleErr = r.settle(m, "release", func(ctx context.Context) error { return r.b.Release(ctx, m) })
 	case OutcomeLost:
 		r.keeper.forget(m)
 		r.cfg.Logger.Warn("fairway: lease lost while handling", "queue", m.Queue, "id", m.ID)
 	}
+	if settleErr != nil {
+		rep.Outcome, rep.SettleErr, rep.RetryDelay = OutcomeLost, settleErr, 0
+	}
+	return rep
+}
+
+// retryDelay is the delay before m's next attempt after its handler
+// returned err: RetryAfter's, else Config.RetryBackoff's.
+func (r *runner) retryDelay(m *broker.Message, err error) time.Duration {
+	delay := r.cfg.RetryBackoff(m.Attempt)
+	var ra *RetryAfterError
+	if errors.As(err, &ra) {
+		delay = ra.Delay
+	}
+	return max(delay, 0)
 }
 
 // stackOf keeps the stack of a panic that err holds with the message, if it
@@ -291,6 +342,8 @@ func stackOf(err error) broker.NackOption {
 
 // callHandler runs h, turning a panic into a *PanicError: errgroup-style
 // goroutines do not recover, and one bad message must not kill the process.
+// This is the one place a handler's panic is recovered: the middleware and
+// observers see it as this error.
 func callHandler(ctx context.Context, h Handler, m *broker.Message) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -302,8 +355,9 @@ func callHandler(ctx context.Context, h Handler, m *broker.Message) (err error) 
 
 // settle runs op until it succeeds, the lease is lost, the current lease
 // has ended, or a hard stop: the keeper's one retry rule (keeper.settle).
-func (r *runner) settle(m *broker.Message, what string, op func(context.Context) error) {
-	res, err := r.keeper.settle(what, []*broker.Message{m}, r.handlerCtx.Done(), r.w.health.setRedisErr,
+// It returns nil when op succeeded, else the error it stopped on.
+func (r *runner) settle(m *broker.Message, what string, op func(context.Context) error) error {
+	res, err := r.keeper.settle(what, []*broker.Message{m}, r.handlerCtx.Done(), r.w.health.setRedisErr, nil,
 		func(ctx context.Context, _ []*broker.Message) error { return op(ctx) })
 	switch res {
 	case settledLost:
@@ -311,4 +365,8 @@ func (r *runner) settle(m *broker.Message, what string, op func(context.Context)
 	case settledGaveUp:
 		r.cfg.Logger.Error("fairway: gave up to "+what+"; the lease will expire", "queue", m.Queue, "id", m.ID, "err", err)
 	}
+	if res == settledDone {
+		return nil
+	}
+	return err
 }

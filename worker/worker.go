@@ -22,6 +22,7 @@ type Worker struct {
 	mu       sync.Mutex
 	handlers map[string]Handler
 	mws      []Middleware
+	obs      []Observer
 	run      *runner
 	health   health
 	hooks    *serviceHooks // for tests

@@ -69,11 +69,12 @@ func run(ctx context.Context, args []string, env func(string) string, stderr io.
 		Concurrency: cfg.concurrency, Queues: cfg.queues, Routes: cfg.toldRoutes(),
 		ShutdownTimeout: cfg.shutdownTimeout, Logger: log,
 	})
-	// The recommended chain: tracing and metrics (OpenTelemetry's global
-	// providers, no-ops until a program installs real ones), a log line per
-	// message and panic recovery. Retries are the worker's durable ones only
+	// The recommended observers: tracing and metrics (OpenTelemetry's
+	// global providers, no-ops until a program installs real ones) and a
+	// log line per message, each told what the worker did. The worker
+	// recovers panics itself. Retries are the worker's durable ones only
 	// (no in-process Retry), so a message runs at most MaxAttempts times.
-	w.Use(middleware.Default(middleware.DefaultConfig{Logger: log})...)
+	middleware.Default(middleware.DefaultConfig{Logger: log}).Install(w)
 	h := &demo{workTime: cfg.workTime, rdb: rdb, recordKey: cfg.recordKey}
 	for q := range cfg.queues {
 		w.Handle(q, h)
