@@ -1167,9 +1167,10 @@ func (m *modelRun) describe() string {
 }
 
 // modelEnvelopeBody reads the body from a stored envelope:
-// "1" <len>":"facet <len>":"topic <count>":" (<len>":"key <len>":"value)* body.
+// "2" <len>":"facet <attempts>":" <len>":"topic <count>":" (<len>":"key
+// <len>":"value)* body. A stored envelope always holds a budget of 1 or more.
 func modelEnvelopeBody(env string) (string, bool) {
-	if env == "" || env[0] != '1' {
+	if env == "" || env[0] != '2' {
 		return "", false
 	}
 	rest := env[1:]
@@ -1193,7 +1194,13 @@ func modelEnvelopeBody(env string) (string, bool) {
 		}
 		return true
 	}
-	if !skip(2) { // facet, topic
+	if !skip(1) { // facet
+		return "", false
+	}
+	if att, ok := number(); !ok || att < 1 {
+		return "", false
+	}
+	if !skip(1) { // topic
 		return "", false
 	}
 	count, ok := number()
