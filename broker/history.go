@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"strconv"
 	"time"
 
@@ -34,7 +35,7 @@ type HistoryPoint struct {
 
 // histKey is "<ns>:{<queue>}:hist:<unix minute>".
 func (k keyspace) histKey(queue string, minute int64) string {
-	return k.queueKey(queue, "hist:"+strconv.FormatInt(minute, 10))
+	return k.queueKey(queue, keylayout.Hist+strconv.FormatInt(minute, 10))
 }
 
 // AddHistory adds counts, by queue, to the minute that holds at, in one
@@ -61,10 +62,10 @@ func (b *Broker) AddHistory(ctx context.Context, at time.Time, counts map[string
 		for q, c := range counts {
 			key := b.keys.histKey(q, minute)
 			if c.Processed > 0 {
-				p.HIncrBy(ctx, key, "processed", c.Processed)
+				p.HIncrBy(ctx, key, keylayout.FieldProcessed, c.Processed)
 			}
 			if c.Failed > 0 {
-				p.HIncrBy(ctx, key, "failed", c.Failed)
+				p.HIncrBy(ctx, key, keylayout.FieldFailed, c.Failed)
 			}
 			p.PExpire(ctx, key, ttl)
 		}
@@ -87,7 +88,7 @@ func (b *Broker) History(ctx context.Context, queue string, now time.Time, minut
 	cmds := make([]*redis.SliceCmd, minutes)
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range cmds {
-			cmds[i] = p.HMGet(ctx, b.keys.histKey(queue, last-int64(minutes-1-i)), "processed", "failed")
+			cmds[i] = p.HMGet(ctx, b.keys.histKey(queue, last-int64(minutes-1-i)), keylayout.FieldProcessed, keylayout.FieldFailed)
 		}
 		return nil
 	})

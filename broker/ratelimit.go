@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"strconv"
 	"strings"
 	"time"
@@ -128,7 +129,7 @@ func (b *Broker) FacetRateLimits(ctx context.Context, queue string) (map[string]
 	if err != nil {
 		return nil, err
 	}
-	all, err := b.rdb.HGetAll(ctx, b.keys.queueKey(p.Names[0], "rates")).Result()
+	all, err := b.rdb.HGetAll(ctx, b.keys.queueKey(p.Names[0], keylayout.Rates)).Result()
 	if err != nil {
 		return nil, wrapRedis("facet rate limits", err)
 	}

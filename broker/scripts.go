@@ -9,6 +9,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+//go:generate go run ./internal/scriptgen/gen
+
 //go:embed scripts/*.lua
 var scriptFS embed.FS
 
@@ -55,7 +57,7 @@ func readScript(name string) string {
 // out the unused ones takes most of the fixed cost of a call away (enqueue
 // uses a third of lib.lua).
 func queueScript(name string, libs ...string) *redis.Script {
-	lib := readScript("lib")
+	lib := readScript("keys") + "\n" + readScript("lib")
 	for _, l := range libs {
 		lib += "\n" + readScript(l)
 	}

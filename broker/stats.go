@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"slices"
 	"strconv"
 
@@ -72,13 +73,13 @@ func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) 
 	var cfg *redis.SliceCmd
 	var msgs, leased, delayed, dead, facets, parked *redis.IntCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cfg = p.HMGet(ctx, k("cfg"), "pattern", "limit", "paused", "rate")
-		msgs = p.HLen(ctx, k("msgs"))
-		leased = p.ZCard(ctx, k("leased"))
-		delayed = p.ZCard(ctx, k("delayed"))
-		dead = p.ZCard(ctx, k("dead"))
-		facets = p.ZCard(ctx, k("backlog"))
-		parked = p.ZCard(ctx, k("parked"))
+		cfg = p.HMGet(ctx, k(keylayout.Cfg), keylayout.FieldPattern, keylayout.FieldLimit, keylayout.FieldPaused, keylayout.FieldRate)
+		msgs = p.HLen(ctx, k(keylayout.Msgs))
+		leased = p.ZCard(ctx, k(keylayout.Leased))
+		delayed = p.ZCard(ctx, k(keylayout.Delayed))
+		dead = p.ZCard(ctx, k(keylayout.Dead))
+		facets = p.ZCard(ctx, k(keylayout.Backlog))
+		parked = p.ZCard(ctx, k(keylayout.Parked))
 		return nil
 	})
 	if err != nil {

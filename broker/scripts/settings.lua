@@ -16,7 +16,7 @@
 --   that share of the dead-letter cap (see dead_cap in lib.lua). Returns 1.
 -- Every op returns -1 when the queue does not exist.
 local R = rate_lib()
-local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused', 'rate')
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATE)
 if not cfg[1] then return -1 end
 local op = ARGV[2]
 if op == 'get' then
@@ -27,18 +27,18 @@ if op == 'get' then
   for _, v in ipairs(redis.call('HGETALL', R.RATES)) do out[#out + 1] = v end
   return out
 elseif op == 'share' then
-  redis.call('HSET', K_CFG, 'share', ARGV[3])
+  redis.call('HSET', K_CFG, F_SHARE, ARGV[3])
   return 1
 elseif op == 'retire' then
-  redis.call('HSETNX', K_CFG, 'retired', now_ms())
+  redis.call('HSETNX', K_CFG, F_RETIRED, now_ms())
   return 1
 end
 -- set: only ever on a partition that holds no messages yet, so no turn in
 -- its ring needs to change with the priorities.
-redis.call('HSET', K_CFG, 'limit', ARGV[3])
-redis.call('HDEL', K_CFG, 'paused', 'rate', 'rated', 'retired')
-if ARGV[4] ~= '' then redis.call('HSET', K_CFG, 'paused', ARGV[4]) end
-if ARGV[5] ~= '' then redis.call('HSET', K_CFG, 'rate', ARGV[5]) end
+redis.call('HSET', K_CFG, F_LIMIT, ARGV[3])
+redis.call('HDEL', K_CFG, F_PAUSED, F_RATE, F_RATED, F_RETIRED)
+if ARGV[4] ~= '' then redis.call('HSET', K_CFG, F_PAUSED, ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', K_CFG, F_RATE, ARGV[5]) end
 redis.call('DEL', K_PRIO, R.RATES)
 local n = tonumber(ARGV[6])
 local i = 7
@@ -51,6 +51,6 @@ while i + 1 <= #ARGV do
   i = i + 2
 end
 if ARGV[5] ~= '' or redis.call('EXISTS', R.RATES) == 1 then
-  redis.call('HSET', K_CFG, 'rated', 1)
+  redis.call('HSET', K_CFG, F_RATED, 1)
 end
 return 1
