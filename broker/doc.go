@@ -32,7 +32,8 @@
 // touches one Redis Cluster slot. The table of internal/keylayout is the one
 // source of the layout: `go generate ./broker` writes from it the name
 // constants, the Lua prelude of the scripts (scripts/keys.lua), the full
-// text of every script Redis runs, and this list
+// text of every script Redis runs (scripts/gen, embedded and run as it is),
+// and this list
 // (generated from internal/keylayout):
 //
 //	<ns>:{<queue>}:cfg            hash: the queue's settings; it exists while the queue does

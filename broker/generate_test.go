@@ -29,4 +29,13 @@ func TestGeneratedFilesFresh(t *testing.T) {
 			t.Errorf("%s is stale: run `go generate ./broker`", path)
 		}
 	}
+	onDisk, err := filepath.Glob(filepath.Join("scripts", "gen", "*.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range onDisk {
+		if _, ok := files[filepath.ToSlash(p)]; !ok {
+			t.Errorf("%s is generated from no source: delete it", p)
+		}
+	}
 }

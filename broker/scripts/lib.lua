@@ -1,9 +1,10 @@
--- lib.lua: the prelude of every queue script, after keys.lua. Each
--- operation's script is prefixed with the definitions of both that it uses
--- (directly or through another definition), so these locals and helpers are
--- in scope there. Every
--- top-level statement here must be a "local" definition with no other
--- effect, starting at the line's first column (see splitLib).
+-- lib.lua: the prelude of every queue script, after keys.lua. `go generate
+-- ./broker` writes each operation's full text to scripts/gen: the
+-- definitions of both that it uses (directly or through another
+-- definition), then its body, so these locals and helpers are in scope
+-- there. Every top-level statement here must be a "local" definition with
+-- no other effect, starting at the line's first column (see splitLib in
+-- broker/internal/scriptgen).
 --
 -- The key and field names come first, from keys.lua (generated from the
 -- table in internal/keylayout).
