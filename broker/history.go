@@ -3,10 +3,10 @@ package broker
 import (
 	"context"
 	"fmt"
-	"github.com/fairwayhq/fairway/internal/keylayout"
 	"strconv"
 	"time"
 
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 

@@ -3,9 +3,9 @@ package broker
 import (
 	"context"
 	"fmt"
-	"github.com/fairwayhq/fairway/internal/keylayout"
 	"strings"
 
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 

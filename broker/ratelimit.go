@@ -3,10 +3,11 @@ package broker
 import (
 	"context"
 	"fmt"
-	"github.com/fairwayhq/fairway/internal/keylayout"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fairwayhq/fairway/internal/keylayout"
 )
 
 // Bounds of a RateLimit.

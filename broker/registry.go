@@ -3,12 +3,13 @@ package broker
 import (
 	"context"
 	"fmt"
-	"github.com/fairwayhq/fairway/internal/keylayout"
 	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fairwayhq/fairway/internal/keylayout"
 )
 
 // registryCache is a process's copy of the queue registry. Deliver checks its

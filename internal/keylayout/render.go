@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"go/format"
+	"strconv"
 	"strings"
 )
 
@@ -106,7 +107,7 @@ func Layout() []string {
 const DocMarker = "(generated from internal/keylayout):"
 
 // errNoMarker says a document lacks DocMarker.
-var errNoMarker = errors.New("keylayout: no line ending with " + DocMarker)
+var errNoMarker = errors.New("keylayout: no line ends with the marker " + strconv.Quote(DocMarker))
 
 // GoDoc returns the Go source src with the code block that follows the
 // comment line ending with DocMarker replaced by Layout.
