@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -63,7 +64,7 @@ func (b *Broker) DeadLetters(ctx context.Context, queue string, offset, limit in
 
 // deadLettersIn lists dead letters of one partition of queue.
 func (b *Broker) deadLettersIn(ctx context.Context, queue, part string, offset, limit int) ([]DeadLetter, error) {
-	zs, err := b.rdb.ZRangeWithScores(ctx, b.keys.queueKey(part, "dead"), int64(offset), int64(offset+limit-1)).Result()
+	zs, err := b.rdb.ZRangeWithScores(ctx, b.keys.queueKey(part, keylayout.Dead), int64(offset), int64(offset+limit-1)).Result()
 	if err != nil || len(zs) == 0 {
 		return nil, wrapRedis("list dead letters", err)
 	}
@@ -73,9 +74,9 @@ func (b *Broker) deadLettersIn(ctx context.Context, queue, part string, offset, 
 	}
 	var envs, reasons, atts *redis.SliceCmd
 	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		envs = p.HMGet(ctx, b.keys.queueKey(part, "msgs"), ids...)
-		reasons = p.HMGet(ctx, b.keys.queueKey(part, "deaderr"), ids...)
-		atts = p.HMGet(ctx, b.keys.queueKey(part, "att"), ids...)
+		envs = p.HMGet(ctx, b.keys.queueKey(part, keylayout.Msgs), ids...)
+		reasons = p.HMGet(ctx, b.keys.queueKey(part, keylayout.DeadErr), ids...)
+		atts = p.HMGet(ctx, b.keys.queueKey(part, keylayout.Att), ids...)
 		return nil
 	})
 	if err != nil {
@@ -163,7 +164,7 @@ func (b *Broker) deadAll(ctx context.Context, s *redis.Script, op, queue string)
 
 // deadAllIn is deadAll on one partition.
 func (b *Broker) deadAllIn(ctx context.Context, s *redis.Script, op, queue string) (int, error) {
-	count, err := b.rdb.ZCard(ctx, b.keys.queueKey(queue, "dead")).Result()
+	count, err := b.rdb.ZCard(ctx, b.keys.queueKey(queue, keylayout.Dead)).Result()
 	if err != nil {
 		return 0, wrapRedis(op, err)
 	}

@@ -33,35 +33,52 @@
 // script, atomically, on Redis's clock.
 //
 // All keys of a queue share the hash tag "{<queue>}" so that each script
-// touches one Redis Cluster slot:
+// touches one Redis Cluster slot. The table of internal/keylayout is the one
+// source of the layout: `go generate ./broker` writes from it the name
+// constants, the Lua prelude of the scripts (scripts/keys.lua), the full
+// text of every script Redis runs (scripts/gen, embedded and run as it is),
+// and this list
+// (generated from internal/keylayout):
 //
-//	<ns>:{<queue>}:cfg        hash: pattern, per-facet in-flight limit, paused, default rate limit, retired, default budget (attempts)
-//	<ns>:{<queue>}:ring       list: facet tokens in turn order
-//	<ns>:{<queue>}:tokens     hash: facet -> tokens in the ring
-//	<ns>:{<queue>}:prio       hash: facet -> priority (absent: 1)
-//	<ns>:{<queue>}:inflight   hash: facet -> messages leased
-//	<ns>:{<queue>}:backlog    zset: facet -> messages ready
-//	<ns>:{<queue>}:f:<facet>  list: ready message IDs, oldest first
-//	<ns>:{<queue>}:msgs       hash: message ID -> envelope (the body, once)
-//	<ns>:{<queue>}:att        hash: message ID -> deliveries so far
-//	<ns>:{<queue>}:lease      hash: message ID -> lease token "<n>-<request ID>" and facet
-//	<ns>:{<queue>}:leased     zset: message ID -> lease deadline
-//	<ns>:{<queue>}:delayed    zset: message ID -> due time
-//	<ns>:{<queue>}:dead       zset: message ID -> time of death
-//	<ns>:{<queue>}:deaderr    hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
-//	<ns>:{<queue>}:seq        counter of lease tokens
-//	<ns>:{<queue>}:u:<key>    idempotency key: when its window ends (ms), with an expiry
-//	<ns>:{<queue>}:r:<id>     replay marker of one script call (replay.go), with an expiry
-//	<ns>:{<queue>}:hist:<min> hash: processed, failed in that Unix minute; expires after 2h
-//	<ns>:{<queue>}:rates      hash: facet -> its own rate limit "<n>:<period ms>:<burst>" ("0": none)
-//	<ns>:{<queue>}:parked     zset: facet -> when its rate limit frees its parked turn (ms)
-//	<ns>:{<queue>}:tat        zset: facet -> GCRA theoretical arrival time of its next pull (ms)
-//	<ns>:{<queue>}:barrier    set and deleted inside one script, before WAIT (Config.ReplicaAcks)
-//	<ns>:{~registry}:queues   hash: queue -> pattern
-//	<ns>:{~registry}:version  counter bumped on every registry change
-//	<ns>:{~registry}:parts    hash: queue -> "<count>;<generation>;<since ms>;<draining>,..."
-//	<ns>:{~registry}:known    hash: every queue that exists, routed or not -> "1" (and "~scanned")
-//	<ns>:{~registry}:producers counter: each Broker takes its producer number, for message IDs
+//	<ns>:{<queue>}:cfg            hash: the queue's settings; it exists while the queue does
+//	  pattern                     field: the topic pattern, while the queue is routed
+//	  limit                       field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
+//	  paused                      field: "1" while the queue is paused
+//	  rate                        field: default rate limit per facet "<n>:<period ms>:<burst>"
+//	  rated                       field: "1" while any rate limit is set (rate or rates)
+//	  retired                     field: a retired partition: when it was retired (ms, the node's clock)
+//	  share                       field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+//	  attempts                    field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
+//	<ns>:{<queue>}:ring           list: facet tokens, in turn order
+//	<ns>:{<queue>}:tokens         hash: facet -> its tokens in the ring
+//	<ns>:{<queue>}:prio           hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
+//	<ns>:{<queue>}:inflight       hash: facet -> messages leased (deleted at 0)
+//	<ns>:{<queue>}:backlog        zset: facet -> messages ready (removed at 0)
+//	<ns>:{<queue>}:f:<facet>      list: a facet's ready message IDs, oldest first
+//	<ns>:{<queue>}:msgs           hash: message ID -> envelope (the body, once)
+//	<ns>:{<queue>}:att            hash: message ID -> deliveries so far
+//	<ns>:{<queue>}:lease          hash: message ID -> "<token>|<facet>", token "<n>-<request ID>"
+//	<ns>:{<queue>}:leased         zset: message ID -> lease deadline (ms)
+//	<ns>:{<queue>}:delayed        zset: message ID -> due time (ms)
+//	<ns>:{<queue>}:dead           zset: message ID -> time of death (ms)
+//	<ns>:{<queue>}:deaderr        hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
+//	<ns>:{<queue>}:seq            string: counter of lease tokens
+//	<ns>:{<queue>}:rates          hash: facet -> its own rate limit "<n>:<period ms>:<burst>" ("0": none)
+//	<ns>:{<queue>}:parked         zset: facet -> when its rate limit frees its parked turn (ms)
+//	<ns>:{<queue>}:tat            zset: facet -> GCRA theoretical arrival time of its next pull (ms)
+//	<ns>:{<queue>}:u:<key>        string: idempotency key: when its window ends (ms), with an expiry
+//	<ns>:{<queue>}:r:<request ID> string: replay marker of one script call: what it did, with an expiry
+//	<ns>:{<queue>}:hist:<minute>  hash: counts in that Unix minute; expires after 2h
+//	  processed                   field: messages handled successfully (acked)
+//	  failed                      field: handlers that returned an error
+//	<ns>:{<queue>}:barrier        string: set and deleted inside one script, before WAIT (Config.ReplicaAcks)
+//	<ns>:{~registry}:queues       hash: queue -> pattern
+//	<ns>:{~registry}:version      string: counter bumped on every registry change
+//	<ns>:{~registry}:parts        hash: queue -> "<count>;<generation>;<since ms>;<draining>,..."
+//	<ns>:{~registry}:changing     hash: queue -> its partition count change under way; "<queue>/set" -> the last set's token
+//	<ns>:{~registry}:known        hash: every queue that exists, routed or not -> "1"
+//	  ~scanned                    field: set once the namespace's older queues were found
+//	<ns>:{~registry}:producers    string: counter: each Broker takes its producer number, for message IDs
 //
 // A partitioned queue (see [Partitioning]) is K such queues, its
 // partitions, named "<queue>~<generation>.<i>[.<n>]" in place of <queue>:

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"time"
 
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -84,7 +85,7 @@ func (b *Broker) awaitReplicas(ctx context.Context, queues iter.Seq[string]) err
 	switch rdb := b.rdb.(type) {
 	case *redis.ClusterClient:
 		for q := range queues {
-			key := b.keys.queueKey(q, "barrier")
+			key := b.keys.queueKey(q, keylayout.Barrier)
 			node, err := rdb.MasterForKey(ctx, key)
 			if err != nil {
 				return wrapRedis("wait for replicas", err)
@@ -95,7 +96,7 @@ func (b *Broker) awaitReplicas(ctx context.Context, queues iter.Seq[string]) err
 		}
 	case *redis.Client:
 		for q := range queues {
-			barriers[rdb] = b.keys.queueKey(q, "barrier")
+			barriers[rdb] = b.keys.queueKey(q, keylayout.Barrier)
 			break
 		}
 	default:

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -60,7 +61,7 @@ func (b *Broker) SetMaxAttempts(ctx context.Context, queue string, n int) error 
 		}
 		v = strconv.Itoa(n)
 	}
-	return b.queueSetting(ctx, "set max attempts", queue, scriptSettings, "attempts", v)
+	return b.queueSetting(ctx, "set max attempts", queue, scriptSettings, "budget", v)
 }
 
 // queueSetting runs a script that answers -1 when the queue does not exist.
@@ -216,7 +217,7 @@ func (b *Broker) TopFacets(ctx context.Context, queue string, n int) ([]FacetSta
 		return nil, err
 	}
 	if p.simple() {
-		names, err := b.rdb.ZRevRange(ctx, b.keys.queueKey(p.Names[0], "backlog"), 0, int64(n-1)).Result()
+		names, err := b.rdb.ZRevRange(ctx, b.keys.queueKey(p.Names[0], keylayout.Backlog), 0, int64(n-1)).Result()
 		if err != nil || len(names) == 0 {
 			return nil, wrapRedis("top facets", err)
 		}
@@ -227,7 +228,7 @@ func (b *Broker) TopFacets(ctx context.Context, queue string, n int) ([]FacetSta
 	var out []FacetStats
 	at := make(map[string]int)
 	for _, part := range p.all() {
-		names, err := b.rdb.ZRevRange(ctx, b.keys.queueKey(part, "backlog"), 0, int64(n-1)).Result()
+		names, err := b.rdb.ZRevRange(ctx, b.keys.queueKey(part, keylayout.Backlog), 0, int64(n-1)).Result()
 		if err != nil {
 			return nil, wrapRedis("top facets", err)
 		}
@@ -260,11 +261,11 @@ func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string
 		for _, f := range facets {
 			ready = append(ready, p.LLen(ctx, b.keys.facetKey(queue, f)))
 		}
-		inflight = p.HMGet(ctx, b.keys.queueKey(queue, "inflight"), facets...)
-		prio = p.HMGet(ctx, b.keys.queueKey(queue, "prio"), facets...)
-		rates = p.HMGet(ctx, b.keys.queueKey(queue, "rates"), facets...)
-		rate = p.HMGet(ctx, b.keys.queueKey(queue, "cfg"), "rate")
-		parked = p.ZMScore(ctx, b.keys.queueKey(queue, "parked"), facets...)
+		inflight = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Inflight), facets...)
+		prio = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Prio), facets...)
+		rates = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Rates), facets...)
+		rate = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Cfg), keylayout.FieldRate)
+		parked = p.ZMScore(ctx, b.keys.queueKey(queue, keylayout.Parked), facets...)
 		return nil
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/internal/brokerlink"
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -35,7 +36,7 @@ type HistoryPoint struct {
 
 // histKey is "<ns>:{<queue>}:hist:<unix minute>".
 func (k keyspace) histKey(queue string, minute int64) string {
-	return k.queueKey(queue, "hist:"+strconv.FormatInt(minute, 10))
+	return k.queueKey(queue, keylayout.Hist+strconv.FormatInt(minute, 10))
 }
 
 // The worker counts what its handlers did and adds it to the history
@@ -66,10 +67,10 @@ func addHistory(ctx context.Context, b *Broker, at time.Time, counts map[string]
 		for q, c := range counts {
 			key := b.keys.histKey(q, minute)
 			if c.Processed > 0 {
-				p.HIncrBy(ctx, key, "processed", c.Processed)
+				p.HIncrBy(ctx, key, keylayout.FieldProcessed, c.Processed)
 			}
 			if c.Failed > 0 {
-				p.HIncrBy(ctx, key, "failed", c.Failed)
+				p.HIncrBy(ctx, key, keylayout.FieldFailed, c.Failed)
 			}
 			p.PExpire(ctx, key, ttl)
 		}
@@ -92,7 +93,7 @@ func (b *Broker) History(ctx context.Context, queue string, now time.Time, minut
 	cmds := make([]*redis.SliceCmd, minutes)
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range cmds {
-			cmds[i] = p.HMGet(ctx, b.keys.histKey(queue, last-int64(minutes-1-i)), "processed", "failed")
+			cmds[i] = p.HMGet(ctx, b.keys.histKey(queue, last-int64(minutes-1-i)), keylayout.FieldProcessed, keylayout.FieldFailed)
 		}
 		return nil
 	})

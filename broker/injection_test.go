@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,8 +32,7 @@ var hostile = []string{
 }
 
 // scriptAudit is a go-redis hook that checks every script the client sends:
-// an EVAL must carry a file of broker/scripts after lines of such files (as
-// the broker composes a script from its libraries), an EVALSHA the hash of
+// an EVAL must carry a file of broker/scripts/gen as it is, an EVALSHA the hash of
 // a script so sent, every key must be under the namespace, and nothing else
 // (SCRIPT LOAD, FUNCTION, FCALL) may run code.
 type scriptAudit struct {
@@ -47,7 +47,7 @@ type scriptAudit struct {
 
 func newScriptAudit(t *testing.T, namespace string) *scriptAudit {
 	t.Helper()
-	paths, err := fs.Glob(broker.ScriptFS, "scripts/*.lua")
+	paths, err := fs.Glob(broker.ScriptFS, "scripts/gen/*.lua")
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("scripts: %v, %v", paths, err)
 	}
@@ -62,30 +62,10 @@ func newScriptAudit(t *testing.T, namespace string) *scriptAudit {
 	return a
 }
 
-// composed reports whether text is a script file whose every line before
-// it is a line of a script file: the broker prefixes a script with the
-// definitions of its libraries that it uses (see queueScript).
+// composed reports whether text is a generated script file, whole: the
+// broker runs each as it is.
 func (a *scriptAudit) composed(text string) bool {
-	lines := make(map[string]bool)
-	for _, f := range a.files {
-		for l := range strings.SplitSeq(f, "\n") {
-			lines[l] = true
-		}
-	}
-	for _, f := range a.files {
-		prefix, ok := strings.CutSuffix(text, f)
-		if !ok {
-			continue
-		}
-		all := true
-		for l := range strings.SplitSeq(prefix, "\n") {
-			all = all && lines[l]
-		}
-		if all {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(a.files, text)
 }
 
 func (a *scriptAudit) DialHook(next redis.DialHook) redis.DialHook { return next }

@@ -1,30 +1,42 @@
 package broker
 
-// keyspace builds the names of keys and channels under one namespace. The
-// queue scripts derive their keys from queuePrefix the same way (see
-// scripts/lib.lua); the layout is documented in doc.go.
+import "github.com/fairwayhq/fairway/internal/keylayout"
+
+// keyspace builds the names of keys and channels under one namespace, from
+// the key table of internal/keylayout, as the queue scripts derive theirs
+// from queuePrefix (see scripts/keys.lua, generated from the same table).
 type keyspace struct{ ns string }
 
 // queuePrefix is "<ns>:{<queue>}:", the prefix of every key of a queue.
 func (k keyspace) queuePrefix(queue string) string { return k.ns + ":{" + queue + "}:" }
 
+// queueKey is the key of queue whose suffix is kind, a constant of
+// keylayout.
 func (k keyspace) queueKey(queue, kind string) string { return k.queuePrefix(queue) + kind }
 
-func (k keyspace) facetKey(queue, facet string) string { return k.queuePrefix(queue) + "f:" + facet }
+func (k keyspace) facetKey(queue, facet string) string {
+	return k.queuePrefix(queue) + keylayout.Facet + facet
+}
+
+// registryKey is the registry key whose suffix is kind, a constant of
+// keylayout.
+func (k keyspace) registryKey(kind string) string {
+	return k.ns + ":" + keylayout.RegistryTag + ":" + kind
+}
 
 // registry is the hash of queue -> pattern.
-func (k keyspace) registry() string { return k.ns + ":{~registry}:queues" }
+func (k keyspace) registry() string { return k.registryKey(keylayout.RegistryQueues) }
 
 // registryVersion is bumped on every change of the registry.
-func (k keyspace) registryVersion() string { return k.ns + ":{~registry}:version" }
+func (k keyspace) registryVersion() string { return k.registryKey(keylayout.RegistryVersion) }
 
 // partitions is the hash of queue -> partitioning, for partitioned queues
 // (see partition.go).
-func (k keyspace) partitions() string { return k.ns + ":{~registry}:parts" }
+func (k keyspace) partitions() string { return k.registryKey(keylayout.RegistryParts) }
 
 // changes is the hash of queue -> the change of its partition count under
 // way, if any (see partitions.lua).
-func (k keyspace) changes() string { return k.ns + ":{~registry}:changing" }
+func (k keyspace) changes() string { return k.registryKey(keylayout.RegistryChanging) }
 
 // partitionsScriptKeys are the KEYS of partitions.lua.
 func (k keyspace) partitionsScriptKeys() []string {
@@ -34,15 +46,15 @@ func (k keyspace) partitionsScriptKeys() []string {
 // known is the hash of every queue that exists, routed or not (see
 // Broker.ListQueues): queue -> "1", and knownScanned once the queues made
 // before it was kept are found.
-func (k keyspace) known() string { return k.ns + ":{~registry}:known" }
+func (k keyspace) known() string { return k.registryKey(keylayout.RegistryKnown) }
 
 // knownScanned is the field of known that says the namespace's keys were
 // scanned once for queues older than known. A queue name cannot hold "~".
-const knownScanned = "~scanned"
+const knownScanned = keylayout.KnownScanned
 
 // producers is the counter each Broker takes its producer number from, for
 // the message IDs it makes.
-func (k keyspace) producers() string { return k.ns + ":{~registry}:producers" }
+func (k keyspace) producers() string { return k.registryKey(keylayout.RegistryProducers) }
 
 // topicChannel is where a message of topic is published.
 func (k keyspace) topicChannel(topic string) string { return k.ns + ":" + topic }

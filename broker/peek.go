@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -100,9 +101,9 @@ func (b *Broker) peekRing(ctx context.Context, queue string, n int) (ring []stri
 	var turns *redis.StringSliceCmd
 	var size *redis.IntCmd
 	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cfg = p.HMGet(ctx, b.keys.queueKey(queue, "cfg"), "limit")
-		turns = p.LRange(ctx, b.keys.queueKey(queue, "ring"), 0, int64(2*n-1))
-		size = p.LLen(ctx, b.keys.queueKey(queue, "ring"))
+		cfg = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Cfg), keylayout.FieldLimit)
+		turns = p.LRange(ctx, b.keys.queueKey(queue, keylayout.Ring), 0, int64(2*n-1))
+		size = p.LLen(ctx, b.keys.queueKey(queue, keylayout.Ring))
 		return nil
 	})
 	if err != nil {
@@ -146,8 +147,8 @@ func (b *Broker) peekFacets(ctx context.Context, queue string, ring []string, n 
 			ids[i] = p.LRange(ctx, b.keys.facetKey(queue, f), 0, int64(n-1))
 			lens[i] = p.LLen(ctx, b.keys.facetKey(queue, f))
 		}
-		inflight = p.HMGet(ctx, b.keys.queueKey(queue, "inflight"), names...)
-		prio = p.HMGet(ctx, b.keys.queueKey(queue, "prio"), names...)
+		inflight = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Inflight), names...)
+		prio = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Prio), names...)
 		return nil
 	})
 	if err != nil {
@@ -204,8 +205,8 @@ func (b *Broker) peekMessages(ctx context.Context, queue string, ids []string) (
 	}
 	var envs, atts *redis.SliceCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		envs = p.HMGet(ctx, b.keys.queueKey(queue, "msgs"), ids...)
-		atts = p.HMGet(ctx, b.keys.queueKey(queue, "att"), ids...)
+		envs = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Msgs), ids...)
+		atts = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Att), ids...)
 		return nil
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -87,8 +88,8 @@ func (b *Broker) queueInfos(ctx context.Context, names []string, routes map[stri
 			parts[i] = layouts[name].partitioning(name)
 			for _, part := range parts[i].all() {
 				probes[i] = append(probes[i], probe{
-					cfg:  p.HExists(ctx, b.keys.queueKey(part, "cfg"), "limit"),
-					msgs: p.HLen(ctx, b.keys.queueKey(part, "msgs")),
+					cfg:  p.HExists(ctx, b.keys.queueKey(part, keylayout.Cfg), keylayout.FieldLimit),
+					msgs: p.HLen(ctx, b.keys.queueKey(part, keylayout.Msgs)),
 				})
 			}
 		}
@@ -124,7 +125,7 @@ func (b *Broker) scanKnown(ctx context.Context) (map[string]string, error) {
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
 		it := c.Scan(ctx, 0, match, scanCount).Iterator()
 		for it.Next(ctx) {
-			name := strings.TrimSuffix(strings.TrimPrefix(it.Val(), b.keys.ns+":{"), "}:cfg")
+			name := strings.TrimSuffix(strings.TrimPrefix(it.Val(), b.keys.ns+":{"), "}:"+keylayout.Cfg)
 			// A facet key can match too ("...:f:x}:cfg"): its "name"
 			// holds characters no queue name does.
 			if q := logicalQueue(name); ValidateQueueName(q) == nil {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fairwayhq/fairway/internal/keylayout"
 )
 
 // Bounds of a RateLimit.
@@ -128,7 +130,7 @@ func (b *Broker) FacetRateLimits(ctx context.Context, queue string) (map[string]
 	if err != nil {
 		return nil, err
 	}
-	all, err := b.rdb.HGetAll(ctx, b.keys.queueKey(p.Names[0], "rates")).Result()
+	all, err := b.rdb.HGetAll(ctx, b.keys.queueKey(p.Names[0], keylayout.Rates)).Result()
 	if err != nil {
 		return nil, wrapRedis("facet rate limits", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+
+	"github.com/fairwayhq/fairway/internal/keylayout"
 )
 
 // RegisterQueue creates queue and routes to it every later delivery whose
@@ -43,7 +45,7 @@ func (b *Broker) RegisterQueue(ctx context.Context, name, pattern string, opts .
 	if o.partitions > 1 && !partitioned && !known {
 		// A new queue is made partitioned at once, unless it exists
 		// unregistered and holds messages: then those drain.
-		n, err := b.rdb.Exists(ctx, b.keys.queueKey(name, "cfg")).Result()
+		n, err := b.rdb.Exists(ctx, b.keys.queueKey(name, keylayout.Cfg)).Result()
 		if err != nil {
 			return wrapRedis("register queue", err)
 		}
@@ -213,7 +215,7 @@ func (b *Broker) QueueExists(ctx context.Context, name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ok, err := b.rdb.HExists(ctx, b.keys.queueKey(p.Names[0], "cfg"), "limit").Result()
+	ok, err := b.rdb.HExists(ctx, b.keys.queueKey(p.Names[0], keylayout.Cfg), keylayout.FieldLimit).Result()
 	return ok, wrapRedis("check queue", err)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"time"
 
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -41,7 +42,7 @@ func newRequestID() string {
 
 // replayKey is the replay marker of one call on queue.
 func (k keyspace) replayKey(queue, requestID string) string {
-	return k.queuePrefix(queue) + "r:" + requestID
+	return k.queuePrefix(queue) + keylayout.Replay + requestID
 }
 
 // replayBound is how long a call carrying a replay marker may take, retries

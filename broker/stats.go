@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -76,13 +77,13 @@ func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) 
 	var cfg *redis.SliceCmd
 	var msgs, leased, delayed, dead, facets, parked *redis.IntCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cfg = p.HMGet(ctx, k("cfg"), "pattern", "limit", "paused", "rate", "attempts")
-		msgs = p.HLen(ctx, k("msgs"))
-		leased = p.ZCard(ctx, k("leased"))
-		delayed = p.ZCard(ctx, k("delayed"))
-		dead = p.ZCard(ctx, k("dead"))
-		facets = p.ZCard(ctx, k("backlog"))
-		parked = p.ZCard(ctx, k("parked"))
+		cfg = p.HMGet(ctx, k(keylayout.Cfg), keylayout.FieldPattern, keylayout.FieldLimit, keylayout.FieldPaused, keylayout.FieldRate, keylayout.FieldAttempts)
+		msgs = p.HLen(ctx, k(keylayout.Msgs))
+		leased = p.ZCard(ctx, k(keylayout.Leased))
+		delayed = p.ZCard(ctx, k(keylayout.Delayed))
+		dead = p.ZCard(ctx, k(keylayout.Dead))
+		facets = p.ZCard(ctx, k(keylayout.Backlog))
+		parked = p.ZCard(ctx, k(keylayout.Parked))
 		return nil
 	})
 	if err != nil {

@@ -8,8 +8,8 @@
 -- pattern and ARGV[3] is not '1', changes nothing and returns {pattern},
 -- the queue's pattern: the check and the write are one step, so of two
 -- RegisterQueue calls racing with different patterns one gets the error.
-local cur = redis.call('HGET', K_CFG, 'pattern')
+local cur = redis.call('HGET', K_CFG, F_PATTERN)
 if cur and cur ~= ARGV[2] and ARGV[3] ~= '1' then return {cur} end
-redis.call('HSET', K_CFG, 'pattern', ARGV[2])
-redis.call('HSETNX', K_CFG, 'limit', 0)
+redis.call('HSET', K_CFG, F_PATTERN, ARGV[2])
+redis.call('HSETNX', K_CFG, F_LIMIT, 0)
 return 1

@@ -8,13 +8,13 @@
 -- Returns 1 when the partition is gone (or never existed), 0 when it still
 -- holds something, is not retired, or was retired less than the grace ago.
 local R = rate_lib()
-local cfg = redis.call('HMGET', K_CFG, 'limit', 'retired')
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_RETIRED)
 if not cfg[1] then return 1 end
 if not cfg[2] then return 0 end
 local now, retired = now_ms(), tonumber(cfg[2]) or 0
 if retired < 1e12 then
   -- Retired by a version that stored 1, not the time: the grace starts now.
-  redis.call('HSET', K_CFG, 'retired', now)
+  redis.call('HSET', K_CFG, F_RETIRED, now)
   return 0
 end
 if now - retired < tonumber(ARGV[2]) then return 0 end

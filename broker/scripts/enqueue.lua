@@ -39,7 +39,7 @@ if seen then
   if string.sub(seen, 1, 2) == 'p:' then return {string.sub(seen, 3), version} end
   return {tonumber(seen), version}
 end
-local cfg = redis.call('HMGET', K_CFG, 'pattern', 'limit', 'attempts')
+local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS)
 local pattern = cfg[1]
 if not pattern then
   remember(-1)

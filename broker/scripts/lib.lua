@@ -1,31 +1,16 @@
--- lib.lua: the prelude of every queue script. scripts.go prepends to each
--- operation's script the definitions below that it uses (directly or through
--- another definition), so these locals and helpers are in scope there. Every
--- top-level statement here must be a "local" definition with no other
--- effect, starting at the line's first column (see splitLib).
+-- lib.lua: the prelude of every queue script, after keys.lua. `go generate
+-- ./broker` writes each operation's full text to scripts/gen: the
+-- definitions of both that it uses (directly or through another
+-- definition), then its body, so these locals and helpers are in scope
+-- there. Every top-level statement here must be a "local" definition with
+-- no other effect, starting at the line's first column (see splitLib in
+-- broker/internal/scriptgen).
 --
--- KEYS[1] of every queue script is the queue's key prefix "<ns>:{<queue>}:".
--- Every key a script touches is derived from it, so all of them share the
--- queue's hash tag and live in one Redis Cluster slot.
+-- The key and field names come first, from keys.lua (generated from the
+-- table in internal/keylayout).
+--
 -- ARGV[1] of every queue script is the queue's wake channel: a message is
 -- published there whenever a facet gets a turn, so idle workers wake at once.
-local P = KEYS[1]
-local K_CFG = P .. 'cfg'            -- hash: pattern (while routed), limit, paused, rate, rated, attempts
-local K_RING = P .. 'ring'          -- list of facet tokens, in turn order
-local K_TOKENS = P .. 'tokens'      -- hash facet -> its tokens in the ring
-local K_PRIO = P .. 'prio'          -- hash facet -> priority (absent: 1; "-<p>": paused)
-local K_INFLIGHT = P .. 'inflight'  -- hash facet -> messages leased
-local K_BACKLOG = P .. 'backlog'    -- zset facet -> messages ready
-local K_MSGS = P .. 'msgs'          -- hash id -> envelope
-local K_ATT = P .. 'att'            -- hash id -> deliveries so far
-local K_LEASE = P .. 'lease'        -- hash id -> "<token>|<facet>"
-local K_LEASED = P .. 'leased'      -- zset id -> lease deadline (ms)
-local K_DELAYED = P .. 'delayed'    -- zset id -> due time (ms)
-local K_DEAD = P .. 'dead'          -- zset id -> time of death (ms)
-local K_DEADERR = P .. 'deaderr'    -- hash id -> why it died
-local K_SEQ = P .. 'seq'            -- counter for lease tokens
-local FACET = P .. 'f:'             -- list per facet: ready IDs, oldest first
-local IDEM = P .. 'u:'              -- idempotency keys, with an expiry
 local WAKE = ARGV[1]
 
 -- A script call that changes a queue in a way that running it again would
@@ -73,7 +58,7 @@ end
 -- queue_limit is the per-facet in-flight limit (0: none), or nil when the
 -- queue does not exist.
 local function queue_limit()
-  local v = redis.call('HGET', K_CFG, 'limit')
+  local v = redis.call('HGET', K_CFG, F_LIMIT)
   if not v then return nil end
   return tonumber(v)
 end
@@ -186,7 +171,7 @@ end
 -- floor(cap/k), plus one for the first cap%k partitions, so that the
 -- partitions of a queue hold at most cap in all.
 local function dead_cap(cap)
-  local i, k = string.match(redis.call('HGET', K_CFG, 'share') or '', '^(%d+);(%d+)$')
+  local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
   if not i then return cap end
   i, k = tonumber(i), tonumber(k)
   local share = math.floor(cap / k)

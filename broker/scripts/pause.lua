@@ -11,8 +11,8 @@ if not limit then return -1 end
 local f, pause = ARGV[2], ARGV[3] == '1'
 if f == '' then
   if pause then
-    redis.call('HSET', K_CFG, 'paused', 1)
-  elseif redis.call('HDEL', K_CFG, 'paused') == 1 then
+    redis.call('HSET', K_CFG, F_PAUSED, 1)
+  elseif redis.call('HDEL', K_CFG, F_PAUSED) == 1 then
     redis.call('PUBLISH', WAKE, '')
   end
   return 1

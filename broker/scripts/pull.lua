@@ -21,7 +21,7 @@
 -- taken, the salt (the call's request ID) makes them unguessable. A call run
 -- again (its reply was lost) leases nothing more: it answers the leases of
 -- the first run that still hold.
-local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused', 'rated', 'rate', 'retired')
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RETIRED)
 if not cfg[1] then return {} end
 local limit = tonumber(cfg[1])
 local n, lease = tonumber(ARGV[3]), tonumber(ARGV[4])

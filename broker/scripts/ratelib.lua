@@ -8,7 +8,7 @@
 --   PARKED  zset facet -> when its rate limit frees its turn (ms)
 --   TAT     zset facet -> theoretical arrival time of its next pull (GCRA, ms)
 local function rate_lib()
-  local R = {RATES = P .. 'rates', PARKED = P .. 'parked', TAT = P .. 'tat'}
+  local R = rate_keys()
 
   -- spec parses a rate limit "<n>:<period ms>:<burst>" into the interval
   -- between two messages and the burst tolerance, both in ms (GCRA's T and

@@ -13,9 +13,9 @@ local R = rate_lib()
 local f, spec = ARGV[2], ARGV[3]
 if f == '' then
   if spec == '' or spec == '0' then
-    redis.call('HDEL', K_CFG, 'rate')
+    redis.call('HDEL', K_CFG, F_RATE)
   else
-    redis.call('HSET', K_CFG, 'rate', spec)
+    redis.call('HSET', K_CFG, F_RATE, spec)
   end
   -- Every facet starts afresh under the new limit: parked turns come back
   -- now (O(parked facets), as rare as this call).
@@ -32,10 +32,10 @@ else
   if redis.call('ZREM', R.PARKED, f) == 1 then R.unpark(f, limit) end
 end
 -- cfg.rated tells pull whether to look at rate limits at all.
-if redis.call('HEXISTS', K_CFG, 'rate') == 1 or redis.call('EXISTS', R.RATES) == 1 then
-  redis.call('HSET', K_CFG, 'rated', 1)
+if redis.call('HEXISTS', K_CFG, F_RATE) == 1 or redis.call('EXISTS', R.RATES) == 1 then
+  redis.call('HSET', K_CFG, F_RATED, 1)
 else
-  redis.call('HDEL', K_CFG, 'rated')
+  redis.call('HDEL', K_CFG, F_RATED)
   for _, pf in ipairs(redis.call('ZRANGE', R.PARKED, 0, -1)) do R.unpark(pf, limit) end
   redis.call('DEL', R.PARKED, R.TAT)
 end

@@ -2,14 +2,14 @@
 -- it, or marks a partition retired (see Broker.SetPartitions).
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel (unused)
--- ARGV[2] 'get', 'set', 'attempts', 'share' or 'retire'
+-- ARGV[2] 'get', 'set', 'budget', 'share' or 'retire'
 -- get returns {limit, paused, rate, attempts, n, facet, priority, ... (n
 --   pairs), facet, rate limit, ...}: what 'set' takes in ARGV[3..]; '' for
 --   an unset field.
 -- set replaces the in-flight limit, pause, default rate limit, default
 --   budget, and every facet's priority and rate limit with those given.
 --   Returns 1.
--- attempts sets the budget of deliveries enqueue.lua gives a message whose
+-- budget sets the budget of deliveries enqueue.lua gives a message whose
 --   delivery sets none to ARGV[3] (cfg.attempts), or removes it when
 --   ARGV[3] is ''. Returns 1.
 -- retire marks the queue as a partition that new deliveries no longer go
@@ -20,7 +20,7 @@
 --   that share of the dead-letter cap (see dead_cap in lib.lua). Returns 1.
 -- Every op returns -1 when the queue does not exist.
 local R = rate_lib()
-local cfg = redis.call('HMGET', K_CFG, 'limit', 'paused', 'rate', 'attempts')
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATE, F_ATTEMPTS)
 if not cfg[1] then return -1 end
 local op = ARGV[2]
 if op == 'get' then
@@ -30,27 +30,27 @@ if op == 'get' then
   for _, v in ipairs(prio) do out[#out + 1] = v end
   for _, v in ipairs(redis.call('HGETALL', R.RATES)) do out[#out + 1] = v end
   return out
-elseif op == 'attempts' then
+elseif op == 'budget' then
   if ARGV[3] == '' then
-    redis.call('HDEL', K_CFG, 'attempts')
+    redis.call('HDEL', K_CFG, F_ATTEMPTS)
   else
-    redis.call('HSET', K_CFG, 'attempts', ARGV[3])
+    redis.call('HSET', K_CFG, F_ATTEMPTS, ARGV[3])
   end
   return 1
 elseif op == 'share' then
-  redis.call('HSET', K_CFG, 'share', ARGV[3])
+  redis.call('HSET', K_CFG, F_SHARE, ARGV[3])
   return 1
 elseif op == 'retire' then
-  redis.call('HSETNX', K_CFG, 'retired', now_ms())
+  redis.call('HSETNX', K_CFG, F_RETIRED, now_ms())
   return 1
 end
 -- set: only ever on a partition that holds no messages yet, so no turn in
 -- its ring needs to change with the priorities.
-redis.call('HSET', K_CFG, 'limit', ARGV[3])
-redis.call('HDEL', K_CFG, 'paused', 'rate', 'rated', 'retired', 'attempts')
-if ARGV[4] ~= '' then redis.call('HSET', K_CFG, 'paused', ARGV[4]) end
-if ARGV[5] ~= '' then redis.call('HSET', K_CFG, 'rate', ARGV[5]) end
-if ARGV[6] ~= '' then redis.call('HSET', K_CFG, 'attempts', ARGV[6]) end
+redis.call('HSET', K_CFG, F_LIMIT, ARGV[3])
+redis.call('HDEL', K_CFG, F_PAUSED, F_RATE, F_RATED, F_RETIRED, F_ATTEMPTS)
+if ARGV[4] ~= '' then redis.call('HSET', K_CFG, F_PAUSED, ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', K_CFG, F_RATE, ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('HSET', K_CFG, F_ATTEMPTS, ARGV[6]) end
 redis.call('DEL', K_PRIO, R.RATES)
 local n = tonumber(ARGV[7])
 local i = 8
@@ -63,6 +63,6 @@ while i + 1 <= #ARGV do
   i = i + 2
 end
 if ARGV[5] ~= '' or redis.call('EXISTS', R.RATES) == 1 then
-  redis.call('HSET', K_CFG, 'rated', 1)
+  redis.call('HSET', K_CFG, F_RATED, 1)
 end
 return 1

@@ -3,4 +3,4 @@
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel (unused)
 -- Returns 1 when the queue was routed, else 0.
-return redis.call('HDEL', K_CFG, 'pattern')
+return redis.call('HDEL', K_CFG, F_PATTERN)

@@ -11,65 +11,26 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 
 // This file checks the invariants of one broker queue by reading its keys
-// directly. It follows the key layout documented in broker/doc.go and
-// broker/scripts/lib.lua, and deliberately does not import the broker, so
-// that the broker's own tests can use it:
-//
-//	<ns>:{<queue>}:cfg        hash: pattern, limit (per-facet in-flight limit, 0 = none)
-//	<ns>:{<queue>}:ring       list: facet tokens in turn order
-//	<ns>:{<queue>}:tokens     hash: facet -> tokens in the ring
-//	<ns>:{<queue>}:prio       hash: facet -> priority (absent: 1; "-<p>": paused)
-//	<ns>:{<queue>}:inflight   hash: facet -> messages leased
-//	<ns>:{<queue>}:backlog    zset: facet -> messages ready
-//	<ns>:{<queue>}:f:<facet>  list: ready message IDs, oldest first
-//	<ns>:{<queue>}:msgs       hash: message ID -> envelope
-//	<ns>:{<queue>}:att        hash: message ID -> deliveries so far
-//	<ns>:{<queue>}:lease      hash: message ID -> "<token>|<facet>", token "<n>-<salt>"
-//	<ns>:{<queue>}:leased     zset: message ID -> lease deadline (ms)
-//	<ns>:{<queue>}:delayed    zset: message ID -> due time (ms)
-//	<ns>:{<queue>}:dead       zset: message ID -> time of death (ms)
-//	<ns>:{<queue>}:deaderr    hash: message ID -> why it died
-//	<ns>:{<queue>}:seq        counter of lease tokens
-//	<ns>:{<queue>}:rates      hash: facet -> own rate limit "<n>:<period ms>:<burst>" ("0": none)
-//	<ns>:{<queue>}:parked     zset: facet -> when its rate limit frees its parked turn (ms)
-//	<ns>:{<queue>}:tat        zset: facet -> theoretical arrival time of its next pull (GCRA, ms)
-//	<ns>:{<queue>}:u:<key>    idempotency key, with an expiry
-//	<ns>:{<queue>}:r:<id>     replay marker of one script call, with an expiry
+// directly. It follows the key table of internal/keylayout (the layout the
+// scripts and broker/doc.go are generated from), and deliberately does not
+// import the broker, so that the broker's own tests can use it.
 
-// Key kinds of a queue, after its prefix.
-const (
-	kindCfg      = "cfg"
-	kindRing     = "ring"
-	kindTokens   = "tokens"
-	kindPrio     = "prio"
-	kindInflight = "inflight"
-	kindBacklog  = "backlog"
-	kindMsgs     = "msgs"
-	kindAtt      = "att"
-	kindLease    = "lease"
-	kindLeased   = "leased"
-	kindDelayed  = "delayed"
-	kindDead     = "dead"
-	kindDeadErr  = "deaderr"
-	kindSeq      = "seq"
-	kindRates    = "rates"
-	kindParked   = "parked"
-	kindTat      = "tat"
-	facetMarker  = "f:"
-	idemMarker   = "u:"
-	replayMarker = "r:"
-	histMarker   = "hist:" // per-minute throughput history, not checked
-)
-
-var queueKinds = []string{
-	kindCfg, kindRing, kindTokens, kindPrio, kindInflight, kindBacklog, kindMsgs,
-	kindAtt, kindLease, kindLeased, kindDelayed, kindDead, kindDeadErr, kindSeq,
-	kindRates, kindParked, kindTat,
-}
+// queueKinds is the type of each key of a queue that is one key, not a
+// family, by its suffix.
+var queueKinds = func() map[string]keylayout.Type {
+	m := make(map[string]keylayout.Type)
+	for _, k := range keylayout.Queue {
+		if k.Var == "" {
+			m[k.Suffix] = k.Type
+		}
+	}
+	return m
+}()
 
 // QueueState is a snapshot of every key of one broker queue, as read by
 // ReadQueue. Hash values are kept as Redis returned them, so that Check
@@ -172,7 +133,7 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 	if cc, ok := rdb.(*redis.ClusterClient); ok {
 		// Every key of the queue shares its hash tag, so one node holds
 		// them all; SCAN on the cluster client would visit a random one.
-		n, err := cc.MasterForKey(ctx, s.Prefix+kindCfg)
+		n, err := cc.MasterForKey(ctx, s.Prefix+keylayout.Cfg)
 		if err != nil {
 			return nil, fmt.Errorf("testutil: find the node of queue %q: %w", queue, err)
 		}
@@ -184,14 +145,14 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 	for iter.Next(ctx) {
 		rest := strings.TrimPrefix(iter.Val(), s.Prefix)
 		switch {
-		case strings.HasPrefix(rest, facetMarker):
-			facets = append(facets, strings.TrimPrefix(rest, facetMarker))
-		case strings.HasPrefix(rest, idemMarker):
+		case strings.HasPrefix(rest, keylayout.Facet):
+			facets = append(facets, strings.TrimPrefix(rest, keylayout.Facet))
+		case strings.HasPrefix(rest, keylayout.Idem):
 			s.IdempotencyKeys++
-		case strings.HasPrefix(rest, replayMarker):
+		case strings.HasPrefix(rest, keylayout.Replay):
 			s.ReplayMarkers++
-		case strings.HasPrefix(rest, histMarker):
-		case !slices.Contains(queueKinds, rest):
+		case strings.HasPrefix(rest, keylayout.Hist):
+		case queueKinds[rest] == "":
 			s.Other = append(s.Other, iter.Val())
 		}
 	}
@@ -210,27 +171,32 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 		backlog, leased, delayed, dead, parked, tat                   *redis.ZSliceCmd
 		seq                                                           *redis.StringCmd
 		lists                                                         = make([]*redis.StringSliceCmd, len(facets))
+		kinds                                                         = slices.Sorted(maps.Keys(queueKinds))
+		types                                                         = make([]*redis.StatusCmd, len(kinds))
 	)
 	cmds, err := node.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		cfg = p.HGetAll(ctx, k(kindCfg))
-		ring = p.LRange(ctx, k(kindRing), 0, -1)
-		tokens = p.HGetAll(ctx, k(kindTokens))
-		prio = p.HGetAll(ctx, k(kindPrio))
-		inflight = p.HGetAll(ctx, k(kindInflight))
-		backlog = p.ZRangeWithScores(ctx, k(kindBacklog), 0, -1)
-		msgs = p.HGetAll(ctx, k(kindMsgs))
-		att = p.HGetAll(ctx, k(kindAtt))
-		lease = p.HGetAll(ctx, k(kindLease))
-		leased = p.ZRangeWithScores(ctx, k(kindLeased), 0, -1)
-		delayed = p.ZRangeWithScores(ctx, k(kindDelayed), 0, -1)
-		dead = p.ZRangeWithScores(ctx, k(kindDead), 0, -1)
-		deadErr = p.HGetAll(ctx, k(kindDeadErr))
-		seq = p.Get(ctx, k(kindSeq))
-		rates = p.HGetAll(ctx, k(kindRates))
-		parked = p.ZRangeWithScores(ctx, k(kindParked), 0, -1)
-		tat = p.ZRangeWithScores(ctx, k(kindTat), 0, -1)
+		cfg = p.HGetAll(ctx, k(keylayout.Cfg))
+		ring = p.LRange(ctx, k(keylayout.Ring), 0, -1)
+		tokens = p.HGetAll(ctx, k(keylayout.Tokens))
+		prio = p.HGetAll(ctx, k(keylayout.Prio))
+		inflight = p.HGetAll(ctx, k(keylayout.Inflight))
+		backlog = p.ZRangeWithScores(ctx, k(keylayout.Backlog), 0, -1)
+		msgs = p.HGetAll(ctx, k(keylayout.Msgs))
+		att = p.HGetAll(ctx, k(keylayout.Att))
+		lease = p.HGetAll(ctx, k(keylayout.Lease))
+		leased = p.ZRangeWithScores(ctx, k(keylayout.Leased), 0, -1)
+		delayed = p.ZRangeWithScores(ctx, k(keylayout.Delayed), 0, -1)
+		dead = p.ZRangeWithScores(ctx, k(keylayout.Dead), 0, -1)
+		deadErr = p.HGetAll(ctx, k(keylayout.DeadErr))
+		seq = p.Get(ctx, k(keylayout.Seq))
+		rates = p.HGetAll(ctx, k(keylayout.Rates))
+		parked = p.ZRangeWithScores(ctx, k(keylayout.Parked), 0, -1)
+		tat = p.ZRangeWithScores(ctx, k(keylayout.Tat), 0, -1)
 		for i, f := range facets {
-			lists[i] = p.LRange(ctx, k(facetMarker+f), 0, -1)
+			lists[i] = p.LRange(ctx, k(keylayout.Facet+f), 0, -1)
+		}
+		for i, kind := range kinds {
+			types[i] = p.Type(ctx, k(kind))
 		}
 		return nil
 	})
@@ -246,6 +212,11 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 		}
 	}
 
+	for i, kind := range kinds {
+		if t := types[i].Val(); t != "none" && t != string(queueKinds[kind]) {
+			s.readErrs = append(s.readErrs, fmt.Sprintf("key %q is a %s; the key table says %s", k(kind), t, queueKinds[kind]))
+		}
+	}
 	if len(cfg.Val()) > 0 {
 		s.Cfg = cfg.Val()
 	}
@@ -362,8 +333,8 @@ func (s *QueueState) Violations() []string {
 
 	limit := int64(0)
 	if s.Cfg == nil {
-		bad("the queue does not exist: no cfg hash at %q", s.Prefix+kindCfg)
-	} else if v, ok := s.Cfg["limit"]; !ok {
+		bad("the queue does not exist: no cfg hash at %q", s.Prefix+keylayout.Cfg)
+	} else if v, ok := s.Cfg[keylayout.FieldLimit]; !ok {
 		bad("cfg has no limit field")
 	} else if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 0 {
 		bad("cfg limit %q is not an integer >= 0", v)
@@ -380,7 +351,7 @@ func (s *QueueState) Violations() []string {
 			places[id] = append(places[id], place{"ready", f})
 		}
 	}
-	for kind, zs := range map[string][]redis.Z{"leased": s.Leased, "delayed": s.Delayed, "dead": s.Dead} {
+	for kind, zs := range map[string][]redis.Z{keylayout.Leased: s.Leased, keylayout.Delayed: s.Delayed, keylayout.Dead: s.Dead} {
 		for _, z := range zs {
 			places[member(z)] = append(places[member(z)], place{kind: kind})
 		}
@@ -597,7 +568,7 @@ func (s *QueueState) rateViolations() []string {
 		}
 		return true
 	}
-	def, hasDef := s.Cfg["rate"]
+	def, hasDef := s.Cfg[keylayout.FieldRate]
 	if hasDef && !validSpec(def) {
 		bad("cfg rate %q is not \"<n>:<period ms>:<burst>\"", def)
 	}
@@ -606,7 +577,7 @@ func (s *QueueState) rateViolations() []string {
 			bad("rates[%q] = %q; want \"<n>:<period ms>:<burst>\" or \"0\"", f, v)
 		}
 	}
-	_, rated := s.Cfg["rated"]
+	_, rated := s.Cfg[keylayout.FieldRated]
 	if want := hasDef || len(s.Rates) > 0; rated != want {
 		bad("cfg rated is %v but a rate limit is set: %v", rated, want)
 	}
@@ -627,30 +598,30 @@ func (s *QueueState) Dump(maxEntries int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "keys of %s*:", s.Prefix)
 	line := func(name string, v any) { fmt.Fprintf(&b, "\n  %-9s %s", name, v) }
-	line("cfg", fmtMap(s.Cfg, maxEntries))
-	line("ring", fmtList(s.Ring, maxEntries))
-	line("tokens", fmtMap(s.Tokens, maxEntries))
-	line("prio", fmtMap(s.Prio, maxEntries))
-	line("inflight", fmtMap(s.Inflight, maxEntries))
-	line("backlog", fmtZ(s.Backlog, maxEntries))
+	line(keylayout.Cfg, fmtMap(s.Cfg, maxEntries))
+	line(keylayout.Ring, fmtList(s.Ring, maxEntries))
+	line(keylayout.Tokens, fmtMap(s.Tokens, maxEntries))
+	line(keylayout.Prio, fmtMap(s.Prio, maxEntries))
+	line(keylayout.Inflight, fmtMap(s.Inflight, maxEntries))
+	line(keylayout.Backlog, fmtZ(s.Backlog, maxEntries))
 	for i, f := range sortedKeys(s.Facets) {
 		if i == maxEntries {
-			line("f:...", fmt.Sprintf("(%d more facets)", len(s.Facets)-i))
+			line(keylayout.Facet+"...", fmt.Sprintf("(%d more facets)", len(s.Facets)-i))
 			break
 		}
-		line(fmt.Sprintf("f:%q", f), fmtList(s.Facets[f], maxEntries))
+		line(keylayout.Facet+strconv.Quote(f), fmtList(s.Facets[f], maxEntries))
 	}
-	line("msgs", fmtList(sortedKeys(s.Msgs), maxEntries))
-	line("att", fmtMap(s.Att, maxEntries))
-	line("lease", fmtMap(s.Lease, maxEntries))
-	line("leased", fmtZ(s.Leased, maxEntries))
-	line("delayed", fmtZ(s.Delayed, maxEntries))
-	line("dead", fmtZ(s.Dead, maxEntries))
-	line("deaderr", fmtMap(s.DeadErr, maxEntries))
-	line("seq", strconv.Quote(s.Seq))
-	line("rates", fmtMap(s.Rates, maxEntries))
-	line("parked", fmtZ(s.Parked, maxEntries))
-	line("tat", fmtZ(s.Tat, maxEntries))
+	line(keylayout.Msgs, fmtList(sortedKeys(s.Msgs), maxEntries))
+	line(keylayout.Att, fmtMap(s.Att, maxEntries))
+	line(keylayout.Lease, fmtMap(s.Lease, maxEntries))
+	line(keylayout.Leased, fmtZ(s.Leased, maxEntries))
+	line(keylayout.Delayed, fmtZ(s.Delayed, maxEntries))
+	line(keylayout.Dead, fmtZ(s.Dead, maxEntries))
+	line(keylayout.DeadErr, fmtMap(s.DeadErr, maxEntries))
+	line(keylayout.Seq, strconv.Quote(s.Seq))
+	line(keylayout.Rates, fmtMap(s.Rates, maxEntries))
+	line(keylayout.Parked, fmtZ(s.Parked, maxEntries))
+	line(keylayout.Tat, fmtZ(s.Tat, maxEntries))
 	if len(s.Other) > 0 {
 		line("other", fmtList(s.Other, maxEntries))
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -515,6 +516,34 @@ func TestCheckQueueRateLimits(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// TestCheckQueueFollowsKeyTable checks that the checker takes the kinds and
+// types of a queue's keys from the key table: a key the table lists is no
+// stray key, and one of another type than the table's is reported.
+func TestCheckQueueFollowsKeyTable(t *testing.T) {
+	t.Parallel()
+	ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ns := Namespace(t)
+		writeHealthyQueue(t, rdb, ns)
+		barrier := ns + ":{" + fixtureQ + "}:" + keylayout.Barrier
+		if err := rdb.Set(t.Context(), barrier, "1", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckQueue(t.Context(), rdb, ns, fixtureQ); err != nil {
+			t.Fatalf("a key of the table, of its type: %v", err)
+		}
+		if err := rdb.Del(t.Context(), barrier).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.RPush(t.Context(), barrier, "x").Err(); err != nil {
+			t.Fatal(err)
+		}
+		err := CheckQueue(t.Context(), rdb, ns, fixtureQ)
+		if err == nil || !strings.Contains(err.Error(), "is a list; the key table says string") {
+			t.Fatalf("a key of the wrong type: %v", err)
 		}
 	})
 }

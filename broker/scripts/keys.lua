@@ -1,0 +1,37 @@
+-- keys.lua: generated from internal/keylayout by `go generate ./broker`; do not edit.
+-- The names of a queue's keys and of their fields, the first definitions of
+-- every queue script's prelude (see lib.lua).
+--
+-- KEYS[1] of every queue script is the queue's key prefix "<ns>:{<queue>}:".
+-- Every key a script touches is derived from it, so all of them share the
+-- queue's hash tag and live in one Redis Cluster slot.
+local P = KEYS[1]
+local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queue does
+local K_RING = P .. 'ring' -- list: facet tokens, in turn order
+local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
+local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0)
+local K_BACKLOG = P .. 'backlog' -- zset: facet -> messages ready (removed at 0)
+local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
+local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once)
+local K_ATT = P .. 'att' -- hash: message ID -> deliveries so far
+local K_LEASE = P .. 'lease' -- hash: message ID -> "<token>|<facet>", token "<n>-<request ID>"
+local K_LEASED = P .. 'leased' -- zset: message ID -> lease deadline (ms)
+local K_DELAYED = P .. 'delayed' -- zset: message ID -> due time (ms)
+local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
+local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
+local K_SEQ = P .. 'seq' -- string: counter of lease tokens
+local IDEM = P .. 'u:' -- and <key>: string: idempotency key: when its window ends (ms), with an expiry
+local F_PATTERN = 'pattern' -- cfg field: the topic pattern, while the queue is routed
+local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
+local F_PAUSED = 'paused' -- cfg field: "1" while the queue is paused
+local F_RATE = 'rate' -- cfg field: default rate limit per facet "<n>:<period ms>:<burst>"
+local F_RATED = 'rated' -- cfg field: "1" while any rate limit is set (rate or rates)
+local F_RETIRED = 'retired' -- cfg field: a retired partition: when it was retired (ms, the node's clock)
+local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+local F_ATTEMPTS = 'attempts' -- cfg field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
+
+-- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
+local function rate_keys()
+  return {RATES = P .. 'rates', PARKED = P .. 'parked', TAT = P .. 'tat'}
+end

@@ -1,0 +1,133 @@
+// Package keylayout is the one table of the broker's Redis keys: every key
+// of a queue, the fields of the hashes whose fields are fixed (cfg above
+// all), and the registry's keys, each with its Redis type and what it holds.
+//
+// Everything else is derived from it. `go generate ./broker` writes the Go
+// name constants (names_gen.go), the Lua key and field constants of the
+// queue scripts (broker/scripts/keys.lua), and the key-layout sections of
+// broker/doc.go and README.md; tests fail when one of them is stale. The
+// invariant checker of internal/testutil reads the table for the kinds and
+// types of a queue's keys. Adding a key means adding a row here and running
+// `go generate ./broker`.
+package keylayout
+
+// Type is the Redis type of a key.
+type Type string
+
+// The Redis types of the broker's keys.
+const (
+	Hash   Type = "hash"
+	List   Type = "list"
+	ZSet   Type = "zset"
+	String Type = "string"
+)
+
+// A Key is one key under a prefix ("<ns>:{<queue>}:" for a queue,
+// "<ns>:{~registry}:" for the registry), or with Var set a family of keys
+// whose names start with Suffix and end with a variable part.
+type Key struct {
+	// Go is the name of the constant (in names_gen.go) that holds Suffix.
+	Go string
+	// Lua is the local the queue scripts' prelude defines as the key's full
+	// name (prefix and Suffix); "" when no script derives the key itself.
+	Lua string
+	// RateKey puts the key in the table rate_keys() returns, under the name
+	// Lua, instead of a local of its own: only scripts of rate-limited
+	// queues build those names.
+	RateKey bool
+	// Suffix is what follows the prefix: the whole rest of the name, or for
+	// a family the fixed marker before Var.
+	Suffix string
+	// Var names the variable end of a family's key names, as "<facet>".
+	Var string
+	// Type is the key's Redis type.
+	Type Type
+	// Holds says what the key holds and how its values are encoded.
+	Holds string
+	// Transient marks a key that exists only inside one script call, or
+	// expires by itself, so a snapshot of a queue need not account for it.
+	Transient bool
+	// Fields lists the hash's fields, when they are fixed names.
+	Fields []Field
+}
+
+// A Field is one fixed field of a hash.
+type Field struct {
+	// Go is the name of the constant (in names_gen.go) that holds Name.
+	Go string
+	// Lua is the local the scripts' prelude defines as Name; "" when no
+	// script reads or writes it.
+	Lua string
+	// Name is the field.
+	Name string
+	// Holds says what the field holds and how its value is encoded.
+	Holds string
+}
+
+// Queue is every key of a queue, under "<ns>:{<queue>}:". Every key shares
+// the queue's hash tag, so that each script touches one Redis Cluster slot.
+var Queue = []Key{
+	{Go: "Cfg", Lua: "K_CFG", Suffix: "cfg", Type: Hash, Holds: "the queue's settings; it exists while the queue does", Fields: []Field{
+		{Go: "FieldPattern", Lua: "F_PATTERN", Name: "pattern", Holds: "the topic pattern, while the queue is routed"},
+		{Go: "FieldLimit", Lua: "F_LIMIT", Name: "limit", Holds: "per-facet in-flight limit (0: none); always set, how scripts tell the queue exists"},
+		{Go: "FieldPaused", Lua: "F_PAUSED", Name: "paused", Holds: "\"1\" while the queue is paused"},
+		{Go: "FieldRate", Lua: "F_RATE", Name: "rate", Holds: "default rate limit per facet \"<n>:<period ms>:<burst>\""},
+		{Go: "FieldRated", Lua: "F_RATED", Name: "rated", Holds: "\"1\" while any rate limit is set (rate or rates)"},
+		{Go: "FieldRetired", Lua: "F_RETIRED", Name: "retired", Holds: "a retired partition: when it was retired (ms, the node's clock)"},
+		{Go: "FieldShare", Lua: "F_SHARE", Name: "share", Holds: "a partition: \"<i>;<k>\", partition i of k, for its share of the dead-letter cap"},
+		{Go: "FieldAttempts", Lua: "F_ATTEMPTS", Name: "attempts", Holds: "the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)"},
+	}},
+	{Go: "Ring", Lua: "K_RING", Suffix: "ring", Type: List, Holds: "facet tokens, in turn order"},
+	{Go: "Tokens", Lua: "K_TOKENS", Suffix: "tokens", Type: Hash, Holds: "facet -> its tokens in the ring"},
+	{Go: "Prio", Lua: "K_PRIO", Suffix: "prio", Type: Hash, Holds: "facet -> priority (absent: 1); a paused facet's is \"-<priority>\", kept for its resume"},
+	{Go: "Inflight", Lua: "K_INFLIGHT", Suffix: "inflight", Type: Hash, Holds: "facet -> messages leased (deleted at 0)"},
+	{Go: "Backlog", Lua: "K_BACKLOG", Suffix: "backlog", Type: ZSet, Holds: "facet -> messages ready (removed at 0)"},
+	{Go: "Facet", Lua: "FACET", Suffix: "f:", Var: "<facet>", Type: List, Holds: "a facet's ready message IDs, oldest first"},
+	{Go: "Msgs", Lua: "K_MSGS", Suffix: "msgs", Type: Hash, Holds: "message ID -> envelope (the body, once)"},
+	{Go: "Att", Lua: "K_ATT", Suffix: "att", Type: Hash, Holds: "message ID -> deliveries so far"},
+	{Go: "Lease", Lua: "K_LEASE", Suffix: "lease", Type: Hash, Holds: "message ID -> \"<token>|<facet>\", token \"<n>-<request ID>\""},
+	{Go: "Leased", Lua: "K_LEASED", Suffix: "leased", Type: ZSet, Holds: "message ID -> lease deadline (ms)"},
+	{Go: "Delayed", Lua: "K_DELAYED", Suffix: "delayed", Type: ZSet, Holds: "message ID -> due time (ms)"},
+	{Go: "Dead", Lua: "K_DEAD", Suffix: "dead", Type: ZSet, Holds: "message ID -> time of death (ms)"},
+	{Go: "DeadErr", Lua: "K_DEADERR", Suffix: "deaderr", Type: Hash, Holds: "message ID -> why it died; with a stack (WithStack), \"\\x00s<len>:<reason><stack>\""},
+	{Go: "Seq", Lua: "K_SEQ", Suffix: "seq", Type: String, Holds: "counter of lease tokens"},
+	{Go: "Rates", Lua: "RATES", RateKey: true, Suffix: "rates", Type: Hash, Holds: "facet -> its own rate limit \"<n>:<period ms>:<burst>\" (\"0\": none)"},
+	{Go: "Parked", Lua: "PARKED", RateKey: true, Suffix: "parked", Type: ZSet, Holds: "facet -> when its rate limit frees its parked turn (ms)"},
+	{Go: "Tat", Lua: "TAT", RateKey: true, Suffix: "tat", Type: ZSet, Holds: "facet -> GCRA theoretical arrival time of its next pull (ms)"},
+	{Go: "Idem", Lua: "IDEM", Suffix: "u:", Var: "<key>", Type: String, Transient: true, Holds: "idempotency key: when its window ends (ms), with an expiry"},
+	{Go: "Replay", Suffix: "r:", Var: "<request ID>", Type: String, Transient: true, Holds: "replay marker of one script call: what it did, with an expiry"},
+	{Go: "Hist", Suffix: "hist:", Var: "<minute>", Type: Hash, Transient: true, Holds: "counts in that Unix minute; expires after 2h", Fields: []Field{
+		{Go: "FieldProcessed", Name: "processed", Holds: "messages handled successfully (acked)"},
+		{Go: "FieldFailed", Name: "failed", Holds: "handlers that returned an error"},
+	}},
+	{Go: "Barrier", Suffix: "barrier", Type: String, Transient: true, Holds: "set and deleted inside one script, before WAIT (Config.ReplicaAcks)"},
+}
+
+// RegistryTag is the hash tag of the registry's keys, which a queue name
+// cannot hold ("~").
+const RegistryTag = "{~registry}"
+
+// Registry is every key of a namespace's registry, under
+// "<ns>:{~registry}:". They share one hash tag, so one script can change
+// several.
+var Registry = []Key{
+	{Go: "RegistryQueues", Suffix: "queues", Type: Hash, Holds: "queue -> pattern"},
+	{Go: "RegistryVersion", Suffix: "version", Type: String, Holds: "counter bumped on every registry change"},
+	{Go: "RegistryParts", Suffix: "parts", Type: Hash, Holds: "queue -> \"<count>;<generation>;<since ms>;<draining>,...\""},
+	{Go: "RegistryChanging", Suffix: "changing", Type: Hash, Holds: "queue -> its partition count change under way; \"<queue>/set\" -> the last set's token"},
+	{Go: "RegistryKnown", Suffix: "known", Type: Hash, Holds: "every queue that exists, routed or not -> \"1\"", Fields: []Field{
+		{Go: "KnownScanned", Name: "~scanned", Holds: "set once the namespace's older queues were found"},
+	}},
+	{Go: "RegistryProducers", Suffix: "producers", Type: String, Holds: "counter: each Broker takes its producer number, for message IDs"},
+}
+
+// QueueKey returns the row of the queue key whose Suffix is suffix, and
+// whether there is one.
+func QueueKey(suffix string) (Key, bool) {
+	for _, k := range Queue {
+		if k.Suffix == suffix {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
