@@ -47,7 +47,7 @@ func TestWorkerKeepsMessageBudget(t *testing.T) {
 		var calls [2]atomic.Int32
 		var wrong atomic.Value // the first outcome of the worker's that is not the budget's
 		w := worker.New(b, quick(worker.Config{}))
-		w.HandleFunc("q", func(ctx context.Context, m *broker.Message) error {
+		w.HandleFunc("q", func(_ context.Context, m *broker.Message) error {
 			if m.Facet == "expired" {
 				calls[0].Add(1)
 			} else {

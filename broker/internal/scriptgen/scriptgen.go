@@ -112,8 +112,9 @@ func Files(dir string) (map[string][]byte, error) {
 		}
 	}
 	for path, render := range map[string]func([]byte) ([]byte, error){
-		"doc.go":       keylayout.GoDoc,
-		"../README.md": keylayout.Markdown,
+		"doc.go":            keylayout.GoDoc,
+		"../README.md":      keylayout.Markdown,
+		"../docs/design.md": keylayout.Markdown,
 	} {
 		src, err := os.ReadFile(filepath.Join(dir, path))
 		if err != nil {
