@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"sync/atomic"
@@ -23,7 +24,20 @@ import (
 // lost, not acked or retried; a panic is recovered once and heard once.
 func TestObserversAgreeWithTheWorker(t *testing.T) {
 	t.Parallel()
-	steal := func(ctx context.Context, b *broker.Broker, m *broker.Message) error { return b.Release(ctx, m) }
+	// steal takes the lease and keeps it, so that no other run can settle
+	// the message before the worker's own ack or nack arrives (a message
+	// already settled by a later run is "gone", which an ack cannot tell
+	// from its own lost reply).
+	steal := func(ctx context.Context, b *broker.Broker, m *broker.Message) error {
+		if err := b.Release(ctx, m); err != nil {
+			return err
+		}
+		got, err := b.PullWith(ctx, m.Queue, broker.PullOptions{Lease: time.Minute})
+		if err == nil && (len(got.Messages) != 1 || got.Messages[0].ID != m.ID) {
+			err = fmt.Errorf("the thief pulled %d messages, not %s", len(got.Messages), m.ID)
+		}
+		return err
+	}
 	tests := []struct {
 		name        string
 		first       func(ctx context.Context, b *broker.Broker, m *broker.Message) error // the first run; later runs succeed
@@ -60,6 +74,7 @@ func TestObserversAgreeWithTheWorker(t *testing.T) {
 				}
 				w := worker.New(b, worker.Config{
 					Logger:       slog.New(slog.DiscardHandler),
+					Concurrency:  1, // no second pull while the first run holds the slot
 					PollInterval: 10 * time.Millisecond,
 					RetryBackoff: func(int) time.Duration { return time.Millisecond },
 				})

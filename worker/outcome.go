@@ -27,7 +27,9 @@ const (
 	// lease was lost (while handling, or when acking, nacking, killing or
 	// releasing it), or the broker call failed until the lease ended.
 	// Another worker may hold the message now, or will when its lease
-	// ends.
+	// ends. An ack that arrives after another run has already settled the
+	// message is reported as an ack: Redis keeps nothing by which to tell
+	// it from a retried ack whose first reply was lost.
 	OutcomeLost
 )
 
