@@ -1,6 +1,9 @@
 package broker
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Errors returned by the broker wrap one of these, so callers
 // can test them with errors.Is; the text around them says what was wrong.
@@ -50,3 +53,23 @@ var (
 	// drain the queues that fill it (see docs/operators.md).
 	ErrRedisFull = errors.New("broker: redis is full (maxmemory reached)")
 )
+
+// LeaseLostError is the ErrLeaseLost of one message. AckMany and Release
+// join one per message whose lease was lost and settle the others, so a
+// caller that settles a batch can tell which messages it no longer holds
+// (errors.As on each joined error); it matches ErrLeaseLost with errors.Is.
+type LeaseLostError struct {
+	// Op is the call that found the lease lost: "ack", "release", "nack",
+	// "kill" or "extend".
+	Op string
+	// Message is the message as the caller gave it.
+	Message *Message
+}
+
+// Error names the call and the message.
+func (e *LeaseLostError) Error() string {
+	return fmt.Sprintf("%v: %s of %s", ErrLeaseLost, e.Op, e.Message.ID)
+}
+
+// Unwrap makes the error match ErrLeaseLost.
+func (e *LeaseLostError) Unwrap() error { return ErrLeaseLost }

@@ -107,7 +107,7 @@ func leaseErrors(op string, group []*Message, codes []int64, err error) error {
 	var errs []error
 	for i, code := range codes {
 		if code == leaseLost {
-			errs = append(errs, fmt.Errorf("%w: %s of %s", ErrLeaseLost, op, group[i].ID))
+			errs = append(errs, &LeaseLostError{Op: op, Message: group[i]})
 		}
 	}
 	return errors.Join(errs...)
@@ -179,17 +179,17 @@ func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o na
 	if len(o.reason) > maxReasonBytes {
 		o.reason = o.reason[:maxReasonBytes]
 	}
-	kill := "0"
+	op, kill := "nack", "0"
 	if o.kill {
-		kill = "1"
+		op, kill = "kill", "1"
 	}
 	code, err := b.runQueue(ctx, scriptNack, m.home(), m.ID, m.lease, ms(delay),
 		maxAttempts, b.cfg.DeadLetterCap, deadReason(o.reason, o.stack), kill).Int64()
 	if err != nil {
-		return wrapRedis("nack", err)
+		return wrapRedis(op, err)
 	}
 	if code <= leaseGone {
-		return fmt.Errorf("%w: nack of %s", ErrLeaseLost, m.ID)
+		return &LeaseLostError{Op: op, Message: m}
 	}
 	return b.awaitReplicas(ctx, slices.Values([]string{m.home()})) // Config.ReplicaAcks (durability.go)
 }
@@ -211,7 +211,7 @@ func (b *Broker) Extend(ctx context.Context, m *Message, d time.Duration) error 
 		return wrapRedis("extend", err)
 	}
 	if deadline <= leaseGone {
-		return fmt.Errorf("%w: extend of %s", ErrLeaseLost, m.ID)
+		return &LeaseLostError{Op: "extend", Message: m}
 	}
 	m.LeaseDeadline = time.UnixMilli(deadline)
 	return nil

@@ -154,6 +154,7 @@ func TestLeaseLost(t *testing.T) {
 			"Release": func(b *broker.Broker, m *broker.Message) error { return b.Release(t.Context(), m) },
 			"Kill":    func(b *broker.Broker, m *broker.Message) error { return b.Kill(t.Context(), m, "x") },
 		}
+		ops := map[string]string{"Ack": "ack", "AckMany": "ack", "Extend": "extend", "Nack": "nack", "Release": "release", "Kill": "kill"}
 		for name, call := range calls {
 			for _, released := range []bool{false, true} {
 				t.Run(name+map[bool]string{false: " after re-lease", true: " while ready"}[released], func(t *testing.T) {
@@ -178,8 +179,13 @@ func TestLeaseLost(t *testing.T) {
 						}
 					}
 					before := snapshot(t, b)
-					if err := call(b, old); !errors.Is(err, broker.ErrLeaseLost) {
+					err := call(b, old)
+					if !errors.Is(err, broker.ErrLeaseLost) {
 						t.Fatalf("%s by the old holder: %v, want ErrLeaseLost", name, err)
+					}
+					var lost *broker.LeaseLostError
+					if !errors.As(err, &lost) || lost.Message != old || lost.Op != ops[name] {
+						t.Fatalf("%s by the old holder: %#v, want a LeaseLostError of %s naming the message given", name, lost, ops[name])
 					}
 					if after := snapshot(t, b); !maps.Equal(before, after) {
 						t.Fatalf("%s by the old holder changed\n%v\nto\n%v", name, before, after)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/fairwayhq/fairway/broker"
@@ -166,7 +165,7 @@ func ackResult(m *broker.Message, err error) error {
 		errs = j.Unwrap()
 	}
 	for _, e := range errs {
-		if strings.HasSuffix(e.Error(), " of "+m.ID) {
+		if lost, ok := errors.AsType[*broker.LeaseLostError](e); ok && lost.Message == m {
 			return e
 		}
 	}
