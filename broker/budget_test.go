@@ -89,6 +89,11 @@ func TestBudgetDefaults(t *testing.T) {
 		}
 		deliver(t, b, "t", "f", "none")
 		deliver(t, b, "t", "f", "own", broker.WithMaxAttempts(3))
+		// A delivery's own budget stays, even when it is the producer's
+		// default, and whatever other options the delivery has.
+		deliver(t, b, "t", "f", "own default", broker.WithMaxAttempts(7))
+		deliver(t, b, "t", "f", "keyed own", broker.WithMaxAttempts(5), broker.WithIdempotencyKey("k1", time.Minute))
+		deliver(t, b, "t", "f", "keyed", broker.WithIdempotencyKey("k2", time.Minute))
 		err := b.DeliverBatch(ctx, []broker.Delivery{{Topic: "t", Facet: "f", Body: []byte("batch"), MaxAttempts: 9}})
 		if err != nil {
 			t.Fatal(err)
@@ -98,8 +103,8 @@ func TestBudgetDefaults(t *testing.T) {
 		}
 		deliver(t, b, "t", "f", "after")
 		want := map[string]map[string]int{
-			"withdefault": {"none": 4, "own": 3, "batch": 9, "after": 7},
-			"plain":       {"none": 7, "own": 3, "batch": 9, "after": 7},
+			"withdefault": {"none": 4, "own": 3, "own default": 7, "keyed own": 5, "keyed": 4, "batch": 9, "after": 7},
+			"plain":       {"none": 7, "own": 3, "own default": 7, "keyed own": 5, "keyed": 7, "batch": 9, "after": 7},
 		}
 		for queue, bodies := range want {
 			got := make(map[string]int)

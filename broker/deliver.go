@@ -251,8 +251,12 @@ type prepared struct {
 	id, topic, facet string
 	env              []byte
 	body             []byte
-	opts             string // enqueue.lua's options: delay, idempotency window and key
+	opts             string // enqueue.lua's options: own budget, delay, idempotency window and key
 }
+
+// ownBudget starts the enqueue options of a message whose delivery set its
+// budget: no queue default replaces it (see enqueue.lua).
+const ownBudget = "="
 
 // prepare validates ds, encodes their envelopes and gives them IDs. Nothing
 // is sent to Redis when one is bad.
@@ -263,15 +267,18 @@ func (b *Broker) prepare(ctx context.Context, ds []Delivery) ([]prepared, error)
 		if err := b.checkDelivery(d); err != nil {
 			return nil, err
 		}
-		e := envelope{facet: d.Facet, topic: d.Topic, headers: d.Headers, body: d.Body, maxAttempts: d.MaxAttempts}
+		e := envelope{facet: d.Facet, topic: d.Topic, headers: d.Headers, body: d.Body, maxAttempts: cmp.Or(d.MaxAttempts, b.cfg.MaxAttempts)}
 		env := e.encode()
 		if len(env) > b.cfg.MaxMessageBytes {
 			return nil, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrMessageTooLarge, len(env), b.cfg.MaxMessageBytes)
 		}
 		out[i] = prepared{topic: d.Topic, facet: d.Facet, env: env, body: d.Body}
+		if d.MaxAttempts != 0 {
+			out[i].opts = ownBudget
+		}
 		if d.Delay > 0 || d.IdempotencyKey != "" {
 			window := cmp.Or(d.IdempotencyWindow, b.cfg.IdempotencyWindow)
-			out[i].opts = ms(d.Delay) + ":" + ms(window) + ":" + d.IdempotencyKey
+			out[i].opts += ms(d.Delay) + ":" + ms(window) + ":" + d.IdempotencyKey
 		}
 	}
 	producer, err := b.producerNumber(ctx)
@@ -351,8 +358,8 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 		if n == len(order)-1 && publish {
 			pubs = len(ps)
 		}
-		args := make([]any, 0, 3+2*pubs+4*len(idx))
-		args = append(args, r.patterns[q], b.cfg.MaxAttempts, pubs)
+		args := make([]any, 0, 2+2*pubs+4*len(idx))
+		args = append(args, r.patterns[q], pubs)
 		for i := range pubs {
 			args = append(args, b.keys.topicChannel(ps[i].topic), ps[i].body)
 		}

@@ -12,12 +12,12 @@ import (
 //
 //	"2" <len> ":" facet <attempts> ":" <len> ":" topic <count> ":" (<len> ":" key <len> ":" value)* body
 //
-// The leading "2" is the format's version. attempts is 0 in what a producer
-// sends when the delivery set no budget: enqueue.lua writes the queue's
-// default there, else the producer's Config.MaxAttempts, so a stored
-// envelope always holds the message's own budget. Version "1" has no
-// attempts field (its messages get the Config.MaxAttempts of the broker
-// that reads them); it is still read.
+// The leading "2" is the format's version. attempts is the message's
+// budget: its delivery's own, else the producer's Config.MaxAttempts,
+// which enqueue.lua replaces by the queue's default when the queue has one
+// and the delivery set none. A stored 0, and version "1", which has no
+// attempts field, give the message the Config.MaxAttempts of the broker
+// that reads it; version "1" is still read.
 const (
 	envelopeVersion   = '2'
 	envelopeVersionV1 = '1'

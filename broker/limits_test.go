@@ -14,9 +14,9 @@ import (
 )
 
 // envelopeOverhead is what an envelope adds to the body of a message with
-// topic "t", facet "f", no headers and no budget of its own: "2" "1:f"
-// "0:" "1:t" "0:".
-const envelopeOverhead = 11
+// topic "t", facet "f", no headers and the default budget of 25: "2"
+// "1:f" "25:" "1:t" "0:".
+const envelopeOverhead = 12
 
 // TestMessageSizeLimit checks the default limit of 1 MiB on the encoded
 // message, exactly at the boundary, and that it can be raised: a message at

@@ -133,28 +133,30 @@ end
 -- ARGV[1] wake channel
 -- ARGV[2] how long the replay marker is kept (ms)
 -- ARGV[3] the queue's pattern the producer routed the messages by
--- ARGV[4] the producer's default budget (Config.MaxAttempts): written into
---         an envelope whose delivery set none when the queue has no default
---         of its own (cfg.attempts)
--- ARGV[5] m, how many publications follow
--- ARGV[6..5+2m] pairs: channel, body; published once the messages are
+-- ARGV[4] m, how many publications follow
+-- ARGV[5..4+2m] pairs: channel, body; published once the messages are
 --           written (the producer has the last enqueue call of a delivery
 --           publish), so a delivery Redis refuses (a full Redis) is heard of
 --           by no subscriber; published too when the queue refused them for
 --           its routing, which the producer then corrects
--- ARGV[6+2m..] four per message: id, facet, envelope, options: '' for a
---           message ready now without an idempotency key, else
---           "<delay ms>:<idempotency window ms>:<idempotency key>" (the key
---           may be '', the delay 0)
+-- ARGV[5+2m..] four per message: id, facet, envelope, options. The
+--           envelope holds the message's budget: its delivery's own, else
+--           the producer's default (Config.MaxAttempts), which the queue's
+--           default (cfg.attempts) replaces when it has one. Options are ''
+--           for a message ready now without an idempotency key whose budget
+--           is the producer's default; else "=" when its budget is its
+--           delivery's own (no queue default replaces it), then, when it is
+--           delayed or has a key, "<delay ms>:<idempotency window ms>:<key>"
+--           (the key may be '', the delay 0).
 -- Returns {result, version}: version is the registry's (0 without KEYS[3]);
 -- result is the number of messages queued (a message whose idempotency key
 -- was seen within its window is not), -1 when the queue is not routed, or
 -- the queue's pattern when it is not ARGV[3]: then nothing is queued, and
 -- the producer routes again by that pattern. A call run again (its reply
 -- was lost) queues and publishes nothing more and answers as the first run.
-local first = 6 + 2 * tonumber(ARGV[5])
+local first = 5 + 2 * tonumber(ARGV[4])
 local function publish()
-  for i = 6, first - 1, 2 do
+  for i = 5, first - 1, 2 do
     redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
   end
 end
@@ -179,18 +181,20 @@ if pattern ~= ARGV[3] then
   return {pattern, version}
 end
 local limit = num(cfg[2])
--- A default that is not a budget (only a foreign write leaves one) counts
--- as none.
+-- The queue's default budget, 0 for none (as is a value that is not a
+-- budget, which only a foreign write leaves).
 local budget = num(cfg[3])
-if budget < 1 then budget = ARGV[4] end
--- with_budget fills in the budget of an envelope whose delivery set none:
--- its attempts field, right after the facet, is "0:" (see envelope.go).
-local function with_budget(env)
+if budget < 1 then budget = 0 end
+-- with_queue_budget puts the queue's default budget in an envelope in
+-- place of the producer's: its attempts field follows the facet (see
+-- envelope.go). Only a queue with a default pays for it.
+local function with_queue_budget(env)
   if string.sub(env, 1, 1) ~= '2' then return env end
   local colon = string.find(env, ':', 2, true)
   local at = colon + tonumber(string.sub(env, 2, colon - 1)) + 1
-  if string.sub(env, at, at + 1) ~= '0:' then return env end
-  return string.sub(env, 1, at - 1) .. budget .. string.sub(env, at + 1)
+  local stop = string.find(env, ':', at, true)
+  if not stop then return env end
+  return string.sub(env, 1, at - 1) .. budget .. string.sub(env, stop)
 end
 local now
 local queued = 0
@@ -200,7 +204,10 @@ local queued = 0
 local fields, facets, ids = {}, {}, {}
 for i = first, #ARGV, 4 do
   local id, f, env, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local fresh, delay = true, 0
+  local fresh, delay, own = true, 0, false
+  if string.byte(opts, 1) == 61 then -- '=': the budget is the delivery's own
+    own, opts = true, string.sub(opts, 2)
+  end
   if opts ~= '' then
     local a = string.find(opts, ':', 1, true)
     local b = string.find(opts, ':', a + 1, true)
@@ -219,7 +226,8 @@ for i = first, #ARGV, 4 do
   end
   if fresh then
     fields[#fields + 1] = id
-    fields[#fields + 1] = with_budget(env)
+    if budget > 0 and not own then env = with_queue_budget(env) end
+    fields[#fields + 1] = env
     if delay > 0 then
       now = now or now_ms()
       redis.call('ZADD', K_DELAYED, now + delay, id)
