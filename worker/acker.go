@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/fairwayhq/fairway/broker"
@@ -76,7 +77,7 @@ func (a *acker) flush(batch []*broker.Message) {
 	defer func() {
 		for _, m := range batch {
 			if !dropped[m] {
-				a.report([]*broker.Message{m}, err)
+				a.report(m, err)
 			}
 		}
 	}()
@@ -88,7 +89,7 @@ func (a *acker) flush(batch []*broker.Message) {
 			dropped = make(map[*broker.Message]bool)
 		}
 		dropped[m] = true
-		a.report([]*broker.Message{m}, err)
+		a.report(m, err)
 	}, a.b.AckMany)
 	switch res {
 	case settledLost:
@@ -96,4 +97,39 @@ func (a *acker) flush(batch []*broker.Message) {
 	case settledGaveUp:
 		a.log.Error("fairway: could not ack before the leases ended or the worker stopped; the messages will run again", "n", len(batch), "err", err)
 	}
+}
+
+// errAckAbandoned is the result of an ack whose batch the acker dropped
+// (it panicked while sending it): the message comes back when its lease
+// ends.
+var errAckAbandoned = errors.New("worker: ack abandoned")
+
+// report tells settled how the ack of m ended, err being AckMany's last
+// answer for its batch.
+func (a *acker) report(m *broker.Message, err error) {
+	if a.settled != nil {
+		a.settled(m, ackResult(m, err))
+	}
+}
+
+// ackResult is how the ack of m ended when AckMany answered err for its
+// batch: nil when acked, its own ErrLeaseLost, or err when the batch failed
+// as a whole.
+func ackResult(m *broker.Message, err error) error {
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, broker.ErrLeaseLost) || hasOtherThan(err, broker.ErrLeaseLost) {
+		return err
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		if lost, ok := errors.AsType[*broker.LeaseLostError](e); ok && lost.Message == m {
+			return e
+		}
+	}
+	return nil
 }

@@ -134,44 +134,6 @@ func (r *runner) finishOne(ctx context.Context, ob Observer, m *broker.Message, 
 	ob.Finish(ctx, m, rep)
 }
 
-// errAckAbandoned is the result of an ack whose batch the acker dropped
-// (it panicked while sending it): the message comes back when its lease
-// ends.
-var errAckAbandoned = errors.New("worker: ack abandoned")
-
-// report tells settled how the acks of batch ended, err being AckMany's
-// last answer for them.
-func (a *acker) report(batch []*broker.Message, err error) {
-	if a.settled == nil {
-		return
-	}
-	for _, m := range batch {
-		a.settled(m, ackResult(m, err))
-	}
-}
-
-// ackResult is how the ack of m ended when AckMany answered err for its
-// batch: nil when acked, its own ErrLeaseLost, or err when the batch failed
-// as a whole.
-func ackResult(m *broker.Message, err error) error {
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, broker.ErrLeaseLost) || hasOtherThan(err, broker.ErrLeaseLost) {
-		return err
-	}
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	for _, e := range errs {
-		if lost, ok := errors.AsType[*broker.LeaseLostError](e); ok && lost.Message == m {
-			return e
-		}
-	}
-	return nil
-}
-
 // acked hands the result of m's ack to the process waiting for it.
 func (r *runner) acked(m *broker.Message, err error) {
 	if v, ok := r.ackWaits.LoadAndDelete(m); ok {
