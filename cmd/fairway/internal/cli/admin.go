@@ -178,6 +178,55 @@ func (a *app) showLimit(ctx context.Context, queue string) error {
 	return a.say(nil, "queue %q: at most %d message(s) in flight per facet", queue, st.InflightLimit)
 }
 
+var attemptsCmd = &command{
+	name: "attempts", args: "QUEUE [N]", summary: "show or set the deliveries a message of the queue gets (0: the producer's default)",
+	help: `A message's budget of deliveries is fixed when it is queued: its delivery's own
+(deliver --max-attempts), else the queue's default set here, else the delivering
+broker's Config.MaxAttempts (25 unless set). Messages already queued keep theirs.`,
+	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+		return func(ctx context.Context, args []string) error {
+			if err := wantArgs(args, 1, 2, "QUEUE [N]"); err != nil {
+				return err
+			}
+			if len(args) == 1 {
+				return a.showAttempts(ctx, args[0])
+			}
+			n, err := argInRange("attempts", args[1], 0, broker.MaxAttemptsLimit)
+			if err != nil {
+				return err
+			}
+			return a.act(ctx, func(ctx context.Context) error {
+				return a.b.SetMaxAttempts(ctx, args[0], n)
+			}, attemptsJSON{Queue: args[0], MaxAttempts: int64(n)}, "messages queued on %q from now get %s", args[0], attemptsText(int64(n)))
+		}
+	},
+}
+
+// showAttempts prints queue's default budget of deliveries.
+func (a *app) showAttempts(ctx context.Context, queue string) error {
+	b, ctx, cancel, err := a.brokerOp(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	st, err := b.Stats(ctx, queue)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		return a.printJSON(attemptsJSON{Queue: queue, MaxAttempts: st.MaxAttempts})
+	}
+	return a.say(nil, "queue %q: a message whose delivery sets no budget gets %s", queue, attemptsText(st.MaxAttempts))
+}
+
+// attemptsText describes a queue's default budget.
+func attemptsText(n int64) string {
+	if n > 0 {
+		return fmt.Sprintf("%d deliveries", n)
+	}
+	return "the producer's default (Config.MaxAttempts)"
+}
+
 var pauseCmd = pauseCommand(true)
 var resumeCmd = pauseCommand(false)
 

@@ -192,6 +192,18 @@ func TestFacetControls(t *testing.T) {
 	if st := e.stats("q"); st.InflightLimit != 2 {
 		t.Errorf("limit = %d, want 2", st.InflightLimit)
 	}
+	r = e.run(0, "attempts", "q")
+	mustContain(t, r.stdout, "producer's default")
+	e.run(0, "attempts", "q", "4")
+	if st := e.stats("q"); st.MaxAttempts != 4 {
+		t.Errorf("attempts = %d, want 4", st.MaxAttempts)
+	}
+	r = e.run(0, "attempts", "q")
+	mustContain(t, r.stdout, "4 deliveries")
+	r = e.run(0, "stats", "q")
+	if !regexp.MustCompile(`(?m)^max-attempts\s+4$`).MatchString(r.stdout) {
+		t.Errorf("stats shows no max-attempts 4:\n%s", r.stdout)
+	}
 	e.run(0, "resume", "q", "small")
 	e.run(0, "pause", "q")
 	if !e.stats("q").Paused {
@@ -300,6 +312,10 @@ func TestBadInput(t *testing.T) {
 		{"bad priority", 2, "", []string{"priority", "q", "f", "high"}, "not a whole number"},
 		{"priority out of range", 2, "", []string{"priority", "q", "f", "5000"}, "outside"},
 		{"negative limit", 2, "", []string{"limit", "q", "-1"}, "negative"},
+		{"negative attempts", 2, "", []string{"attempts", "q", "-1"}, "outside"},
+		{"attempts over the limit", 2, "", []string{"attempts", "q", "10001"}, "outside"},
+		{"attempts not a number", 2, "", []string{"attempts", "q", "many"}, "not a whole number"},
+		{"unknown queue attempts", 3, "", []string{"attempts", "nope", "3"}, "unknown queue"},
 		{"missing args", 2, "", []string{"stats"}, "want QUEUE"},
 		{"extra args", 2, "", []string{"queues", "x"}, "no arguments"},
 		{"unknown flag", 2, "", []string{"queues", "--bogus"}, "bogus"},

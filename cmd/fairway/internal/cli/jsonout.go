@@ -187,6 +187,12 @@ type limitJSON struct {
 	InFlightLimit int64  `json:"in_flight_limit"` // per facet; 0 is none
 }
 
+// attemptsJSON is "attempts QUEUE [N]".
+type attemptsJSON struct {
+	Queue       string `json:"queue"`
+	MaxAttempts int64  `json:"max_attempts"` // the queue's default; 0 is none
+}
+
 // rateSetJSON is "ratelimit QUEUE [FACET] LIMIT".
 type rateSetJSON struct {
 	Queue string `json:"queue"`

@@ -122,7 +122,8 @@ number of facets waiting for their rate limit to let them be pulled again.`,
 				{"queue", args[0]}, {"pattern", patternText(pattern)}, {"state", state(st)},
 				{"ready", itoa(st.Ready)}, {"in-flight", itoa(st.InFlight)},
 				{"delayed", itoa(st.Delayed)}, {"dead", itoa(st.Dead)},
-				{"facets", itoa(st.Facets)}, {"in-flight-limit", limitText(st.InflightLimit)},
+				{"facets", itoa(st.Facets)}, {"max-attempts", maxAttemptsText(st.MaxAttempts)},
+				{"in-flight-limit", limitText(st.InflightLimit)},
 				{"rate-limit", st.RateLimit.String()}, {"rate-limited", itoa(st.RateLimited)},
 			})
 		}
@@ -220,6 +221,14 @@ func patternText(p *string) string {
 }
 
 // limitText is an in-flight limit for tables: the number, or "none".
+// maxAttemptsText is a queue's default budget in the stats table.
+func maxAttemptsText(n int64) string {
+	if n > 0 {
+		return itoa(n)
+	}
+	return "producer's default"
+}
+
 func limitText(n int64) string {
 	if n > 0 {
 		return itoa(n)
