@@ -53,12 +53,15 @@ func TestBudgetOfDelivery(t *testing.T) {
 		for _, expire := range []bool{false, true} {
 			b := newQueue(t, rdb, broker.Config{MaxAttempts: 25, LeaseDuration: budgetLease})
 			deliver(t, b, "t", "f", "x", broker.WithMaxAttempts(3))
+			if next, err := b.Peek(t.Context(), "q", 1); err != nil || len(next) != 1 || next[0].MaxAttempts != 3 {
+				t.Fatalf("Peek = %+v, %v; want the message with its budget of 3", next, err)
+			}
 			if runs := runsUntilDead(t, rdb, b, "q", expire, 3); runs != 3 {
 				t.Fatalf("expire %v: dead after %d deliveries, want 3", expire, runs)
 			}
 			ds, err := b.DeadLetters(t.Context(), "q", 0, 10)
-			if err != nil || len(ds) != 1 {
-				t.Fatalf("DeadLetters = %+v, %v; want one", ds, err)
+			if err != nil || len(ds) != 1 || ds[0].MaxAttempts != 3 || ds[0].Attempt != 3 {
+				t.Fatalf("DeadLetters = %+v, %v; want one, after 3 of 3 attempts", ds, err)
 			}
 			if want := "lease expired on attempt 3"; expire && ds[0].Error != want {
 				t.Fatalf("dead letter's reason %q, want %q", ds[0].Error, want)

@@ -92,7 +92,7 @@ func (b *Broker) deadLettersIn(ctx context.Context, queue, part string, offset, 
 		d.Error, d.Stack = splitDeadReason(reason)
 		raw, _ := envs.Val()[i].(string)
 		if e, err := decodeEnvelope(raw); err == nil {
-			d.Topic, d.Facet, d.Headers, d.Body = e.topic, e.facet, e.headers, e.body
+			b.fillFromEnvelope(&d.Message, e)
 		}
 		out = append(out, d)
 	}

@@ -223,10 +223,9 @@ func (b *Broker) peekMessages(ctx context.Context, queue string, ids []string) (
 			continue
 		}
 		att := intOr(atts.Val()[i], 0)
-		out = append(out, &Message{
-			ID: id, Queue: queue, Topic: e.topic, Facet: e.facet, Body: e.body,
-			Headers: e.headers, Attempt: att + 1, EnqueuedAt: idTime(id),
-		})
+		m := &Message{ID: id, Queue: queue, Attempt: att + 1, EnqueuedAt: idTime(id)}
+		b.fillFromEnvelope(m, e)
+		out = append(out, m)
 	}
 	return out, nil
 }

@@ -211,7 +211,14 @@ func (b *Broker) decodeLeased(queue, part string, f []any, deadline time.Time) (
 	if err != nil {
 		return m, err
 	}
-	m.Topic, m.Facet, m.Headers, m.Body = e.topic, e.facet, e.headers, e.body
-	m.MaxAttempts = cmp.Or(e.maxAttempts, b.cfg.MaxAttempts) // as reclaim in lib.lua
+	b.fillFromEnvelope(m, e)
 	return m, nil
+}
+
+// fillFromEnvelope sets what m's envelope holds: topic, facet, headers,
+// body and budget. A stored budget of 0 (and a version 1 envelope) gets
+// this broker's Config.MaxAttempts, as reclaim in lib.lua does.
+func (b *Broker) fillFromEnvelope(m *Message, e envelope) {
+	m.Topic, m.Facet, m.Headers, m.Body = e.topic, e.facet, e.headers, e.body
+	m.MaxAttempts = cmp.Or(e.maxAttempts, b.cfg.MaxAttempts)
 }

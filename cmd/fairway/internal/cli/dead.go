@@ -74,7 +74,7 @@ func (a *app) deadList(ctx context.Context, queue string, offset, limit int, sta
 	var out [][]string
 	for _, d := range ds {
 		rows = append(rows, deadJSON{messageJSON: toMessageJSON(&d.Message), Error: d.Error, DiedAt: utcText(d.DiedAt), Stack: d.Stack})
-		out = append(out, []string{d.ID, quoteIfNeeded(d.Facet), fmt.Sprint(d.Attempt), age(d.DiedAt),
+		out = append(out, []string{d.ID, quoteIfNeeded(d.Facet), attemptText(&d.Message), age(d.DiedAt),
 			clip([]byte(d.Error), 40), clip(d.Body, 50)})
 	}
 	if a.json {

@@ -44,6 +44,7 @@ type (
 		Dead          int64   `json:"dead"`
 		Facets        int64   `json:"facets"`
 		InFlightLimit int64   `json:"in_flight_limit"`
+		MaxAttempts   int64   `json:"max_attempts"`
 		Routed        bool    `json:"routed"`
 		Paused        bool    `json:"paused"`
 		RateLimit     jRate   `json:"rate_limit"`
@@ -67,6 +68,7 @@ type (
 		Topic      string            `json:"topic"`
 		Facet      string            `json:"facet"`
 		Attempt    int               `json:"attempt"`
+		MaxAttempt int               `json:"max_attempts"`
 		EnqueuedAt string            `json:"enqueued_at"`
 		Headers    map[string]string `json:"headers"`
 		Body       json.RawMessage   `json:"body"`
@@ -121,6 +123,10 @@ type (
 		Queue    string `json:"queue"`
 		Facet    string `json:"facet"`
 		Priority int    `json:"priority"`
+	}
+	jAttempts struct {
+		Queue       string `json:"queue"`
+		MaxAttempts int64  `json:"max_attempts"`
 	}
 	jLimit struct {
 		Queue         string `json:"queue"`
@@ -339,6 +345,12 @@ func TestJSONSchema(t *testing.T) {
 		run(t, 0, &lim, "limit", "q")
 		if lim != (jLimit{Queue: "q", InFlightLimit: 2}) {
 			t.Errorf("limit q = %+v", lim)
+		}
+		var att jAttempts
+		run(t, 0, &att, "attempts", "q", "6")
+		run(t, 0, &att, "attempts", "q")
+		if att != (jAttempts{Queue: "q", MaxAttempts: 6}) {
+			t.Errorf("attempts q = %+v", att)
 		}
 		var rs jRateSet
 		run(t, 0, &rs, "ratelimit", "q", "1/1m")

@@ -42,6 +42,7 @@ type queueJSON struct {
 	Dead          int64    `json:"dead"`
 	Facets        int64    `json:"facets"`          // facets with ready messages
 	InFlightLimit int64    `json:"in_flight_limit"` // per facet; 0 is none
+	MaxAttempts   int64    `json:"max_attempts"`    // the queue's default budget; 0 is none
 	Routed        bool     `json:"routed"`
 	Paused        bool     `json:"paused"`
 	RateLimit     rateJSON `json:"rate_limit"`   // the default per facet
@@ -55,7 +56,7 @@ func toQueueJSON(queue string, pattern *string, st broker.QueueStats) queueJSON 
 	return queueJSON{
 		Queue: queue, Pattern: pattern, State: state(st),
 		Ready: st.Ready, InFlight: st.InFlight, Delayed: st.Delayed, Dead: st.Dead, Facets: st.Facets,
-		InFlightLimit: st.InflightLimit, Routed: st.Routed, Paused: st.Paused,
+		InFlightLimit: st.InflightLimit, MaxAttempts: st.MaxAttempts, Routed: st.Routed, Paused: st.Paused,
 		RateLimit: toRateJSON(st.RateLimit), RateLimited: st.RateLimited,
 	}
 }
@@ -90,6 +91,7 @@ type messageJSON struct {
 	Topic      string            `json:"topic"`
 	Facet      string            `json:"facet"`
 	Attempt    int               `json:"attempt"`
+	MaxAttempt int               `json:"max_attempts"`
 	EnqueuedAt string            `json:"enqueued_at"`
 	Headers    map[string]string `json:"headers,omitempty"`
 	Body       json.RawMessage   `json:"body,omitempty"`
@@ -97,7 +99,7 @@ type messageJSON struct {
 }
 
 func toMessageJSON(m *broker.Message) messageJSON {
-	r := messageJSON{ID: m.ID, Topic: m.Topic, Facet: m.Facet, Attempt: m.Attempt, EnqueuedAt: utcText(m.EnqueuedAt), Headers: m.Headers}
+	r := messageJSON{ID: m.ID, Topic: m.Topic, Facet: m.Facet, Attempt: m.Attempt, MaxAttempt: m.MaxAttempts, EnqueuedAt: utcText(m.EnqueuedAt), Headers: m.Headers}
 	r.Body, r.BodyText = bodyJSON(m.Body)
 	return r
 }

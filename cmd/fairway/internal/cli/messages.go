@@ -124,7 +124,7 @@ var peekCmd = &command{
 			for _, m := range ms {
 				rows = append(rows, toMessageJSON(m))
 				out = append(out, []string{m.ID, quoteIfNeeded(m.Facet), quoteIfNeeded(m.Topic),
-					fmt.Sprint(m.Attempt), age(m.EnqueuedAt), clip(m.Body, 60)})
+					attemptText(m), age(m.EnqueuedAt), clip(m.Body, 60)})
 			}
 			if a.json {
 				return a.printJSON(rows)
@@ -193,4 +193,9 @@ func (a *app) printEvent(ev *broker.Event) error {
 	}
 	_, err := fmt.Fprintf(a.env.Stdout, "%s %s %s\n", time.Now().Format("15:04:05.000"), quoteIfNeeded(ev.Topic), clip(ev.Body, 200))
 	return err
+}
+
+// attemptText is a message's attempt out of its budget, as "2/25".
+func attemptText(m *broker.Message) string {
+	return fmt.Sprintf("%d/%d", m.Attempt, m.MaxAttempts)
 }

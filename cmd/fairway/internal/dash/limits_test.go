@@ -78,6 +78,36 @@ func TestRateLimitsAndPausedState(t *testing.T) {
 	mustHave(t, "overview", body, `<tr data-queue="q" class="paused">`, `<span class="badge paused">paused</span>`, `href="/schedules"`)
 }
 
+// The queue page shows and sets the queue's default budget; a bad value
+// is refused and changes nothing.
+func TestMaxAttemptsOnQueuePage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, dash.Options{})
+	token := f.csrf(t)
+	act := func(want int, attempts string) {
+		t.Helper()
+		form := url.Values{"csrf": {token}, "op": {"attempts"}, "attempts": {attempts}}
+		if code, body := f.post(t, "/q/q/action", form, nil); code != want {
+			t.Fatalf("attempts %q = %d, want %d\n%s", attempts, code, want, body)
+		}
+	}
+	_, body := f.get(t, "/q/q", nil)
+	mustHave(t, "queue page", body, `id="max-attempts">the producer's default<`, `name="attempts"`, `<td class="n">1/25</td>`)
+	act(http.StatusSeeOther, "4")
+	for _, bad := range []string{"many", "-1", "10001"} {
+		act(http.StatusBadRequest, bad)
+	}
+	if st, _ := f.b.Stats(t.Context(), "q"); st.MaxAttempts != 4 {
+		t.Fatalf("MaxAttempts = %d, want 4", st.MaxAttempts)
+	}
+	_, body = f.get(t, "/q/q", nil)
+	mustHave(t, "queue page", body, `id="max-attempts">4<`, `max="10000" value="4"`)
+	act(http.StatusSeeOther, "0")
+	if st, _ := f.b.Stats(t.Context(), "q"); st.MaxAttempts != 0 {
+		t.Fatalf("MaxAttempts after 0 = %d, want 0", st.MaxAttempts)
+	}
+}
+
 func mustHave(t *testing.T, what, body string, subs ...string) {
 	t.Helper()
 	for _, s := range subs {

@@ -278,6 +278,15 @@ func (s *Server) do(ctx context.Context, q string, f url.Values) (string, error)
 			return "", errors.Join(broker.ErrInvalidArgument, errors.New("limit must be a whole number"))
 		}
 		return "In-flight limit set to " + strconv.Itoa(n) + ".", s.b.SetInflightLimit(ctx, q, n)
+	case "attempts":
+		n, err := strconv.Atoi(f.Get("attempts"))
+		if err != nil {
+			return "", errors.Join(broker.ErrInvalidArgument, errors.New("deliveries per message must be a whole number"))
+		}
+		if n == 0 {
+			return "Messages queued from now get the producer's default number of deliveries.", s.b.SetMaxAttempts(ctx, q, 0)
+		}
+		return "Messages queued from now get " + strconv.Itoa(n) + " deliveries.", s.b.SetMaxAttempts(ctx, q, n)
 	case "requeue":
 		n, err := s.b.RequeueDead(ctx, q, f["id"]...)
 		return strconv.Itoa(n) + " dead letter(s) requeued.", err
