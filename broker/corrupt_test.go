@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -56,9 +57,17 @@ type corruption struct {
 }
 
 func corruptions() []corruption {
-	hset := func(kind, value string) func(context.Context, redis.UniversalClient, func(string) string, string) error {
+	// hset writes value to the field prefix+ID of hash kind.
+	hset := func(kind, value, prefix string) func(context.Context, redis.UniversalClient, func(string) string, string) error {
 		return func(ctx context.Context, rdb redis.UniversalClient, key func(string) string, id string) error {
-			return rdb.HSet(ctx, key(kind), id, value).Err()
+			return rdb.HSet(ctx, key(kind), prefix+id, value).Err()
+		}
+	}
+	// lease makes the victim's lease its ID and then rest, at the same
+	// deadline.
+	lease := func(rest string) func(context.Context, redis.UniversalClient, func(string) string, string) error {
+		return func(ctx context.Context, rdb redis.UniversalClient, key func(string) string, id string) error {
+			return replaceLease(ctx, rdb, key("leased"), id, id+rest)
 		}
 	}
 	hdel := func(kind string) func(context.Context, redis.UniversalClient, func(string) string, string) error {
@@ -67,22 +76,22 @@ func corruptions() []corruption {
 		}
 	}
 	return []corruption{
-		{name: "foreign bytes as the envelope", apply: hset("msgs", "\x00\xffnot an envelope"), fate: fateDead, reason: "unreadable envelope"},
-		{name: "JSON as the envelope", apply: hset("msgs", `{"facet":"v","body":1}`), fate: fateDead, reason: "unreadable envelope"},
-		{name: "truncated envelope", apply: hset("msgs", "11:v1:t3:"), fate: fateDead, reason: "unreadable envelope"},
-		{name: "empty envelope", apply: hset("msgs", ""), fate: fateDead, reason: "unreadable envelope"},
+		{name: "foreign bytes as the envelope", apply: hset("msgs", "\x00\xffnot an envelope", ""), fate: fateDead, reason: "unreadable envelope"},
+		{name: "JSON as the envelope", apply: hset("msgs", `{"facet":"v","body":1}`, ""), fate: fateDead, reason: "unreadable envelope"},
+		{name: "truncated envelope", apply: hset("msgs", "11:v1:t3:", ""), fate: fateDead, reason: "unreadable envelope"},
+		{name: "empty envelope", apply: hset("msgs", "", ""), fate: fateDead, reason: "unreadable envelope"},
 		{name: "no envelope", apply: hdel("msgs"), fate: fateGone},
-		{name: "non-numeric attempts", apply: hset("att", "many"), fate: fateHandled},
-		{name: "fractional attempts", apply: hset("att", "1.5"), fate: fateHandled},
-		{name: "huge attempts", apply: hset("att", "99999999999999999999999"), fate: fateHandled},
-		{name: "non-numeric attempts while leased", leased: true, apply: hset("att", "many"), fate: fateHandled},
-		{name: "foreign envelope while leased", leased: true, apply: hset("msgs", "garbage"), fate: fateDead, reason: "unreadable envelope"},
-		{name: "garbage lease", leased: true, apply: hset("lease", "garbage"), fate: fateHandled},
-		{name: "lease without a facet", leased: true, apply: hset("lease", "7|"), fate: fateHandled},
-		{name: "lease of another facet", leased: true, apply: hset("lease", "1|nowhere"), fate: fateHandled},
-		{name: "no lease", leased: true, apply: hdel("lease"), fate: fateHandled},
-		{name: "no lease and a foreign envelope", leased: true, apply: func(ctx context.Context, rdb redis.UniversalClient, key func(string) string, id string) error {
-			return errors.Join(rdb.HDel(ctx, key("lease"), id).Err(), rdb.HSet(ctx, key("msgs"), id, "garbage").Err())
+		{name: "non-numeric attempts", apply: hset("msgs", "many", "@"), fate: fateHandled},
+		{name: "fractional attempts", apply: hset("msgs", "1.5", "@"), fate: fateHandled},
+		{name: "huge attempts", apply: hset("msgs", "99999999999999999999999", "@"), fate: fateHandled},
+		{name: "non-numeric attempts while leased", leased: true, apply: lease("|1-s|many|v"), fate: fateHandled},
+		{name: "foreign envelope while leased", leased: true, apply: hset("msgs", "garbage", ""), fate: fateDead, reason: "unreadable envelope"},
+		{name: "garbage lease", leased: true, apply: lease("|garbage"), fate: fateHandled},
+		{name: "lease without a facet", leased: true, apply: lease("|7-s|1|"), fate: fateHandled},
+		{name: "lease of another facet", leased: true, apply: lease("|1-s|1|nowhere"), fate: fateHandled},
+		{name: "a bare ID as the lease (layout 1)", leased: true, apply: lease(""), fate: fateHandled},
+		{name: "garbage lease and a foreign envelope", leased: true, apply: func(ctx context.Context, rdb redis.UniversalClient, key func(string) string, id string) error {
+			return errors.Join(lease("|garbage")(ctx, rdb, key, id), rdb.HSet(ctx, key("msgs"), id, "garbage").Err())
 		}, fate: fateDead, reason: "unreadable envelope", lostFacet: true},
 		{name: "no body while leased", leased: true, apply: hdel("msgs"), fate: fateGone},
 	}
@@ -199,7 +208,7 @@ func TestCorruptLeaseSettle(t *testing.T) {
 			t.Fatalf("PullN: %v, %v", ms, err)
 		}
 		bad, good := ms[0], ms[1]
-		if err := rdb.HSet(ctx, qkey(b, "q", "lease"), bad.ID, "garbage").Err(); err != nil {
+		if err := replaceLease(ctx, rdb, qkey(b, "q", "leased"), bad.ID, bad.ID+"|garbage"); err != nil {
 			t.Fatal(err)
 		}
 		calls := map[string]func() error{
@@ -226,8 +235,8 @@ func TestCorruptLeaseSettle(t *testing.T) {
 
 // wrongTypes replaces a key of the queue with a value of another type.
 var wrongTypes = []string{
-	"cfg", "ring", "tokens", "prio", "inflight", "backlog", "msgs", "att",
-	"lease", "leased", "delayed", "dead", "deaderr", "seq", "f:f",
+	"cfg", "ring", "tokens", "prio", "inflight", "backlog", "msgs",
+	"leased", "delayed", "dead", "deaderr", "seq", "f:f",
 }
 
 // TestWrongKeyType replaces each key of a queue with one of a type the
@@ -285,4 +294,29 @@ func testWrongKeyType(t *testing.T, rdb redis.UniversalClient, kind string) {
 	if m := pull(t, b, "other"); m.Facet != "g" {
 		t.Fatalf("other queue gave %v", m)
 	}
+}
+
+// replaceLease puts member in place of the lease of message id in the
+// leased zset at key, at its deadline.
+func replaceLease(ctx context.Context, rdb redis.UniversalClient, key, id, member string) error {
+	zs, err := rdb.ZRangeWithScores(ctx, key, 0, -1).Result()
+	if err != nil {
+		return err
+	}
+	for _, z := range zs {
+		if v, _ := z.Member.(string); strings.HasPrefix(v, id+"|") {
+			return errors.Join(rdb.ZRem(ctx, key, v).Err(), rdb.ZAdd(ctx, key, redis.Z{Score: z.Score, Member: member}).Err())
+		}
+	}
+	return fmt.Errorf("message %s holds no lease in %s", id, key)
+}
+
+// setLease replaces the lease of message id with member, or adds member
+// when the message holds none.
+func setLease(ctx context.Context, rdb redis.UniversalClient, b *broker.Broker, id, member string) error {
+	key := qkey(b, "q", "leased")
+	if err := replaceLease(ctx, rdb, key, id, member); err == nil {
+		return nil
+	}
+	return rdb.ZAdd(ctx, key, redis.Z{Member: member}).Err()
 }

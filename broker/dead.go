@@ -76,7 +76,7 @@ func (b *Broker) deadLettersIn(ctx context.Context, queue, part string, offset, 
 	_, err = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		envs = p.HMGet(ctx, b.keys.queueKey(part, keylayout.Msgs), ids...)
 		reasons = p.HMGet(ctx, b.keys.queueKey(part, keylayout.DeadErr), ids...)
-		atts = p.HMGet(ctx, b.keys.queueKey(part, keylayout.Att), ids...)
+		atts = p.HMGet(ctx, b.keys.queueKey(part, keylayout.Msgs), attemptFields(ids)...)
 		return nil
 	})
 	if err != nil {

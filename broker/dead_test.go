@@ -137,7 +137,7 @@ func TestDeadLettersPurge(t *testing.T) {
 			t.Fatalf("PurgeAllDead = %d, %v; want 2", n, err)
 		}
 		wantStats(t, b, "q", broker.QueueStats{Routed: true})
-		for _, kind := range []string{"msgs", "att", "deaderr"} {
+		for _, kind := range []string{"msgs", "msgs@", "deaderr"} {
 			if n := hlen(t, b, "q", kind); n != 0 {
 				t.Errorf("%d fields left in %s", n, kind)
 			}
@@ -161,7 +161,7 @@ func TestDeadLetterCap(t *testing.T) {
 		if got := deadBodies(t, b, 0, 10); !slices.Equal(got, []string{"2", "3", "4"}) {
 			t.Fatalf("dead letters %q, want the newest 3", got)
 		}
-		for _, kind := range []string{"msgs", "att", "deaderr"} {
+		for _, kind := range []string{"msgs", "msgs@", "deaderr"} {
 			if n := hlen(t, b, "q", kind); n != 3 {
 				t.Errorf("%s has %d fields, want 3: trimming must delete them", kind, n)
 			}

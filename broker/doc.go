@@ -48,17 +48,19 @@
 //	  rated                       field: "1" while any rate limit is set (rate or rates)
 //	  retired                     field: a retired partition: when it was retired (ms, the node's clock)
 //	  share                       field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+//	  retried                     field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
 //	  attempts                    field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
 //	<ns>:{<queue>}:ring           list: facet tokens, in turn order
 //	<ns>:{<queue>}:tokens         hash: facet -> its tokens in the ring
 //	<ns>:{<queue>}:prio           hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-//	<ns>:{<queue>}:inflight       hash: facet -> messages leased (deleted at 0)
+//	<ns>:{<queue>}:inflight       hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
 //	<ns>:{<queue>}:backlog        zset: facet -> messages ready (removed at 0)
 //	<ns>:{<queue>}:f:<facet>      list: a facet's ready message IDs, oldest first
-//	<ns>:{<queue>}:msgs           hash: message ID -> envelope (the body, once)
-//	<ns>:{<queue>}:att            hash: message ID -> deliveries so far
-//	<ns>:{<queue>}:lease          hash: message ID -> "<token>|<facet>", token "<n>-<request ID>"
-//	<ns>:{<queue>}:leased         zset: message ID -> lease deadline (ms)
+//	<ns>:{<queue>}:msgs           hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
+//	  @                           field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
+//	<ns>:{<queue>}:leased         zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
+//	<ns>:{<queue>}:att            hash: layout 1 only: message ID -> deliveries so far (fairway migrate moves them to msgs and leased)
+//	<ns>:{<queue>}:lease          hash: layout 1 only: message ID -> "<token>|<facet>" (fairway migrate moves them to leased)
 //	<ns>:{<queue>}:delayed        zset: message ID -> due time (ms)
 //	<ns>:{<queue>}:dead           zset: message ID -> time of death (ms)
 //	<ns>:{<queue>}:deaderr        hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"

@@ -255,13 +255,17 @@ func (b *Broker) TopFacets(ctx context.Context, queue string, n int) ([]FacetSta
 
 func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string) ([]FacetStats, error) {
 	var ready []*redis.IntCmd
-	var inflight, prio, rates, rate *redis.SliceCmd
+	var prio, rates, rate *redis.SliceCmd
+	var leases *redis.StringSliceCmd
 	var parked *redis.FloatSliceCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, f := range facets {
 			ready = append(ready, p.LLen(ctx, b.keys.facetKey(queue, f)))
 		}
-		inflight = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Inflight), facets...)
+		// Facets' in-flight counts are kept only under an in-flight limit,
+		// so they are counted from the leases: O(messages in flight), on
+		// this operator's path rather than on every pull and ack.
+		leases = p.ZRange(ctx, b.keys.queueKey(queue, keylayout.Leased), 0, -1)
 		prio = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Prio), facets...)
 		rates = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Rates), facets...)
 		rate = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Cfg), keylayout.FieldRate)
@@ -271,6 +275,7 @@ func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string
 	if err != nil {
 		return nil, wrapRedis("facet stats", err)
 	}
+	inflight := leasesByFacet(leases.Val())
 	out := make([]FacetStats, len(facets))
 	for i, f := range facets {
 		p, _ := prio.Val()[i].(string)
@@ -278,7 +283,7 @@ func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string
 		out[i] = FacetStats{
 			Facet:    f,
 			Ready:    ready[i].Val(),
-			InFlight: int64(intOr(inflight.Val()[i], 0)),
+			InFlight: inflight[f],
 			Priority: intOr(strings.TrimPrefix(p, "-"), 1),
 			Paused:   paused,
 		}

@@ -193,7 +193,7 @@ func FuzzDeliver(f *testing.F) {
 // belongs to one message (the victim); the second to its facet "v"; the
 // third adds foreign members to the queue's lists and sorted sets.
 var corruptKinds = []string{
-	"msgs", "att", "lease",
+	"msgs", "attempts", "lease",
 	"tokens", "inflight", "prio",
 	"leased", "delayed", "ring", "facet", "dead",
 }
@@ -234,7 +234,7 @@ func FuzzCorruptValue(f *testing.F) {
 				}
 			}
 		}
-		if errs > 0 && (k == "msgs" || k == "att" || k == "lease") {
+		if errs > 0 && (k == "msgs" || k == "attempts" || k == "lease") {
 			t.Errorf("%s = %q: %d pulls failed; a bad message must not stop its queue", k, value, errs)
 		}
 		deliver(t, b, "o", "g", "fine")
@@ -272,8 +272,14 @@ func corruptVictim(t *testing.T, b *broker.Broker, leased bool) string {
 func corrupt(ctx context.Context, rdb redis.UniversalClient, b *broker.Broker, kind, value, victim string) error {
 	key := qkey(b, "q", kind)
 	switch kind {
-	case "msgs", "att", "lease":
+	case "msgs":
 		return rdb.HSet(ctx, key, victim, value).Err()
+	case "attempts":
+		return rdb.HSet(ctx, qkey(b, "q", "msgs"), "@"+victim, value).Err()
+	case "lease":
+		// What follows the ID in the victim's lease, or a lease of its own
+		// beside its place when it is not leased.
+		return setLease(ctx, rdb, b, victim, victim+"|"+value)
 	case "tokens", "inflight", "prio":
 		return rdb.HSet(ctx, key, "v", value).Err()
 	case "leased", "delayed", "dead":

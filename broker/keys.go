@@ -63,3 +63,13 @@ func (k keyspace) topicChannel(topic string) string { return k.ns + ":" + topic 
 // "/" keeps it apart from every topic channel.
 // The partitions of a queue share its wake channel.
 func (k keyspace) wakeChannel(queue string) string { return k.ns + "/wake/" + logicalQueue(queue) }
+
+// attemptFields are the fields of msgs that hold the deliveries so far of
+// messages ids that are not leased (see keylayout.FieldAttemptsPrefix).
+func attemptFields(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = keylayout.FieldAttemptsPrefix + id
+	}
+	return out
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -89,11 +90,12 @@ func (b *Broker) leaseBatch(ctx context.Context, s *redis.Script, op string, ms 
 	return errors.Join(errs...)
 }
 
-// leaseArgs are the lease scripts' arguments: ID and lease token of each.
+// leaseArgs are the lease scripts' arguments: the lease of each message,
+// its member of the leased zset as pull.lua handed it out.
 func leaseArgs(group []*Message) []any {
-	args := make([]any, 0, 2*len(group))
+	args := make([]any, 0, len(group))
 	for _, m := range group {
-		args = append(args, m.ID, m.lease)
+		args = append(args, m.lease)
 	}
 	return args
 }
@@ -183,7 +185,7 @@ func (b *Broker) nack(ctx context.Context, m *Message, delay time.Duration, o na
 	if o.kill {
 		op, kill = "kill", "1"
 	}
-	code, err := b.runQueue(ctx, scriptNack, m.home(), m.ID, m.lease, ms(delay),
+	code, err := b.runQueue(ctx, scriptNack, m.home(), m.lease, ms(delay),
 		maxAttempts, b.cfg.DeadLetterCap, deadReason(o.reason, o.stack), kill).Int64()
 	if err != nil {
 		return wrapRedis(op, err)
@@ -206,7 +208,7 @@ func (b *Broker) Extend(ctx context.Context, m *Message, d time.Duration) error 
 	if d < time.Millisecond {
 		return fmt.Errorf("%w: lease %v is below 1ms", ErrInvalidArgument, d)
 	}
-	deadline, err := b.runQueue(ctx, scriptExtend, m.home(), m.ID, m.lease, ms(d)).Int64()
+	deadline, err := b.runQueue(ctx, scriptExtend, m.home(), m.lease, ms(d)).Int64()
 	if err != nil {
 		return wrapRedis("extend", err)
 	}
@@ -215,4 +217,26 @@ func (b *Broker) Extend(ctx context.Context, m *Message, d time.Duration) error 
 	}
 	m.LeaseDeadline = time.UnixMilli(deadline)
 	return nil
+}
+
+// leaseFacet is the facet of a lease, the member of the leased zset
+// "<id>|<token>|<attempt>|<facet>" (see lease_member in lib.lua), or false
+// for a member of another shape.
+func leaseFacet(lease string) (string, bool) {
+	parts := strings.SplitN(lease, "|", 4)
+	if len(parts) != 4 {
+		return "", false
+	}
+	return parts[3], true
+}
+
+// leasesByFacet counts leases by facet.
+func leasesByFacet(leases []string) map[string]int64 {
+	n := make(map[string]int64)
+	for _, l := range leases {
+		if f, ok := leaseFacet(l); ok {
+			n[f]++
+		}
+	}
+	return n
 }

@@ -1023,15 +1023,20 @@ func (m *modelRun) sync() {
 	m.compareZ("delayed", snap.Delayed, mDelayed, func(x *mMsg) *int64 { return &x.due })
 	m.compareZ("dead", snap.Dead, mDead, func(x *mMsg) *int64 { return &x.diedAt })
 
+	leases := snap.Leases()
 	for _, x := range m.msgs {
-		if att, _ := strconv.Atoi(snap.Att[x.id]); att != x.att {
-			m.fatalf("message %s (%s) has att %q; want %d", x.id, x.state, snap.Att[x.id], x.att)
+		att, _ := strconv.Atoi(snap.Att[x.id])
+		if x.state == mLeased {
+			att = int(leases[x.id].Attempt)
+		}
+		if att != x.att {
+			m.fatalf("message %s (%s) has %d attempts; want %d", x.id, x.state, att, x.att)
 		}
 		if x.state == mDead && snap.DeadErr[x.id] != x.reason {
 			m.fatalf("dead letter %s has reason %q; want %q", x.id, snap.DeadErr[x.id], x.reason)
 		}
-		if x.state == mLeased && !strings.HasSuffix(snap.Lease[x.id], "|"+x.facet) {
-			m.fatalf("lease of %s is %q; want facet %q", x.id, snap.Lease[x.id], x.facet)
+		if x.state == mLeased && leases[x.id].Facet != x.facet {
+			m.fatalf("lease of %s is %+v; want facet %q", x.id, leases[x.id], x.facet)
 		}
 	}
 	for _, f := range modelFacets {
@@ -1054,7 +1059,7 @@ func (m *modelRun) sync() {
 		if x.state != mLeased {
 			continue
 		}
-		token, _, _ := strings.Cut(snap.Lease[x.id], "|")
+		token := leases[x.id].Token
 		seq, salt, _ := strings.Cut(token, "-")
 		n, err := strconv.ParseInt(seq, 10, 64)
 		if err != nil || n <= m.lastToken || salt == "" {
@@ -1079,6 +1084,9 @@ func (m *modelRun) compareZ(name string, zs []redis.Z, s mState, at func(*mMsg) 
 	}
 	for _, z := range zs {
 		id, _ := z.Member.(string)
+		if l, ok := testutil.ParseLease(id); ok {
+			id = l.ID
+		}
 		x, score := m.byID[id], int64(z.Score)
 		switch {
 		case x == nil || x.state != s:

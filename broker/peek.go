@@ -206,7 +206,7 @@ func (b *Broker) peekMessages(ctx context.Context, queue string, ids []string) (
 	var envs, atts *redis.SliceCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		envs = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Msgs), ids...)
-		atts = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Att), ids...)
+		atts = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Msgs), attemptFields(ids)...)
 		return nil
 	})
 	if err != nil {

@@ -89,7 +89,7 @@ func testReplayedCalls(t *testing.T, stall time.Duration) {
 		wantStats(t, direct, "q", broker.QueueStats{Ready: 1, InFlight: 1, Facets: 1, Routed: true})
 		// The deadline the caller computes is the lease's in Redis, not one
 		// from the time of the second run.
-		deadline, err := direct.Client().ZScore(ctx, direct.Namespace()+":{q}:leased", m.ID).Result()
+		deadline, err := direct.Client().ZScore(ctx, direct.Namespace()+":{q}:leased", broker.LeaseMember(m)).Result()
 		if err != nil || int64(deadline) != m.LeaseDeadline.UnixMilli() {
 			t.Errorf("LeaseDeadline %d, the lease ends at %v (%v)", m.LeaseDeadline.UnixMilli(), int64(deadline), err)
 		}

@@ -37,6 +37,7 @@ var (
 	scriptSettings     = loadScript("settings")
 	scriptDropDrained  = loadScript("drop_drained")
 	scriptDeadMove     = loadScript("dead_move")
+	scriptMigrate      = loadScript("migrate")
 	scriptRegistry     = loadScript("registry")
 	scriptPartitions   = loadScript("partitions")
 	scriptRegistryLoad = loadScript("registry_load")

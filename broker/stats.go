@@ -77,7 +77,7 @@ func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) 
 	var cfg *redis.SliceCmd
 	var msgs, leased, delayed, dead, facets, parked *redis.IntCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cfg = p.HMGet(ctx, k(keylayout.Cfg), keylayout.FieldPattern, keylayout.FieldLimit, keylayout.FieldPaused, keylayout.FieldRate, keylayout.FieldAttempts)
+		cfg = p.HMGet(ctx, k(keylayout.Cfg), keylayout.FieldPattern, keylayout.FieldLimit, keylayout.FieldPaused, keylayout.FieldRate, keylayout.FieldAttempts, keylayout.FieldRetried)
 		msgs = p.HLen(ctx, k(keylayout.Msgs))
 		leased = p.ZCard(ctx, k(keylayout.Leased))
 		delayed = p.ZCard(ctx, k(keylayout.Delayed))
@@ -110,7 +110,11 @@ func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) 
 	if att, ok := cfg.Val()[4].(string); ok {
 		s.MaxAttempts, _ = strconv.ParseInt(att, 10, 64)
 	}
-	// Every message is in exactly one state, so the ready ones are the rest.
-	s.Ready = msgs.Val() - s.InFlight - s.Delayed - s.Dead
+	// msgs holds one envelope per message and the attempts of those that
+	// have had any and are not leased (cfg.retried counts them); every
+	// message is in exactly one state, so the ready ones are the rest.
+	retried, _ := cfg.Val()[5].(string)
+	extra, _ := strconv.ParseInt(retried, 10, 64)
+	s.Ready = msgs.Val() - extra - s.InFlight - s.Delayed - s.Dead
 	return s, nil
 }

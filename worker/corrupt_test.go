@@ -118,13 +118,26 @@ func TestWorkerSurvivesCorruptMessages(t *testing.T) {
 			return id
 		}
 		unreadable, badAttempts := idOf("x"), idOf("y")
-		err = errors.Join(
+		// The dead worker's leases: one garbled after its ID, one a bare ID
+		// (as layout 1 wrote them).
+		leases, err := rdb.ZRangeWithScores(ctx, qkey(b, "q", "leased"), 0, -1).Result()
+		if err != nil || len(leases) != 2 {
+			t.Fatalf("leases %v, %v; want 2", leases, err)
+		}
+		errs := []error{
 			rdb.HSet(ctx, qkey(b, "q", "msgs"), unreadable, "\x00not an envelope").Err(),
-			rdb.HSet(ctx, qkey(b, "q", "att"), badAttempts, "lots").Err(),
-			rdb.HSet(ctx, qkey(b, "q", "lease"), leased[0].ID, "garbage").Err(),
-			rdb.HDel(ctx, qkey(b, "q", "lease"), leased[1].ID).Err(),
-		)
-		if err != nil {
+			rdb.HSet(ctx, qkey(b, "q", "msgs"), "@"+badAttempts, "lots").Err(),
+		}
+		for _, z := range leases {
+			v, _ := z.Member.(string)
+			into := leased[1].ID
+			if strings.HasPrefix(v, leased[0].ID+"|") {
+				into = leased[0].ID + "|garbage"
+			}
+			errs = append(errs, rdb.ZRem(ctx, qkey(b, "q", "leased"), v).Err(),
+				rdb.ZAdd(ctx, qkey(b, "q", "leased"), redis.Z{Score: z.Score, Member: into}).Err())
+		}
+		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
 

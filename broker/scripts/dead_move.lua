@@ -36,7 +36,7 @@ if op == 'export' then
     out[#out + 1] = id
     out[#out + 1] = zs[i + 1]
     out[#out + 1] = redis.call('HGET', K_MSGS, id) or ''
-    out[#out + 1] = redis.call('HGET', K_ATT, id) or ''
+    out[#out + 1] = redis.call('HGET', K_MSGS, F_ATT .. id) or ''
     out[#out + 1] = redis.call('HGET', K_DEADERR, id) or ''
   end
   return out
@@ -58,7 +58,7 @@ for i = 5, #ARGV, 5 do
   local id = ARGV[i]
   redis.call('ZADD', K_DEAD, ARGV[i + 1], id)
   if ARGV[i + 2] ~= '' then redis.call('HSET', K_MSGS, id, ARGV[i + 2]) end
-  if ARGV[i + 3] ~= '' then redis.call('HSET', K_ATT, id, ARGV[i + 3]) end
+  set_attempts(id, num(ARGV[i + 3]))
   redis.call('HSET', K_DEADERR, id, ARGV[i + 4])
   n = n + 1
 end

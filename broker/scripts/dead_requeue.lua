@@ -16,7 +16,7 @@ local done = 0
 for _, id in ipairs(ids) do
   if redis.call('ZREM', K_DEAD, id) == 1 then
     redis.call('HDEL', K_DEADERR, id)
-    redis.call('HDEL', K_ATT, id)
+    set_attempts(id, 0)
     local f = envelope_facet(redis.call('HGET', K_MSGS, id))
     if f then
       make_ready(id, f, limit, false)

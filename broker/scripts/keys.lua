@@ -10,13 +10,13 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
 local K_BACKLOG = P .. 'backlog' -- zset: facet -> messages ready (removed at 0)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
-local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once)
-local K_ATT = P .. 'att' -- hash: message ID -> deliveries so far
-local K_LEASE = P .. 'lease' -- hash: message ID -> "<token>|<facet>", token "<n>-<request ID>"
-local K_LEASED = P .. 'leased' -- zset: message ID -> lease deadline (ms)
+local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
+local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
+local K_ATT = P .. 'att' -- hash: layout 1 only: message ID -> deliveries so far (fairway migrate moves them to msgs and leased)
+local K_LEASE = P .. 'lease' -- hash: layout 1 only: message ID -> "<token>|<facet>" (fairway migrate moves them to leased)
 local K_DELAYED = P .. 'delayed' -- zset: message ID -> due time (ms)
 local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
 local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
@@ -29,7 +29,9 @@ local F_RATE = 'rate' -- cfg field: default rate limit per facet "<n>:<period ms
 local F_RATED = 'rated' -- cfg field: "1" while any rate limit is set (rate or rates)
 local F_RETIRED = 'retired' -- cfg field: a retired partition: when it was retired (ms, the node's clock)
 local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
 local F_ATTEMPTS = 'attempts' -- cfg field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
+local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()

@@ -159,11 +159,41 @@ local function envelope_facet(env)
   return f
 end
 
+-- set_attempts keeps the deliveries so far of message id, which is not
+-- leased (a lease holds its own in its member): a field of msgs beside the
+-- envelope, absent for none, so a message never redelivered costs nothing.
+-- cfg.retried counts those fields, so that Stats can tell messages from
+-- fields of msgs without reading them.
+local function set_attempts(id, att)
+  if att > 0 then
+    if redis.call('HSET', K_MSGS, F_ATT .. id, att) == 1 then hincr(K_CFG, F_RETRIED, 1) end
+  elseif redis.call('HDEL', K_MSGS, F_ATT .. id) == 1 then
+    hincr(K_CFG, F_RETRIED, -1)
+  end
+end
+
 -- forget removes every trace of message id but its place in a list or zset.
 local function forget(id)
   redis.call('HDEL', K_MSGS, id)
-  redis.call('HDEL', K_ATT, id)
+  set_attempts(id, 0)
   redis.call('HDEL', K_DEADERR, id)
+end
+
+-- A lease is one member of the leased zset, "<id>|<token>|<attempt>|<facet>"
+-- scored by its deadline: the holder sends it back whole, so one ZSCORE or
+-- ZREM proves the lease and another key per message is never read. The
+-- facet comes last, as it may hold '|'.
+local function lease_member(id, token, att, f)
+  return id .. '|' .. token .. '|' .. att .. '|' .. f
+end
+
+-- parse_lease reads a lease member: id, token, attempt, facet; nil for one
+-- that is not a lease of this layout (a foreign write, or layout 1's bare
+-- ID).
+local function parse_lease(v)
+  local id, token, att, f = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(.+)$')
+  if not id then return nil end
+  return id, token, tonumber(att), f
 end
 
 -- dead_cap is this queue's share of the dead-letter cap, the queue's: all
@@ -202,27 +232,56 @@ local function dead_ids(first)
   return ids
 end
 
--- lease_of returns the facet of id's lease when token holds it. Otherwise it
--- returns nil and 0 when the message is gone (acked), or -1 when the lease is
--- lost: expired, or held by someone else.
-local function lease_of(id, token)
-  local v = redis.call('HGET', K_LEASE, id)
-  if v then
-    -- A lease that is not "<token>|<facet>" (a foreign write) is held by no
-    -- one; it goes back to its queue when it expires (see reclaim).
-    local sep = string.find(v, '|', 1, true)
-    if sep and sep < #v and string.sub(v, 1, sep - 1) == token then return string.sub(v, sep + 1) end
-    return nil, -1
-  end
+-- lease_of proves a lease: for the member v of a lease still held, it
+-- returns the message's id, facet and attempt. Otherwise it returns nil and
+-- 0 when the message is gone (acked), or -1 when the lease is lost: expired,
+-- or held by someone else.
+local function lease_of(v)
+  local id, _, att, f = parse_lease(v)
+  if not id then return nil, -1 end
+  if redis.call('ZSCORE', K_LEASED, v) then return id, f, att end
   if redis.call('HEXISTS', K_MSGS, id) == 1 then return nil, -1 end
   return nil, 0
 end
 
--- end_lease drops id's lease; the caller puts the message somewhere else.
-local function end_lease(id, f)
-  redis.call('ZREM', K_LEASED, id)
-  redis.call('HDEL', K_LEASE, id)
-  hincr(K_INFLIGHT, f, -1)
+-- end_lease drops lease v of facet f; the caller puts the message somewhere
+-- else. The facet's in-flight count is kept only under a limit.
+local function end_lease(v, f, limit)
+  redis.call('ZREM', K_LEASED, v)
+  if limit > 0 then hincr(K_INFLIGHT, f, -1) end
+end
+
+-- migrate_layout moves up to n entries of the layout 1 keys att and lease
+-- into this layout: a leased message's attempts and token into its lease
+-- member, another's attempts into its attempts field. It returns true once
+-- nothing of layout 1 is left. The in-flight counts of a queue without a
+-- limit are dropped, as they are no longer kept.
+local function migrate_layout(n, limit)
+  if redis.call('EXISTS', K_ATT, K_LEASE) == 0 then return true end
+  local res = redis.call('HSCAN', K_ATT, 0, 'COUNT', n)
+  local fields = res[2]
+  for i = 1, #fields, 2 do
+    local id, att = fields[i], num(fields[i + 1])
+    local deadline = redis.call('ZSCORE', K_LEASED, id)
+    if deadline then
+      local v = redis.call('HGET', K_LEASE, id) or ''
+      local sep = string.find(v, '|', 1, true)
+      local token = sep and string.sub(v, 1, sep - 1) or '0-migrated'
+      local f = envelope_facet(redis.call('HGET', K_MSGS, id)) or (sep and string.sub(v, sep + 1)) or ''
+      redis.call('ZREM', K_LEASED, id)
+      if f ~= '' then redis.call('ZADD', K_LEASED, deadline, lease_member(id, token, math.max(att, 1), f)) end
+      redis.call('HDEL', K_LEASE, id)
+    else
+      set_attempts(id, att)
+    end
+    redis.call('HDEL', K_ATT, id)
+  end
+  if redis.call('HLEN', K_ATT) > 0 then return false end
+  -- Leases without attempts (only foreign writes leave them) are found by
+  -- reclaim, which reads a bare ID as a lease of attempt 0.
+  redis.call('DEL', K_LEASE)
+  if limit == 0 then redis.call('DEL', K_INFLIGHT) end
+  return true
 end
 
 -- reclaim moves up to n expired leases back to the head of their facets (or
@@ -231,31 +290,30 @@ end
 -- of their facets.
 local function reclaim(now, limit, n, max_attempts, cap)
   local expired = {}
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, n)) do
-    local v = redis.call('HGET', K_LEASE, id) or ''
-    local sep = string.find(v, '|', 1, true) or #v + 1
+  for _, v in ipairs(redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, n)) do
+    -- A lease a foreign write garbled still names its message first.
+    local id, token, att, lf = parse_lease(v)
+    id = id or string.match(v, '^[^|]+') or v
     -- The envelope names the facet; the lease names the same one unless a
-    -- foreign write changed or removed it, so it is only the fallback.
+    -- foreign write changed it, so it is only the fallback.
     local env = redis.call('HGET', K_MSGS, id)
     local f, budget = envelope_facet(env)
-    f = f or string.sub(v, sep + 1)
-    expired[#expired + 1] = {id, f, token_seq(string.sub(v, 1, sep - 1)), env, budget or max_attempts}
+    expired[#expired + 1] = {v, id, f or lf or '', token_seq(token), att or 0, env, budget or max_attempts}
   end
   -- Pushed back latest lease first, messages pulled together return to the
   -- head of their facet in the order they were pulled.
-  table.sort(expired, function(a, b) return a[3] > b[3] end)
+  table.sort(expired, function(a, b) return a[4] > b[4] end)
   for _, e in ipairs(expired) do
-    local id, f = e[1], e[2]
+    local v, id, f, att = e[1], e[2], e[3], e[5]
     if f == '' then
       -- No facet to go back to: only foreign writes to both its lease and
       -- its envelope leave none. Drop the lease; dead-letter the body.
-      redis.call('ZREM', K_LEASED, id)
-      redis.call('HDEL', K_LEASE, id)
-      if e[4] then dead_letter(id, 'unreadable envelope', now, cap) else forget(id) end
+      redis.call('ZREM', K_LEASED, v)
+      if e[6] then dead_letter(id, 'unreadable envelope', now, cap) else forget(id) end
     else
-      end_lease(id, f)
-      local att = num(redis.call('HGET', K_ATT, id))
-      if att >= e[5] then
+      end_lease(v, f, limit)
+      set_attempts(id, att)
+      if att >= e[7] then
         dead_letter(id, 'lease expired on attempt ' .. att, now, cap)
         -- The lease freed a slot: a facet held back at its in-flight limit
         -- must get its turn back here, as nack.lua does, or it stays stuck

@@ -6,10 +6,21 @@
 if not queue_limit() then return -1 end
 local limit = tonumber(ARGV[2])
 redis.call('HSET', K_CFG, F_LIMIT, limit)
+-- The facets' in-flight counts are kept only under a limit, so pulls and
+-- acks of a queue without one spend nothing on them: they are counted
+-- again from the leases now (O(messages in flight)), once per change.
+local held = redis.call('HKEYS', K_INFLIGHT)
+redis.call('DEL', K_INFLIGHT)
+if limit > 0 then
+  for _, v in ipairs(redis.call('ZRANGE', K_LEASED, 0, -1)) do
+    local id, _, _, f = parse_lease(v)
+    if id then hincr(K_INFLIGHT, f, 1) end
+  end
+end
 -- Facets held back by the old limit all have messages in flight; those now
 -- below the limit get their turn back. (A lowered limit takes effect as
 -- their tokens come up in the ring.)
-for _, f in ipairs(redis.call('HKEYS', K_INFLIGHT)) do
+for _, f in ipairs(held) do
   give_turn(f, limit)
 end
 return 1

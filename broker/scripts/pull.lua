@@ -9,7 +9,7 @@
 --         version 1; see reclaim in lib.lua)
 -- ARGV[6] dead-letter cap
 -- ARGV[7] the most expired leases and due delayed messages to move back first
--- Returns {now, more, next, turns, retired, id, token, attempt, envelope,
+-- Returns {now, more, next, turns, retired, id, lease, attempt, envelope,
 -- id, ...}: now in ms, Redis's clock; more is 1 when the call stopped at its
 -- bound on skipped turns, so the ring may still hold work for another call;
 -- next is when the first facet held back by its rate limit may be pulled
@@ -17,10 +17,12 @@
 -- length of the ring after the call (the weight of a partition in the
 -- rotation over partitions); retired is 1 for a partition that
 -- SetPartitions retired. Returns an empty array when the queue does not
--- exist. Lease tokens are "<n>-<salt>": n orders leases by when they were
--- taken, the salt (the call's request ID) makes them unguessable. A call run
--- again (its reply was lost) leases nothing more: it answers the leases of
--- the first run that still hold.
+-- exist. A lease is its member of the leased zset (see lease_member), which
+-- the holder sends back to ack, nack, extend or release; its token is
+-- "<n>-<salt>": n orders leases by when they were taken, the salt (the
+-- call's request ID) makes them unguessable. A call run again (its reply
+-- was lost) leases nothing more: it answers the leases of the first run
+-- that still hold.
 local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RETIRED)
 if not cfg[1] then return {} end
 local limit = tonumber(cfg[1])
@@ -33,31 +35,38 @@ local out = {now, 0, 0, 0, retired}
 local seen = replayed()
 if seen then
   -- The marker is "<n of the first token> <now of the first run> <id>
-  -- <id> ...", one ID per token handed out, in order. The first run's now
-  -- is answered, so the caller computes the deadlines the leases have.
-  local token, k = nil, 0
-  for word in string.gmatch(seen, '%S+') do
-    k = k + 1
-    if k == 1 then
-      token = tonumber(word)
-    elseif k == 2 then
-      out[1] = tonumber(word)
-    else
-      token = token + 1
-      local id, t = word, token .. salt
-      local v = redis.call('HGET', K_LEASE, id)
-      if v and string.sub(v, 1, #t + 1) == t .. '|' then
-        out[#out + 1] = id
-        out[#out + 1] = t
-        out[#out + 1] = num(redis.call('HGET', K_ATT, id))
-        out[#out + 1] = redis.call('HGET', K_MSGS, id)
-      end
+  -- <attempt> <id> <attempt> ...", one pair per token handed out, in order.
+  -- The first run's now is answered, so the caller computes the deadlines
+  -- the leases have.
+  local words = {}
+  for word in string.gmatch(seen, '%S+') do words[#words + 1] = word end
+  out[1] = tonumber(words[2])
+  local token = tonumber(words[1])
+  for i = 3, #words - 1, 2 do
+    token = token + 1
+    local id, att = words[i], words[i + 1]
+    local env = redis.call('HGET', K_MSGS, id)
+    local f = envelope_facet(env)
+    local v = f and lease_member(id, token .. salt, att, f)
+    if v and redis.call('ZSCORE', K_LEASED, v) then
+      out[#out + 1] = id
+      out[#out + 1] = v
+      out[#out + 1] = tonumber(att)
+      out[#out + 1] = env
     end
   end
   out[4] = redis.call('LLEN', K_RING)
   return out
 end
 
+-- A queue written by layout 1 is moved to this one on first use, a bounded
+-- step per pull (see migrate_layout; Broker.MigrateLayout does it ahead).
+-- Until it is done, a call only migrates (more = 1: call again), so that
+-- no message is pulled or reclaimed before its attempts have moved.
+if not migrate_layout(tonumber(ARGV[7]), limit) then
+  out[2] = 1
+  return out
+end
 reclaim(now, limit, tonumber(ARGV[7]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 -- A queue with no rate limit reads nothing more for them than cfg.rated.
 local R = cfg[3] and rate_lib()
@@ -74,7 +83,7 @@ local prios = redis.call('EXISTS', K_PRIO) == 1
 -- refused, and a pull is what frees memory); unused ones are never handed
 -- out.
 local token, first_token
-local leased_ids = {}
+local leased = {} -- the replay marker's id and attempt pairs
 -- Each skip drops a token that should not be in the ring (its facet drained
 -- or at its limit), so the loop is bounded and always makes progress.
 while got < n and skips < n + 100 do
@@ -121,20 +130,24 @@ while got < n and skips < n + 100 do
     else
       hincr(K_TOKENS, f, -1)
     end
-    local env = redis.call('HGET', K_MSGS, id)
+    -- The envelope and, for a message delivered before, its attempts so
+    -- far, in one read; the attempts move into the lease while it holds.
+    local rec = redis.call('HMGET', K_MSGS, id, F_ATT .. id)
+    local env = rec[1]
     if env then
       if not token then
         token = redis.call('INCRBY', K_SEQ, n) - n
         first_token = token
       end
       token = token + 1
-      leased_ids[#leased_ids + 1] = id
-      redis.call('HSET', K_LEASE, id, token .. salt .. '|' .. f)
-      redis.call('ZADD', K_LEASED, now + lease, id)
-      hincr(K_INFLIGHT, f, 1) -- not HINCRBY: see hincr
-      local att = hincr(K_ATT, id, 1) -- not HINCRBY: see hincr
+      local att = num(rec[2]) + 1
+      if rec[2] then set_attempts(id, 0) end
+      local v = lease_member(id, token .. salt, att, f)
+      leased[#leased + 1] = id .. ' ' .. att
+      redis.call('ZADD', K_LEASED, now + lease, v)
+      if limit > 0 then hincr(K_INFLIGHT, f, 1) end -- not HINCRBY: see hincr
       out[#out + 1] = id
-      out[#out + 1] = token .. salt
+      out[#out + 1] = v
       out[#out + 1] = att
       out[#out + 1] = env
       got = got + 1
@@ -145,7 +158,7 @@ while got < n and skips < n + 100 do
 end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)
-if first_token then remember(first_token .. ' ' .. now .. ' ' .. table.concat(leased_ids, ' ')) end
+if first_token then remember(first_token .. ' ' .. now .. ' ' .. table.concat(leased, ' ')) end
 if R and got < n then
   local first = redis.call('ZRANGE', R.PARKED, 0, 0, 'WITHSCORES')
   if first[2] then out[3] = tonumber(first[2]) end

@@ -4,7 +4,7 @@
 -- KEYS[2] the call's replay marker (see lib.lua)
 -- ARGV[1] wake channel
 -- ARGV[2] how long the replay marker is kept (ms)
--- ARGV[3..] pairs: id, lease token
+-- ARGV[3..] leases, as pull.lua handed them out
 -- Returns one code per message: 1 released, 0 gone, -1 lease lost. A call
 -- run again (its reply was lost) changes nothing and answers as the first
 -- run.
@@ -18,20 +18,25 @@ local limit = queue_limit() or 0
 -- Pushed back latest lease first, messages pulled together return to the
 -- head of their facet in the order they were pulled.
 local order = {}
-for i = 3, #ARGV, 2 do order[#order + 1] = i end
-table.sort(order, function(a, b) return token_seq(ARGV[a + 1]) > token_seq(ARGV[b + 1]) end)
+for i = 3, #ARGV do
+  local _, token = parse_lease(ARGV[i])
+  order[#order + 1] = {i, token_seq(token)}
+end
+table.sort(order, function(a, b) return a[2] > b[2] end)
 local out, changed = {}, false
-for _, i in ipairs(order) do
-  local id = ARGV[i]
-  local f, code = lease_of(id, ARGV[i + 1])
-  if f then
-    end_lease(id, f)
-    hincr(K_ATT, id, -1)
+for _, o in ipairs(order) do
+  local i = o[1]
+  local v = ARGV[i]
+  local id, f, att = lease_of(v)
+  local code = f
+  if id then
+    end_lease(v, f, limit)
+    set_attempts(id, att - 1)
     make_ready(id, f, limit, true)
     code = 1
     changed = true
   end
-  out[(i - 1) / 2] = code
+  out[i - 2] = code
 end
 -- A first run that changed nothing needs no marker: a second run is then
 -- just the call, arrived later.

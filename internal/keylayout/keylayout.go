@@ -47,6 +47,10 @@ type Key struct {
 	// Transient marks a key that exists only inside one script call, or
 	// expires by itself, so a snapshot of a queue need not account for it.
 	Transient bool
+	// Legacy marks a key of an older layout that no script of this one
+	// writes: only the migration reads it (and deletes it), so a queue of
+	// this layout holds none.
+	Legacy bool
 	// Fields lists the hash's fields, when they are fixed names.
 	Fields []Field
 }
@@ -75,18 +79,21 @@ var Queue = []Key{
 		{Go: "FieldRated", Lua: "F_RATED", Name: "rated", Holds: "\"1\" while any rate limit is set (rate or rates)"},
 		{Go: "FieldRetired", Lua: "F_RETIRED", Name: "retired", Holds: "a retired partition: when it was retired (ms, the node's clock)"},
 		{Go: "FieldShare", Lua: "F_SHARE", Name: "share", Holds: "a partition: \"<i>;<k>\", partition i of k, for its share of the dead-letter cap"},
+		{Go: "FieldRetried", Lua: "F_RETRIED", Name: "retried", Holds: "how many attempts fields (\"@<ID>\") msgs holds (absent: none), so that Stats counts messages in O(1)"},
 		{Go: "FieldAttempts", Lua: "F_ATTEMPTS", Name: "attempts", Holds: "the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)"},
 	}},
 	{Go: "Ring", Lua: "K_RING", Suffix: "ring", Type: List, Holds: "facet tokens, in turn order"},
 	{Go: "Tokens", Lua: "K_TOKENS", Suffix: "tokens", Type: Hash, Holds: "facet -> its tokens in the ring"},
 	{Go: "Prio", Lua: "K_PRIO", Suffix: "prio", Type: Hash, Holds: "facet -> priority (absent: 1); a paused facet's is \"-<priority>\", kept for its resume"},
-	{Go: "Inflight", Lua: "K_INFLIGHT", Suffix: "inflight", Type: Hash, Holds: "facet -> messages leased (deleted at 0)"},
+	{Go: "Inflight", Lua: "K_INFLIGHT", Suffix: "inflight", Type: Hash, Holds: "facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)"},
 	{Go: "Backlog", Lua: "K_BACKLOG", Suffix: "backlog", Type: ZSet, Holds: "facet -> messages ready (removed at 0)"},
 	{Go: "Facet", Lua: "FACET", Suffix: "f:", Var: "<facet>", Type: List, Holds: "a facet's ready message IDs, oldest first"},
-	{Go: "Msgs", Lua: "K_MSGS", Suffix: "msgs", Type: Hash, Holds: "message ID -> envelope (the body, once)"},
-	{Go: "Att", Lua: "K_ATT", Suffix: "att", Type: Hash, Holds: "message ID -> deliveries so far"},
-	{Go: "Lease", Lua: "K_LEASE", Suffix: "lease", Type: Hash, Holds: "message ID -> \"<token>|<facet>\", token \"<n>-<request ID>\""},
-	{Go: "Leased", Lua: "K_LEASED", Suffix: "leased", Type: ZSet, Holds: "message ID -> lease deadline (ms)"},
+	{Go: "Msgs", Lua: "K_MSGS", Suffix: "msgs", Type: Hash, Holds: "message ID -> envelope (the body, once); \"@<ID>\" -> deliveries so far of a message not leased now (absent: none)", Fields: []Field{
+		{Go: "FieldAttemptsPrefix", Lua: "F_ATT", Name: "@", Holds: "and <ID>: the deliveries so far of a ready, delayed or dead message that has had any"},
+	}},
+	{Go: "Leased", Lua: "K_LEASED", Suffix: "leased", Type: ZSet, Holds: "lease \"<ID>|<token>|<attempt>|<facet>\" -> its deadline (ms); token \"<n>-<request ID>\""},
+	{Go: "Att", Lua: "K_ATT", Suffix: "att", Type: Hash, Legacy: true, Holds: "layout 1 only: message ID -> deliveries so far (fairway migrate moves them to msgs and leased)"},
+	{Go: "Lease", Lua: "K_LEASE", Suffix: "lease", Type: Hash, Legacy: true, Holds: "layout 1 only: message ID -> \"<token>|<facet>\" (fairway migrate moves them to leased)"},
 	{Go: "Delayed", Lua: "K_DELAYED", Suffix: "delayed", Type: ZSet, Holds: "message ID -> due time (ms)"},
 	{Go: "Dead", Lua: "K_DEAD", Suffix: "dead", Type: ZSet, Holds: "message ID -> time of death (ms)"},
 	{Go: "DeadErr", Lua: "K_DEADERR", Suffix: "deaderr", Type: Hash, Holds: "message ID -> why it died; with a stack (WithStack), \"\\x00s<len>:<reason><stack>\""},

@@ -12,20 +12,20 @@ const (
 	Tokens = "tokens"
 	// Prio is a hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume.
 	Prio = "prio"
-	// Inflight is a hash: facet -> messages leased (deleted at 0).
+	// Inflight is a hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased).
 	Inflight = "inflight"
 	// Backlog is a zset: facet -> messages ready (removed at 0).
 	Backlog = "backlog"
 	// Facet is a list: a facet's ready message IDs, oldest first.
 	Facet = "f:"
-	// Msgs is a hash: message ID -> envelope (the body, once).
+	// Msgs is a hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none).
 	Msgs = "msgs"
-	// Att is a hash: message ID -> deliveries so far.
-	Att = "att"
-	// Lease is a hash: message ID -> "<token>|<facet>", token "<n>-<request ID>".
-	Lease = "lease"
-	// Leased is a zset: message ID -> lease deadline (ms).
+	// Leased is a zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>".
 	Leased = "leased"
+	// Att is a hash: layout 1 only: message ID -> deliveries so far (fairway migrate moves them to msgs and leased).
+	Att = "att"
+	// Lease is a hash: layout 1 only: message ID -> "<token>|<facet>" (fairway migrate moves them to leased).
+	Lease = "lease"
 	// Delayed is a zset: message ID -> due time (ms).
 	Delayed = "delayed"
 	// Dead is a zset: message ID -> time of death (ms).
@@ -82,8 +82,12 @@ const (
 	FieldRetired = "retired"
 	// FieldShare is the field of cfg that holds a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap.
 	FieldShare = "share"
+	// FieldRetried is the field of cfg that holds how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1).
+	FieldRetried = "retried"
 	// FieldAttempts is the field of cfg that holds the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts).
 	FieldAttempts = "attempts"
+	// FieldAttemptsPrefix is the field of msgs that holds and <ID>: the deliveries so far of a ready, delayed or dead message that has had any.
+	FieldAttemptsPrefix = "@"
 	// FieldProcessed is the field of hist: that holds messages handled successfully (acked).
 	FieldProcessed = "processed"
 	// FieldFailed is the field of hist: that holds handlers that returned an error.

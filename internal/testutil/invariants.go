@@ -20,6 +20,18 @@ import (
 // scripts and broker/doc.go are generated from), and deliberately does not
 // import the broker, so that the broker's own tests can use it.
 
+// legacyKinds are the suffixes of keys of an older layout, which a queue of
+// this one must not hold.
+var legacyKinds = func() map[string]bool {
+	m := make(map[string]bool)
+	for _, k := range keylayout.Queue {
+		if k.Legacy {
+			m[k.Suffix] = true
+		}
+	}
+	return m
+}()
+
 // queueKinds is the type of each key of a queue that is one key, not a
 // family, by its suffix.
 var queueKinds = func() map[string]keylayout.Type {
@@ -49,10 +61,12 @@ type QueueState struct {
 	Inflight map[string]string
 	Backlog  []redis.Z
 	// Facets maps each facet with a list key to its ready IDs, oldest first.
-	Facets  map[string][]string
-	Msgs    map[string]string
-	Att     map[string]string
-	Lease   map[string]string
+	Facets map[string][]string
+	// Msgs maps message IDs to envelopes; Att the IDs of messages not
+	// leased now to their deliveries so far (the "@<ID>" fields of msgs).
+	Msgs map[string]string
+	Att  map[string]string
+	// Leased holds the leases, "<ID>|<token>|<attempt>|<facet>", by deadline.
 	Leased  []redis.Z
 	Delayed []redis.Z
 	Dead    []redis.Z
@@ -166,13 +180,13 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 
 	k := func(kind string) string { return s.Prefix + kind }
 	var (
-		cfg, tokens, prio, inflight, msgs, att, lease, deadErr, rates *redis.MapStringStringCmd
-		ring                                                          *redis.StringSliceCmd
-		backlog, leased, delayed, dead, parked, tat                   *redis.ZSliceCmd
-		seq                                                           *redis.StringCmd
-		lists                                                         = make([]*redis.StringSliceCmd, len(facets))
-		kinds                                                         = slices.Sorted(maps.Keys(queueKinds))
-		types                                                         = make([]*redis.StatusCmd, len(kinds))
+		cfg, tokens, prio, inflight, msgs, deadErr, rates *redis.MapStringStringCmd
+		ring                                              *redis.StringSliceCmd
+		backlog, leased, delayed, dead, parked, tat       *redis.ZSliceCmd
+		seq                                               *redis.StringCmd
+		lists                                             = make([]*redis.StringSliceCmd, len(facets))
+		kinds                                             = slices.Sorted(maps.Keys(queueKinds))
+		types                                             = make([]*redis.StatusCmd, len(kinds))
 	)
 	cmds, err := node.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		cfg = p.HGetAll(ctx, k(keylayout.Cfg))
@@ -182,8 +196,6 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 		inflight = p.HGetAll(ctx, k(keylayout.Inflight))
 		backlog = p.ZRangeWithScores(ctx, k(keylayout.Backlog), 0, -1)
 		msgs = p.HGetAll(ctx, k(keylayout.Msgs))
-		att = p.HGetAll(ctx, k(keylayout.Att))
-		lease = p.HGetAll(ctx, k(keylayout.Lease))
 		leased = p.ZRangeWithScores(ctx, k(keylayout.Leased), 0, -1)
 		delayed = p.ZRangeWithScores(ctx, k(keylayout.Delayed), 0, -1)
 		dead = p.ZRangeWithScores(ctx, k(keylayout.Dead), 0, -1)
@@ -213,7 +225,10 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 	}
 
 	for i, kind := range kinds {
-		if t := types[i].Val(); t != "none" && t != string(queueKinds[kind]) {
+		switch t := types[i].Val(); {
+		case t != "none" && legacyKinds[kind]:
+			s.readErrs = append(s.readErrs, fmt.Sprintf("key %q of an older layout is still there (fairway migrate moves it)", k(kind)))
+		case t != "none" && t != string(queueKinds[kind]):
 			s.readErrs = append(s.readErrs, fmt.Sprintf("key %q is a %s; the key table says %s", k(kind), t, queueKinds[kind]))
 		}
 	}
@@ -222,7 +237,8 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 	}
 	s.Ring = ring.Val()
 	s.Tokens, s.Prio, s.Inflight = orEmpty(tokens.Val()), orEmpty(prio.Val()), orEmpty(inflight.Val())
-	s.Msgs, s.Att, s.Lease, s.DeadErr = orEmpty(msgs.Val()), orEmpty(att.Val()), orEmpty(lease.Val()), orEmpty(deadErr.Val())
+	s.Msgs, s.Att = splitAttempts(orEmpty(msgs.Val()))
+	s.DeadErr = orEmpty(deadErr.Val())
 	s.Backlog, s.Leased, s.Delayed, s.Dead = backlog.Val(), leased.Val(), delayed.Val(), dead.Val()
 	s.Seq = seq.Val()
 	s.Rates, s.Parked, s.Tat = orEmpty(rates.Val()), parked.Val(), tat.Val()
@@ -233,6 +249,51 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 		}
 	}
 	return s, nil
+}
+
+// splitAttempts splits the fields of msgs into envelopes by ID and the
+// deliveries so far by ID (the fields "@<ID>").
+func splitAttempts(msgs map[string]string) (envs, att map[string]string) {
+	envs, att = make(map[string]string, len(msgs)), make(map[string]string)
+	for f, v := range msgs {
+		if id, ok := strings.CutPrefix(f, keylayout.FieldAttemptsPrefix); ok {
+			att[id] = v
+		} else {
+			envs[f] = v
+		}
+	}
+	return envs, att
+}
+
+// A Lease is a member of leased, "<ID>|<token>|<attempt>|<facet>".
+type Lease struct {
+	ID, Token, Facet string
+	Attempt          int64
+}
+
+// ParseLease reads a member of leased; ok is false for one of another
+// shape.
+func ParseLease(v string) (l Lease, ok bool) {
+	parts := strings.SplitN(v, "|", 4)
+	if len(parts) != 4 || parts[0] == "" || parts[3] == "" {
+		return Lease{}, false
+	}
+	n, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return Lease{}, false
+	}
+	return Lease{ID: parts[0], Token: parts[1], Attempt: n, Facet: parts[3]}, true
+}
+
+// Leases are the snapshot's readable leases, by message ID.
+func (s *QueueState) Leases() map[string]Lease {
+	out := make(map[string]Lease, len(s.Leased))
+	for _, z := range s.Leased {
+		if l, ok := ParseLease(member(z)); ok {
+			out[l.ID] = l
+		}
+	}
+	return out
 }
 
 // isReplyError tells an error answered by Redis about one command (such as
@@ -292,10 +353,13 @@ func EnvelopeFacet(env string) (facet string, ok bool) {
 //     list, leased, delayed or dead; no ID is in two places or twice in a
 //     list; every ID in a place has a body in msgs; a ready or leased
 //     message is in the facet its envelope names;
-//   - the lease hash's IDs are the leased zset's members; each lease is
-//     "<token>|<facet>" with a distinct token "<n>-<salt>", n no greater than seq;
-//     inflight holds, per facet, the number of its leases (no zero,
-//     negative or spare fields); a leased message has att >= 1;
+//   - each lease in leased is "<ID>|<token>|<attempt>|<facet>" with a
+//     distinct token "<n>-<salt>", n no greater than seq, an attempt >= 1
+//     and the facet of its envelope; a leased message has no attempts field
+//     in msgs (the lease holds them); under an in-flight limit inflight
+//     holds, per facet, the number of its leases (no zero, negative or
+//     spare fields), and without one it is empty; no key of an older
+//     layout (att, lease) is left;
 //   - backlog holds exactly the facets with a non-empty list, scored by
 //     the list's length;
 //   - tokens holds, per facet, its occurrences in the ring (positive
@@ -312,7 +376,8 @@ func EnvelopeFacet(env string) (facet string, ok bool) {
 //     (a facet's own may be "0", none); cfg.rated is set exactly when a
 //     default or a facet's own limit is; without it, nothing is parked and
 //     no arrival time is kept;
-//   - att only holds IDs in msgs, with positive integers; deaderr holds
+//   - attempts fields of msgs ("@<ID>") only name IDs in msgs, with
+//     positive integers; deaderr holds
 //     exactly the dead IDs.
 func (s *QueueState) Check() error {
 	if v := s.Violations(); len(v) > 0 {
@@ -351,7 +416,14 @@ func (s *QueueState) Violations() []string {
 			places[id] = append(places[id], place{"ready", f})
 		}
 	}
-	for kind, zs := range map[string][]redis.Z{keylayout.Leased: s.Leased, keylayout.Delayed: s.Delayed, keylayout.Dead: s.Dead} {
+	for _, z := range s.Leased {
+		id := member(z)
+		if l, ok := ParseLease(id); ok {
+			id = l.ID
+		}
+		places[id] = append(places[id], place{kind: keylayout.Leased})
+	}
+	for kind, zs := range map[string][]redis.Z{keylayout.Delayed: s.Delayed, keylayout.Dead: s.Dead} {
 		for _, z := range zs {
 			places[member(z)] = append(places[member(z)], place{kind: kind})
 		}
@@ -390,29 +462,19 @@ func (s *QueueState) Violations() []string {
 	}
 
 	// Leases.
-	leasedSet := make(map[string]bool, len(s.Leased))
-	for _, z := range s.Leased {
-		leasedSet[member(z)] = true
-		if _, ok := s.Lease[member(z)]; !ok {
-			bad("message %q is in leased but has no entry in the lease hash", member(z))
-		}
-	}
 	seq, seqErr := strconv.ParseInt(s.Seq, 10, 64)
 	if s.Seq != "" && seqErr != nil {
 		bad("seq %q is not an integer", s.Seq)
 	}
 	leasesOf := make(map[string]int64)
 	tokenOwner := make(map[string]string)
-	for _, id := range sortedKeys(s.Lease) {
-		v := s.Lease[id]
-		if !leasedSet[id] {
-			bad("lease hash has an entry for %q (%q), which is not in leased", id, v)
-		}
-		token, facet, found := strings.Cut(v, "|")
-		if !found || facet == "" {
-			bad("lease of %q is %q, not \"<token>|<facet>\"", id, v)
+	for _, z := range s.Leased {
+		l, ok := ParseLease(member(z))
+		if !ok {
+			bad("lease %q is not \"<ID>|<token>|<attempt>|<facet>\"", member(z))
 			continue
 		}
+		id, token, facet := l.ID, l.Token, l.Facet
 		seqPart, salt, _ := strings.Cut(token, "-")
 		n, err := strconv.ParseInt(seqPart, 10, 64)
 		switch {
@@ -428,8 +490,11 @@ func (s *QueueState) Violations() []string {
 		if ef, ok := EnvelopeFacet(s.Msgs[id]); ok && ef != facet {
 			bad("lease of %q names facet %q but its envelope names facet %q", id, facet, ef)
 		}
-		if a, err := strconv.ParseInt(s.Att[id], 10, 64); err != nil || a < 1 {
-			bad("leased message %q has att %q; want an integer >= 1", id, s.Att[id])
+		if l.Attempt < 1 {
+			bad("lease of %q has attempt %d; want an integer >= 1", id, l.Attempt)
+		}
+		if v, ok := s.Att[id]; ok {
+			bad("leased message %q also has attempts %q in msgs; a lease holds its own", id, v)
 		}
 		leasesOf[facet]++
 	}
@@ -441,10 +506,16 @@ func (s *QueueState) Violations() []string {
 		}
 		inflight[f] = n
 	}
-	for _, f := range union(sortedKeys(inflight), sortedKeys(leasesOf)) {
-		if inflight[f] != leasesOf[f] {
-			bad("inflight[%q] = %d but the facet holds %d lease(s)", f, inflight[f], leasesOf[f])
+	// The counts are kept only under a limit: without one, pulls and acks
+	// spend nothing on them.
+	if limit > 0 {
+		for _, f := range union(sortedKeys(inflight), sortedKeys(leasesOf)) {
+			if inflight[f] != leasesOf[f] {
+				bad("inflight[%q] = %d but the facet holds %d lease(s)", f, inflight[f], leasesOf[f])
+			}
 		}
+	} else if len(inflight) > 0 {
+		bad("inflight holds %d facet(s) though the queue has no in-flight limit", len(inflight))
 	}
 
 	// Backlog.
@@ -523,7 +594,7 @@ func (s *QueueState) Violations() []string {
 			continue
 		}
 		bad("facet %q is stuck: %d ready message(s), priority %d, %d in flight (limit %d), but no token in the ring",
-			f, len(s.Facets[f]), prio(f), inflight[f], limit)
+			f, len(s.Facets[f]), prio(f), leasesOf[f], limit)
 	}
 
 	out = append(out, s.rateViolations()...)
@@ -531,10 +602,15 @@ func (s *QueueState) Violations() []string {
 	// Attempts and dead letters' reasons.
 	for _, id := range sortedKeys(s.Att) {
 		if _, ok := s.Msgs[id]; !ok {
-			bad("att holds %q, which has no body in msgs", id)
+			bad("msgs holds attempts of %q, which has no body in msgs", id)
 		}
 		if n, err := strconv.ParseInt(s.Att[id], 10, 64); err != nil || n < 1 {
-			bad("att[%q] = %q; want a positive integer (an absent field means 0)", id, s.Att[id])
+			bad("attempts of %q = %q; want a positive integer (an absent field means 0)", id, s.Att[id])
+		}
+	}
+	if s.Cfg != nil {
+		if v := s.Cfg[keylayout.FieldRetried]; v != strconv.Itoa(len(s.Att)) && (v != "" || len(s.Att) > 0) {
+			bad("cfg retried = %q but msgs holds %d attempts field(s)", v, len(s.Att))
 		}
 	}
 	deadSet := make(map[string]bool, len(s.Dead))
@@ -612,8 +688,7 @@ func (s *QueueState) Dump(maxEntries int) string {
 		line(keylayout.Facet+strconv.Quote(f), fmtList(s.Facets[f], maxEntries))
 	}
 	line(keylayout.Msgs, fmtList(sortedKeys(s.Msgs), maxEntries))
-	line(keylayout.Att, fmtMap(s.Att, maxEntries))
-	line(keylayout.Lease, fmtMap(s.Lease, maxEntries))
+	line(keylayout.Msgs+" @", fmtMap(s.Att, maxEntries))
 	line(keylayout.Leased, fmtZ(s.Leased, maxEntries))
 	line(keylayout.Delayed, fmtZ(s.Delayed, maxEntries))
 	line(keylayout.Dead, fmtZ(s.Dead, maxEntries))

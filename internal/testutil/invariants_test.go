@@ -53,9 +53,9 @@ func writeHealthyQueue(t *testing.T, rdb redis.UniversalClient, ns string) {
 		for id, f := range map[string]string{"m1": "a", "m2": "a", "m3": globFacet, "m4": "c", "m5": "d", "m6": "d", "m7": "a", "m8": globFacet} {
 			x.HSet(ctx, p+"msgs", id, envelope(f, "body of "+id))
 		}
-		x.HSet(ctx, p+"att", "m2", 1, "m5", 2, "m8", 3)
-		x.HSet(ctx, p+"lease", "m5", "7-s1|d")
-		x.ZAdd(ctx, p+"leased", redis.Z{Score: 2e12, Member: "m5"})
+		x.HSet(ctx, p+"msgs", "@m2", 1, "@m8", 3)
+		x.HSet(ctx, p+"cfg", "retried", 2)
+		x.ZAdd(ctx, p+"leased", redis.Z{Score: 2e12, Member: "m5|7-s1|2|d"})
 		x.ZAdd(ctx, p+"delayed", redis.Z{Score: 2e12, Member: "m7"})
 		x.ZAdd(ctx, p+"dead", redis.Z{Score: 1e12, Member: "m8"})
 		x.HSet(ctx, p+"deaderr", "m8", "boom")
@@ -166,8 +166,8 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 				x.HSet(ctx, p+"tokens", "e", 1)
 				x.LPop(ctx, p+"f:a")
 				x.ZIncrBy(ctx, p+"backlog", -1, "a")
-				x.HDel(ctx, p+"att", "m2")
-				x.HDel(ctx, p+"msgs", "m1")
+				x.HDel(ctx, p+"msgs", "@m2", "m1")
+				x.HSet(ctx, p+"cfg", "retried", 1)
 			},
 			[]string{`tokens["e"] = 1, more than its 0 ready message(s)`, `tokens["a"] = 2, more than its 1 ready message(s)`},
 		},
@@ -186,19 +186,42 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 			[]string{`facet "c" has 1 ready message(s) but is not in backlog`},
 		},
 		{
-			"orphan lease",
+			"a second lease of a ready message",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
-				x.HSet(ctx, p+"lease", "m1", "3-s1|a")
+				x.ZAdd(ctx, p+"leased", redis.Z{Score: 2e12, Member: "m1|3-s1|1|a"})
 			},
-			[]string{`lease hash has an entry for "m1" ("3-s1|a"), which is not in leased`},
+			[]string{`message "m1" is in 2 places: leased, ready in facet "a"`,
+				`inflight["a"] = 0 but the facet holds 1 lease(s)`},
 		},
 		{
-			"leased without a lease",
+			"keys of layout 1",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
-				x.HDel(ctx, p+"lease", "m5")
+				x.HSet(ctx, p+"lease", "m5", "7-s1|d")
+				x.HSet(ctx, p+"att", "m5", 2)
 			},
-			[]string{`message "m5" is in leased but has no entry in the lease hash`,
-				`inflight["d"] = 1 but the facet holds 0 lease(s)`},
+			[]string{`lease" of an older layout is still there`, `att" of an older layout is still there`},
+		},
+		{
+			"attempts beside a lease",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"msgs", "@m5", 2)
+				x.HSet(ctx, p+"cfg", "retried", 3)
+			},
+			[]string{`leased message "m5" also has attempts "2" in msgs`},
+		},
+		{
+			"retried count off",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"cfg", "retried", 5)
+			},
+			[]string{`cfg retried = "5" but msgs holds 2 attempts field(s)`},
+		},
+		{
+			"in-flight counts without a limit",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"cfg", "limit", 0)
+			},
+			[]string{`inflight holds 1 facet(s) though the queue has no in-flight limit`},
 		},
 		{
 			"inflight off by one",
@@ -211,16 +234,18 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 		{
 			"bad lease value",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
-				x.HSet(ctx, p+"lease", "m5", "99")
+				x.ZRem(ctx, p+"leased", "m5|7-s1|2|d")
+				x.ZAdd(ctx, p+"leased", redis.Z{Score: 2e12, Member: "m5|99"})
 			},
-			[]string{`lease of "m5" is "99", not "<token>|<facet>"`},
+			[]string{`lease "m5|99" is not "<ID>|<token>|<attempt>|<facet>"`},
 		},
 		{
-			"token without its salt",
+			"token without its salt, attempt 0",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
-				x.HSet(ctx, p+"lease", "m5", "7|d")
+				x.ZRem(ctx, p+"leased", "m5|7-s1|2|d")
+				x.ZAdd(ctx, p+"leased", redis.Z{Score: 2e12, Member: "m5|7|0|d"})
 			},
-			[]string{`lease of "m5" has token "7", not "<positive integer>-<salt>"`},
+			[]string{`lease of "m5" has token "7", not "<positive integer>-<salt>"`, `lease of "m5" has attempt 0`},
 		},
 		{
 			"token beyond seq",
@@ -251,7 +276,7 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 				x.HDel(ctx, p+"msgs", "m2")
 			},
 			[]string{`message "ghost" is delayed but has no body in msgs`,
-				`message "m2" is ready in facet "a" but has no body in msgs`, `att holds "m2"`},
+				`message "m2" is ready in facet "a" but has no body in msgs`, `msgs holds attempts of "m2"`},
 		},
 		{
 			"ready in the wrong facet",
@@ -261,14 +286,15 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 			[]string{`message "m1" is ready in facet "a" but its envelope names facet "c"`},
 		},
 		{
-			"stray att and deaderr",
+			"stray attempts and deaderr",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
 				x.HSet(ctx, p+"deaderr", "m1", "not dead")
 				x.HDel(ctx, p+"deaderr", "m8")
-				x.HDel(ctx, p+"att", "m5")
+				x.HSet(ctx, p+"msgs", "@m1", "x")
+				x.HSet(ctx, p+"cfg", "retried", 3)
 			},
 			[]string{`deaderr holds "m1", which is not a dead letter`, `dead letter "m8" has no reason in deaderr`,
-				`leased message "m5" has att ""`},
+				`attempts of "m1" = "x"; want a positive integer`},
 		},
 		{
 			"unknown and mistyped keys",
@@ -327,10 +353,10 @@ func TestCheckQueueReportsEveryViolation(t *testing.T) {
 	writeHealthyQueue(t, rdb, ns)
 	p := ns + ":{" + fixtureQ + "}:"
 	ctx := t.Context()
-	rdb.RPush(ctx, p+"f:d", "m5")                              // m5 in two places, backlog d wrong
-	rdb.LRem(ctx, p+"ring", 0, globFacet)                      // b*[?]\ stuck, tokens wrong
-	rdb.ZAdd(ctx, p+"backlog", redis.Z{Score: 9, Member: "a"}) // backlog a wrong
-	rdb.HSet(ctx, p+"lease", "m1", "8-s1|a")                   // orphan lease, inflight a wrong
+	rdb.RPush(ctx, p+"f:d", "m5")                                          // m5 in two places, backlog d wrong
+	rdb.LRem(ctx, p+"ring", 0, globFacet)                                  // b*[?]\ stuck, tokens wrong
+	rdb.ZAdd(ctx, p+"backlog", redis.Z{Score: 9, Member: "a"})             // backlog a wrong
+	rdb.ZAdd(ctx, p+"leased", redis.Z{Score: 2e12, Member: "m1|8-s1|1|a"}) // m1 leased and ready, inflight a wrong
 	err := CheckQueue(ctx, rdb, ns, fixtureQ)
 	var ie *InvariantError
 	if !errors.As(err, &ie) {
@@ -342,7 +368,7 @@ func TestCheckQueueReportsEveryViolation(t *testing.T) {
 		fmt.Sprintf(`facet %q is stuck`, globFacet),
 		fmt.Sprintf(`tokens[%q] = 1 but the ring holds 0`, globFacet),
 		`backlog["a"] = 9`,
-		`lease hash has an entry for "m1"`,
+		`message "m1" is in 2 places`,
 		`inflight["a"] = 0 but the facet holds 1 lease(s)`,
 	} {
 		if !strings.Contains(err.Error(), w) {

@@ -43,6 +43,7 @@ var scripts = []script{
 	{name: "settings", queue: true, libs: []string{"ratelib"}},
 	{name: "drop_drained", queue: true, libs: []string{"ratelib"}},
 	{name: "dead_move", queue: true},
+	{name: "migrate", queue: true},
 	{name: "registry"},
 	{name: "partitions"},
 	{name: "registry_load"},

@@ -11,12 +11,10 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
-local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once)
-local K_ATT = P .. 'att' -- hash: message ID -> deliveries so far
-local K_LEASE = P .. 'lease' -- hash: message ID -> "<token>|<facet>", token "<n>-<request ID>"
-local K_LEASED = P .. 'leased' -- zset: message ID -> lease deadline (ms)
+local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
+local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
@@ -96,48 +94,40 @@ local function give_turn(f, limit)
   return true
 end
 
--- lease_of returns the facet of id's lease when token holds it. Otherwise it
--- returns nil and 0 when the message is gone (acked), or -1 when the lease is
--- lost: expired, or held by someone else.
-local function lease_of(id, token)
-  local v = redis.call('HGET', K_LEASE, id)
-  if v then
-    -- A lease that is not "<token>|<facet>" (a foreign write) is held by no
-    -- one; it goes back to its queue when it expires (see reclaim).
-    local sep = string.find(v, '|', 1, true)
-    if sep and sep < #v and string.sub(v, 1, sep - 1) == token then return string.sub(v, sep + 1) end
-    return nil, -1
-  end
-  if redis.call('HEXISTS', K_MSGS, id) == 1 then return nil, -1 end
-  return nil, 0
-end
-
--- end_lease drops id's lease; the caller puts the message somewhere else.
-local function end_lease(id, f)
-  redis.call('ZREM', K_LEASED, id)
-  redis.call('HDEL', K_LEASE, id)
-  hincr(K_INFLIGHT, f, -1)
+-- parse_lease reads a lease member: id, token, attempt, facet; nil for one
+-- that is not a lease of this layout (a foreign write, or layout 1's bare
+-- ID).
+local function parse_lease(v)
+  local id, token, att, f = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(.+)$')
+  if not id then return nil end
+  return id, token, tonumber(att), f
 end
 
 -- ack.lua: deletes messages whose processing is done.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel
--- ARGV[2..] pairs: id, lease token
+-- ARGV[2..] leases, as pull.lua handed them out
 -- Returns one code per message: 1 acked, 0 already gone (a second ack),
 -- -1 lease lost (expired or held by another; nothing changed).
 local limit = queue_limit() or 0
 local out = {}
-for i = 2, #ARGV, 2 do
-  local id = ARGV[i]
-  local f, code = lease_of(id, ARGV[i + 1])
-  if f then
-    end_lease(id, f)
+for i = 2, #ARGV do
+  local v = ARGV[i]
+  local code = 1
+  -- ZREM is the proof and the end of the lease at once: only the holder
+  -- has its member.
+  if redis.call('ZREM', K_LEASED, v) == 1 then
+    local id, _, _, f = parse_lease(v)
     redis.call('HDEL', K_MSGS, id)
-    redis.call('HDEL', K_ATT, id)
-    -- Without a limit, a facet with ready messages always holds a turn; with
-    -- one, this ack may free a facet that was at its limit.
-    if limit > 0 then give_turn(f, limit) end
-    code = 1
+    if limit > 0 then
+      hincr(K_INFLIGHT, f, -1)
+      -- This ack may free a facet that was at its limit; without a limit,
+      -- a facet with ready messages always holds a turn.
+      give_turn(f, limit)
+    end
+  else
+    local id = parse_lease(v)
+    code = (id and redis.call('HEXISTS', K_MSGS, id) == 0) and 0 or -1
   end
   out[#out + 1] = code
 end

@@ -7,10 +7,12 @@
 -- Every key a script touches is derived from it, so all of them share the
 -- queue's hash tag and live in one Redis Cluster slot.
 local P = KEYS[1]
-local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once)
-local K_ATT = P .. 'att' -- hash: message ID -> deliveries so far
+local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queue does
+local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
 local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
+local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 
 -- A script call that changes a queue in a way that running it again would
 -- change further (enqueue, pull, nack, release, dead-letter requeue and
@@ -34,10 +36,38 @@ local function remember(v)
   redis.pcall('SET', REPLAY, v, 'PX', ARGV[2])
 end
 
+-- hincr adds by to field f of hash k, deletes the field when it drops to 0,
+-- and returns the new value. A value HINCRBY refuses (not an integer: only
+-- a foreign write leaves one) counts as 0, as in num: failing after the
+-- script has moved a message would strand it. A key of the wrong type
+-- still fails, in HSET.
+local function hincr(k, f, by)
+  local n = redis.pcall('HINCRBY', k, f, by)
+  if type(n) ~= 'number' then
+    n = by
+    redis.call('HSET', k, f, n)
+  end
+  if n <= 0 then redis.call('HDEL', k, f) end
+  return n
+end
+
+-- set_attempts keeps the deliveries so far of message id, which is not
+-- leased (a lease holds its own in its member): a field of msgs beside the
+-- envelope, absent for none, so a message never redelivered costs nothing.
+-- cfg.retried counts those fields, so that Stats can tell messages from
+-- fields of msgs without reading them.
+local function set_attempts(id, att)
+  if att > 0 then
+    if redis.call('HSET', K_MSGS, F_ATT .. id, att) == 1 then hincr(K_CFG, F_RETRIED, 1) end
+  elseif redis.call('HDEL', K_MSGS, F_ATT .. id) == 1 then
+    hincr(K_CFG, F_RETRIED, -1)
+  end
+end
+
 -- forget removes every trace of message id but its place in a list or zset.
 local function forget(id)
   redis.call('HDEL', K_MSGS, id)
-  redis.call('HDEL', K_ATT, id)
+  set_attempts(id, 0)
   redis.call('HDEL', K_DEADERR, id)
 end
 

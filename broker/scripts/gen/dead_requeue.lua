@@ -11,14 +11,15 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
 local K_BACKLOG = P .. 'backlog' -- zset: facet -> messages ready (removed at 0)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
-local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once)
-local K_ATT = P .. 'att' -- hash: message ID -> deliveries so far
+local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
 local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
+local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
 -- ./broker` writes each operation's full text to scripts/gen: the
@@ -155,10 +156,23 @@ local function envelope_facet(env)
   return f
 end
 
+-- set_attempts keeps the deliveries so far of message id, which is not
+-- leased (a lease holds its own in its member): a field of msgs beside the
+-- envelope, absent for none, so a message never redelivered costs nothing.
+-- cfg.retried counts those fields, so that Stats can tell messages from
+-- fields of msgs without reading them.
+local function set_attempts(id, att)
+  if att > 0 then
+    if redis.call('HSET', K_MSGS, F_ATT .. id, att) == 1 then hincr(K_CFG, F_RETRIED, 1) end
+  elseif redis.call('HDEL', K_MSGS, F_ATT .. id) == 1 then
+    hincr(K_CFG, F_RETRIED, -1)
+  end
+end
+
 -- forget removes every trace of message id but its place in a list or zset.
 local function forget(id)
   redis.call('HDEL', K_MSGS, id)
-  redis.call('HDEL', K_ATT, id)
+  set_attempts(id, 0)
   redis.call('HDEL', K_DEADERR, id)
 end
 
@@ -190,7 +204,7 @@ local done = 0
 for _, id in ipairs(ids) do
   if redis.call('ZREM', K_DEAD, id) == 1 then
     redis.call('HDEL', K_DEADERR, id)
-    redis.call('HDEL', K_ATT, id)
+    set_attempts(id, 0)
     local f = envelope_facet(redis.call('HGET', K_MSGS, id))
     if f then
       make_ready(id, f, limit, false)

@@ -7,9 +7,8 @@
 -- Every key a script touches is derived from it, so all of them share the
 -- queue's hash tag and live in one Redis Cluster slot.
 local P = KEYS[1]
-local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once)
-local K_LEASE = P .. 'lease' -- hash: message ID -> "<token>|<facet>", token "<n>-<request ID>"
-local K_LEASED = P .. 'leased' -- zset: message ID -> lease deadline (ms)
+local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
+local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
 
 -- now_ms is Redis's clock in milliseconds; clients' clocks are never used.
 local function now_ms()
@@ -17,18 +16,23 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- lease_of returns the facet of id's lease when token holds it. Otherwise it
--- returns nil and 0 when the message is gone (acked), or -1 when the lease is
--- lost: expired, or held by someone else.
-local function lease_of(id, token)
-  local v = redis.call('HGET', K_LEASE, id)
-  if v then
-    -- A lease that is not "<token>|<facet>" (a foreign write) is held by no
-    -- one; it goes back to its queue when it expires (see reclaim).
-    local sep = string.find(v, '|', 1, true)
-    if sep and sep < #v and string.sub(v, 1, sep - 1) == token then return string.sub(v, sep + 1) end
-    return nil, -1
-  end
+-- parse_lease reads a lease member: id, token, attempt, facet; nil for one
+-- that is not a lease of this layout (a foreign write, or layout 1's bare
+-- ID).
+local function parse_lease(v)
+  local id, token, att, f = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(.+)$')
+  if not id then return nil end
+  return id, token, tonumber(att), f
+end
+
+-- lease_of proves a lease: for the member v of a lease still held, it
+-- returns the message's id, facet and attempt. Otherwise it returns nil and
+-- 0 when the message is gone (acked), or -1 when the lease is lost: expired,
+-- or held by someone else.
+local function lease_of(v)
+  local id, _, att, f = parse_lease(v)
+  if not id then return nil, -1 end
+  if redis.call('ZSCORE', K_LEASED, v) then return id, f, att end
   if redis.call('HEXISTS', K_MSGS, id) == 1 then return nil, -1 end
   return nil, 0
 end
@@ -36,14 +40,14 @@ end
 -- extend.lua: moves a lease's deadline to d from now (Redis's clock).
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel (unused)
--- ARGV[2] id, ARGV[3] lease token, ARGV[4] d (ms)
+-- ARGV[2] the lease, as pull.lua handed it out, ARGV[3] d (ms)
 -- Returns the new deadline (ms), 0 when the message is gone, -1 lease lost.
-local id = ARGV[2]
-local f, code = lease_of(id, ARGV[3])
-if not f then return code end
-local deadline = now_ms() + tonumber(ARGV[4])
+local v = ARGV[2]
+local id, code = lease_of(v)
+if not id then return code end
+local deadline = now_ms() + tonumber(ARGV[3])
 -- ZREM first: at maxmemory under noeviction Redis refuses a script's first
 -- write when it may grow memory (ZADD), and allows it after another write.
-redis.call('ZREM', K_LEASED, id)
-redis.call('ZADD', K_LEASED, deadline, id)
+redis.call('ZREM', K_LEASED, v)
+redis.call('ZADD', K_LEASED, deadline, v)
 return deadline

@@ -11,8 +11,9 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
+local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
@@ -92,6 +93,15 @@ local function give_turn(f, limit)
   return true
 end
 
+-- parse_lease reads a lease member: id, token, attempt, facet; nil for one
+-- that is not a lease of this layout (a foreign write, or layout 1's bare
+-- ID).
+local function parse_lease(v)
+  local id, token, att, f = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(.+)$')
+  if not id then return nil end
+  return id, token, tonumber(att), f
+end
+
 -- limit.lua: sets the most messages in flight per facet (0: no limit).
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel
@@ -100,10 +110,21 @@ end
 if not queue_limit() then return -1 end
 local limit = tonumber(ARGV[2])
 redis.call('HSET', K_CFG, F_LIMIT, limit)
+-- The facets' in-flight counts are kept only under a limit, so pulls and
+-- acks of a queue without one spend nothing on them: they are counted
+-- again from the leases now (O(messages in flight)), once per change.
+local held = redis.call('HKEYS', K_INFLIGHT)
+redis.call('DEL', K_INFLIGHT)
+if limit > 0 then
+  for _, v in ipairs(redis.call('ZRANGE', K_LEASED, 0, -1)) do
+    local id, _, _, f = parse_lease(v)
+    if id then hincr(K_INFLIGHT, f, 1) end
+  end
+end
 -- Facets held back by the old limit all have messages in flight; those now
 -- below the limit get their turn back. (A lowered limit takes effect as
 -- their tokens come up in the ring.)
-for _, f in ipairs(redis.call('HKEYS', K_INFLIGHT)) do
+for _, f in ipairs(held) do
   give_turn(f, limit)
 end
 return 1

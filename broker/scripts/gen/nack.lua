@@ -11,18 +11,18 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
 local K_BACKLOG = P .. 'backlog' -- zset: facet -> messages ready (removed at 0)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
-local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once)
-local K_ATT = P .. 'att' -- hash: message ID -> deliveries so far
-local K_LEASE = P .. 'lease' -- hash: message ID -> "<token>|<facet>", token "<n>-<request ID>"
-local K_LEASED = P .. 'leased' -- zset: message ID -> lease deadline (ms)
+local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
+local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
 local K_DELAYED = P .. 'delayed' -- zset: message ID -> due time (ms)
 local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
 local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
 -- ./broker` writes each operation's full text to scripts/gen: the
@@ -148,11 +148,33 @@ local function make_ready(id, f, limit, head)
   give_turn(f, limit)
 end
 
+-- set_attempts keeps the deliveries so far of message id, which is not
+-- leased (a lease holds its own in its member): a field of msgs beside the
+-- envelope, absent for none, so a message never redelivered costs nothing.
+-- cfg.retried counts those fields, so that Stats can tell messages from
+-- fields of msgs without reading them.
+local function set_attempts(id, att)
+  if att > 0 then
+    if redis.call('HSET', K_MSGS, F_ATT .. id, att) == 1 then hincr(K_CFG, F_RETRIED, 1) end
+  elseif redis.call('HDEL', K_MSGS, F_ATT .. id) == 1 then
+    hincr(K_CFG, F_RETRIED, -1)
+  end
+end
+
 -- forget removes every trace of message id but its place in a list or zset.
 local function forget(id)
   redis.call('HDEL', K_MSGS, id)
-  redis.call('HDEL', K_ATT, id)
+  set_attempts(id, 0)
   redis.call('HDEL', K_DEADERR, id)
+end
+
+-- parse_lease reads a lease member: id, token, attempt, facet; nil for one
+-- that is not a lease of this layout (a foreign write, or layout 1's bare
+-- ID).
+local function parse_lease(v)
+  local id, token, att, f = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(.+)$')
+  if not id then return nil end
+  return id, token, tonumber(att), f
 end
 
 -- dead_cap is this queue's share of the dead-letter cap, the queue's: all
@@ -181,27 +203,23 @@ local function dead_letter(id, reason, now, cap)
   end
 end
 
--- lease_of returns the facet of id's lease when token holds it. Otherwise it
--- returns nil and 0 when the message is gone (acked), or -1 when the lease is
--- lost: expired, or held by someone else.
-local function lease_of(id, token)
-  local v = redis.call('HGET', K_LEASE, id)
-  if v then
-    -- A lease that is not "<token>|<facet>" (a foreign write) is held by no
-    -- one; it goes back to its queue when it expires (see reclaim).
-    local sep = string.find(v, '|', 1, true)
-    if sep and sep < #v and string.sub(v, 1, sep - 1) == token then return string.sub(v, sep + 1) end
-    return nil, -1
-  end
+-- lease_of proves a lease: for the member v of a lease still held, it
+-- returns the message's id, facet and attempt. Otherwise it returns nil and
+-- 0 when the message is gone (acked), or -1 when the lease is lost: expired,
+-- or held by someone else.
+local function lease_of(v)
+  local id, _, att, f = parse_lease(v)
+  if not id then return nil, -1 end
+  if redis.call('ZSCORE', K_LEASED, v) then return id, f, att end
   if redis.call('HEXISTS', K_MSGS, id) == 1 then return nil, -1 end
   return nil, 0
 end
 
--- end_lease drops id's lease; the caller puts the message somewhere else.
-local function end_lease(id, f)
-  redis.call('ZREM', K_LEASED, id)
-  redis.call('HDEL', K_LEASE, id)
-  hincr(K_INFLIGHT, f, -1)
+-- end_lease drops lease v of facet f; the caller puts the message somewhere
+-- else. The facet's in-flight count is kept only under a limit.
+local function end_lease(v, f, limit)
+  redis.call('ZREM', K_LEASED, v)
+  if limit > 0 then hincr(K_INFLIGHT, f, -1) end
 end
 
 -- nack.lua: ends a lease because processing failed: the message is retried
@@ -210,30 +228,31 @@ end
 -- KEYS[2] the call's replay marker (see lib.lua)
 -- ARGV[1] wake channel
 -- ARGV[2] how long the replay marker is kept (ms)
--- ARGV[3] id, ARGV[4] lease token
--- ARGV[5] delay (ms), ARGV[6] max attempts (the message's, Message.MaxAttempts),
--- ARGV[7] dead-letter cap
--- ARGV[8] the error, kept with the dead letter
--- ARGV[9] '1' to dead-letter now, whatever the attempts
+-- ARGV[3] the lease, as pull.lua handed it out
+-- ARGV[4] delay (ms), ARGV[5] max attempts (the message's, Message.MaxAttempts),
+-- ARGV[6] dead-letter cap
+-- ARGV[7] the error, kept with the dead letter
+-- ARGV[8] '1' to dead-letter now, whatever the attempts
 -- Returns 1 scheduled for retry, 2 dead-lettered, 0 gone, -1 lease lost. A
 -- call run again (its reply was lost) changes nothing and answers as the
 -- first run.
 local seen = replayed()
 if seen then return tonumber(seen) end
-local id = ARGV[3]
-local f, code = lease_of(id, ARGV[4])
-if not f then return code end
+local v = ARGV[3]
+local id, f, att = lease_of(v)
+if not id then return f end
 local limit = queue_limit() or 0
 local now = now_ms()
 -- end_lease's ZREM is the first write: under maxmemory the rest may follow.
-end_lease(id, f)
-if ARGV[9] == '1' or num(redis.call('HGET', K_ATT, id)) >= tonumber(ARGV[6]) then
-  dead_letter(id, ARGV[8], now, tonumber(ARGV[7]))
+end_lease(v, f, limit)
+set_attempts(id, att)
+if ARGV[8] == '1' or att >= tonumber(ARGV[5]) then
+  dead_letter(id, ARGV[7], now, tonumber(ARGV[6]))
   give_turn(f, limit)
   remember(2)
   return 2
 end
-local delay = tonumber(ARGV[5])
+local delay = tonumber(ARGV[4])
 if delay > 0 then
   redis.call('ZADD', K_DELAYED, now + delay, id)
   give_turn(f, limit)

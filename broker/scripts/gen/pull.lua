@@ -11,13 +11,13 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
 local K_BACKLOG = P .. 'backlog' -- zset: facet -> messages ready (removed at 0)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
-local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once)
-local K_ATT = P .. 'att' -- hash: message ID -> deliveries so far
-local K_LEASE = P .. 'lease' -- hash: message ID -> "<token>|<facet>", token "<n>-<request ID>"
-local K_LEASED = P .. 'leased' -- zset: message ID -> lease deadline (ms)
+local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
+local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
+local K_ATT = P .. 'att' -- hash: layout 1 only: message ID -> deliveries so far (fairway migrate moves them to msgs and leased)
+local K_LEASE = P .. 'lease' -- hash: layout 1 only: message ID -> "<token>|<facet>" (fairway migrate moves them to leased)
 local K_DELAYED = P .. 'delayed' -- zset: message ID -> due time (ms)
 local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
 local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
@@ -28,6 +28,8 @@ local F_RATE = 'rate' -- cfg field: default rate limit per facet "<n>:<period ms
 local F_RATED = 'rated' -- cfg field: "1" while any rate limit is set (rate or rates)
 local F_RETIRED = 'retired' -- cfg field: a retired partition: when it was retired (ms, the node's clock)
 local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()
@@ -181,11 +183,41 @@ local function envelope_facet(env)
   return f
 end
 
+-- set_attempts keeps the deliveries so far of message id, which is not
+-- leased (a lease holds its own in its member): a field of msgs beside the
+-- envelope, absent for none, so a message never redelivered costs nothing.
+-- cfg.retried counts those fields, so that Stats can tell messages from
+-- fields of msgs without reading them.
+local function set_attempts(id, att)
+  if att > 0 then
+    if redis.call('HSET', K_MSGS, F_ATT .. id, att) == 1 then hincr(K_CFG, F_RETRIED, 1) end
+  elseif redis.call('HDEL', K_MSGS, F_ATT .. id) == 1 then
+    hincr(K_CFG, F_RETRIED, -1)
+  end
+end
+
 -- forget removes every trace of message id but its place in a list or zset.
 local function forget(id)
   redis.call('HDEL', K_MSGS, id)
-  redis.call('HDEL', K_ATT, id)
+  set_attempts(id, 0)
   redis.call('HDEL', K_DEADERR, id)
+end
+
+-- A lease is one member of the leased zset, "<id>|<token>|<attempt>|<facet>"
+-- scored by its deadline: the holder sends it back whole, so one ZSCORE or
+-- ZREM proves the lease and another key per message is never read. The
+-- facet comes last, as it may hold '|'.
+local function lease_member(id, token, att, f)
+  return id .. '|' .. token .. '|' .. att .. '|' .. f
+end
+
+-- parse_lease reads a lease member: id, token, attempt, facet; nil for one
+-- that is not a lease of this layout (a foreign write, or layout 1's bare
+-- ID).
+local function parse_lease(v)
+  local id, token, att, f = string.match(v, '^([^|]+)|([^|]+)|(%d+)|(.+)$')
+  if not id then return nil end
+  return id, token, tonumber(att), f
 end
 
 -- dead_cap is this queue's share of the dead-letter cap, the queue's: all
@@ -214,11 +246,44 @@ local function dead_letter(id, reason, now, cap)
   end
 end
 
--- end_lease drops id's lease; the caller puts the message somewhere else.
-local function end_lease(id, f)
-  redis.call('ZREM', K_LEASED, id)
-  redis.call('HDEL', K_LEASE, id)
-  hincr(K_INFLIGHT, f, -1)
+-- end_lease drops lease v of facet f; the caller puts the message somewhere
+-- else. The facet's in-flight count is kept only under a limit.
+local function end_lease(v, f, limit)
+  redis.call('ZREM', K_LEASED, v)
+  if limit > 0 then hincr(K_INFLIGHT, f, -1) end
+end
+
+-- migrate_layout moves up to n entries of the layout 1 keys att and lease
+-- into this layout: a leased message's attempts and token into its lease
+-- member, another's attempts into its attempts field. It returns true once
+-- nothing of layout 1 is left. The in-flight counts of a queue without a
+-- limit are dropped, as they are no longer kept.
+local function migrate_layout(n, limit)
+  if redis.call('EXISTS', K_ATT, K_LEASE) == 0 then return true end
+  local res = redis.call('HSCAN', K_ATT, 0, 'COUNT', n)
+  local fields = res[2]
+  for i = 1, #fields, 2 do
+    local id, att = fields[i], num(fields[i + 1])
+    local deadline = redis.call('ZSCORE', K_LEASED, id)
+    if deadline then
+      local v = redis.call('HGET', K_LEASE, id) or ''
+      local sep = string.find(v, '|', 1, true)
+      local token = sep and string.sub(v, 1, sep - 1) or '0-migrated'
+      local f = envelope_facet(redis.call('HGET', K_MSGS, id)) or (sep and string.sub(v, sep + 1)) or ''
+      redis.call('ZREM', K_LEASED, id)
+      if f ~= '' then redis.call('ZADD', K_LEASED, deadline, lease_member(id, token, math.max(att, 1), f)) end
+      redis.call('HDEL', K_LEASE, id)
+    else
+      set_attempts(id, att)
+    end
+    redis.call('HDEL', K_ATT, id)
+  end
+  if redis.call('HLEN', K_ATT) > 0 then return false end
+  -- Leases without attempts (only foreign writes leave them) are found by
+  -- reclaim, which reads a bare ID as a lease of attempt 0.
+  redis.call('DEL', K_LEASE)
+  if limit == 0 then redis.call('DEL', K_INFLIGHT) end
+  return true
 end
 
 -- reclaim moves up to n expired leases back to the head of their facets (or
@@ -227,31 +292,30 @@ end
 -- of their facets.
 local function reclaim(now, limit, n, max_attempts, cap)
   local expired = {}
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, n)) do
-    local v = redis.call('HGET', K_LEASE, id) or ''
-    local sep = string.find(v, '|', 1, true) or #v + 1
+  for _, v in ipairs(redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, n)) do
+    -- A lease a foreign write garbled still names its message first.
+    local id, token, att, lf = parse_lease(v)
+    id = id or string.match(v, '^[^|]+') or v
     -- The envelope names the facet; the lease names the same one unless a
-    -- foreign write changed or removed it, so it is only the fallback.
+    -- foreign write changed it, so it is only the fallback.
     local env = redis.call('HGET', K_MSGS, id)
     local f, budget = envelope_facet(env)
-    f = f or string.sub(v, sep + 1)
-    expired[#expired + 1] = {id, f, token_seq(string.sub(v, 1, sep - 1)), env, budget or max_attempts}
+    expired[#expired + 1] = {v, id, f or lf or '', token_seq(token), att or 0, env, budget or max_attempts}
   end
   -- Pushed back latest lease first, messages pulled together return to the
   -- head of their facet in the order they were pulled.
-  table.sort(expired, function(a, b) return a[3] > b[3] end)
+  table.sort(expired, function(a, b) return a[4] > b[4] end)
   for _, e in ipairs(expired) do
-    local id, f = e[1], e[2]
+    local v, id, f, att = e[1], e[2], e[3], e[5]
     if f == '' then
       -- No facet to go back to: only foreign writes to both its lease and
       -- its envelope leave none. Drop the lease; dead-letter the body.
-      redis.call('ZREM', K_LEASED, id)
-      redis.call('HDEL', K_LEASE, id)
-      if e[4] then dead_letter(id, 'unreadable envelope', now, cap) else forget(id) end
+      redis.call('ZREM', K_LEASED, v)
+      if e[6] then dead_letter(id, 'unreadable envelope', now, cap) else forget(id) end
     else
-      end_lease(id, f)
-      local att = num(redis.call('HGET', K_ATT, id))
-      if att >= e[5] then
+      end_lease(v, f, limit)
+      set_attempts(id, att)
+      if att >= e[7] then
         dead_letter(id, 'lease expired on attempt ' .. att, now, cap)
         -- The lease freed a slot: a facet held back at its in-flight limit
         -- must get its turn back here, as nack.lua does, or it stays stuck
@@ -345,7 +409,7 @@ end
 --         version 1; see reclaim in lib.lua)
 -- ARGV[6] dead-letter cap
 -- ARGV[7] the most expired leases and due delayed messages to move back first
--- Returns {now, more, next, turns, retired, id, token, attempt, envelope,
+-- Returns {now, more, next, turns, retired, id, lease, attempt, envelope,
 -- id, ...}: now in ms, Redis's clock; more is 1 when the call stopped at its
 -- bound on skipped turns, so the ring may still hold work for another call;
 -- next is when the first facet held back by its rate limit may be pulled
@@ -353,10 +417,12 @@ end
 -- length of the ring after the call (the weight of a partition in the
 -- rotation over partitions); retired is 1 for a partition that
 -- SetPartitions retired. Returns an empty array when the queue does not
--- exist. Lease tokens are "<n>-<salt>": n orders leases by when they were
--- taken, the salt (the call's request ID) makes them unguessable. A call run
--- again (its reply was lost) leases nothing more: it answers the leases of
--- the first run that still hold.
+-- exist. A lease is its member of the leased zset (see lease_member), which
+-- the holder sends back to ack, nack, extend or release; its token is
+-- "<n>-<salt>": n orders leases by when they were taken, the salt (the
+-- call's request ID) makes them unguessable. A call run again (its reply
+-- was lost) leases nothing more: it answers the leases of the first run
+-- that still hold.
 local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RETIRED)
 if not cfg[1] then return {} end
 local limit = tonumber(cfg[1])
@@ -369,31 +435,38 @@ local out = {now, 0, 0, 0, retired}
 local seen = replayed()
 if seen then
   -- The marker is "<n of the first token> <now of the first run> <id>
-  -- <id> ...", one ID per token handed out, in order. The first run's now
-  -- is answered, so the caller computes the deadlines the leases have.
-  local token, k = nil, 0
-  for word in string.gmatch(seen, '%S+') do
-    k = k + 1
-    if k == 1 then
-      token = tonumber(word)
-    elseif k == 2 then
-      out[1] = tonumber(word)
-    else
-      token = token + 1
-      local id, t = word, token .. salt
-      local v = redis.call('HGET', K_LEASE, id)
-      if v and string.sub(v, 1, #t + 1) == t .. '|' then
-        out[#out + 1] = id
-        out[#out + 1] = t
-        out[#out + 1] = num(redis.call('HGET', K_ATT, id))
-        out[#out + 1] = redis.call('HGET', K_MSGS, id)
-      end
+  -- <attempt> <id> <attempt> ...", one pair per token handed out, in order.
+  -- The first run's now is answered, so the caller computes the deadlines
+  -- the leases have.
+  local words = {}
+  for word in string.gmatch(seen, '%S+') do words[#words + 1] = word end
+  out[1] = tonumber(words[2])
+  local token = tonumber(words[1])
+  for i = 3, #words - 1, 2 do
+    token = token + 1
+    local id, att = words[i], words[i + 1]
+    local env = redis.call('HGET', K_MSGS, id)
+    local f = envelope_facet(env)
+    local v = f and lease_member(id, token .. salt, att, f)
+    if v and redis.call('ZSCORE', K_LEASED, v) then
+      out[#out + 1] = id
+      out[#out + 1] = v
+      out[#out + 1] = tonumber(att)
+      out[#out + 1] = env
     end
   end
   out[4] = redis.call('LLEN', K_RING)
   return out
 end
 
+-- A queue written by layout 1 is moved to this one on first use, a bounded
+-- step per pull (see migrate_layout; Broker.MigrateLayout does it ahead).
+-- Until it is done, a call only migrates (more = 1: call again), so that
+-- no message is pulled or reclaimed before its attempts have moved.
+if not migrate_layout(tonumber(ARGV[7]), limit) then
+  out[2] = 1
+  return out
+end
 reclaim(now, limit, tonumber(ARGV[7]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 -- A queue with no rate limit reads nothing more for them than cfg.rated.
 local R = cfg[3] and rate_lib()
@@ -410,7 +483,7 @@ local prios = redis.call('EXISTS', K_PRIO) == 1
 -- refused, and a pull is what frees memory); unused ones are never handed
 -- out.
 local token, first_token
-local leased_ids = {}
+local leased = {} -- the replay marker's id and attempt pairs
 -- Each skip drops a token that should not be in the ring (its facet drained
 -- or at its limit), so the loop is bounded and always makes progress.
 while got < n and skips < n + 100 do
@@ -457,20 +530,24 @@ while got < n and skips < n + 100 do
     else
       hincr(K_TOKENS, f, -1)
     end
-    local env = redis.call('HGET', K_MSGS, id)
+    -- The envelope and, for a message delivered before, its attempts so
+    -- far, in one read; the attempts move into the lease while it holds.
+    local rec = redis.call('HMGET', K_MSGS, id, F_ATT .. id)
+    local env = rec[1]
     if env then
       if not token then
         token = redis.call('INCRBY', K_SEQ, n) - n
         first_token = token
       end
       token = token + 1
-      leased_ids[#leased_ids + 1] = id
-      redis.call('HSET', K_LEASE, id, token .. salt .. '|' .. f)
-      redis.call('ZADD', K_LEASED, now + lease, id)
-      hincr(K_INFLIGHT, f, 1) -- not HINCRBY: see hincr
-      local att = hincr(K_ATT, id, 1) -- not HINCRBY: see hincr
+      local att = num(rec[2]) + 1
+      if rec[2] then set_attempts(id, 0) end
+      local v = lease_member(id, token .. salt, att, f)
+      leased[#leased + 1] = id .. ' ' .. att
+      redis.call('ZADD', K_LEASED, now + lease, v)
+      if limit > 0 then hincr(K_INFLIGHT, f, 1) end -- not HINCRBY: see hincr
       out[#out + 1] = id
-      out[#out + 1] = token .. salt
+      out[#out + 1] = v
       out[#out + 1] = att
       out[#out + 1] = env
       got = got + 1
@@ -481,7 +558,7 @@ while got < n and skips < n + 100 do
 end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)
-if first_token then remember(first_token .. ' ' .. now .. ' ' .. table.concat(leased_ids, ' ')) end
+if first_token then remember(first_token .. ' ' .. now .. ' ' .. table.concat(leased, ' ')) end
 if R and got < n then
   local first = redis.call('ZRANGE', R.PARKED, 0, 0, 'WITHSCORES')
   if first[2] then out[3] = tonumber(first[2]) end
