@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/fairwayhq/fairway/broker"
 )
@@ -225,6 +226,45 @@ func attemptsText(n int64) string {
 		return fmt.Sprintf("%d deliveries", n)
 	}
 	return "the producer's default (Config.MaxAttempts)"
+}
+
+var migrateCmd = &command{
+	name: "migrate", args: "[QUEUE...]", summary: "move queues written by a release before 0.2.0 to this key layout",
+	help: `Moves the attempts and leases that releases before 0.2.0 kept in the att and lease
+hashes into this release's layout, a bounded step at a time, on every partition;
+without QUEUE, every queue. Pulls do the same on first use (pulling nothing until it
+is done); this does it ahead. Stop the workers of the older release first. Running
+it again does nothing.`,
+	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+		return func(ctx context.Context, args []string) error {
+			for _, q := range args {
+				if err := broker.ValidateQueueName(q); err != nil {
+					return usageError{err.Error()}
+				}
+			}
+			b, ctx, cancel, err := a.brokerOp(ctx)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			queues := args
+			if len(queues) == 0 {
+				qs, err := b.ListQueues(ctx)
+				if err != nil {
+					return err
+				}
+				for _, q := range qs {
+					queues = append(queues, q.Name)
+				}
+			}
+			for _, q := range queues {
+				if err := b.MigrateLayout(ctx, q); err != nil {
+					return err
+				}
+			}
+			return a.say(migrateJSON{Queues: append([]string{}, queues...)}, "%d queue(s) in this key layout: %s", len(queues), strings.Join(queues, ", "))
+		}
+	},
 }
 
 var pauseCmd = pauseCommand(true)

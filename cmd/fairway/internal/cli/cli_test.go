@@ -200,6 +200,8 @@ func TestFacetControls(t *testing.T) {
 	}
 	r = e.run(0, "attempts", "q")
 	mustContain(t, r.stdout, "4 deliveries")
+	r = e.run(0, "migrate")
+	mustContain(t, r.stdout, "1 queue(s) in this key layout: q")
 	r = e.run(0, "stats", "q")
 	if !regexp.MustCompile(`(?m)^max-attempts\s+4$`).MatchString(r.stdout) {
 		t.Errorf("stats shows no max-attempts 4:\n%s", r.stdout)
@@ -316,6 +318,8 @@ func TestBadInput(t *testing.T) {
 		{"attempts over the limit", 2, "", []string{"attempts", "q", "10001"}, "outside"},
 		{"attempts not a number", 2, "", []string{"attempts", "q", "many"}, "not a whole number"},
 		{"unknown queue attempts", 3, "", []string{"attempts", "nope", "3"}, "unknown queue"},
+		{"unknown queue migrate", 3, "", []string{"migrate", "nope"}, "unknown queue"},
+		{"bad queue migrate", 2, "", []string{"migrate", "a b"}, "invalid queue name"},
 		{"missing args", 2, "", []string{"stats"}, "want QUEUE"},
 		{"extra args", 2, "", []string{"queues", "x"}, "no arguments"},
 		{"unknown flag", 2, "", []string{"queues", "--bogus"}, "bogus"},

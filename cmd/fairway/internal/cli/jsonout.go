@@ -189,6 +189,11 @@ type limitJSON struct {
 	InFlightLimit int64  `json:"in_flight_limit"` // per facet; 0 is none
 }
 
+// migrateJSON is "migrate [QUEUE...]": the queues now in this layout.
+type migrateJSON struct {
+	Queues []string `json:"queues"`
+}
+
 // attemptsJSON is "attempts QUEUE [N]".
 type attemptsJSON struct {
 	Queue       string `json:"queue"`
