@@ -25,21 +25,23 @@ func facetsComparison(s compareSizes) comparison {
 		name:  "facets",
 		title: "6. pull cost vs active facets",
 		rows:  facetRows(s.facetCounts),
-		fairway: func(ctx context.Context, e *env) (measurement, error) {
-			m := measurement{}
-			counts := slices.Clone(e.sizes.facetCounts)
-			if e.round%2 == 1 { // alternate the order between rounds
-				slices.Reverse(counts)
-			}
-			for _, n := range counts {
-				wall, redis, err := pullCost(ctx, e, n)
-				if err != nil {
-					return nil, err
+		measure: measures{
+			fairwaySys: func(ctx context.Context, e *env) (measurement, error) {
+				m := measurement{}
+				counts := slices.Clone(e.sizes.facetCounts)
+				if e.round%2 == 1 { // alternate the order between rounds
+					slices.Reverse(counts)
 				}
-				m[facetKey("wall", n)] = []float64{wall}
-				m[facetKey("redis", n)] = []float64{redis}
-			}
-			return m, nil
+				for _, n := range counts {
+					wall, redis, err := pullCost(ctx, e, n)
+					if err != nil {
+						return nil, err
+					}
+					m[facetKey("wall", n)] = []float64{wall}
+					m[facetKey("redis", n)] = []float64{redis}
+				}
+				return m, nil
+			},
 		},
 	}
 }
@@ -54,7 +56,7 @@ func facetRows(counts []int) []rowSpec {
 	for i, n := range counts {
 		r := rowSpec{key: facetKey("wall", n), metric: fmt.Sprintf("PullN(%d)+AckMany per message, %s facets", facetsPerPull, count(n)), unit: "µs"}
 		if i == len(counts)-1 && i > 0 {
-			r.target = relativeAtMost(facetKey("wall", counts[0]), 1.3, count(counts[0])+" facets")
+			r.targets = []target{relativeAtMost(facetKey("wall", counts[0]), 1.3, count(counts[0])+" facets")}
 		}
 		rows = append(rows, r)
 	}

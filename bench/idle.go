@@ -114,27 +114,30 @@ func idleComparison() comparison {
 			{key: "sent", metric: "commands sent to Redis", unit: "cmds/s", reduce: pooledRate},
 			{key: "processed", metric: "commands Redis ran, incl. inside scripts", unit: "cmds/s", reduce: pooledRate},
 		},
-		fairway: measure(func(ctx context.Context, e *env) (func() error, error) {
-			f, err := newFairway(ctx, e, "idle")
-			if err != nil {
-				return nil, err
-			}
-			w, err := f.startWorker(ctx, e, 10, func(context.Context, *broker.Message) error { return nil })
-			if err != nil {
-				f.close()
-				return nil, err
-			}
-			return func() error { defer f.close(); return f.stopWorker(w) }, nil
-		}),
-		asynq: measure(func(_ context.Context, e *env) (func() error, error) {
-			a := newAsynq(e, "idle", 0)
-			srv, err := a.startServer(10, func(context.Context, *asynq.Task) error { return nil })
-			if err != nil {
-				a.close()
-				return nil, err
-			}
-			return func() error { defer a.close(); return a.stopServer(srv) }, nil
-		}),
+		measure: measures{
+			fairwaySys: measure(func(ctx context.Context, e *env) (func() error, error) {
+				f, err := newFairway(ctx, e, "idle")
+				if err != nil {
+					return nil, err
+				}
+				w, err := f.startWorker(ctx, e, 10, func(context.Context, *broker.Message) error { return nil })
+				if err != nil {
+					f.close()
+					return nil, err
+				}
+				return func() error { defer f.close(); return f.stopWorker(w) }, nil
+			}),
+			asynqSys: measure(func(_ context.Context, e *env) (func() error, error) {
+				a := newAsynq(e, "idle", 0)
+				srv, err := a.startServer(10, func(context.Context, *asynq.Task) error { return nil })
+				if err != nil {
+					a.close()
+					return nil, err
+				}
+				return func() error { defer a.close(); return a.stopServer(srv) }, nil
+			}),
+			riverSys: riverIdle, bullmqSys: bullmqMeasure("idle", func(*env) int { return 0 }),
+		},
 	}
 }
 

@@ -185,7 +185,7 @@ func infoField(info, name string) string {
 // resultsDoc is the results file: the table, then the machine and the run.
 func resultsDoc(table string, m *machine, opts compareOptions, e *env) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Fairway vs asynq: results of one run\n\n")
+	fmt.Fprintf(&b, "# Fairway and its peers: results of one run\n\n")
 	fmt.Fprintf(&b, "Written by `%s` on %s. See BENCHMARKS.md at the repository root for what each row measures.\n\n",
 		opts.command, m.date.Format("2006-01-02 15:04 MST"))
 	b.WriteString(table)
