@@ -499,6 +499,9 @@ func withUnit(v float64, unit string) string {
 
 // ratioText shows a ratio as "3.20×", or one far below 1 as "1/1,000".
 func ratioText(r float64) string {
+	if math.IsNaN(r) || math.IsInf(r, 0) {
+		return "—"
+	}
 	if r > 0 && r < 0.1 {
 		return "1/" + human(1/r)
 	}

@@ -91,20 +91,7 @@ func idleComparison() comparison {
 			if err != nil {
 				return nil, err
 			}
-			window := e.sizes.idleWindow
-			sent, processed, err := watchIdle(ctx, e, window)
-			if stopErr := stop(); err == nil {
-				err = stopErr
-			}
-			if err != nil {
-				return nil, err
-			}
-			e.note("in %v, sent %s; processed, with the calls inside scripts, %s", window, describe(sent), describe(processed))
-			return measurement{
-				"sent":      {float64(total(sent))},
-				"processed": {float64(total(processed))},
-				"seconds":   {window.Seconds()},
-			}, nil
+			return idleMeasurement(ctx, e, stop)
 		}
 	}
 	return comparison{
@@ -136,9 +123,28 @@ func idleComparison() comparison {
 				}
 				return func() error { defer a.close(); return a.stopServer(srv) }, nil
 			}),
-			riverSys: riverIdle, bullmqSys: bullmqMeasure("idle", func(*env) int { return 0 }),
+			bullmqSys: bullmqMeasure("idle", func(*env) int { return 0 }),
 		},
 	}
+}
+
+// idleMeasurement watches a worker just started for e.sizes.idleWindow,
+// then stops it.
+func idleMeasurement(ctx context.Context, e *env, stop func() error) (measurement, error) {
+	window := e.sizes.idleWindow
+	sent, processed, err := watchIdle(ctx, e, window)
+	if stopErr := stop(); err == nil {
+		err = stopErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.note("in %v, sent %s; processed, with the calls inside scripts, %s", window, describe(sent), describe(processed))
+	return measurement{
+		"sent":      {float64(total(sent))},
+		"processed": {float64(total(processed))},
+		"seconds":   {window.Seconds()},
+	}, nil
 }
 
 func diff(after, before map[string]int64) map[string]int64 {

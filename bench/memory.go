@@ -202,3 +202,24 @@ func explainAsynqMemory(ctx context.Context, rdb *redis.Client, n int) (string, 
 	return fmt.Sprintf("MEMORY USAGE: one task's hash %d bytes (key name %d bytes, encoded task %d bytes), pending list %.1f bytes per message",
 		used, len(task), len(msg), float64(list)/float64(n)), nil
 }
+
+// explainBullMQMemory breaks the memory down by key (MEMORY USAGE): one
+// job's hash, and the wait list per message.
+func explainBullMQMemory(ctx context.Context, rdb *redis.Client, n int) (string, error) {
+	wait := "bull:fill:wait"
+	id, err := rdb.LIndex(ctx, wait, 0).Result()
+	if err != nil {
+		return "", err
+	}
+	job := "bull:fill:" + id
+	used, err := rdb.MemoryUsage(ctx, job, 0).Result()
+	if err != nil {
+		return "", err
+	}
+	list, err := rdb.MemoryUsage(ctx, wait, 0).Result()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("MEMORY USAGE: one job's hash %d bytes (key name %d bytes), wait list %.1f bytes per message",
+		used, len(job), float64(list)/float64(n)), nil
+}

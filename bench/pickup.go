@@ -149,7 +149,7 @@ func pickupComparison() comparison {
 		measure: measures{
 			fairwaySys: measure(pickupFairway, func(e *env) int { return e.sizes.pickupFairway }),
 			asynqSys:   measure(pickupAsynq, func(e *env) int { return e.sizes.pickupAsynq }),
-			riverSys:   riverPickup, bullmqSys: bullmqMeasure("pickup", func(e *env) int { return e.sizes.pickupAsynq }),
+			riverSys:   riverPickup, bullmqSys: bullmqMeasure("pickup", func(e *env) int { return e.sizes.pickupFairway }),
 		},
 	}
 }

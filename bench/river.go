@@ -1,9 +1,12 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 type riverPeer struct{}
 
-func prepareRiver(ctx context.Context, e *env) (func(), error) { return nil, errTODO }
+func prepareRiver(ctx context.Context, e *env) (func(), error) { return nil, errors.New("todo") }
 
-var riverEnqueueSingle, riverEnqueueBatch, riverE2E, riverMemory, riverFairness, riverIdle, riverPickup measureFunc
+var riverEnqueueSingle, riverEnqueueBatch, riverE2E, riverMemory, riverFairness, riverPickup measureFunc
