@@ -51,7 +51,7 @@ func sizesFor(quick bool, n int) compareSizes {
 		fairBig:        20_000,
 		fairTenants:    100,
 		fairEach:       10,
-		facetCounts:    []int{10, 10_000, 100_000},
+		facetCounts:    []int{10, 10_000, 100_000, 1_000_000},
 		facetPulls:     50_000,
 		idleWindow:     10 * time.Second,
 		pickupIdle:     2 * time.Second,
