@@ -34,8 +34,9 @@ var bullmqDriver []byte
 
 // bullmqPeer is the directory where bullmq is installed with the driver.
 type bullmqPeer struct {
-	dir  string
-	node string
+	dir         string
+	node        string
+	nodeVersion string
 }
 
 // prepareBullMQ finds node and npm, installs bullmq into a temporary
@@ -71,7 +72,8 @@ func prepareBullMQ(ctx context.Context, e *env) (func(), error) {
 		cleanup()
 		return nil, err
 	}
-	e.bullmq = &bullmqPeer{dir: dir, node: node}
+	version, _ := exec.CommandContext(ctx, node, "--version").Output()
+	e.bullmq = &bullmqPeer{dir: dir, node: node, nodeVersion: strings.TrimSpace(string(version))}
 	e.printf("bullmq: installed bullmq %s with ioredis %s in %s\n", bullmqVersion, ioredisVersion, dir)
 	return cleanup, nil
 }

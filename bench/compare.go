@@ -278,7 +278,7 @@ func runCompare(ctx context.Context, e *env, opts compareOptions, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	cleanup, skipped := preparePeers(ctx, e, opts.systems)
+	cleanup, skipped := preparePeers(ctx, e, opts.systems, peers())
 	defer cleanup()
 	e.skipped = skipped
 	var names []string
@@ -326,7 +326,7 @@ func runCompare(ctx context.Context, e *env, opts compareOptions, stdout io.Writ
 		return err
 	}
 	rows := judge(selected, res)
-	table := compareTable(rows, opts.systems) + skippedLines(opts.systems, skipped)
+	table := compareTable(rows, opts.systems) + tableNotes(opts.systems, skipped)
 	_, _ = io.WriteString(stdout, table)
 	if opts.out == "" {
 		return nil
@@ -346,13 +346,26 @@ func runCompare(ctx context.Context, e *env, opts compareOptions, stdout io.Writ
 // rather than ending the run: so for the peers with runtimes of their own.
 func optional(s system) bool { return s == riverSys || s == bullmqSys }
 
-// skippedLines says, under the table, which selected systems were skipped
+// tableNotes says, under the table, how each selected system was set up
+// where that differs from its defaults, and which systems were skipped
 // and why.
-func skippedLines(systems []system, skipped map[system]string) string {
+func tableNotes(systems []system, skipped map[system]string) string {
+	notes := map[system]string{
+		riverSys: fmt.Sprintf("River runs on a private postgres with %s (no durability, as the redis-server has no persistence), "+
+			"a pgx pool of %d connections, and FetchCooldown %v (default 100 ms, which caps a client at MaxWorkers jobs per 100 ms); "+
+			"it uses no Redis, so its Redis rows are n/a; its memory row is river_job's size on disk (pg_total_relation_size) per job.",
+			strings.Join(riverPGSettings, ", "), riverPoolSize, riverFetchCooldown),
+		bullmqSys: fmt.Sprintf("BullMQ %s (ioredis %s) runs in node through bench/bullmq/driver.mjs, with completed jobs removed (removeOnComplete), "+
+			"and times its own enqueue, processing and pickups.", bullmqVersion, ioredisVersion),
+		ceilingSys: "ceiling is a bare fair pull of our own (bench/ceiling*.go): a ring of facets, a list per facet, leases in a sorted set, " +
+			"batched enqueue, PullN round robin, batched ack with one ZREM; no retries, limits, priorities or notifications, so no pickup or idle rows.",
+	}
 	var b strings.Builder
 	for _, s := range systems {
 		if why := skipped[s]; why != "" {
 			fmt.Fprintf(&b, "\n%s: skipped (%s); its columns are n/a.\n", s.flagName(), why)
+		} else if n := notes[s]; n != "" {
+			fmt.Fprintf(&b, "\n%s\n", n)
 		}
 	}
 	return b.String()

@@ -102,10 +102,10 @@ func peers() []peer {
 // those that are ready and the reason each other one is skipped. A peer
 // that cannot be set up is never an error of the run: it is reported on
 // one line and its figures are n/a.
-func preparePeers(ctx context.Context, e *env, selected []system) (cleanup func(), skipped map[system]string) {
+func preparePeers(ctx context.Context, e *env, selected []system, all []peer) (cleanup func(), skipped map[system]string) {
 	skipped = make(map[system]string)
 	var cleanups []func()
-	for _, p := range peers() {
+	for _, p := range all {
 		if !slices.Contains(selected, p.sys) {
 			continue
 		}
