@@ -66,7 +66,7 @@ func prepareBullMQ(ctx context.Context, e *env) (func(), error) {
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		cleanup()
-		return nil, fmt.Errorf("npm install bullmq@%s failed: %v: %s", bullmqVersion, err, lastLine(out))
+		return nil, fmt.Errorf("npm install bullmq@%s failed: %w: %s", bullmqVersion, err, lastLine(out))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "driver.mjs"), bullmqDriver, 0o644); err != nil {
 		cleanup()
@@ -122,7 +122,7 @@ func bullmqStart(ctx context.Context, e *env, scenario string, n int, opts ...st
 func (r *bullmqRun) next(v any) error {
 	if !r.lines.Scan() {
 		err := r.cmd.Wait()
-		return fmt.Errorf("bullmq driver ended (%v): %s", err, lastLine([]byte(r.stderr.String())))
+		return fmt.Errorf("bullmq driver ended (%w): %s", err, lastLine([]byte(r.stderr.String())))
 	}
 	return json.Unmarshal(r.lines.Bytes(), v)
 }
