@@ -388,7 +388,7 @@ func judge(selected []comparison, res results) []compareRow {
 		for _, spec := range c.rows {
 			f := figures{fairwayRows: byKey}
 			for s := range numSystems {
-				if len(r[s]) > 0 {
+				if hasKey(r[s], spec.key) {
 					f.v[s], f.has[s] = reduceRow(spec, r[s]), true
 				} else {
 					f.v[s] = math.NaN()
@@ -403,6 +403,13 @@ func judge(selected []comparison, res results) []compareRow {
 		}
 	}
 	return rows
+}
+
+// hasKey reports whether some round measured series key: a system that
+// measures a scenario may have nothing for one of its rows (River, which
+// uses no Redis, for the Redis rows).
+func hasKey(ms []measurement, key string) bool {
+	return slices.ContainsFunc(ms, func(m measurement) bool { return len(m[key]) > 0 })
 }
 
 func reduceRow(spec rowSpec, ms []measurement) float64 {

@@ -70,6 +70,8 @@ func tableFixture() ([]comparison, results) {
 	res["e2e"][fairwaySys] = []measurement{{"rate": {60_000}, "cmds": {7}}, {"rate": {40_000}, "cmds": {9}}}
 	res["e2e"][asynqSys] = []measurement{{"rate": {10_000}, "cmds": {14}}}
 	res["e2e"][ceilingSys] = []measurement{{"rate": {100_000}, "cmds": {3}}}
+	res["e2e"][riverSys] = nil                               // skipped
+	res["e2e"][bullmqSys] = []measurement{{"rate": {5_000}}} // no commands row
 	return []comparison{c}, res
 }
 
@@ -97,6 +99,9 @@ func TestJudge(t *testing.T) {
 	}
 	if !slices.Equal(rows[0].targets, want) {
 		t.Errorf("targets %+v, want %+v", rows[0].targets, want)
+	}
+	if !rows[0].fig.has[bullmqSys] || rows[1].fig.has[bullmqSys] {
+		t.Errorf("BullMQ's figures: %v and %v, want one for the rate only", rows[0].fig.has, rows[1].fig.has)
 	}
 	if got := rows[1].targets[0]; !got.met || !got.judged { // median 8 ≤ 8
 		t.Errorf("commands target %+v, want met", got)
