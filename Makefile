@@ -32,7 +32,7 @@ bench-worker: ## End-to-end worker throughput, idle pickup latency and idle comm
 bench-partitions: ## One queue of 1 and of 3 partitions on a 3-master Redis Cluster, end to end (internal/partbench).
 	$(GO) run ./internal/partbench
 
-bench-compare: ## Fairway against asynq, same server, same run (bench/); writes bench/results/latest.md.
+bench-compare: ## Fairway against asynq, River, BullMQ and a Lua ceiling, same server, same run (bench/); writes bench/results/latest.md.
 	cd bench && $(GO) run . -compare -out results/latest.md
 
 fmt: ## Format all Go files with gofmt -s.
