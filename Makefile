@@ -14,7 +14,7 @@ help: ## Show this list of targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 test: vet ## Vet, then run all tests with the race detector (needs redis-server for the full suite).
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-short: ## Run tests in -short mode, without the race detector.
 	$(GO) test -short -count=1 ./...
@@ -32,7 +32,7 @@ bench-worker: ## End-to-end worker throughput, idle pickup latency and idle comm
 bench-partitions: ## One queue of 1 and of 3 partitions on a 3-master Redis Cluster, end to end (internal/partbench).
 	$(GO) run ./internal/partbench
 
-bench-compare: ## Fairway against asynq, same server, same run (bench/); writes bench/results/latest.md.
+bench-compare: ## Fairway against asynq, River, BullMQ and a Lua ceiling, same server, same run (bench/); writes bench/results/latest.md.
 	cd bench && $(GO) run . -compare -out results/latest.md
 
 fmt: ## Format all Go files with gofmt -s.

@@ -13,11 +13,12 @@ import (
 	"time"
 )
 
-// The comparison runs every scenario for Fairway and for asynq on the same
-// private redis-server, round after round, alternating which library goes
-// first, with FLUSHALL before each run; each figure in the table is the
-// median of the rounds (or, for latencies and idle rates, computed over
-// the samples of all rounds pooled).
+// The comparison runs every scenario for each selected system (Fairway,
+// asynq, River, BullMQ and the ceiling program) on the same private
+// redis-server (River on a private postgres), round after round, rotating
+// which system goes first, with FLUSHALL before each run; each figure in
+// the table is the median of the rounds (or, for latencies and idle rates,
+// computed over the samples of all rounds pooled).
 
 // compareSizes are the workloads of the comparison.
 type compareSizes struct {
@@ -50,7 +51,7 @@ func sizesFor(quick bool, n int) compareSizes {
 		fairBig:        20_000,
 		fairTenants:    100,
 		fairEach:       10,
-		facetCounts:    []int{10, 10_000, 100_000},
+		facetCounts:    []int{10, 10_000, 100_000, 1_000_000},
 		facetPulls:     50_000,
 		idleWindow:     10 * time.Second,
 		pickupIdle:     2 * time.Second,
@@ -69,22 +70,23 @@ func sizesFor(quick bool, n int) compareSizes {
 	return s
 }
 
-// measurement is what one run of one library gives: named series. Most
+// measurement is what one run of one system gives: named series. Most
 // hold one number; latencies hold every sample, so that rounds can be
 // pooled.
 type measurement map[string][]float64
 
-// measureFunc measures one library once.
+// measureFunc measures one system once.
 type measureFunc func(ctx context.Context, e *env) (measurement, error)
 
-// comparison is one scenario, measured for both libraries each round.
+// comparison is one scenario, measured for every system that has a
+// measureFunc for it, each round.
 type comparison struct {
 	name  string
 	title string // the scenario column of the table
-	// fairway and asynq measure each library; asynq is nil where asynq has
-	// nothing to compare (the table says n/a).
-	fairway, asynq measureFunc
-	rows           []rowSpec
+	// measure measures each system; nil where a system has nothing to
+	// compare (the table says n/a).
+	measure measures
+	rows    []rowSpec
 }
 
 // rowSpec is one line of the table.
@@ -95,20 +97,30 @@ type rowSpec struct {
 	// reduce makes the figure out of every round's measurement; nil is the
 	// median of the rounds' single values.
 	reduce func(ms []measurement, key string) float64
-	// target judges the figures; nil for none.
-	target func(f figures) (text string, met bool)
+	// targets judge the figures, each on its own; none for a row without
+	// a target.
+	targets []target
 }
 
-// figures are a row's results.
+// target is one bound on a row's figures. It returns its text, whether it
+// was met, and whether it could be judged at all (false when the system it
+// compares with was not measured).
+type target func(f figures) (text string, met, judged bool)
+
+// figures are a row's results, one per system.
 type figures struct {
-	fairway, asynq float64
-	hasAsynq       bool
+	v   [numSystems]float64
+	has [numSystems]bool
 	// fairwayRows are the Fairway figures of the scenario's rows, by key
 	// (the first row of each key), for targets relative to another row.
 	fairwayRows map[string]float64
 }
 
-func (f figures) ratio() float64 { return f.fairway / f.asynq }
+// ratio is Fairway's figure over system s's.
+func (f figures) ratio(s system) float64 { return f.v[fairwaySys] / f.v[s] }
+
+// comparable reports whether Fairway and s both have a figure.
+func (f figures) comparable(s system) bool { return f.has[fairwaySys] && f.has[s] }
 
 // medianOfRounds is the default reducer.
 func medianOfRounds(ms []measurement, key string) float64 {
@@ -151,29 +163,41 @@ func pooledRate(ms []measurement, key string) float64 {
 
 // Targets.
 
-func ratioAtLeast(x float64) func(figures) (string, bool) {
-	return func(f figures) (string, bool) {
-		return fmt.Sprintf("≥ %s× asynq", human(x)), f.hasAsynq && f.ratio() >= x
+// ratioAtLeast: Fairway's figure at least x times s's.
+func ratioAtLeast(s system, x float64) target {
+	return func(f figures) (string, bool, bool) {
+		return fmt.Sprintf("≥ %s× %s", human(x), s), f.comparable(s) && f.ratio(s) >= x, f.comparable(s)
 	}
 }
 
-func ratioAtMost(x float64, text string) func(figures) (string, bool) {
-	return func(f figures) (string, bool) {
-		return fmt.Sprintf("≤ %s asynq", text), f.hasAsynq && f.ratio() <= x
+// aheadOf: Fairway's figure above s's (for rates).
+func aheadOf(s system) target {
+	return func(f figures) (string, bool, bool) {
+		return "ahead of " + s.String(), f.comparable(s) && f.ratio(s) > 1, f.comparable(s)
 	}
 }
 
-func fairwayAtMost(x float64, unit string) func(figures) (string, bool) {
-	return func(f figures) (string, bool) {
-		return fmt.Sprintf("Fairway ≤ %s %s", human(x), unit), f.fairway <= x
+// ratioAtMost: Fairway's figure at most x times s's, x written as text.
+func ratioAtMost(s system, x float64, text string) target {
+	return func(f figures) (string, bool, bool) {
+		return fmt.Sprintf("≤ %s %s", text, s), f.comparable(s) && f.ratio(s) <= x, f.comparable(s)
 	}
 }
 
-// relativeAtMost: the Fairway figure at most x times the one of row key.
-func relativeAtMost(key string, x float64, what string) func(figures) (string, bool) {
-	return func(f figures) (string, bool) {
-		rel := f.fairway / f.fairwayRows[key]
-		return fmt.Sprintf("≤ %s× %s (now %s×)", human(x), what, human(rel)), rel <= x
+// fairwayAtMost: Fairway's own figure at most x.
+func fairwayAtMost(x float64, unit string) target {
+	return func(f figures) (string, bool, bool) {
+		return strings.TrimSpace(fmt.Sprintf("Fairway ≤ %s %s", human(x), unit)), f.has[fairwaySys] && f.v[fairwaySys] <= x, f.has[fairwaySys]
+	}
+}
+
+// relativeAtMost: Fairway's figure at most x times its own figure of row
+// key.
+func relativeAtMost(key string, x float64, what string) target {
+	return func(f figures) (string, bool, bool) {
+		rel := f.v[fairwaySys] / f.fairwayRows[key]
+		judged := f.has[fairwaySys] && !math.IsNaN(rel)
+		return fmt.Sprintf("≤ %s× %s (now %s×)", human(x), what, human(rel)), judged && rel <= x, judged
 	}
 }
 
@@ -195,9 +219,10 @@ func comparisons(s compareSizes) []comparison {
 type compareOptions struct {
 	rounds  int
 	quick   bool
-	names   string // comma-separated comparisons; "" for all
-	out     string // results file; "" for none
-	command string // the command line, for the results file
+	names   string   // comma-separated comparisons; "" for all
+	systems []system // the systems to measure, in the table's order
+	out     string   // results file; "" for none
+	command string   // the command line, for the results file
 }
 
 // pickComparisons returns the comparisons named in a comma-separated list,
@@ -222,24 +247,23 @@ func pickComparisons(names string, s compareSizes) ([]comparison, error) {
 	return out, nil
 }
 
-// library is one side of the comparison.
-type library int
-
-const (
-	fairwayLib library = iota
-	asynqLib
-)
-
-func (l library) String() string { return [...]string{"Fairway", "asynq"}[l] }
-
 // compareRow is a row of the table, judged.
 type compareRow struct {
 	scenario, metric string
 	fig              figures
 	unit             string
-	target           string
-	hasTarget, met   bool
+	targets          []judgedTarget
 }
+
+// judgedTarget is a target's text and verdict.
+type judgedTarget struct {
+	text        string
+	met, judged bool
+}
+
+// results are every run's measurements: by comparison, then by system,
+// one per round.
+type results map[string]*[numSystems][]measurement
 
 // runCompare runs the comparison and prints its table on stdout, and writes
 // it with the machine's details to opts.out.
@@ -254,37 +278,42 @@ func runCompare(ctx context.Context, e *env, opts compareOptions, stdout io.Writ
 	if err != nil {
 		return err
 	}
-	e.printf("comparing Fairway with asynq: %d round(s) of %d scenario(s) on redis-server %s (%s)\n",
-		opts.rounds, len(selected), mach.redisVersion, e.srv.addr)
-	results := make(map[string]*[2][]measurement)
+	cleanup, skipped := preparePeers(ctx, e, opts.systems, peers())
+	defer cleanup()
+	e.skipped = skipped
+	var names []string
+	for _, s := range opts.systems {
+		names = append(names, s.String())
+	}
+	e.printf("comparing %s: %d round(s) of %d scenario(s) on redis-server %s (%s)\n",
+		strings.Join(names, ", "), opts.rounds, len(selected), mach.redisVersion, e.srv.addr)
+	res := make(results)
 	for _, c := range selected {
-		results[c.name] = new([2][]measurement)
+		res[c.name] = new([numSystems][]measurement)
 	}
 	for round := range opts.rounds {
 		for _, c := range selected {
-			libs := []library{fairwayLib, asynqLib}
-			if round%2 == 1 {
-				slices.Reverse(libs)
-			}
-			for _, lib := range libs {
-				fn := c.fairway
-				if lib == asynqLib {
-					fn = c.asynq
-				}
-				if fn == nil {
+			for _, sys := range rotated(opts.systems, round) {
+				fn := c.measure[sys]
+				if fn == nil || skipped[sys] != "" {
 					continue
 				}
 				if err := rdb.FlushAll(ctx).Err(); err != nil {
 					return err
 				}
 				e.round = round
-				e.label = fmt.Sprintf("round %d, %s, %s", round+1, c.name, lib)
+				e.label = fmt.Sprintf("round %d, %s, %s", round+1, c.name, sys)
 				e.printf("%s...\n", e.label)
 				m, err := fn(ctx, e)
 				if err != nil {
-					return fmt.Errorf("%s: %w", e.label, err)
+					if ctx.Err() != nil || !optional(sys) {
+						return fmt.Errorf("%s: %w", e.label, err)
+					}
+					// A peer's failure costs its figure, not the run.
+					e.note("failed, left out of the table: %v", err)
+					continue
 				}
-				results[c.name][lib] = append(results[c.name][lib], m)
+				res[c.name][sys] = append(res[c.name][sys], m)
 			}
 		}
 		if err := mach.afterRound(ctx, rdb); err != nil {
@@ -296,8 +325,8 @@ func runCompare(ctx context.Context, e *env, opts compareOptions, stdout io.Writ
 	if err := mach.finish(ctx, rdb); err != nil {
 		return err
 	}
-	rows := judge(selected, results)
-	table := compareTable(rows)
+	rows := judge(selected, res)
+	table := compareTable(rows, opts.systems) + tableNotes(opts.systems, skipped)
 	_, _ = io.WriteString(stdout, table)
 	if opts.out == "" {
 		return nil
@@ -313,33 +342,74 @@ func runCompare(ctx context.Context, e *env, opts compareOptions, stdout io.Writ
 	return nil
 }
 
+// optional reports whether a failure of system s is reported and left out
+// rather than ending the run: so for the peers with runtimes of their own.
+func optional(s system) bool { return s == riverSys || s == bullmqSys }
+
+// tableNotes says, under the table, how each selected system was set up
+// where that differs from its defaults, and which systems were skipped
+// and why.
+func tableNotes(systems []system, skipped map[system]string) string {
+	notes := map[system]string{
+		riverSys: fmt.Sprintf("River runs on a private postgres with %s (no durability, as the redis-server has no persistence), "+
+			"a pgx pool of %d connections, and FetchCooldown %v (default 100 ms, which caps a client at MaxWorkers jobs per 100 ms); "+
+			"it uses no Redis, so its Redis rows are n/a; its memory row is river_job's size on disk (pg_total_relation_size) per job.",
+			strings.Join(riverPGSettings, ", "), riverPoolSize, riverFetchCooldown),
+		bullmqSys: fmt.Sprintf("BullMQ %s (ioredis %s) runs in node through bench/bullmq/driver.mjs, with completed jobs removed (removeOnComplete), "+
+			"and times its own enqueue, processing and pickups.", bullmqVersion, ioredisVersion),
+		ceilingSys: "ceiling is a bare fair pull of our own (bench/ceiling*.go): a ring of facets, a list per facet, leases in a sorted set, " +
+			"batched enqueue, PullN round robin, batched ack with one ZREM; no retries, limits, priorities or notifications, so no pickup or idle rows.",
+	}
+	var b strings.Builder
+	for _, s := range systems {
+		if why := skipped[s]; why != "" {
+			fmt.Fprintf(&b, "\n%s: skipped (%s); its columns are n/a.\n", s.flagName(), why)
+		} else if n := notes[s]; n != "" {
+			fmt.Fprintf(&b, "\n%s\n", n)
+		}
+	}
+	return b.String()
+}
+
 // judge reduces the measurements to figures and checks the targets.
-func judge(selected []comparison, results map[string]*[2][]measurement) []compareRow {
+func judge(selected []comparison, res results) []compareRow {
 	var rows []compareRow
 	for _, c := range selected {
-		r := results[c.name]
-		fw := make([]float64, len(c.rows))
+		r := res[c.name]
+		if r == nil {
+			r = new([numSystems][]measurement)
+		}
 		byKey := make(map[string]float64)
-		for i, spec := range c.rows {
-			fw[i] = reduceRow(spec, r[fairwayLib])
+		for _, spec := range c.rows {
 			if _, ok := byKey[spec.key]; !ok {
-				byKey[spec.key] = fw[i]
+				byKey[spec.key] = reduceRow(spec, r[fairwaySys])
 			}
 		}
-		for i, spec := range c.rows {
-			f := figures{fairway: fw[i], fairwayRows: byKey}
-			if len(r[asynqLib]) > 0 {
-				f.asynq, f.hasAsynq = reduceRow(spec, r[asynqLib]), true
+		for _, spec := range c.rows {
+			f := figures{fairwayRows: byKey}
+			for s := range numSystems {
+				if hasKey(r[s], spec.key) {
+					f.v[s], f.has[s] = reduceRow(spec, r[s]), true
+				} else {
+					f.v[s] = math.NaN()
+				}
 			}
 			row := compareRow{scenario: c.title, metric: spec.metric, fig: f, unit: spec.unit}
-			if spec.target != nil {
-				row.target, row.met = spec.target(f)
-				row.hasTarget = true
+			for _, t := range spec.targets {
+				text, met, judged := t(f)
+				row.targets = append(row.targets, judgedTarget{text: text, met: met, judged: judged})
 			}
 			rows = append(rows, row)
 		}
 	}
 	return rows
+}
+
+// hasKey reports whether some round measured series key: a system that
+// measures a scenario may have nothing for one of its rows (River, which
+// uses no Redis, for the Redis rows).
+func hasKey(ms []measurement, key string) bool {
+	return slices.ContainsFunc(ms, func(m measurement) bool { return len(m[key]) > 0 })
 }
 
 func reduceRow(spec rowSpec, ms []measurement) float64 {
@@ -352,9 +422,23 @@ func reduceRow(spec rowSpec, ms []measurement) float64 {
 	return medianOfRounds(ms, spec.key)
 }
 
-// compareTable renders the rows as one markdown table.
-func compareTable(rows []compareRow) string {
-	cells := [][]string{{"scenario", "metric", "Fairway", "asynq", "Fairway ÷ asynq", "target", "met"}}
+// compareTable renders the rows as one markdown table: each system's
+// figure, then Fairway's ratio to each other system, then the targets and
+// their verdicts, one per target, in the same order.
+func compareTable(rows []compareRow, systems []system) string {
+	header := []string{"scenario", "metric"}
+	for _, s := range systems {
+		header = append(header, s.String())
+	}
+	others := slices.DeleteFunc(slices.Clone(systems), func(s system) bool { return s == fairwaySys })
+	withFairway := slices.Contains(systems, fairwaySys)
+	if withFairway {
+		for _, s := range others {
+			header = append(header, "Fairway ÷ "+s.String())
+		}
+	}
+	header = append(header, "target", "met")
+	cells := [][]string{header}
 	last := ""
 	for _, r := range rows {
 		scenario := r.scenario
@@ -362,19 +446,37 @@ func compareTable(rows []compareRow) string {
 			scenario = ""
 		}
 		last = r.scenario
-		asynq, ratio := "n/a", "n/a"
-		if r.fig.hasAsynq {
-			asynq = withUnit(r.fig.asynq, r.unit)
-			ratio = ratioText(r.fig.ratio())
+		line := []string{scenario, r.metric}
+		for _, s := range systems {
+			v := "n/a"
+			if r.fig.has[s] {
+				v = withUnit(r.fig.v[s], r.unit)
+			}
+			line = append(line, v)
 		}
-		target, met := "", ""
-		if r.hasTarget {
-			target, met = r.target, "met"
-			if !r.met {
-				met = "**missed**"
+		if withFairway {
+			for _, s := range others {
+				v := "n/a"
+				if r.fig.comparable(s) {
+					v = ratioText(r.fig.ratio(s))
+				}
+				line = append(line, v)
 			}
 		}
-		cells = append(cells, []string{scenario, r.metric, withUnit(r.fig.fairway, r.unit), asynq, ratio, target, met})
+		var texts, verdicts []string
+		for _, t := range r.targets {
+			texts = append(texts, t.text)
+			switch {
+			case !t.judged:
+				verdicts = append(verdicts, "n/a")
+			case t.met:
+				verdicts = append(verdicts, "met")
+			default:
+				verdicts = append(verdicts, "**missed**")
+			}
+		}
+		line = append(line, strings.Join(texts, "; "), strings.Join(verdicts, "; "))
+		cells = append(cells, line)
 	}
 	return markdownTable(cells)
 }
@@ -417,6 +519,9 @@ func withUnit(v float64, unit string) string {
 
 // ratioText shows a ratio as "3.20×", or one far below 1 as "1/1,000".
 func ratioText(r float64) string {
+	if math.IsNaN(r) || math.IsInf(r, 0) {
+		return "—"
+	}
 	if r > 0 && r < 0.1 {
 		return "1/" + human(1/r)
 	}

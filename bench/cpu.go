@@ -17,6 +17,9 @@ import (
 // to tell which side a throughput number is bound by.
 type cpuSample struct {
 	redis, self time.Duration
+	// redisMain is the CPU time of redis-server's main thread, the one
+	// that runs commands (used_cpu_*_main_thread).
+	redisMain time.Duration
 }
 
 func takeCPU(ctx context.Context, rdb *redis.Client) (cpuSample, error) {
@@ -27,9 +30,12 @@ func takeCPU(ctx context.Context, rdb *redis.Client) (cpuSample, error) {
 	var s cpuSample
 	for line := range strings.SplitSeq(info, "\n") {
 		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
-		if k == "used_cpu_user" || k == "used_cpu_sys" {
-			sec, _ := strconv.ParseFloat(v, 64)
+		sec, _ := strconv.ParseFloat(v, 64)
+		switch k {
+		case "used_cpu_user", "used_cpu_sys":
 			s.redis += time.Duration(sec * float64(time.Second))
+		case "used_cpu_user_main_thread", "used_cpu_sys_main_thread":
+			s.redisMain += time.Duration(sec * float64(time.Second))
 		}
 	}
 	var ru syscall.Rusage
@@ -56,6 +62,9 @@ type usage struct {
 	calls    map[string]int64
 	usec     map[string]int64
 	stopPing func() []time.Duration
+	// Set by stop: Redis commands (scripts' inner calls included) and
+	// microseconds of Redis's main thread, per message.
+	cmdsPerMsg, mainMicrosPerMsg float64
 }
 
 const pingEvery = 10 * time.Millisecond
@@ -134,6 +143,8 @@ func (u *usage) stop(ctx context.Context, n int) (string, error) {
 		return name == "info" || name == "ping" || strings.HasPrefix(name, "slowlog")
 	})
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	u.cmdsPerMsg = float64(total(dc)) / float64(n)
+	u.mainMicrosPerMsg = per(cpu.redisMain - u.cpu.redisMain)
 	return fmt.Sprintf("per message: redis-server CPU %.1f µs, bench process CPU %.1f µs, Redis time in scripts %.1f µs; "+
 		"Redis ran %.1f commands, scripts' inner calls included (%s); %s; %s",
 		per(cpu.redis-u.cpu.redis), per(cpu.self-u.cpu.self), float64(du["eval"]+du["evalsha"])/float64(n),

@@ -112,54 +112,61 @@ func e2eComparison() comparison {
 		name:  "e2e",
 		title: "2. end to end",
 		rows: []rowSpec{
-			{key: "process", metric: fmt.Sprintf("process N, no-op handler, Concurrency %d", e2eConcurrency), unit: "msgs/s", target: ratioAtLeast(4)},
+			{key: "process", metric: fmt.Sprintf("process N, no-op handler, Concurrency %d", e2eConcurrency), unit: "msgs/s", targets: []target{
+				ratioAtLeast(asynqSys, 4), ratioAtLeast(asynqSys, 6), aheadOf(riverSys), aheadOf(bullmqSys), ratioAtLeast(ceilingSys, 0.7),
+			}},
 			{key: "enqueue", metric: "enqueue N (batch path)", unit: "msgs/s"},
 			{key: "overall", metric: "enqueue N, then process them: overall", unit: "msgs/s"},
+			{key: "cmds", metric: "Redis commands per message while processing (scripts' inner calls included)", unit: "cmds", targets: []target{fairwayAtMost(8, "cmds")}},
+			{key: "redisus", metric: "Redis time per message while processing (main thread CPU)", unit: "µs"},
 		},
-		fairway: func(ctx context.Context, e *env) (measurement, error) {
-			f, err := newFairway(ctx, e, "e2e")
-			if err != nil {
-				return nil, err
-			}
-			defer f.close()
-			n := e.sizes.e2e
-			enqueue, err := deliverAll(ctx, f.b, f.queue, n)
-			if err != nil {
-				return nil, err
-			}
-			var handled atomic.Int64
-			done := make(chan struct{})
-			return processAll(ctx, e, n, enqueue, f.unfinished,
-				func() (func() error, error) {
-					w, err := f.startWorker(ctx, e, e2eConcurrency, func(context.Context, *broker.Message) error {
-						if handled.Add(1) == int64(n) {
-							close(done)
-						}
-						return nil
-					})
-					return func() error { return f.stopWorker(w) }, err
-				}, done)
-		},
-		asynq: func(ctx context.Context, e *env) (measurement, error) {
-			a := newAsynq(e, "e2e", e.sizes.asynqEnqueuers)
-			defer a.close()
-			n := e.sizes.e2e
-			enqueue, err := a.enqueueAll(ctx, n, e.sizes.asynqEnqueuers, func(int) []byte { return body100 })
-			if err != nil {
-				return nil, err
-			}
-			var handled atomic.Int64
-			done := make(chan struct{})
-			return processAll(ctx, e, n, enqueue, a.unfinished,
-				func() (func() error, error) {
-					srv, err := a.startServer(e2eConcurrency, func(context.Context, *asynq.Task) error {
-						if handled.Add(1) == int64(n) {
-							close(done)
-						}
-						return nil
-					})
-					return func() error { return a.stopServer(srv) }, err
-				}, done)
+		measure: measures{
+			fairwaySys: func(ctx context.Context, e *env) (measurement, error) {
+				f, err := newFairway(ctx, e, "e2e")
+				if err != nil {
+					return nil, err
+				}
+				defer f.close()
+				n := e.sizes.e2e
+				enqueue, err := deliverAll(ctx, f.b, f.queue, n)
+				if err != nil {
+					return nil, err
+				}
+				var handled atomic.Int64
+				done := make(chan struct{})
+				return processAll(ctx, e, n, enqueue, f.unfinished,
+					func() (func() error, error) {
+						w, err := f.startWorker(ctx, e, e2eConcurrency, func(context.Context, *broker.Message) error {
+							if handled.Add(1) == int64(n) {
+								close(done)
+							}
+							return nil
+						})
+						return func() error { return f.stopWorker(w) }, err
+					}, done)
+			},
+			asynqSys: func(ctx context.Context, e *env) (measurement, error) {
+				a := newAsynq(e, "e2e", e.sizes.asynqEnqueuers)
+				defer a.close()
+				n := e.sizes.e2e
+				enqueue, err := a.enqueueAll(ctx, n, e.sizes.asynqEnqueuers, func(int) []byte { return body100 })
+				if err != nil {
+					return nil, err
+				}
+				var handled atomic.Int64
+				done := make(chan struct{})
+				return processAll(ctx, e, n, enqueue, a.unfinished,
+					func() (func() error, error) {
+						srv, err := a.startServer(e2eConcurrency, func(context.Context, *asynq.Task) error {
+							if handled.Add(1) == int64(n) {
+								close(done)
+							}
+							return nil
+						})
+						return func() error { return a.stopServer(srv) }, err
+					}, done)
+			},
+			riverSys: riverE2E, bullmqSys: bullmqMeasure("e2e", func(e *env) int { return e.sizes.e2e }), ceilingSys: ceilingE2E,
 		},
 	}
 }
@@ -208,5 +215,7 @@ func processAll(ctx context.Context, e *env, n int, enqueue time.Duration,
 		"process": {float64(n) / process.Seconds()},
 		"enqueue": {float64(n) / enqueue.Seconds()},
 		"overall": {float64(n) / (enqueue + process).Seconds()},
+		"cmds":    {u.cmdsPerMsg},
+		"redisus": {u.mainMicrosPerMsg},
 	}, nil
 }

@@ -48,28 +48,33 @@ func enqueueSingleComparison() comparison {
 		title: "1. enqueue, single",
 		rows: []rowSpec{{
 			key: "rate", metric: strconv.Itoa(enqueueGoroutines) + " goroutines, one message per call", unit: "msgs/s",
-			target: ratioAtLeast(1),
+			targets: []target{ratioAtLeast(asynqSys, 1), ratioAtLeast(asynqSys, 1.5)},
 		}},
-		fairway: func(ctx context.Context, e *env) (measurement, error) {
-			f, err := newFairway(ctx, e, "enqueue")
-			if err != nil {
-				return nil, err
-			}
-			defer f.close()
-			n := e.sizes.enqueueSingle
-			return enqueued(ctx, e, n, f.ready, func() (time.Duration, error) {
-				return parallel(ctx, n, enqueueGoroutines, func(ctx context.Context, i int) error {
-					return f.b.DeliverBytes(ctx, f.queue, facetNames[i%benchFacets], body100)
+		measure: measures{
+			fairwaySys: func(ctx context.Context, e *env) (measurement, error) {
+				f, err := newFairway(ctx, e, "enqueue")
+				if err != nil {
+					return nil, err
+				}
+				defer f.close()
+				n := e.sizes.enqueueSingle
+				return enqueued(ctx, e, n, f.ready, func() (time.Duration, error) {
+					return parallel(ctx, n, enqueueGoroutines, func(ctx context.Context, i int) error {
+						return f.b.DeliverBytes(ctx, f.queue, facetNames[i%benchFacets], body100)
+					})
 				})
-			})
-		},
-		asynq: func(ctx context.Context, e *env) (measurement, error) {
-			a := newAsynq(e, "enqueue", 0)
-			defer a.close()
-			n := e.sizes.enqueueSingle
-			return enqueued(ctx, e, n, a.pending, func() (time.Duration, error) {
-				return a.enqueueAll(ctx, n, enqueueGoroutines, func(int) []byte { return body100 })
-			})
+			},
+			asynqSys: func(ctx context.Context, e *env) (measurement, error) {
+				a := newAsynq(e, "enqueue", 0)
+				defer a.close()
+				n := e.sizes.enqueueSingle
+				return enqueued(ctx, e, n, a.pending, func() (time.Duration, error) {
+					return a.enqueueAll(ctx, n, enqueueGoroutines, func(int) []byte { return body100 })
+				})
+			},
+			riverSys:   riverEnqueueSingle,
+			bullmqSys:  bullmqMeasure("enqueue", func(e *env) int { return e.sizes.enqueueSingle }),
+			ceilingSys: ceilingEnqueueSingle,
 		},
 	}
 }
@@ -80,34 +85,39 @@ func enqueueBatchComparison(s compareSizes) comparison {
 		title: "1. enqueue, batched",
 		rows: []rowSpec{{
 			key: "rate", unit: "msgs/s",
-			metric: fmt.Sprintf("Fairway DeliverBatch(%d) ×%d goroutines; asynq Enqueue ×%d goroutines",
-				enqueueBatchSize, enqueueBatchGoroutines, s.asynqEnqueuers),
-			target: ratioAtLeast(3),
+			metric: fmt.Sprintf("Fairway, ceiling: batches of %d ×%d goroutines; River InsertMany(%d), BullMQ addBulk(%d); asynq Enqueue ×%d goroutines",
+				enqueueBatchSize, enqueueBatchGoroutines, enqueueBatchSize, enqueueBatchSize, s.asynqEnqueuers),
+			targets: []target{ratioAtLeast(asynqSys, 3)},
 		}},
-		fairway: func(ctx context.Context, e *env) (measurement, error) {
-			f, err := newFairway(ctx, e, "batch")
-			if err != nil {
-				return nil, err
-			}
-			defer f.close()
-			batch := make([]broker.Delivery, enqueueBatchSize)
-			for i := range batch {
-				batch[i] = broker.Delivery{Topic: f.queue, Facet: facetNames[i%benchFacets], Body: body100}
-			}
-			calls := e.sizes.enqueueBatch / enqueueBatchSize
-			return enqueued(ctx, e, calls*enqueueBatchSize, f.ready, func() (time.Duration, error) {
-				return parallel(ctx, calls, enqueueBatchGoroutines, func(ctx context.Context, _ int) error {
-					return f.b.DeliverBatch(ctx, batch)
+		measure: measures{
+			fairwaySys: func(ctx context.Context, e *env) (measurement, error) {
+				f, err := newFairway(ctx, e, "batch")
+				if err != nil {
+					return nil, err
+				}
+				defer f.close()
+				batch := make([]broker.Delivery, enqueueBatchSize)
+				for i := range batch {
+					batch[i] = broker.Delivery{Topic: f.queue, Facet: facetNames[i%benchFacets], Body: body100}
+				}
+				calls := e.sizes.enqueueBatch / enqueueBatchSize
+				return enqueued(ctx, e, calls*enqueueBatchSize, f.ready, func() (time.Duration, error) {
+					return parallel(ctx, calls, enqueueBatchGoroutines, func(ctx context.Context, _ int) error {
+						return f.b.DeliverBatch(ctx, batch)
+					})
 				})
-			})
-		},
-		asynq: func(ctx context.Context, e *env) (measurement, error) {
-			a := newAsynq(e, "batch", e.sizes.asynqEnqueuers)
-			defer a.close()
-			n := e.sizes.enqueueBatch
-			return enqueued(ctx, e, n, a.pending, func() (time.Duration, error) {
-				return a.enqueueAll(ctx, n, e.sizes.asynqEnqueuers, func(int) []byte { return body100 })
-			})
+			},
+			asynqSys: func(ctx context.Context, e *env) (measurement, error) {
+				a := newAsynq(e, "batch", e.sizes.asynqEnqueuers)
+				defer a.close()
+				n := e.sizes.enqueueBatch
+				return enqueued(ctx, e, n, a.pending, func() (time.Duration, error) {
+					return a.enqueueAll(ctx, n, e.sizes.asynqEnqueuers, func(int) []byte { return body100 })
+				})
+			},
+			riverSys:   riverEnqueueBatch,
+			bullmqSys:  bullmqMeasure("batch", func(e *env) int { return e.sizes.enqueueBatch }),
+			ceilingSys: ceilingEnqueueBatch,
 		},
 	}
 }

@@ -45,81 +45,84 @@ func fairnessComparison() comparison {
 		rows: []rowSpec{
 			{key: "pos", metric: "small tenants' messages: finish position, p50", reduce: pooledPercentile(0.50)},
 			{key: "pos", metric: "p99", reduce: pooledPercentile(0.99)},
-			{key: "pos", metric: "max (all done by)", reduce: pooledPercentile(1), target: fairwayAtMost(1100, "")},
+			{key: "pos", metric: "max (all done by)", reduce: pooledPercentile(1), targets: []target{fairwayAtMost(1100, "")}},
 		},
-		fairway: func(ctx context.Context, e *env) (measurement, error) {
-			f, err := newFairway(ctx, e, "fairness")
-			if err != nil {
-				return nil, err
-			}
-			defer f.close()
-			s := e.sizes
-			big := make([]broker.Delivery, s.fairBig)
-			for i := range big {
-				big[i] = broker.Delivery{Topic: f.queue, Facet: fairBigTenant, Body: fairBody(fairBigTenant)}
-			}
-			for chunk := range slices.Chunk(big, e2eBatch) {
-				if err := f.b.DeliverBatch(ctx, chunk); err != nil {
+		measure: measures{
+			fairwaySys: func(ctx context.Context, e *env) (measurement, error) {
+				f, err := newFairway(ctx, e, "fairness")
+				if err != nil {
 					return nil, err
 				}
-			}
-			for t := range s.fairTenants {
-				small := make([]broker.Delivery, s.fairEach)
-				for i := range small {
-					small[i] = broker.Delivery{Topic: f.queue, Facet: smallTenant(t), Body: fairBody(smallTenant(t))}
+				defer f.close()
+				s := e.sizes
+				big := make([]broker.Delivery, s.fairBig)
+				for i := range big {
+					big[i] = broker.Delivery{Topic: f.queue, Facet: fairBigTenant, Body: fairBody(fairBigTenant)}
 				}
-				if err := f.b.DeliverBatch(ctx, small); err != nil {
-					return nil, err
-				}
-			}
-			p := newPositions(s)
-			w, err := f.startWorker(ctx, e, fairConcurrency, func(_ context.Context, m *broker.Message) error {
-				p.finished(m.Facet != fairBigTenant)
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			err = p.wait(ctx)
-			if stopErr := f.stopWorker(w); err == nil {
-				err = stopErr
-			}
-			if err != nil {
-				return nil, err
-			}
-			return p.measurement(e)
-		},
-		asynq: func(ctx context.Context, e *env) (measurement, error) {
-			a := newAsynq(e, "fairness", 0)
-			defer a.close()
-			s := e.sizes
-			bigBody := fairBody(fairBigTenant)
-			if _, err := a.enqueueAll(ctx, s.fairBig, enqueueGoroutines, func(int) []byte { return bigBody }); err != nil {
-				return nil, err
-			}
-			for t := range s.fairTenants {
-				for range s.fairEach {
-					if err := a.enqueue(ctx, fairBody(smallTenant(t))); err != nil {
+				for chunk := range slices.Chunk(big, e2eBatch) {
+					if err := f.b.DeliverBatch(ctx, chunk); err != nil {
 						return nil, err
 					}
 				}
-			}
-			p := newPositions(s)
-			srv, err := a.startServer(fairConcurrency, func(_ context.Context, t *asynq.Task) error {
-				p.finished(!strings.HasPrefix(string(t.Payload()), fairBigTenant+" "))
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			err = p.wait(ctx)
-			if stopErr := a.stopServer(srv); err == nil {
-				err = stopErr
-			}
-			if err != nil {
-				return nil, err
-			}
-			return p.measurement(e)
+				for t := range s.fairTenants {
+					small := make([]broker.Delivery, s.fairEach)
+					for i := range small {
+						small[i] = broker.Delivery{Topic: f.queue, Facet: smallTenant(t), Body: fairBody(smallTenant(t))}
+					}
+					if err := f.b.DeliverBatch(ctx, small); err != nil {
+						return nil, err
+					}
+				}
+				p := newPositions(s)
+				w, err := f.startWorker(ctx, e, fairConcurrency, func(_ context.Context, m *broker.Message) error {
+					p.finished(m.Facet != fairBigTenant)
+					return nil
+				})
+				if err != nil {
+					return nil, err
+				}
+				err = p.wait(ctx)
+				if stopErr := f.stopWorker(w); err == nil {
+					err = stopErr
+				}
+				if err != nil {
+					return nil, err
+				}
+				return p.measurement(e)
+			},
+			asynqSys: func(ctx context.Context, e *env) (measurement, error) {
+				a := newAsynq(e, "fairness", 0)
+				defer a.close()
+				s := e.sizes
+				bigBody := fairBody(fairBigTenant)
+				if _, err := a.enqueueAll(ctx, s.fairBig, enqueueGoroutines, func(int) []byte { return bigBody }); err != nil {
+					return nil, err
+				}
+				for t := range s.fairTenants {
+					for range s.fairEach {
+						if err := a.enqueue(ctx, fairBody(smallTenant(t))); err != nil {
+							return nil, err
+						}
+					}
+				}
+				p := newPositions(s)
+				srv, err := a.startServer(fairConcurrency, func(_ context.Context, t *asynq.Task) error {
+					p.finished(!strings.HasPrefix(string(t.Payload()), fairBigTenant+" "))
+					return nil
+				})
+				if err != nil {
+					return nil, err
+				}
+				err = p.wait(ctx)
+				if stopErr := a.stopServer(srv); err == nil {
+					err = stopErr
+				}
+				if err != nil {
+					return nil, err
+				}
+				return p.measurement(e)
+			},
+			riverSys: riverFairness, bullmqSys: bullmqMeasure("fairness", func(e *env) int { return e.sizes.fairBig }), ceilingSys: ceilingFairness,
 		},
 	}
 }

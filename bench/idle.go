@@ -91,20 +91,7 @@ func idleComparison() comparison {
 			if err != nil {
 				return nil, err
 			}
-			window := e.sizes.idleWindow
-			sent, processed, err := watchIdle(ctx, e, window)
-			if stopErr := stop(); err == nil {
-				err = stopErr
-			}
-			if err != nil {
-				return nil, err
-			}
-			e.note("in %v, sent %s; processed, with the calls inside scripts, %s", window, describe(sent), describe(processed))
-			return measurement{
-				"sent":      {float64(total(sent))},
-				"processed": {float64(total(processed))},
-				"seconds":   {window.Seconds()},
-			}, nil
+			return idleMeasurement(ctx, e, stop)
 		}
 	}
 	return comparison{
@@ -114,28 +101,50 @@ func idleComparison() comparison {
 			{key: "sent", metric: "commands sent to Redis", unit: "cmds/s", reduce: pooledRate},
 			{key: "processed", metric: "commands Redis ran, incl. inside scripts", unit: "cmds/s", reduce: pooledRate},
 		},
-		fairway: measure(func(ctx context.Context, e *env) (func() error, error) {
-			f, err := newFairway(ctx, e, "idle")
-			if err != nil {
-				return nil, err
-			}
-			w, err := f.startWorker(ctx, e, 10, func(context.Context, *broker.Message) error { return nil })
-			if err != nil {
-				f.close()
-				return nil, err
-			}
-			return func() error { defer f.close(); return f.stopWorker(w) }, nil
-		}),
-		asynq: measure(func(_ context.Context, e *env) (func() error, error) {
-			a := newAsynq(e, "idle", 0)
-			srv, err := a.startServer(10, func(context.Context, *asynq.Task) error { return nil })
-			if err != nil {
-				a.close()
-				return nil, err
-			}
-			return func() error { defer a.close(); return a.stopServer(srv) }, nil
-		}),
+		measure: measures{
+			fairwaySys: measure(func(ctx context.Context, e *env) (func() error, error) {
+				f, err := newFairway(ctx, e, "idle")
+				if err != nil {
+					return nil, err
+				}
+				w, err := f.startWorker(ctx, e, 10, func(context.Context, *broker.Message) error { return nil })
+				if err != nil {
+					f.close()
+					return nil, err
+				}
+				return func() error { defer f.close(); return f.stopWorker(w) }, nil
+			}),
+			asynqSys: measure(func(_ context.Context, e *env) (func() error, error) {
+				a := newAsynq(e, "idle", 0)
+				srv, err := a.startServer(10, func(context.Context, *asynq.Task) error { return nil })
+				if err != nil {
+					a.close()
+					return nil, err
+				}
+				return func() error { defer a.close(); return a.stopServer(srv) }, nil
+			}),
+			bullmqSys: bullmqMeasure("idle", func(*env) int { return 0 }),
+		},
 	}
+}
+
+// idleMeasurement watches a worker just started for e.sizes.idleWindow,
+// then stops it.
+func idleMeasurement(ctx context.Context, e *env, stop func() error) (measurement, error) {
+	window := e.sizes.idleWindow
+	sent, processed, err := watchIdle(ctx, e, window)
+	if stopErr := stop(); err == nil {
+		err = stopErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.note("in %v, sent %s; processed, with the calls inside scripts, %s", window, describe(sent), describe(processed))
+	return measurement{
+		"sent":      {float64(total(sent))},
+		"processed": {float64(total(processed))},
+		"seconds":   {window.Seconds()},
+	}, nil
 }
 
 func diff(after, before map[string]int64) map[string]int64 {

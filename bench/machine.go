@@ -185,7 +185,7 @@ func infoField(info, name string) string {
 // resultsDoc is the results file: the table, then the machine and the run.
 func resultsDoc(table string, m *machine, opts compareOptions, e *env) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Fairway vs asynq: results of one run\n\n")
+	fmt.Fprintf(&b, "# Fairway and its peers: results of one run\n\n")
 	fmt.Fprintf(&b, "Written by `%s` on %s. See BENCHMARKS.md at the repository root for what each row measures.\n\n",
 		opts.command, m.date.Format("2006-01-02 15:04 MST"))
 	b.WriteString(table)
@@ -196,9 +196,16 @@ func resultsDoc(table string, m *machine, opts compareOptions, e *env) string {
 	fmt.Fprintf(&b, "- CPU: %s, %d cores (the benchmark process and redis-server share them)\n", m.cpuModel, m.cores)
 	fmt.Fprintf(&b, "- Go %s, redis-server %s (private, on loopback, no persistence), asynq %s, Fairway %s\n",
 		strings.TrimPrefix(m.goVersion, "go"), m.redisVersion, m.asynqVersion, m.fairwayCommit)
+	if e.river != nil {
+		fmt.Fprintf(&b, "- River %s (riverpgxv5) on postgres %s (private, on loopback, %s)\n",
+			moduleVersion("github.com/riverqueue/river"), e.river.pgVer, strings.Join(riverPGSettings, ", "))
+	}
+	if e.bullmq != nil {
+		fmt.Fprintf(&b, "- BullMQ %s with ioredis %s on node %s\n", bullmqVersion, ioredisVersion, e.bullmq.nodeVersion)
+	}
 	fmt.Fprintf(&b, "- %d round(s), %s; each figure is the median of the rounds, except latencies and idle rates, computed over all rounds' samples pooled\n",
 		opts.rounds, map[bool]string{true: "quick (smoke) sizes", false: "full sizes"}[opts.quick])
-	fmt.Fprintf(&b, "- sizes: enqueue %d single, %d batched; e2e %d; pickup %d (Fairway) and %d (asynq) per round; memory %d; fairness %d + %d×%d; facets %v, %d pulls each; idle %v per round\n",
+	fmt.Fprintf(&b, "- sizes: enqueue %d single, %d batched; e2e %d; pickup %d (Fairway, BullMQ) and %d (asynq, River) per round; memory %d; fairness %d + %d×%d; facets %v, %d pulls each; idle %v per round\n",
 		s.enqueueSingle, s.enqueueBatch, s.e2e, s.pickupFairway, s.pickupAsynq, s.memory,
 		s.fairBig, s.fairTenants, s.fairEach, s.facetCounts, s.facetPulls, s.idleWindow)
 	fmt.Fprintf(&b, "- run time %v; load average (1, 5, 15 min) at the start %s, after each round %s\n",

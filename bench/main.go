@@ -8,11 +8,14 @@
 //
 //	cd bench && go run . [-n 100000] [-scenarios e2e,pickup,idle] [-check]
 //
-// With -compare it runs every scenario for Fairway and for asynq on the same
-// server, in rounds, and prints one table with both figures, their ratio and
-// the targets (make bench-compare):
+// With -compare it runs every scenario for Fairway, asynq, River, BullMQ and
+// a ceiling program of our own (a bare fair pull in Lua) on the same server,
+// in rounds, and prints one table with every system's figure, Fairway's
+// ratio to each and the targets (make bench-compare). River and BullMQ need
+// postgres and node; either is skipped, with a line saying why, when its
+// runtime is missing:
 //
-//	cd bench && go run . -compare [-rounds 3] [-quick] [-scenarios enqueue,...] [-out results/latest.md]
+//	cd bench && go run . -compare [-rounds 3] [-quick] [-scenarios enqueue,...] [-systems fairway,asynq,...] [-out results/latest.md]
 //
 // With -breakdown it shows, per message, the Redis commands and time each
 // operation costs (DeliverBatch, PullN and AckMany at several sizes, and
@@ -64,6 +67,11 @@ type env struct {
 	round int          // the comparison's round under way, from 0
 	label string       // the comparison run under way, for its notes
 	notes []string     // the comparison's details, for the results file
+	// skipped are the selected systems that could not be set up, with the
+	// reason.
+	skipped map[system]string
+	river   *riverPeer  // the River peer's postgres, once set up
+	bullmq  *bullmqPeer // the BullMQ peer's node and package, once set up
 }
 
 // printf reports progress and details on the info writer.
@@ -98,7 +106,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	names := fs.String("scenarios", "", "comma-separated scenarios to run (default: all of the mode)")
 	check := fs.Bool("check", false, "exit 1 if a target is missed")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the scenarios to this file")
-	compare := fs.Bool("compare", false, "compare Fairway with asynq, scenario by scenario")
+	compare := fs.Bool("compare", false, "compare Fairway with the other systems, scenario by scenario")
+	systemsFlag := fs.String("systems", "fairway,asynq,river,bullmq,ceiling", "with -compare: comma-separated systems to measure")
 	rounds := fs.Int("rounds", 3, "with -compare: rounds; figures are their medians")
 	quick := fs.Bool("quick", false, "with -compare: a smoke run, about a tenth of the work, one round unless -rounds is given")
 	out := fs.String("out", "", "with -compare: also write the table and the machine's details to this file")
@@ -123,6 +132,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *rounds < 1 {
 		return fmt.Errorf("-rounds %d is below 1", *rounds)
+	}
+	systems, err := parseSystems(*systemsFlag)
+	if err != nil {
+		return err
 	}
 	var selected []scenario
 	if !*compare {
@@ -160,7 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *compare {
 		return runCompare(ctx, e, compareOptions{
-			rounds: *rounds, quick: *quick, names: *names, out: *out,
+			rounds: *rounds, quick: *quick, names: *names, out: *out, systems: systems,
 			command: "cd bench && go run . " + strings.Join(args, " "),
 		}, stdout)
 	}

@@ -142,11 +142,14 @@ func pickupComparison() comparison {
 		name:  "pickup",
 		title: "3. idle pickup",
 		rows: []rowSpec{
-			{key: "lat", metric: "p50, enqueue → handler start", unit: "ms", reduce: pooledPercentile(0.50), target: fairwayAtMost(2, "ms")},
+			{key: "lat", metric: "p50, enqueue → handler start", unit: "ms", reduce: pooledPercentile(0.50), targets: []target{fairwayAtMost(2, "ms")}},
 			{key: "lat", metric: "p99", unit: "ms", reduce: pooledPercentile(0.99)},
 			{key: "lat", metric: "max", unit: "ms", reduce: pooledPercentile(1)},
 		},
-		fairway: measure(pickupFairway, func(e *env) int { return e.sizes.pickupFairway }),
-		asynq:   measure(pickupAsynq, func(e *env) int { return e.sizes.pickupAsynq }),
+		measure: measures{
+			fairwaySys: measure(pickupFairway, func(e *env) int { return e.sizes.pickupFairway }),
+			asynqSys:   measure(pickupAsynq, func(e *env) int { return e.sizes.pickupAsynq }),
+			riverSys:   riverPickup, bullmqSys: bullmqMeasure("pickup", func(e *env) int { return e.sizes.pickupFairway }),
+		},
 	}
 }

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,11 +68,17 @@ func succeed(context.Context, *broker.Message) error { return nil }
 // handler's result asked for.
 func TestObserverReportIsWhatTheWorkerDid(t *testing.T) {
 	t.Parallel()
+	// steal takes the lease and keeps it, so that no later run can settle
+	// the message (and be reported) before the first run's ack or nack.
 	steal := func(ctx context.Context, b *broker.Broker, m *broker.Message) error {
 		if err := b.Release(ctx, m); err != nil {
 			return err
 		}
-		return nil
+		got, err := b.PullWith(ctx, m.Queue, broker.PullOptions{Lease: time.Minute})
+		if err == nil && (len(got.Messages) != 1 || got.Messages[0].ID != m.ID) {
+			err = fmt.Errorf("the thief pulled %d messages, not %s", len(got.Messages), m.ID)
+		}
+		return err
 	}
 	fail := func(err error) worker.HandlerFunc {
 		return func(context.Context, *broker.Message) error { return err }
@@ -112,7 +119,9 @@ func TestObserverReportIsWhatTheWorkerDid(t *testing.T) {
 				b := newBroker(t, rdb, broker.Config{})
 				h := tt.handler(b)
 				rec := &recorder{}
-				w := worker.New(b, quick(worker.Config{}))
+				// One handler at a time: no second pull while the first
+				// run holds the slot.
+				w := worker.New(b, quick(worker.Config{Concurrency: 1}))
 				w.Observe(rec)
 				var ran atomic.Bool
 				w.HandleFunc("q", func(ctx context.Context, m *broker.Message) error {
