@@ -5,16 +5,12 @@ import (
 	"fmt"
 )
 
-// migrateStep is how many entries of the older layout one call moves: a
-// bounded step, so that no call holds Redis for long.
-const migrateStep = 1000
-
 // MigrateLayout moves a queue that a release before 0.2.0 wrote (key layout
 // 1: its attempts and leases in the att and lease hashes) to this release's
 // layout, on every partition, and returns once nothing of the old layout is
-// left. Pulls do the same on first use, a bounded step at a time, pulling
-// nothing until it is done; MigrateLayout does it ahead of the workers, as
-// `fairway migrate` does. Stop every worker of an older release first: its
+// left. A pull does the same on first use, before it pulls anything;
+// MigrateLayout does it ahead of the workers, as `fairway migrate` does. One
+// script call per partition moves it all: O(messages retried or in flight). Stop every worker of an older release first: its
 // acks would no longer match the leases. Running it again does nothing.
 func (b *Broker) MigrateLayout(ctx context.Context, queue string) error {
 	if err := ValidateQueueName(queue); err != nil {
@@ -29,23 +25,12 @@ func (b *Broker) MigrateLayout(ctx context.Context, queue string) error {
 		return err
 	}
 	for _, part := range p.all() {
-		for {
-			code, err := b.runQueue(ctx, scriptMigrate, part, migrateStep).Int64()
-			if err != nil {
-				return wrapRedis("migrate", err)
-			}
-			if code < 0 {
-				if part == queue {
-					return fmt.Errorf("%w %q", ErrUnknownQueue, queue)
-				}
-				break // a draining partition already gone
-			}
-			if code == 1 {
-				break
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		code, err := b.runQueue(ctx, scriptMigrate, part).Int64()
+		if err != nil {
+			return wrapRedis("migrate", err)
+		}
+		if code < 0 && part == queue {
+			return fmt.Errorf("%w %q", ErrUnknownQueue, queue)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -83,15 +84,12 @@ func (f *ackFailer) matches(args []any) bool {
 		}
 		return false
 	}
+	// A lease script names the message by its lease, "<ID>|...", last.
+	names := func(a any) bool { return strings.HasPrefix(fmt.Sprint(a), f.id+"|") }
 	if !f.anyArg {
-		return fmt.Sprint(args[len(args)-2]) == f.id
+		return names(args[len(args)-1])
 	}
-	for _, a := range args {
-		if fmt.Sprint(a) == f.id {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(args, names)
 }
 
 func (f *ackFailer) DialHook(next redis.DialHook) redis.DialHook { return next }

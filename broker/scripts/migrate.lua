@@ -1,12 +1,11 @@
--- migrate.lua: one bounded step of moving a queue of layout 1 (the att and
--- lease hashes) to this layout (see migrate_layout in lib.lua). Pulls do
--- the same on first use; this runs it ahead, for an operator.
+-- migrate.lua: moves a queue of layout 1 (the att and lease hashes) to
+-- this layout (see migrate_layout in lib.lua). Pulls do the same on first
+-- use; this runs it ahead, for an operator.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel (unused)
--- ARGV[2] the most entries to move in this call
--- Returns 1 when nothing of layout 1 is left, 0 when more calls are needed,
--- -1 when the queue does not exist.
+-- Returns 1 when nothing of layout 1 is left, -1 when the queue does not
+-- exist.
 local limit = queue_limit()
 if not limit then return -1 end
-if migrate_layout(tonumber(ARGV[2]), limit) then return 1 end
-return 0
+migrate_layout(limit)
+return 1

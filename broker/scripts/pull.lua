@@ -59,14 +59,10 @@ if seen then
   return out
 end
 
--- A queue written by layout 1 is moved to this one on first use, a bounded
--- step per pull (see migrate_layout; Broker.MigrateLayout does it ahead).
--- Until it is done, a call only migrates (more = 1: call again), so that
--- no message is pulled or reclaimed before its attempts have moved.
-if not migrate_layout(tonumber(ARGV[7]), limit) then
-  out[2] = 1
-  return out
-end
+-- A queue written by layout 1 is moved to this one on first use, before
+-- anything is pulled or reclaimed (see migrate_layout; Broker.MigrateLayout
+-- does it ahead).
+migrate_layout(limit)
 reclaim(now, limit, tonumber(ARGV[7]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 -- A queue with no rate limit reads nothing more for them than cfg.rated.
 local R = cfg[3] and rate_lib()

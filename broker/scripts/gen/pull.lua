@@ -253,15 +253,16 @@ local function end_lease(v, f, limit)
   if limit > 0 then hincr(K_INFLIGHT, f, -1) end
 end
 
--- migrate_layout moves up to n entries of the layout 1 keys att and lease
--- into this layout: a leased message's attempts and token into its lease
--- member, another's attempts into its attempts field. It returns true once
--- nothing of layout 1 is left. The in-flight counts of a queue without a
--- limit are dropped, as they are no longer kept.
-local function migrate_layout(n, limit)
+-- migrate_layout moves what the layout 1 keys att and lease hold into this
+-- layout: a leased message's attempts and token into its lease member,
+-- another's attempts into its attempts field; the in-flight counts of a
+-- queue without a limit are dropped, as they are no longer kept. Only
+-- messages retried or in flight have entries there, so one call moves all
+-- of them (with the commands the scripts' ACL already allows). It returns
+-- true when nothing of layout 1 is left, as it always is after it.
+local function migrate_layout(limit)
   if redis.call('EXISTS', K_ATT, K_LEASE) == 0 then return true end
-  local res = redis.call('HSCAN', K_ATT, 0, 'COUNT', n)
-  local fields = res[2]
+  local fields = redis.call('HGETALL', K_ATT)
   for i = 1, #fields, 2 do
     local id, att = fields[i], num(fields[i + 1])
     local deadline = redis.call('ZSCORE', K_LEASED, id)
@@ -272,16 +273,13 @@ local function migrate_layout(n, limit)
       local f = envelope_facet(redis.call('HGET', K_MSGS, id)) or (sep and string.sub(v, sep + 1)) or ''
       redis.call('ZREM', K_LEASED, id)
       if f ~= '' then redis.call('ZADD', K_LEASED, deadline, lease_member(id, token, math.max(att, 1), f)) end
-      redis.call('HDEL', K_LEASE, id)
     else
       set_attempts(id, att)
     end
-    redis.call('HDEL', K_ATT, id)
   end
-  if redis.call('HLEN', K_ATT) > 0 then return false end
   -- Leases without attempts (only foreign writes leave them) are found by
   -- reclaim, which reads a bare ID as a lease of attempt 0.
-  redis.call('DEL', K_LEASE)
+  redis.call('DEL', K_ATT, K_LEASE)
   if limit == 0 then redis.call('DEL', K_INFLIGHT) end
   return true
 end
@@ -459,14 +457,10 @@ if seen then
   return out
 end
 
--- A queue written by layout 1 is moved to this one on first use, a bounded
--- step per pull (see migrate_layout; Broker.MigrateLayout does it ahead).
--- Until it is done, a call only migrates (more = 1: call again), so that
--- no message is pulled or reclaimed before its attempts have moved.
-if not migrate_layout(tonumber(ARGV[7]), limit) then
-  out[2] = 1
-  return out
-end
+-- A queue written by layout 1 is moved to this one on first use, before
+-- anything is pulled or reclaimed (see migrate_layout; Broker.MigrateLayout
+-- does it ahead).
+migrate_layout(limit)
 reclaim(now, limit, tonumber(ARGV[7]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 -- A queue with no rate limit reads nothing more for them than cfg.rated.
 local R = cfg[3] and rate_lib()

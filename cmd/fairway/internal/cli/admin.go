@@ -231,10 +231,9 @@ func attemptsText(n int64) string {
 var migrateCmd = &command{
 	name: "migrate", args: "[QUEUE...]", summary: "move queues written by a release before 0.2.0 to this key layout",
 	help: `Moves the attempts and leases that releases before 0.2.0 kept in the att and lease
-hashes into this release's layout, a bounded step at a time, on every partition;
-without QUEUE, every queue. Pulls do the same on first use (pulling nothing until it
-is done); this does it ahead. Stop the workers of the older release first. Running
-it again does nothing.`,
+hashes into this release's layout, on every partition; without QUEUE, every queue.
+A pull does the same on first use, before it pulls anything; this does it ahead.
+Stop the workers of the older release first. Running it again does nothing.`,
 	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			for _, q := range args {
