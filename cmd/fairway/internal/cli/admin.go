@@ -137,74 +137,77 @@ var priorityCmd = &command{
 	},
 }
 
-var limitCmd = &command{
-	name: "limit", args: "QUEUE [N]", summary: "show or set the most messages in flight per facet (0: no limit)",
+var limitCmd = queueNumber{
+	name: "limit", summary: "show or set the most messages in flight per facet (0: no limit)",
 	help: "Without N, shows the queue's in-flight limit per facet (the same for every facet; there\nare no per-facet overrides).",
-	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
-		return func(ctx context.Context, args []string) error {
-			if err := wantArgs(args, 1, 2, "QUEUE [N]"); err != nil {
-				return err
-			}
-			if len(args) == 1 {
-				return a.showLimit(ctx, args[0])
-			}
-			n, err := argInRange("limit", args[1], 0, math.MaxInt)
-			if err != nil {
-				return err
-			}
-			return a.act(ctx, func(ctx context.Context) error {
-				return a.b.SetInflightLimit(ctx, args[0], n)
-			}, limitJSON{Queue: args[0], InFlightLimit: int64(n)}, "queue %q now leases at most %d message(s) per facet at once (0: no limit)", args[0], n)
-		}
+	max:  math.MaxInt,
+	set:  (*broker.Broker).SetInflightLimit,
+	of:   func(st broker.QueueStats) int64 { return st.InflightLimit },
+	json: func(q string, n int64) any { return limitJSON{Queue: q, InFlightLimit: n} },
+	said: func(q string, n int64) string {
+		return fmt.Sprintf("queue %q now leases at most %d message(s) per facet at once (0: no limit)", q, n)
 	},
-}
+	shown: func(q string, n int64) string {
+		if n == 0 {
+			return fmt.Sprintf("queue %q: no in-flight limit (set one with 'fairway limit %s N')", q, q)
+		}
+		return fmt.Sprintf("queue %q: at most %d message(s) in flight per facet", q, n)
+	},
+}.command()
 
-// showLimit prints queue's in-flight limit per facet.
-func (a *app) showLimit(ctx context.Context, queue string) error {
-	b, ctx, cancel, err := a.brokerOp(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	st, err := b.Stats(ctx, queue)
-	if err != nil {
-		return err
-	}
-	if a.json {
-		return a.printJSON(limitJSON{Queue: queue, InFlightLimit: st.InflightLimit})
-	}
-	if st.InflightLimit == 0 {
-		return a.say(nil, "queue %q: no in-flight limit (set one with 'fairway limit %s N')", queue, queue)
-	}
-	return a.say(nil, "queue %q: at most %d message(s) in flight per facet", queue, st.InflightLimit)
-}
-
-var attemptsCmd = &command{
-	name: "attempts", args: "QUEUE [N]", summary: "show or set the deliveries a message of the queue gets (0: the producer's default)",
+var attemptsCmd = queueNumber{
+	name: "attempts", summary: "show or set the deliveries a message of the queue gets (0: the producer's default)",
 	help: `A message's budget of deliveries is fixed when it is queued: its delivery's own
 (deliver --max-attempts), else the queue's default set here, else the delivering
 broker's Config.MaxAttempts (25 unless set). Messages already queued keep theirs.`,
-	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
-		return func(ctx context.Context, args []string) error {
-			if err := wantArgs(args, 1, 2, "QUEUE [N]"); err != nil {
-				return err
-			}
-			if len(args) == 1 {
-				return a.showAttempts(ctx, args[0])
-			}
-			n, err := argInRange("attempts", args[1], 0, broker.MaxAttemptsLimit)
-			if err != nil {
-				return err
-			}
-			return a.act(ctx, func(ctx context.Context) error {
-				return a.b.SetMaxAttempts(ctx, args[0], n)
-			}, attemptsJSON{Queue: args[0], MaxAttempts: int64(n)}, "messages queued on %q from now get %s", args[0], attemptsText(int64(n)))
-		}
+	max:  broker.MaxAttemptsLimit,
+	set:  (*broker.Broker).SetMaxAttempts,
+	of:   func(st broker.QueueStats) int64 { return st.MaxAttempts },
+	json: func(q string, n int64) any { return attemptsJSON{Queue: q, MaxAttempts: n} },
+	said: func(q string, n int64) string {
+		return fmt.Sprintf("messages queued on %q from now get %s", q, attemptsText(n))
 	},
+	shown: func(q string, n int64) string {
+		return fmt.Sprintf("queue %q: a message whose delivery sets no budget gets %s", q, attemptsText(n))
+	},
+}.command()
+
+// queueNumber is a command "NAME QUEUE [N]" that shows or sets one number
+// of a queue's settings.
+type queueNumber struct {
+	name, summary, help string
+	max                 int // the largest N; the smallest is 0
+	set                 func(b *broker.Broker, ctx context.Context, queue string, n int) error
+	of                  func(broker.QueueStats) int64      // the number, from Stats
+	json                func(queue string, n int64) any    // the --json answer to both
+	said, shown         func(queue string, n int64) string // the text after a set, and of a show
 }
 
-// showAttempts prints queue's default budget of deliveries.
-func (a *app) showAttempts(ctx context.Context, queue string) error {
+func (q queueNumber) command() *command {
+	return &command{
+		name: q.name, args: "QUEUE [N]", summary: q.summary, help: q.help,
+		setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+			return func(ctx context.Context, args []string) error {
+				if err := wantArgs(args, 1, 2, "QUEUE [N]"); err != nil {
+					return err
+				}
+				if len(args) == 1 {
+					return q.show(ctx, a, args[0])
+				}
+				n, err := argInRange(q.name, args[1], 0, q.max)
+				if err != nil {
+					return err
+				}
+				return a.act(ctx, func(ctx context.Context) error {
+					return q.set(a.b, ctx, args[0], n)
+				}, q.json(args[0], int64(n)), "%s", q.said(args[0], int64(n)))
+			}
+		},
+	}
+}
+
+// show prints the queue's number.
+func (q queueNumber) show(ctx context.Context, a *app, queue string) error {
 	b, ctx, cancel, err := a.brokerOp(ctx)
 	if err != nil {
 		return err
@@ -215,9 +218,9 @@ func (a *app) showAttempts(ctx context.Context, queue string) error {
 		return err
 	}
 	if a.json {
-		return a.printJSON(attemptsJSON{Queue: queue, MaxAttempts: st.MaxAttempts})
+		return a.printJSON(q.json(queue, q.of(st)))
 	}
-	return a.say(nil, "queue %q: a message whose delivery sets no budget gets %s", queue, attemptsText(st.MaxAttempts))
+	return a.say(nil, "%s", q.shown(queue, q.of(st)))
 }
 
 // attemptsText describes a queue's default budget.
