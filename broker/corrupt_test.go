@@ -50,6 +50,8 @@ type corruption struct {
 	fate   victimFate
 	// reason is part of the dead letter's reason.
 	reason string
+	// limit is the queue's in-flight limit (0: none).
+	limit int
 	// lostFacet says the corruption hides which facet the message is
 	// leased in: its in-flight count cannot be corrected, so the
 	// invariants are not checked.
@@ -81,6 +83,7 @@ func corruptions() []corruption {
 		{name: "truncated envelope", apply: hset("msgs", "11:v1:t3:", ""), fate: fateDead, reason: "unreadable envelope"},
 		{name: "empty envelope", apply: hset("msgs", "", ""), fate: fateDead, reason: "unreadable envelope"},
 		{name: "no envelope", apply: hdel("msgs"), fate: fateGone},
+		{name: "no envelope under an in-flight limit", limit: 1, apply: hdel("msgs"), fate: fateGone},
 		{name: "non-numeric attempts", apply: hset("msgs", "many", "@"), fate: fateHandled},
 		{name: "fractional attempts", apply: hset("msgs", "1.5", "@"), fate: fateHandled},
 		{name: "huge attempts", apply: hset("msgs", "99999999999999999999999", "@"), fate: fateHandled},
@@ -116,6 +119,11 @@ func TestCorruptMessage(t *testing.T) {
 func testCorruptMessage(t *testing.T, rdb redis.UniversalClient, tc corruption) {
 	ctx := t.Context()
 	b := newQueue(t, rdb, broker.Config{Logger: quietLogger})
+	if tc.limit > 0 {
+		if err := b.SetInflightLimit(ctx, "q", tc.limit); err != nil {
+			t.Fatal(err)
+		}
+	}
 	deliver(t, b, "t", "v", "victim")
 	want := map[string]bool{}
 	for _, f := range []string{"a", "v", "b"} {

@@ -204,7 +204,12 @@ func (b *Broker) facetDetailsIn(ctx context.Context, parts []string, facets []st
 }
 
 // TopFacets returns up to n facets of queue with the most ready messages,
-// largest backlog first.
+// largest backlog first (ties by name). Facets with DeepBacklog (64) ready
+// messages or more are ranked from the deep zset, which pulls keep without
+// a write per message; the smaller ones are read from the set of active
+// facets, all of them up to topFacetsScan of them and a sample beyond. So
+// the answer is exact for a queue with at most topFacetsScan active
+// facets, and always finds the facets that hold large backlogs.
 func (b *Broker) TopFacets(ctx context.Context, queue string, n int) ([]FacetStats, error) {
 	if err := checkQueue(ctx, queue); err != nil {
 		return nil, err
@@ -216,21 +221,14 @@ func (b *Broker) TopFacets(ctx context.Context, queue string, n int) ([]FacetSta
 	if err != nil {
 		return nil, err
 	}
-	if p.simple() {
-		names, err := b.rdb.ZRevRange(ctx, b.keys.queueKey(p.Names[0], keylayout.Backlog), 0, int64(n-1)).Result()
-		if err != nil || len(names) == 0 {
-			return nil, wrapRedis("top facets", err)
-		}
-		return b.facetDetails(ctx, p.Names[0], names)
-	}
-	// Each partition's top n, summed per facet (a facet can be in a
+	// Each partition's candidates, summed per facet (a facet can be in a
 	// draining partition and a current one), then the top n of those.
 	var out []FacetStats
 	at := make(map[string]int)
 	for _, part := range p.all() {
-		names, err := b.rdb.ZRevRange(ctx, b.keys.queueKey(part, keylayout.Backlog), 0, int64(n-1)).Result()
+		names, err := b.topCandidates(ctx, part, n)
 		if err != nil {
-			return nil, wrapRedis("top facets", err)
+			return nil, err
 		}
 		if len(names) == 0 {
 			continue
@@ -249,8 +247,60 @@ func (b *Broker) TopFacets(ctx context.Context, queue string, n int) ([]FacetSta
 			out = append(out, f)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b FacetStats) int { return cmp.Compare(b.Ready, a.Ready) })
+	out = slices.DeleteFunc(out, func(f FacetStats) bool { return f.Ready == 0 })
+	slices.SortFunc(out, func(a, b FacetStats) int {
+		return cmp.Or(cmp.Compare(b.Ready, a.Ready), cmp.Compare(a.Facet, b.Facet))
+	})
 	return out[:min(n, len(out))], nil
+}
+
+// topFacetsScan is how many active facets TopFacets reads when fewer than
+// it asks for have deep backlogs.
+const topFacetsScan = 1000
+
+// topCandidates names the facets of one partition (or unpartitioned queue)
+// among which its top n by backlog are: the deep facets down to the
+// multiple of DeepBacklog that holds the n-th (the scores are exact to that
+// multiple), and when those are fewer than n, active facets besides.
+func (b *Broker) topCandidates(ctx context.Context, queue string, n int) ([]string, error) {
+	deep := b.keys.queueKey(queue, keylayout.Deep)
+	top, err := b.rdb.ZRevRangeWithScores(ctx, deep, 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, wrapRedis("top facets", err)
+	}
+	if len(top) == n {
+		floor := int64(top[n-1].Score) / keylayout.DeepBacklog * keylayout.DeepBacklog
+		names, err := b.rdb.ZRevRangeByScore(ctx, deep, &redis.ZRangeBy{
+			Max: "+inf", Min: strconv.FormatInt(floor, 10), Count: int64(4*n + keylayout.DeepBacklog),
+		}).Result()
+		return names, wrapRedis("top facets", err)
+	}
+	seen := make(map[string]bool, len(top))
+	names := make([]string, 0, len(top))
+	for _, z := range top {
+		f, _ := z.Member.(string)
+		seen[f] = true
+		names = append(names, f)
+	}
+	active := b.keys.queueKey(queue, keylayout.Active)
+	var cursor uint64
+	for scanned := 0; scanned < topFacetsScan; {
+		batch, next, err := b.rdb.SScan(ctx, active, cursor, "", topFacetsScan).Result()
+		if err != nil {
+			return nil, wrapRedis("top facets", err)
+		}
+		for _, f := range batch {
+			if !seen[f] {
+				seen[f] = true
+				names = append(names, f)
+			}
+		}
+		scanned += len(batch)
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	return names, nil
 }
 
 func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string) ([]FacetStats, error) {

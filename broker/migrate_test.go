@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -119,6 +120,53 @@ func TestMigrateLayoutRefused(t *testing.T) {
 		}
 		if err := b.MigrateLayout(context.Background(), "q"); err != nil {
 			t.Errorf("a queue of this layout: %v", err)
+		}
+	})
+}
+
+// A queue of layout 1 counts ready messages per facet in the backlog zset:
+// MigrateLayout, or the first pull, turns it into the active set and the
+// deep ranking, read from the facets' lists (writes since the upgrade no
+// longer count in backlog), and drops entries of drained facets.
+func TestMigrateLayoutBacklog(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		for _, ahead := range []bool{true, false} {
+			ctx := t.Context()
+			b := newQueue(t, rdb, broker.Config{})
+			for i := range 70 {
+				deliver(t, b, "t", "h", fmt.Sprint("h", i))
+			}
+			deliver(t, b, "t", "f", "f0")
+			err := errors.Join(
+				rdb.Del(ctx, qkey(b, "q", "active"), qkey(b, "q", "deep")).Err(),
+				rdb.ZAdd(ctx, qkey(b, "q", "backlog"), redis.Z{Score: 70, Member: "h"},
+					redis.Z{Score: 1, Member: "f"}, redis.Z{Score: 3, Member: "gone"}).Err(),
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := testutil.CheckQueue(ctx, rdb, b.Namespace(), "q"); err == nil {
+				t.Fatal("the layout 1 backlog passes this layout's invariants")
+			}
+			// Written before the migration: counted in neither.
+			deliver(t, b, "t", "h", "h70")
+			if ahead {
+				if err := b.MigrateLayout(ctx, "q"); err != nil {
+					t.Fatal(err)
+				}
+				checkInvariants(t, b, "q")
+			}
+			m := pull(t, b, "q")
+			ack(t, b, m)
+			checkInvariants(t, b, "q")
+			if st := stats(t, b, "q"); st.Facets != 2 || st.Ready != 71 {
+				t.Fatalf("ahead %v: %+v; want 71 ready in 2 facets", ahead, st)
+			}
+			top, err := b.TopFacets(ctx, "q", 1)
+			if err != nil || len(top) != 1 || top[0].Facet != "h" || top[0].Ready < 70 {
+				t.Fatalf("ahead %v: TopFacets = %+v, %v; want h first", ahead, top, err)
+			}
 		}
 	})
 }

@@ -84,12 +84,12 @@ func TestPartitionedQueue(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(s.Backlog) > 0 {
+			if len(s.Active) > 0 {
 				used++
 			}
-			for _, z := range s.Backlog {
-				if int(z.Score) != each {
-					t.Fatalf("partition %s holds %v of facet %v, want all %d", name, z.Score, z.Member, each)
+			for _, f := range s.Active {
+				if got := len(s.Facets[f]); got != each {
+					t.Fatalf("partition %s holds %d of facet %v, want all %d", name, got, f, each)
 				}
 			}
 		}

@@ -82,7 +82,7 @@ func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) 
 		leased = p.ZCard(ctx, k(keylayout.Leased))
 		delayed = p.ZCard(ctx, k(keylayout.Delayed))
 		dead = p.ZCard(ctx, k(keylayout.Dead))
-		facets = p.ZCard(ctx, k(keylayout.Backlog))
+		facets = p.SCard(ctx, k(keylayout.Active))
 		parked = p.ZCard(ctx, k(keylayout.Parked))
 		return nil
 	})

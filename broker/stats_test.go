@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -86,6 +87,62 @@ func TestTopFacets(t *testing.T) {
 		drain(t, b, "q")
 		if got, err := b.TopFacets(t.Context(), "q", 3); err != nil || len(got) != 0 {
 			t.Errorf("TopFacets of an empty queue = %+v, %v", got, err)
+		}
+	})
+}
+
+// TopFacets finds the facets with large backlogs among many more small
+// ones than it reads (the deep ranking), in order, and follows them as
+// pulls shrink them across a multiple of DeepBacklog.
+func TestTopFacetsAmongMany(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		b := newQueue(t, rdb, broker.Config{})
+		var ds []broker.Delivery
+		for i := range 1500 {
+			ds = append(ds, broker.Delivery{Topic: "t", Facet: fmt.Sprintf("small-%04d", i), Body: []byte("x")})
+		}
+		for f, n := range map[string]int{"big": 300, "mid": 130, "low": 65} {
+			for range n {
+				ds = append(ds, broker.Delivery{Topic: "t", Facet: f, Body: []byte("x")})
+			}
+		}
+		if err := b.DeliverBatch(ctx, ds); err != nil {
+			t.Fatal(err)
+		}
+		names := func(fs []broker.FacetStats) []string {
+			var out []string
+			for _, f := range fs {
+				out = append(out, fmt.Sprint(f.Facet, "=", f.Ready))
+			}
+			return out
+		}
+		got, err := b.TopFacets(ctx, "q", 3)
+		if want := []string{"big=300", "mid=130", "low=65"}; err != nil || !slices.Equal(names(got), want) {
+			t.Fatalf("TopFacets(3) = %v, %v; want %v", names(got), err, want)
+		}
+		if got, err := b.TopFacets(ctx, "q", 5); err != nil || len(got) != 5 || got[3].Ready != 1 {
+			t.Fatalf("TopFacets(5) = %v, %v; want the three, then two small ones", names(got), err)
+		}
+		// Pull everything but "big" down below 64, and "big" below "mid".
+		if err := b.SetFacetPriority(ctx, "q", "mid", 0); err != nil {
+			t.Fatal(err)
+		}
+		for left := 1500 + 300 + 65 - 100; left > 0; {
+			ms, err := b.PullN(ctx, "q", min(left, 500))
+			if err != nil || len(ms) == 0 {
+				t.Fatalf("PullN: %d, %v", len(ms), err)
+			}
+			if err := b.AckMany(ctx, ms); err != nil {
+				t.Fatal(err)
+			}
+			left -= len(ms)
+		}
+		checkInvariants(t, b, "q")
+		got, err = b.TopFacets(ctx, "q", 2)
+		if err != nil || len(got) != 2 || got[0].Facet != "mid" || got[0].Ready != 130 || got[1].Facet != "big" || got[1].Ready != 100 {
+			t.Fatalf("after the pulls: TopFacets(2) = %v, %v; want mid=130, big=100", names(got), err)
 		}
 	})
 }

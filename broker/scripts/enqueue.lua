@@ -72,7 +72,7 @@ end
 local now
 local queued = 0
 -- The messages are stored with one HSET, and each facet's appended with one
--- RPUSH and counted with one ZINCRBY, in the order the facets first appear:
+-- RPUSH, in the order the facets first appear:
 -- a batch that repeats facets pays for each facet once, not per message.
 local fields, facets, ids = {}, {}, {}
 for i = first, #ARGV, 4 do
@@ -128,7 +128,7 @@ for _, f in ipairs(facets) do
   for i = 1, #list, CHUNK do
     ready = redis.call('RPUSH', FACET .. f, unpack(list, i, math.min(i + CHUNK - 1, #list)))
   end
-  backlog_add(f, #list)
+  ready_changed(f, ready - #list, ready)
   -- A facet that had ready messages before already holds its turn, or is
   -- held back (paused, at its in-flight limit, or its turn parked by its
   -- rate limit): give_turn would do nothing more, unless the facet's

@@ -11,7 +11,9 @@ local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
 local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
-local K_BACKLOG = P .. 'backlog' -- zset: facet -> messages ready (removed at 0)
+local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
+local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least DeepBacklog of them; written when the count enters another multiple of DeepBacklog, so it is in the same one as the count
+local K_BACKLOG = P .. 'backlog' -- zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
@@ -32,6 +34,7 @@ local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, 
 local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
 local F_ATTEMPTS = 'attempts' -- cfg field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
+local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()

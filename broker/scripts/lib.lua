@@ -105,10 +105,23 @@ local function hincr(k, f, by)
   return n
 end
 
--- backlog_add keeps the backlog zset equal to the facets' list lengths.
-local function backlog_add(f, by)
-  if tonumber(redis.call('ZINCRBY', K_BACKLOG, by, f)) <= 0 then
-    redis.call('ZREM', K_BACKLOG, f)
+-- ready_changed records that facet f went from before to after ready
+-- messages: active lists the facets that have any; deep ranks those with
+-- at least DEEP_BACKLOG, rewritten only when the count enters another
+-- multiple of DEEP_BACKLOG, so that a pull pays nothing per message for the
+-- ranking and the score is always within DEEP_BACKLOG of the count.
+local function ready_changed(f, before, after)
+  if before == 0 and after > 0 then
+    redis.call('SADD', K_ACTIVE, f)
+  elseif after == 0 and before > 0 then
+    redis.call('SREM', K_ACTIVE, f)
+  end
+  local was, now = math.floor(before / DEEP_BACKLOG), math.floor(after / DEEP_BACKLOG)
+  if was == now then return end
+  if now == 0 then
+    redis.call('ZREM', K_DEEP, f)
+  else
+    redis.call('ZADD', K_DEEP, after, f)
   end
 end
 
@@ -133,12 +146,13 @@ end
 -- make_ready appends id to its facet (or puts it at the head) and gives the
 -- facet a turn.
 local function make_ready(id, f, limit, head)
+  local ready
   if head then
-    redis.call('LPUSH', FACET .. f, id)
+    ready = redis.call('LPUSH', FACET .. f, id)
   else
-    redis.call('RPUSH', FACET .. f, id)
+    ready = redis.call('RPUSH', FACET .. f, id)
   end
-  backlog_add(f, 1)
+  ready_changed(f, ready - 1, ready)
   give_turn(f, limit)
 end
 
@@ -251,15 +265,16 @@ local function end_lease(v, f, limit)
   if limit > 0 then hincr(K_INFLIGHT, f, -1) end
 end
 
--- migrate_layout moves what the layout 1 keys att and lease hold into this
--- layout: a leased message's attempts and token into its lease member,
--- another's attempts into its attempts field; the in-flight counts of a
--- queue without a limit are dropped, as they are no longer kept. Only
--- messages retried or in flight have entries there, so one call moves all
--- of them (with the commands the scripts' ACL already allows). It returns
--- true when nothing of layout 1 is left, as it always is after it.
+-- migrate_layout moves what the layout 1 keys att, lease and backlog hold
+-- into this layout: a leased message's attempts and token into its lease
+-- member, another's attempts into its attempts field, the facets of the
+-- backlog into active and deep (their counts read from their lists, as
+-- writes since the upgrade no longer count in backlog); the in-flight
+-- counts of a queue without a limit are dropped, as they are no longer
+-- kept. One call moves all of it (with the commands the scripts' ACL
+-- already allows): O(messages retried or in flight + facets), once.
 local function migrate_layout(limit)
-  if redis.call('EXISTS', K_ATT, K_LEASE) == 0 then return true end
+  if redis.call('EXISTS', K_ATT, K_LEASE, K_BACKLOG) == 0 then return end
   local fields = redis.call('HGETALL', K_ATT)
   for i = 1, #fields, 2 do
     local id, att = fields[i], num(fields[i + 1])
@@ -275,11 +290,15 @@ local function migrate_layout(limit)
       set_attempts(id, att)
     end
   end
+  for _, f in ipairs(redis.call('ZRANGE', K_BACKLOG, 0, -1)) do
+    local ready = redis.call('LLEN', FACET .. f)
+    -- Written whole, whether or not a write since the upgrade already did.
+    if ready > 0 then ready_changed(f, 0, ready) end
+  end
   -- Leases without attempts (only foreign writes leave them) are found by
   -- reclaim, which reads a bare ID as a lease of attempt 0.
-  redis.call('DEL', K_ATT, K_LEASE)
+  redis.call('DEL', K_ATT, K_LEASE, K_BACKLOG)
   if limit == 0 then redis.call('DEL', K_INFLIGHT) end
-  return true
 end
 
 -- reclaim moves up to n expired leases back to the head of their facets (or

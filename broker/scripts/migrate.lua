@@ -1,4 +1,4 @@
--- migrate.lua: moves a queue of layout 1 (the att and lease hashes) to
+-- migrate.lua: moves a queue of layout 1 (the att, lease and backlog keys) to
 -- this layout (see migrate_layout in lib.lua). Pulls do the same on first
 -- use; this runs it ahead, for an operator.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"

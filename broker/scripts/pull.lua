@@ -70,20 +70,28 @@ if R then R.unpark_due(now, limit, tonumber(ARGV[7])) end
 if cfg[2] then return out end -- the queue is paused
 
 local rates = R and redis.call('EXISTS', R.RATES) == 1
+local token, first_token
+local leased = {} -- the replay marker's id and attempt pairs
 local got, skips = 0, 0
 -- Most queues set no priorities and no limit: then the loop skips reading
 -- them, which is a third of its calls.
 local prios = redis.call('EXISTS', K_PRIO) == 1
--- Lease tokens for the whole call at once, taken at the first lease (after
--- the call's first write, an LPOP: under maxmemory an INCRBY first would be
--- refused, and a pull is what frees memory); unused ones are never handed
--- out.
-local token, first_token
-local leased = {} -- the replay marker's id and attempt pairs
+-- Turns given back are appended to the ring in one RPUSH when the loop has
+-- taken every turn that was in it, and at the end: the ring's order is the
+-- same as with one RPUSH per turn, for one call instead of one per message.
+local back_turns = {}
+local function next_turn()
+  local f = redis.call('LPOP', K_RING)
+  if f or #back_turns == 0 then return f end
+  redis.call('RPUSH', K_RING, unpack(back_turns))
+  back_turns = {}
+  return redis.call('LPOP', K_RING)
+end
+local taken = {} -- {id, facet} of each message popped, in order
 -- Each skip drops a token that should not be in the ring (its facet drained
 -- or at its limit), so the loop is bounded and always makes progress.
 while got < n and skips < n + 100 do
-  local f = redis.call('LPOP', K_RING)
+  local f = next_turn()
   if not f then break end
   local prio, inflight = 1, 0
   if prios then prio = prio_of(f) end
@@ -102,8 +110,8 @@ while got < n and skips < n + 100 do
     if wait then redis.call('ZADD', R.PARKED, wait, f) end
     skips = skips + 1
   else
-    local left = tonumber(redis.call('ZINCRBY', K_BACKLOG, -1, f))
-    if left <= 0 then redis.call('ZREM', K_BACKLOG, f) end
+    local left = redis.call('LLEN', FACET .. f)
+    ready_changed(f, left + 1, left)
     -- The token goes back unless the facet is drained, at its limit, or has
     -- more tokens than messages left (a token beyond those would only be
     -- skipped). A facet of priority 1 holds one token, so only facets of
@@ -122,35 +130,73 @@ while got < n and skips < n + 100 do
       end
     end
     if back then
-      redis.call('RPUSH', K_RING, f)
+      back_turns[#back_turns + 1] = f
     else
       hincr(K_TOKENS, f, -1)
     end
-    -- The envelope and, for a message delivered before, its attempts so
-    -- far, in one read; the attempts move into the lease while it holds.
-    local rec = redis.call('HMGET', K_MSGS, id, F_ATT .. id)
-    local env = rec[1]
+    if limit > 0 then hincr(K_INFLIGHT, f, 1) end -- not HINCRBY: see hincr
+    taken[#taken + 1] = {id, f}
+    got = got + 1
+  end
+end
+if #back_turns > 0 then redis.call('RPUSH', K_RING, unpack(back_turns)) end
+
+-- The envelopes and, for messages delivered before, their attempts so far,
+-- read in one HMGET per chunk; the attempts move into the lease while it
+-- holds. Every lease of the call ends at the same deadline, so one ZADD per
+-- chunk writes them. unpack's arguments go on Lua's stack, which holds a
+-- few thousand.
+local CHUNK = 500
+local deadline = now + lease
+for from = 1, #taken, CHUNK do
+  local to = math.min(from + CHUNK - 1, #taken)
+  local fields = {}
+  for i = from, to do
+    local id = taken[i][1]
+    fields[#fields + 1] = id
+    fields[#fields + 1] = F_ATT .. id
+  end
+  local rec = redis.call('HMGET', K_MSGS, unpack(fields))
+  local present = 0
+  for i = from, to do
+    if rec[2 * (i - from) + 1] then present = present + 1 end
+  end
+  if present > 0 and not token then
+    -- Lease tokens for the whole call at once, taken after the call's
+    -- first write, an LPOP: under maxmemory an INCRBY first would be
+    -- refused, and a pull is what frees memory. Unused ones are never
+    -- handed out.
+    token = redis.call('INCRBY', K_SEQ, #taken) - #taken
+    first_token = token
+  end
+  local members = {}
+  for i = from, to do
+    local id, f = taken[i][1], taken[i][2]
+    local env, seen_att = rec[2 * (i - from) + 1], rec[2 * (i - from) + 2]
     if env then
-      if not token then
-        token = redis.call('INCRBY', K_SEQ, n) - n
-        first_token = token
-      end
       token = token + 1
-      local att = num(rec[2]) + 1
-      if rec[2] then set_attempts(id, 0) end
+      local att = num(seen_att) + 1
+      if seen_att then set_attempts(id, 0) end
       local v = lease_member(id, token .. salt, att, f)
       leased[#leased + 1] = id .. ' ' .. att
-      redis.call('ZADD', K_LEASED, now + lease, v)
-      if limit > 0 then hincr(K_INFLIGHT, f, 1) end -- not HINCRBY: see hincr
+      members[#members + 1] = deadline
+      members[#members + 1] = v
       out[#out + 1] = id
       out[#out + 1] = v
       out[#out + 1] = att
       out[#out + 1] = env
-      got = got + 1
     else
-      forget(id) -- an ID without a body: nothing to deliver
+      -- An ID without a body (only a foreign write leaves one): nothing to
+      -- deliver. Its facet's count and turn are as if it never was.
+      forget(id)
+      got = got - 1
+      if limit > 0 then
+        hincr(K_INFLIGHT, f, -1)
+        give_turn(f, limit)
+      end
     end
   end
+  if #members > 0 then redis.call('ZADD', K_LEASED, unpack(members)) end
 end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)

@@ -19,6 +19,7 @@ const (
 	Hash   Type = "hash"
 	List   Type = "list"
 	ZSet   Type = "zset"
+	Set    Type = "set"
 	String Type = "string"
 )
 
@@ -86,7 +87,9 @@ var Queue = []Key{
 	{Go: "Tokens", Lua: "K_TOKENS", Suffix: "tokens", Type: Hash, Holds: "facet -> its tokens in the ring"},
 	{Go: "Prio", Lua: "K_PRIO", Suffix: "prio", Type: Hash, Holds: "facet -> priority (absent: 1); a paused facet's is \"-<priority>\", kept for its resume"},
 	{Go: "Inflight", Lua: "K_INFLIGHT", Suffix: "inflight", Type: Hash, Holds: "facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)"},
-	{Go: "Backlog", Lua: "K_BACKLOG", Suffix: "backlog", Type: ZSet, Holds: "facet -> messages ready (removed at 0)"},
+	{Go: "Active", Lua: "K_ACTIVE", Suffix: "active", Type: Set, Holds: "the facets with ready messages"},
+	{Go: "Deep", Lua: "K_DEEP", Suffix: "deep", Type: ZSet, Holds: "facet -> its ready messages, for facets with at least DeepBacklog of them; written when the count enters another multiple of DeepBacklog, so it is in the same one as the count"},
+	{Go: "Backlog", Lua: "K_BACKLOG", Suffix: "backlog", Type: ZSet, Legacy: true, Holds: "layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)"},
 	{Go: "Facet", Lua: "FACET", Suffix: "f:", Var: "<facet>", Type: List, Holds: "a facet's ready message IDs, oldest first"},
 	{Go: "Msgs", Lua: "K_MSGS", Suffix: "msgs", Type: Hash, Holds: "message ID -> envelope (the body, once); \"@<ID>\" -> deliveries so far of a message not leased now (absent: none)", Fields: []Field{
 		{Go: "FieldAttemptsPrefix", Lua: "F_ATT", Name: "@", Holds: "and <ID>: the deliveries so far of a ready, delayed or dead message that has had any"},
@@ -109,6 +112,12 @@ var Queue = []Key{
 	}},
 	{Go: "Barrier", Suffix: "barrier", Type: String, Transient: true, Holds: "set and deleted inside one script, before WAIT (Config.ReplicaAcks)"},
 }
+
+// DeepBacklog is how many ready messages put a facet in the deep zset,
+// which ranks the facets with the largest backlogs (TopFacets) while a pull
+// writes to it only once per DeepBacklog messages of a facet, not per
+// message.
+const DeepBacklog = 64
 
 // RegistryTag is the hash tag of the registry's keys, which a queue name
 // cannot hold ("~").

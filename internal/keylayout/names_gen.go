@@ -14,7 +14,11 @@ const (
 	Prio = "prio"
 	// Inflight is a hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased).
 	Inflight = "inflight"
-	// Backlog is a zset: facet -> messages ready (removed at 0).
+	// Active is a set: the facets with ready messages.
+	Active = "active"
+	// Deep is a zset: facet -> its ready messages, for facets with at least DeepBacklog of them; written when the count enters another multiple of DeepBacklog, so it is in the same one as the count.
+	Deep = "deep"
+	// Backlog is a zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep).
 	Backlog = "backlog"
 	// Facet is a list: a facet's ready message IDs, oldest first.
 	Facet = "f:"

@@ -69,6 +69,7 @@ local P = KEYS[1]
 			}
 		}
 	}
+	fmt.Fprintf(&b, "local DEEP_BACKLOG = %d -- ready messages that put a facet in deep (keylayout.DeepBacklog)\n", DeepBacklog)
 	if len(rate) > 0 {
 		b.WriteString("\n-- rate_keys returns the names of the rate-limit keys (see ratelib.lua).\n")
 		fmt.Fprintf(&b, "local function rate_keys()\n  return {%s}\nend\n", strings.Join(rate, ", "))

@@ -22,8 +22,8 @@ var (
 	ACLScriptCommands = []string{
 		"del", "exists", "get", "hdel", "hexists", "hget", "hgetall", "hincrby", "hkeys",
 		"hmget", "hset", "hsetnx", "incr", "incrby", "llen", "lpop", "lpush",
-		"lrem", "publish", "rpush", "set", "time", "zadd", "zcard", "zincrby",
-		"zrange", "zrangebyscore", "zrem", "zremrangebyrank", "zscore",
+		"lrem", "publish", "rpush", "sadd", "set", "smembers", "srem", "time", "zadd", "zcard",
+		"zmscore", "zrange", "zrangebyscore", "zrem", "zremrangebyrank", "zscore",
 	}
 	// ACLProducerCommands are the commands a producer (Deliver and
 	// DeliverBatch) sends itself: the scripts by hash (and by body after a

@@ -59,7 +59,10 @@ type QueueState struct {
 	Tokens   map[string]string
 	Prio     map[string]string
 	Inflight map[string]string
-	Backlog  []redis.Z
+	// Active is the set of facets with ready messages; Deep ranks those
+	// with keylayout.DeepBacklog or more.
+	Active []string
+	Deep   []redis.Z
 	// Facets maps each facet with a list key to its ready IDs, oldest first.
 	Facets map[string][]string
 	// Msgs maps message IDs to envelopes; Att the IDs of messages not
@@ -181,8 +184,8 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 	k := func(kind string) string { return s.Prefix + kind }
 	var (
 		cfg, tokens, prio, inflight, msgs, deadErr, rates *redis.MapStringStringCmd
-		ring                                              *redis.StringSliceCmd
-		backlog, leased, delayed, dead, parked, tat       *redis.ZSliceCmd
+		ring, active                                      *redis.StringSliceCmd
+		deep, leased, delayed, dead, parked, tat          *redis.ZSliceCmd
 		seq                                               *redis.StringCmd
 		lists                                             = make([]*redis.StringSliceCmd, len(facets))
 		kinds                                             = slices.Sorted(maps.Keys(queueKinds))
@@ -194,7 +197,8 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 		tokens = p.HGetAll(ctx, k(keylayout.Tokens))
 		prio = p.HGetAll(ctx, k(keylayout.Prio))
 		inflight = p.HGetAll(ctx, k(keylayout.Inflight))
-		backlog = p.ZRangeWithScores(ctx, k(keylayout.Backlog), 0, -1)
+		active = p.SMembers(ctx, k(keylayout.Active))
+		deep = p.ZRangeWithScores(ctx, k(keylayout.Deep), 0, -1)
 		msgs = p.HGetAll(ctx, k(keylayout.Msgs))
 		leased = p.ZRangeWithScores(ctx, k(keylayout.Leased), 0, -1)
 		delayed = p.ZRangeWithScores(ctx, k(keylayout.Delayed), 0, -1)
@@ -239,7 +243,8 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 	s.Tokens, s.Prio, s.Inflight = orEmpty(tokens.Val()), orEmpty(prio.Val()), orEmpty(inflight.Val())
 	s.Msgs, s.Att = splitAttempts(orEmpty(msgs.Val()))
 	s.DeadErr = orEmpty(deadErr.Val())
-	s.Backlog, s.Leased, s.Delayed, s.Dead = backlog.Val(), leased.Val(), delayed.Val(), dead.Val()
+	s.Active, s.Deep = slices.Sorted(slices.Values(active.Val())), deep.Val()
+	s.Leased, s.Delayed, s.Dead = leased.Val(), delayed.Val(), dead.Val()
 	s.Seq = seq.Val()
 	s.Rates, s.Parked, s.Tat = orEmpty(rates.Val()), parked.Val(), tat.Val()
 	s.Facets = make(map[string][]string, len(facets))
@@ -359,9 +364,11 @@ func EnvelopeFacet(env string) (facet string, ok bool) {
 //     in msgs (the lease holds them); under an in-flight limit inflight
 //     holds, per facet, the number of its leases (no zero, negative or
 //     spare fields), and without one it is empty; no key of an older
-//     layout (att, lease) is left;
-//   - backlog holds exactly the facets with a non-empty list, scored by
-//     the list's length;
+//     layout (att, lease, backlog) is left;
+//   - active holds exactly the facets with a non-empty list; deep holds
+//     exactly those with keylayout.DeepBacklog ready messages or more,
+//     each scored by a whole number in the same multiple of DeepBacklog
+//     as its list's length;
 //   - tokens holds, per facet, its occurrences in the ring (positive
 //     integers only); priorities are integers >= 0;
 //   - a facet holds no more tokens than its priority (so a paused facet
@@ -518,23 +525,32 @@ func (s *QueueState) Violations() []string {
 		bad("inflight holds %d facet(s) though the queue has no in-flight limit", len(inflight))
 	}
 
-	// Backlog.
-	backlog := make(map[string]float64, len(s.Backlog))
-	for _, z := range s.Backlog {
-		backlog[member(z)] = z.Score
+	// Active and deep.
+	active := make(map[string]bool, len(s.Active))
+	for _, f := range s.Active {
+		active[f] = true
 	}
-	for _, f := range union(sortedKeys(backlog), sortedKeys(s.Facets)) {
+	deep := make(map[string]float64, len(s.Deep))
+	for _, z := range s.Deep {
+		deep[member(z)] = z.Score
+	}
+	for _, f := range union(union(sortedKeys(active), sortedKeys(deep)), sortedKeys(s.Facets)) {
 		n, listed := s.Facets[f]
-		score, inBacklog := backlog[f]
+		score, inDeep := deep[f]
+		wantDeep := len(n) >= keylayout.DeepBacklog
 		switch {
 		case listed && len(n) == 0:
 			bad("facet %q has an empty list key", f)
-		case listed && !inBacklog:
-			bad("facet %q has %d ready message(s) but is not in backlog", f, len(n))
-		case !listed && inBacklog:
-			bad("backlog[%q] = %v but the facet has no ready messages", f, score)
-		case score != float64(len(n)) || math.Trunc(score) != score:
-			bad("backlog[%q] = %v but the facet has %d ready message(s)", f, score, len(n))
+		case listed && !active[f]:
+			bad("facet %q has %d ready message(s) but is not in active", f, len(n))
+		case !listed && active[f]:
+			bad("active holds facet %q, which has no ready messages", f)
+		case wantDeep && !inDeep:
+			bad("facet %q has %d ready messages but is not in deep", f, len(n))
+		case !wantDeep && inDeep:
+			bad("deep[%q] = %v but the facet has %d ready message(s), fewer than %d", f, score, len(n), keylayout.DeepBacklog)
+		case inDeep && (math.Trunc(score) != score || int(score)/keylayout.DeepBacklog != len(n)/keylayout.DeepBacklog):
+			bad("deep[%q] = %v but the facet has %d ready messages, in another multiple of %d", f, score, len(n), keylayout.DeepBacklog)
 		}
 	}
 
@@ -679,7 +695,8 @@ func (s *QueueState) Dump(maxEntries int) string {
 	line(keylayout.Tokens, fmtMap(s.Tokens, maxEntries))
 	line(keylayout.Prio, fmtMap(s.Prio, maxEntries))
 	line(keylayout.Inflight, fmtMap(s.Inflight, maxEntries))
-	line(keylayout.Backlog, fmtZ(s.Backlog, maxEntries))
+	line(keylayout.Active, fmtList(s.Active, maxEntries))
+	line(keylayout.Deep, fmtZ(s.Deep, maxEntries))
 	for i, f := range sortedKeys(s.Facets) {
 		if i == maxEntries {
 			line(keylayout.Facet+"...", fmt.Sprintf("(%d more facets)", len(s.Facets)-i))

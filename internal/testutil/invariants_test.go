@@ -44,8 +44,7 @@ func writeHealthyQueue(t *testing.T, rdb redis.UniversalClient, ns string) {
 		x.HSet(ctx, p+"tokens", "a", 2, globFacet, 1, "d", 1)
 		x.HSet(ctx, p+"prio", "a", 2, "c", 0)
 		x.HSet(ctx, p+"inflight", "d", 1)
-		x.ZAdd(ctx, p+"backlog", redis.Z{Score: 2, Member: "a"}, redis.Z{Score: 1, Member: globFacet},
-			redis.Z{Score: 1, Member: "c"}, redis.Z{Score: 1, Member: "d"})
+		x.SAdd(ctx, p+"active", "a", globFacet, "c", "d")
 		x.RPush(ctx, p+"f:a", "m1", "m2")
 		x.RPush(ctx, p+"f:"+globFacet, "m3")
 		x.RPush(ctx, p+"f:c", "m4")
@@ -66,7 +65,7 @@ func writeHealthyQueue(t *testing.T, rdb redis.UniversalClient, ns string) {
 		x.HSet(ctx, s+"cfg", "limit", "0")
 		x.RPush(ctx, s+"f:x", "n1")
 		x.HSet(ctx, s+"msgs", "n1", envelope("x", "n1"))
-		x.ZAdd(ctx, s+"backlog", redis.Z{Score: 1, Member: "x"})
+		x.SAdd(ctx, s+"active", "x")
 		x.RPush(ctx, s+"ring", "x")
 		x.HSet(ctx, s+"tokens", "x", 1)
 		return nil
@@ -114,7 +113,6 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 			"id in two places",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
 				x.RPush(ctx, p+"f:d", "m5")
-				x.ZIncrBy(ctx, p+"backlog", 1, "d")
 			},
 			[]string{`message "m5" is in 2 places: leased, ready in facet "d"`},
 		},
@@ -122,7 +120,6 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 			"id twice in a list",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
 				x.RPush(ctx, p+"f:a", "m1")
-				x.ZIncrBy(ctx, p+"backlog", 1, "a")
 			},
 			[]string{`message "m1" is in 2 places: ready in facet "a", ready in facet "a"`},
 		},
@@ -144,11 +141,33 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 			[]string{`facet "d" is stuck: 1 ready message(s), priority 1, 1 in flight (limit 2)`},
 		},
 		{
-			"wrong backlog score",
+			"a shallow facet in deep",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
-				x.ZAdd(ctx, p+"backlog", redis.Z{Score: 5, Member: "a"})
+				x.ZAdd(ctx, p+"deep", redis.Z{Score: 64, Member: "a"})
 			},
-			[]string{`backlog["a"] = 5 but the facet has 2 ready message(s)`},
+			[]string{`deep["a"] = 64 but the facet has 2 ready message(s), fewer than 64`},
+		},
+		{
+			"a deep facet missing from deep, another in the wrong multiple",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				for _, f := range []string{"c", "d"} {
+					for i := range 63 {
+						id := fmt.Sprintf("%s%d", f, i)
+						x.RPush(ctx, p+"f:"+f, id)
+						x.HSet(ctx, p+"msgs", id, envelope(f, id))
+					}
+				}
+				x.ZAdd(ctx, p+"deep", redis.Z{Score: 128, Member: "d"})
+			},
+			[]string{`facet "c" has 64 ready messages but is not in deep`,
+				`deep["d"] = 128 but the facet has 64 ready messages, in another multiple of 64`},
+		},
+		{
+			"the backlog of layout 1 left",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.ZAdd(ctx, p+"backlog", redis.Z{Score: 2, Member: "a"})
+			},
+			[]string{`backlog" of an older layout is still there`},
 		},
 		{
 			"tokens beyond the priority",
@@ -165,25 +184,24 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 				x.RPush(ctx, p+"ring", "e")
 				x.HSet(ctx, p+"tokens", "e", 1)
 				x.LPop(ctx, p+"f:a")
-				x.ZIncrBy(ctx, p+"backlog", -1, "a")
 				x.HDel(ctx, p+"msgs", "@m2", "m1")
 				x.HSet(ctx, p+"cfg", "retried", 1)
 			},
 			[]string{`tokens["e"] = 1, more than its 0 ready message(s)`, `tokens["a"] = 2, more than its 1 ready message(s)`},
 		},
 		{
-			"backlog for a drained facet",
+			"a drained facet in active",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
-				x.ZAdd(ctx, p+"backlog", redis.Z{Score: 1, Member: "e"})
+				x.SAdd(ctx, p+"active", "e")
 			},
-			[]string{`backlog["e"] = 1 but the facet has no ready messages`},
+			[]string{`active holds facet "e", which has no ready messages`},
 		},
 		{
-			"facet missing from backlog",
+			"facet missing from active",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
-				x.ZRem(ctx, p+"backlog", "c")
+				x.SRem(ctx, p+"active", "c")
 			},
-			[]string{`facet "c" has 1 ready message(s) but is not in backlog`},
+			[]string{`facet "c" has 1 ready message(s) but is not in active`},
 		},
 		{
 			"a second lease of a ready message",
@@ -353,9 +371,9 @@ func TestCheckQueueReportsEveryViolation(t *testing.T) {
 	writeHealthyQueue(t, rdb, ns)
 	p := ns + ":{" + fixtureQ + "}:"
 	ctx := t.Context()
-	rdb.RPush(ctx, p+"f:d", "m5")                                          // m5 in two places, backlog d wrong
+	rdb.RPush(ctx, p+"f:d", "m5")                                          // m5 in two places
 	rdb.LRem(ctx, p+"ring", 0, globFacet)                                  // b*[?]\ stuck, tokens wrong
-	rdb.ZAdd(ctx, p+"backlog", redis.Z{Score: 9, Member: "a"})             // backlog a wrong
+	rdb.SAdd(ctx, p+"active", "zz")                                        // active wrong
 	rdb.ZAdd(ctx, p+"leased", redis.Z{Score: 2e12, Member: "m1|8-s1|1|a"}) // m1 leased and ready, inflight a wrong
 	err := CheckQueue(ctx, rdb, ns, fixtureQ)
 	var ie *InvariantError
@@ -364,10 +382,9 @@ func TestCheckQueueReportsEveryViolation(t *testing.T) {
 	}
 	for _, w := range []string{
 		`message "m5" is in 2 places`,
-		`backlog["d"] = 1 but the facet has 2`,
 		fmt.Sprintf(`facet %q is stuck`, globFacet),
 		fmt.Sprintf(`tokens[%q] = 1 but the ring holds 0`, globFacet),
-		`backlog["a"] = 9`,
+		`active holds facet "zz"`,
 		`message "m1" is in 2 places`,
 		`inflight["a"] = 0 but the facet holds 1 lease(s)`,
 	} {

@@ -111,24 +111,39 @@ end
 -- -1 lease lost (expired or held by another; nothing changed).
 local limit = queue_limit() or 0
 local out = {}
-for i = 2, #ARGV do
-  local v = ARGV[i]
-  local code = 1
-  -- ZREM is the proof and the end of the lease at once: only the holder
-  -- has its member.
-  if redis.call('ZREM', K_LEASED, v) == 1 then
+local acked = {} -- lease or message ID -> true, once acked by this call
+-- Leases are proven with one ZMSCORE per chunk and ended with one ZREM and
+-- one HDEL: only the holder has a lease's member. unpack's arguments go on
+-- Lua's stack, which holds a few thousand.
+local CHUNK = 500
+for from = 2, #ARGV, CHUNK do
+  local to = math.min(from + CHUNK - 1, #ARGV)
+  local held = redis.call('ZMSCORE', K_LEASED, unpack(ARGV, from, to))
+  local leases, ids = {}, {}
+  for i = from, to do
+    local v = ARGV[i]
     local id, _, _, f = parse_lease(v)
-    redis.call('HDEL', K_MSGS, id)
-    if limit > 0 then
-      hincr(K_INFLIGHT, f, -1)
-      -- This ack may free a facet that was at its limit; without a limit,
-      -- a facet with ready messages always holds a turn.
-      give_turn(f, limit)
+    local code
+    if id and held[i - from + 1] and not acked[v] then
+      code = 1
+      acked[v], acked[id] = true, true
+      leases[#leases + 1], ids[#ids + 1] = v, id
+      if limit > 0 then
+        hincr(K_INFLIGHT, f, -1)
+        -- This ack may free a facet that was at its limit; without a limit,
+        -- a facet with ready messages always holds a turn.
+        give_turn(f, limit)
+      end
+    elseif id and (acked[id] or redis.call('HEXISTS', K_MSGS, id) == 0) then
+      code = 0
+    else
+      code = -1
     end
-  else
-    local id = parse_lease(v)
-    code = (id and redis.call('HEXISTS', K_MSGS, id) == 0) and 0 or -1
+    out[#out + 1] = code
   end
-  out[#out + 1] = code
+  if #leases > 0 then
+    redis.call('ZREM', K_LEASED, unpack(leases))
+    redis.call('HDEL', K_MSGS, unpack(ids))
+  end
 end
 return out

@@ -12,7 +12,9 @@ local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
 local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
-local K_BACKLOG = P .. 'backlog' -- zset: facet -> messages ready (removed at 0)
+local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
+local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least DeepBacklog of them; written when the count enters another multiple of DeepBacklog, so it is in the same one as the count
+local K_BACKLOG = P .. 'backlog' -- zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
@@ -182,11 +184,11 @@ if retired < 1e12 then
   return 0
 end
 if now - retired < tonumber(ARGV[2]) then return 0 end
-if redis.call('EXISTS', K_MSGS) == 1 or redis.call('ZCARD', K_BACKLOG) > 0 or
+if redis.call('EXISTS', K_MSGS) == 1 or redis.call('EXISTS', K_ACTIVE, K_BACKLOG) > 0 or
    redis.call('ZCARD', K_LEASED) > 0 or redis.call('ZCARD', K_DELAYED) > 0 or
    redis.call('ZCARD', K_DEAD) > 0 then
   return 0
 end
-redis.call('DEL', K_CFG, K_RING, K_TOKENS, K_PRIO, K_INFLIGHT, K_BACKLOG,
+redis.call('DEL', K_CFG, K_RING, K_TOKENS, K_PRIO, K_INFLIGHT, K_ACTIVE, K_DEEP, K_BACKLOG,
   K_MSGS, K_ATT, K_LEASE, K_LEASED, K_DELAYED, K_DEAD, K_DEADERR, K_SEQ, R.RATES, R.PARKED, R.TAT)
 return 1

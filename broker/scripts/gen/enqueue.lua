@@ -12,7 +12,8 @@ local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
 local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
-local K_BACKLOG = P .. 'backlog' -- zset: facet -> messages ready (removed at 0)
+local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
+local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least DeepBacklog of them; written when the count enters another multiple of DeepBacklog, so it is in the same one as the count
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_DELAYED = P .. 'delayed' -- zset: message ID -> due time (ms)
@@ -20,6 +21,7 @@ local IDEM = P .. 'u:' -- and <key>: string: idempotency key: when its window en
 local F_PATTERN = 'pattern' -- cfg field: the topic pattern, while the queue is routed
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_ATTEMPTS = 'attempts' -- cfg field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
+local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
 -- ./broker` writes each operation's full text to scripts/gen: the
@@ -100,10 +102,23 @@ local function hincr(k, f, by)
   return n
 end
 
--- backlog_add keeps the backlog zset equal to the facets' list lengths.
-local function backlog_add(f, by)
-  if tonumber(redis.call('ZINCRBY', K_BACKLOG, by, f)) <= 0 then
-    redis.call('ZREM', K_BACKLOG, f)
+-- ready_changed records that facet f went from before to after ready
+-- messages: active lists the facets that have any; deep ranks those with
+-- at least DEEP_BACKLOG, rewritten only when the count enters another
+-- multiple of DEEP_BACKLOG, so that a pull pays nothing per message for the
+-- ranking and the score is always within DEEP_BACKLOG of the count.
+local function ready_changed(f, before, after)
+  if before == 0 and after > 0 then
+    redis.call('SADD', K_ACTIVE, f)
+  elseif after == 0 and before > 0 then
+    redis.call('SREM', K_ACTIVE, f)
+  end
+  local was, now = math.floor(before / DEEP_BACKLOG), math.floor(after / DEEP_BACKLOG)
+  if was == now then return end
+  if now == 0 then
+    redis.call('ZREM', K_DEEP, f)
+  else
+    redis.call('ZADD', K_DEEP, after, f)
   end
 end
 
@@ -199,7 +214,7 @@ end
 local now
 local queued = 0
 -- The messages are stored with one HSET, and each facet's appended with one
--- RPUSH and counted with one ZINCRBY, in the order the facets first appear:
+-- RPUSH, in the order the facets first appear:
 -- a batch that repeats facets pays for each facet once, not per message.
 local fields, facets, ids = {}, {}, {}
 for i = first, #ARGV, 4 do
@@ -255,7 +270,7 @@ for _, f in ipairs(facets) do
   for i = 1, #list, CHUNK do
     ready = redis.call('RPUSH', FACET .. f, unpack(list, i, math.min(i + CHUNK - 1, #list)))
   end
-  backlog_add(f, #list)
+  ready_changed(f, ready - #list, ready)
   -- A facet that had ready messages before already holds its turn, or is
   -- held back (paused, at its in-flight limit, or its turn parked by its
   -- rate limit): give_turn would do nothing more, unless the facet's

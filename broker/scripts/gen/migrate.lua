@@ -9,6 +9,10 @@
 local P = KEYS[1]
 local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queue does
 local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
+local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least DeepBacklog of them; written when the count enters another multiple of DeepBacklog, so it is in the same one as the count
+local K_BACKLOG = P .. 'backlog' -- zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)
+local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
 local K_ATT = P .. 'att' -- hash: layout 1 only: message ID -> deliveries so far (fairway migrate moves them to msgs and leased)
@@ -16,6 +20,7 @@ local K_LEASE = P .. 'lease' -- hash: layout 1 only: message ID -> "<token>|<fac
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
+local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
 -- queue_limit is the per-facet in-flight limit (0: none), or nil when the
 -- queue does not exist.
@@ -47,6 +52,26 @@ local function hincr(k, f, by)
   end
   if n <= 0 then redis.call('HDEL', k, f) end
   return n
+end
+
+-- ready_changed records that facet f went from before to after ready
+-- messages: active lists the facets that have any; deep ranks those with
+-- at least DEEP_BACKLOG, rewritten only when the count enters another
+-- multiple of DEEP_BACKLOG, so that a pull pays nothing per message for the
+-- ranking and the score is always within DEEP_BACKLOG of the count.
+local function ready_changed(f, before, after)
+  if before == 0 and after > 0 then
+    redis.call('SADD', K_ACTIVE, f)
+  elseif after == 0 and before > 0 then
+    redis.call('SREM', K_ACTIVE, f)
+  end
+  local was, now = math.floor(before / DEEP_BACKLOG), math.floor(after / DEEP_BACKLOG)
+  if was == now then return end
+  if now == 0 then
+    redis.call('ZREM', K_DEEP, f)
+  else
+    redis.call('ZADD', K_DEEP, after, f)
+  end
 end
 
 -- envelope_facet reads the facet from an envelope, "2<len>:<facet>
@@ -87,15 +112,16 @@ local function lease_member(id, token, att, f)
   return id .. '|' .. token .. '|' .. att .. '|' .. f
 end
 
--- migrate_layout moves what the layout 1 keys att and lease hold into this
--- layout: a leased message's attempts and token into its lease member,
--- another's attempts into its attempts field; the in-flight counts of a
--- queue without a limit are dropped, as they are no longer kept. Only
--- messages retried or in flight have entries there, so one call moves all
--- of them (with the commands the scripts' ACL already allows). It returns
--- true when nothing of layout 1 is left, as it always is after it.
+-- migrate_layout moves what the layout 1 keys att, lease and backlog hold
+-- into this layout: a leased message's attempts and token into its lease
+-- member, another's attempts into its attempts field, the facets of the
+-- backlog into active and deep (their counts read from their lists, as
+-- writes since the upgrade no longer count in backlog); the in-flight
+-- counts of a queue without a limit are dropped, as they are no longer
+-- kept. One call moves all of it (with the commands the scripts' ACL
+-- already allows): O(messages retried or in flight + facets), once.
 local function migrate_layout(limit)
-  if redis.call('EXISTS', K_ATT, K_LEASE) == 0 then return true end
+  if redis.call('EXISTS', K_ATT, K_LEASE, K_BACKLOG) == 0 then return end
   local fields = redis.call('HGETALL', K_ATT)
   for i = 1, #fields, 2 do
     local id, att = fields[i], num(fields[i + 1])
@@ -111,14 +137,18 @@ local function migrate_layout(limit)
       set_attempts(id, att)
     end
   end
+  for _, f in ipairs(redis.call('ZRANGE', K_BACKLOG, 0, -1)) do
+    local ready = redis.call('LLEN', FACET .. f)
+    -- Written whole, whether or not a write since the upgrade already did.
+    if ready > 0 then ready_changed(f, 0, ready) end
+  end
   -- Leases without attempts (only foreign writes leave them) are found by
   -- reclaim, which reads a bare ID as a lease of attempt 0.
-  redis.call('DEL', K_ATT, K_LEASE)
+  redis.call('DEL', K_ATT, K_LEASE, K_BACKLOG)
   if limit == 0 then redis.call('DEL', K_INFLIGHT) end
-  return true
 end
 
--- migrate.lua: moves a queue of layout 1 (the att and lease hashes) to
+-- migrate.lua: moves a queue of layout 1 (the att, lease and backlog keys) to
 -- this layout (see migrate_layout in lib.lua). Pulls do the same on first
 -- use; this runs it ahead, for an operator.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"

@@ -12,7 +12,9 @@ local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
 local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
-local K_BACKLOG = P .. 'backlog' -- zset: facet -> messages ready (removed at 0)
+local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
+local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least DeepBacklog of them; written when the count enters another multiple of DeepBacklog, so it is in the same one as the count
+local K_BACKLOG = P .. 'backlog' -- zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
@@ -30,6 +32,7 @@ local F_RETIRED = 'retired' -- cfg field: a retired partition: when it was retir
 local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
+local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()
@@ -129,10 +132,23 @@ local function hincr(k, f, by)
   return n
 end
 
--- backlog_add keeps the backlog zset equal to the facets' list lengths.
-local function backlog_add(f, by)
-  if tonumber(redis.call('ZINCRBY', K_BACKLOG, by, f)) <= 0 then
-    redis.call('ZREM', K_BACKLOG, f)
+-- ready_changed records that facet f went from before to after ready
+-- messages: active lists the facets that have any; deep ranks those with
+-- at least DEEP_BACKLOG, rewritten only when the count enters another
+-- multiple of DEEP_BACKLOG, so that a pull pays nothing per message for the
+-- ranking and the score is always within DEEP_BACKLOG of the count.
+local function ready_changed(f, before, after)
+  if before == 0 and after > 0 then
+    redis.call('SADD', K_ACTIVE, f)
+  elseif after == 0 and before > 0 then
+    redis.call('SREM', K_ACTIVE, f)
+  end
+  local was, now = math.floor(before / DEEP_BACKLOG), math.floor(after / DEEP_BACKLOG)
+  if was == now then return end
+  if now == 0 then
+    redis.call('ZREM', K_DEEP, f)
+  else
+    redis.call('ZADD', K_DEEP, after, f)
   end
 end
 
@@ -157,12 +173,13 @@ end
 -- make_ready appends id to its facet (or puts it at the head) and gives the
 -- facet a turn.
 local function make_ready(id, f, limit, head)
+  local ready
   if head then
-    redis.call('LPUSH', FACET .. f, id)
+    ready = redis.call('LPUSH', FACET .. f, id)
   else
-    redis.call('RPUSH', FACET .. f, id)
+    ready = redis.call('RPUSH', FACET .. f, id)
   end
-  backlog_add(f, 1)
+  ready_changed(f, ready - 1, ready)
   give_turn(f, limit)
 end
 
@@ -253,15 +270,16 @@ local function end_lease(v, f, limit)
   if limit > 0 then hincr(K_INFLIGHT, f, -1) end
 end
 
--- migrate_layout moves what the layout 1 keys att and lease hold into this
--- layout: a leased message's attempts and token into its lease member,
--- another's attempts into its attempts field; the in-flight counts of a
--- queue without a limit are dropped, as they are no longer kept. Only
--- messages retried or in flight have entries there, so one call moves all
--- of them (with the commands the scripts' ACL already allows). It returns
--- true when nothing of layout 1 is left, as it always is after it.
+-- migrate_layout moves what the layout 1 keys att, lease and backlog hold
+-- into this layout: a leased message's attempts and token into its lease
+-- member, another's attempts into its attempts field, the facets of the
+-- backlog into active and deep (their counts read from their lists, as
+-- writes since the upgrade no longer count in backlog); the in-flight
+-- counts of a queue without a limit are dropped, as they are no longer
+-- kept. One call moves all of it (with the commands the scripts' ACL
+-- already allows): O(messages retried or in flight + facets), once.
 local function migrate_layout(limit)
-  if redis.call('EXISTS', K_ATT, K_LEASE) == 0 then return true end
+  if redis.call('EXISTS', K_ATT, K_LEASE, K_BACKLOG) == 0 then return end
   local fields = redis.call('HGETALL', K_ATT)
   for i = 1, #fields, 2 do
     local id, att = fields[i], num(fields[i + 1])
@@ -277,11 +295,15 @@ local function migrate_layout(limit)
       set_attempts(id, att)
     end
   end
+  for _, f in ipairs(redis.call('ZRANGE', K_BACKLOG, 0, -1)) do
+    local ready = redis.call('LLEN', FACET .. f)
+    -- Written whole, whether or not a write since the upgrade already did.
+    if ready > 0 then ready_changed(f, 0, ready) end
+  end
   -- Leases without attempts (only foreign writes leave them) are found by
   -- reclaim, which reads a bare ID as a lease of attempt 0.
-  redis.call('DEL', K_ATT, K_LEASE)
+  redis.call('DEL', K_ATT, K_LEASE, K_BACKLOG)
   if limit == 0 then redis.call('DEL', K_INFLIGHT) end
-  return true
 end
 
 -- reclaim moves up to n expired leases back to the head of their facets (or
@@ -468,20 +490,28 @@ if R then R.unpark_due(now, limit, tonumber(ARGV[7])) end
 if cfg[2] then return out end -- the queue is paused
 
 local rates = R and redis.call('EXISTS', R.RATES) == 1
+local token, first_token
+local leased = {} -- the replay marker's id and attempt pairs
 local got, skips = 0, 0
 -- Most queues set no priorities and no limit: then the loop skips reading
 -- them, which is a third of its calls.
 local prios = redis.call('EXISTS', K_PRIO) == 1
--- Lease tokens for the whole call at once, taken at the first lease (after
--- the call's first write, an LPOP: under maxmemory an INCRBY first would be
--- refused, and a pull is what frees memory); unused ones are never handed
--- out.
-local token, first_token
-local leased = {} -- the replay marker's id and attempt pairs
+-- Turns given back are appended to the ring in one RPUSH when the loop has
+-- taken every turn that was in it, and at the end: the ring's order is the
+-- same as with one RPUSH per turn, for one call instead of one per message.
+local back_turns = {}
+local function next_turn()
+  local f = redis.call('LPOP', K_RING)
+  if f or #back_turns == 0 then return f end
+  redis.call('RPUSH', K_RING, unpack(back_turns))
+  back_turns = {}
+  return redis.call('LPOP', K_RING)
+end
+local taken = {} -- {id, facet} of each message popped, in order
 -- Each skip drops a token that should not be in the ring (its facet drained
 -- or at its limit), so the loop is bounded and always makes progress.
 while got < n and skips < n + 100 do
-  local f = redis.call('LPOP', K_RING)
+  local f = next_turn()
   if not f then break end
   local prio, inflight = 1, 0
   if prios then prio = prio_of(f) end
@@ -500,8 +530,8 @@ while got < n and skips < n + 100 do
     if wait then redis.call('ZADD', R.PARKED, wait, f) end
     skips = skips + 1
   else
-    local left = tonumber(redis.call('ZINCRBY', K_BACKLOG, -1, f))
-    if left <= 0 then redis.call('ZREM', K_BACKLOG, f) end
+    local left = redis.call('LLEN', FACET .. f)
+    ready_changed(f, left + 1, left)
     -- The token goes back unless the facet is drained, at its limit, or has
     -- more tokens than messages left (a token beyond those would only be
     -- skipped). A facet of priority 1 holds one token, so only facets of
@@ -520,35 +550,73 @@ while got < n and skips < n + 100 do
       end
     end
     if back then
-      redis.call('RPUSH', K_RING, f)
+      back_turns[#back_turns + 1] = f
     else
       hincr(K_TOKENS, f, -1)
     end
-    -- The envelope and, for a message delivered before, its attempts so
-    -- far, in one read; the attempts move into the lease while it holds.
-    local rec = redis.call('HMGET', K_MSGS, id, F_ATT .. id)
-    local env = rec[1]
+    if limit > 0 then hincr(K_INFLIGHT, f, 1) end -- not HINCRBY: see hincr
+    taken[#taken + 1] = {id, f}
+    got = got + 1
+  end
+end
+if #back_turns > 0 then redis.call('RPUSH', K_RING, unpack(back_turns)) end
+
+-- The envelopes and, for messages delivered before, their attempts so far,
+-- read in one HMGET per chunk; the attempts move into the lease while it
+-- holds. Every lease of the call ends at the same deadline, so one ZADD per
+-- chunk writes them. unpack's arguments go on Lua's stack, which holds a
+-- few thousand.
+local CHUNK = 500
+local deadline = now + lease
+for from = 1, #taken, CHUNK do
+  local to = math.min(from + CHUNK - 1, #taken)
+  local fields = {}
+  for i = from, to do
+    local id = taken[i][1]
+    fields[#fields + 1] = id
+    fields[#fields + 1] = F_ATT .. id
+  end
+  local rec = redis.call('HMGET', K_MSGS, unpack(fields))
+  local present = 0
+  for i = from, to do
+    if rec[2 * (i - from) + 1] then present = present + 1 end
+  end
+  if present > 0 and not token then
+    -- Lease tokens for the whole call at once, taken after the call's
+    -- first write, an LPOP: under maxmemory an INCRBY first would be
+    -- refused, and a pull is what frees memory. Unused ones are never
+    -- handed out.
+    token = redis.call('INCRBY', K_SEQ, #taken) - #taken
+    first_token = token
+  end
+  local members = {}
+  for i = from, to do
+    local id, f = taken[i][1], taken[i][2]
+    local env, seen_att = rec[2 * (i - from) + 1], rec[2 * (i - from) + 2]
     if env then
-      if not token then
-        token = redis.call('INCRBY', K_SEQ, n) - n
-        first_token = token
-      end
       token = token + 1
-      local att = num(rec[2]) + 1
-      if rec[2] then set_attempts(id, 0) end
+      local att = num(seen_att) + 1
+      if seen_att then set_attempts(id, 0) end
       local v = lease_member(id, token .. salt, att, f)
       leased[#leased + 1] = id .. ' ' .. att
-      redis.call('ZADD', K_LEASED, now + lease, v)
-      if limit > 0 then hincr(K_INFLIGHT, f, 1) end -- not HINCRBY: see hincr
+      members[#members + 1] = deadline
+      members[#members + 1] = v
       out[#out + 1] = id
       out[#out + 1] = v
       out[#out + 1] = att
       out[#out + 1] = env
-      got = got + 1
     else
-      forget(id) -- an ID without a body: nothing to deliver
+      -- An ID without a body (only a foreign write leaves one): nothing to
+      -- deliver. Its facet's count and turn are as if it never was.
+      forget(id)
+      got = got - 1
+      if limit > 0 then
+        hincr(K_INFLIGHT, f, -1)
+        give_turn(f, limit)
+      end
     end
   end
+  if #members > 0 then redis.call('ZADD', K_LEASED, unpack(members)) end
 end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)

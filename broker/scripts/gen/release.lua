@@ -12,13 +12,15 @@ local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
 local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
-local K_BACKLOG = P .. 'backlog' -- zset: facet -> messages ready (removed at 0)
+local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
+local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least DeepBacklog of them; written when the count enters another multiple of DeepBacklog, so it is in the same one as the count
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
+local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
 -- ./broker` writes each operation's full text to scripts/gen: the
@@ -108,10 +110,23 @@ local function hincr(k, f, by)
   return n
 end
 
--- backlog_add keeps the backlog zset equal to the facets' list lengths.
-local function backlog_add(f, by)
-  if tonumber(redis.call('ZINCRBY', K_BACKLOG, by, f)) <= 0 then
-    redis.call('ZREM', K_BACKLOG, f)
+-- ready_changed records that facet f went from before to after ready
+-- messages: active lists the facets that have any; deep ranks those with
+-- at least DEEP_BACKLOG, rewritten only when the count enters another
+-- multiple of DEEP_BACKLOG, so that a pull pays nothing per message for the
+-- ranking and the score is always within DEEP_BACKLOG of the count.
+local function ready_changed(f, before, after)
+  if before == 0 and after > 0 then
+    redis.call('SADD', K_ACTIVE, f)
+  elseif after == 0 and before > 0 then
+    redis.call('SREM', K_ACTIVE, f)
+  end
+  local was, now = math.floor(before / DEEP_BACKLOG), math.floor(after / DEEP_BACKLOG)
+  if was == now then return end
+  if now == 0 then
+    redis.call('ZREM', K_DEEP, f)
+  else
+    redis.call('ZADD', K_DEEP, after, f)
   end
 end
 
@@ -136,12 +151,13 @@ end
 -- make_ready appends id to its facet (or puts it at the head) and gives the
 -- facet a turn.
 local function make_ready(id, f, limit, head)
+  local ready
   if head then
-    redis.call('LPUSH', FACET .. f, id)
+    ready = redis.call('LPUSH', FACET .. f, id)
   else
-    redis.call('RPUSH', FACET .. f, id)
+    ready = redis.call('RPUSH', FACET .. f, id)
   end
-  backlog_add(f, 1)
+  ready_changed(f, ready - 1, ready)
   give_turn(f, limit)
 end
 
