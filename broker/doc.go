@@ -55,7 +55,7 @@
 //	<ns>:{<queue>}:prio           hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
 //	<ns>:{<queue>}:inflight       hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
 //	<ns>:{<queue>}:active         set: the facets with ready messages
-//	<ns>:{<queue>}:deep           zset: facet -> its ready messages, for facets with at least DeepBacklog of them; written when the count enters another multiple of DeepBacklog, so it is in the same one as the count
+//	<ns>:{<queue>}:deep           zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 //	<ns>:{<queue>}:backlog        zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)
 //	<ns>:{<queue>}:f:<facet>      list: a facet's ready message IDs, oldest first
 //	<ns>:{<queue>}:msgs           hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)

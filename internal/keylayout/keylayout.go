@@ -11,6 +11,8 @@
 // `go generate ./broker`.
 package keylayout
 
+import "strconv"
+
 // Type is the Redis type of a key.
 type Type string
 
@@ -88,7 +90,7 @@ var Queue = []Key{
 	{Go: "Prio", Lua: "K_PRIO", Suffix: "prio", Type: Hash, Holds: "facet -> priority (absent: 1); a paused facet's is \"-<priority>\", kept for its resume"},
 	{Go: "Inflight", Lua: "K_INFLIGHT", Suffix: "inflight", Type: Hash, Holds: "facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)"},
 	{Go: "Active", Lua: "K_ACTIVE", Suffix: "active", Type: Set, Holds: "the facets with ready messages"},
-	{Go: "Deep", Lua: "K_DEEP", Suffix: "deep", Type: ZSet, Holds: "facet -> its ready messages, for facets with at least DeepBacklog of them; written when the count enters another multiple of DeepBacklog, so it is in the same one as the count"},
+	{Go: "Deep", Lua: "K_DEEP", Suffix: "deep", Type: ZSet, Holds: "facet -> its ready messages, for facets with at least " + deep + " of them (DeepBacklog); written when the count enters another multiple of " + deep + ", so it is always in the same one as the count"},
 	{Go: "Backlog", Lua: "K_BACKLOG", Suffix: "backlog", Type: ZSet, Legacy: true, Holds: "layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)"},
 	{Go: "Facet", Lua: "FACET", Suffix: "f:", Var: "<facet>", Type: List, Holds: "a facet's ready message IDs, oldest first"},
 	{Go: "Msgs", Lua: "K_MSGS", Suffix: "msgs", Type: Hash, Holds: "message ID -> envelope (the body, once); \"@<ID>\" -> deliveries so far of a message not leased now (absent: none)", Fields: []Field{
@@ -118,6 +120,9 @@ var Queue = []Key{
 // writes to it only once per DeepBacklog messages of a facet, not per
 // message.
 const DeepBacklog = 64
+
+// deep is DeepBacklog in the key table's text.
+var deep = strconv.Itoa(DeepBacklog)
 
 // RegistryTag is the hash tag of the registry's keys, which a queue name
 // cannot hold ("~").

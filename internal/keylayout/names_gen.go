@@ -16,7 +16,7 @@ const (
 	Inflight = "inflight"
 	// Active is a set: the facets with ready messages.
 	Active = "active"
-	// Deep is a zset: facet -> its ready messages, for facets with at least DeepBacklog of them; written when the count enters another multiple of DeepBacklog, so it is in the same one as the count.
+	// Deep is a zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count.
 	Deep = "deep"
 	// Backlog is a zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep).
 	Backlog = "backlog"
