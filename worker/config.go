@@ -23,6 +23,14 @@ const (
 type Config struct {
 	// Concurrency is how many handlers run at once. Defaults to 10.
 	Concurrency int
+	// QueueConcurrency caps, per queue, how many of this process's
+	// handlers run that queue's messages at once, within Concurrency, so
+	// that a slow or heavy queue cannot take every handler of the pool
+	// (a queue at its cap is skipped; the other queues get the free
+	// handlers). Each cap is 1 or more and names a served queue; a queue
+	// left out has no cap of its own. It limits this process only: for a
+	// cap across all processes, see the queue's settings in Redis.
+	QueueConcurrency map[string]int
 	// Queues maps the queues to serve to their weights: a queue of weight 2
 	// is pulled from twice as often as one of weight 1 while both have work.
 	// Defaults to every queue with a handler, weight 1.
@@ -97,6 +105,14 @@ func (c Config) validate() error {
 		}
 		if _, err := regexp.Compile(p); err != nil {
 			return fmt.Errorf("worker: Routes: %w for %q: %w", broker.ErrInvalidPattern, q, err)
+		}
+	}
+	for q, n := range c.QueueConcurrency {
+		if err := broker.ValidateQueueName(q); err != nil {
+			return fmt.Errorf("worker: QueueConcurrency: %w", err)
+		}
+		if n < 1 {
+			return fmt.Errorf("worker: QueueConcurrency: cap %d of %q is below 1", n, q)
 		}
 	}
 	for q, w := range c.Queues {

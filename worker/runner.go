@@ -21,6 +21,7 @@ type runner struct {
 	order    *queueOrder
 
 	slots chan struct{} // one per running handler; capacity Concurrency
+	caps  *queueCaps    // Config.QueueConcurrency
 
 	base         context.Context
 	handlerCtx   context.Context
@@ -48,6 +49,7 @@ func newRunner(base context.Context, w *Worker, queues map[string]int, handlers 
 		w: w, b: w.b, cfg: w.cfg, handlers: handlers, obs: w.obs,
 		order:        newQueueOrder(queues, w.cfg.StrictPriority),
 		slots:        make(chan struct{}, w.cfg.Concurrency),
+		caps:         newQueueCaps(w.cfg.QueueConcurrency),
 		base:         base,
 		sup:          &supervisor{log: w.cfg.Logger, hooks: w.hooks},
 		handlersIdle: make(chan struct{}),
@@ -152,7 +154,7 @@ func (r *runner) fetchLoop(ctx context.Context) error {
 		case len(got) == 0:
 			r.w.health.setRedisErr(nil)
 			retry.reset()
-			wake.wait(ctx, idleFor(r.cfg.PollInterval, next), r.retries)
+			wake.wait(ctx, idleFor(r.cfg.PollInterval, next), r.retries, r.caps.freed)
 		default:
 			r.w.health.setRedisErr(nil)
 			retry.reset()
@@ -199,8 +201,14 @@ func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next t
 		if r.failing.held(q) {
 			continue
 		}
+		// A queue at its Config.QueueConcurrency cap is skipped; its
+		// handlers' places go to the other queues.
+		count := r.caps.room(q, n-len(got))
+		if count == 0 {
+			continue
+		}
 		sent := time.Now()
-		res, err := r.b.PullWith(ctx, q, broker.PullOptions{Count: n - len(got), Lease: r.cfg.LeaseDuration})
+		res, err := r.b.PullWith(ctx, q, broker.PullOptions{Count: count, Lease: r.cfg.LeaseDuration})
 		if errors.Is(err, broker.ErrUnknownQueue) {
 			// Redis answered: the queue is gone. Registered again, it
 			// is pulled on the next round; else it waits out its backoff,
@@ -221,6 +229,7 @@ func (r *runner) pull(ctx context.Context, n int) (got []*broker.Message, next t
 		r.failing.answered(q)
 		r.queueAnswered(q)
 		answered = true
+		r.caps.started(q, len(res.Messages))
 		for _, m := range res.Messages {
 			r.keeper.hold(m, pulledDeadline(sent, r.cfg.LeaseDuration))
 		}
@@ -241,6 +250,7 @@ func (r *runner) dispatch(m *broker.Message) {
 	go func() {
 		defer r.handlersWG.Done()
 		report := r.process(m)
+		r.caps.done(m.Queue)
 		r.release(1)
 		report()
 	}()

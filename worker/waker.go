@@ -24,8 +24,9 @@ func newWaker(b *broker.Broker, queues []string, log *slog.Logger) *waker {
 }
 
 // wait returns on a wake signal, after poll, when the first of the retries
-// this process scheduled falls due, or when ctx ends.
-func (w *waker) wait(ctx context.Context, poll time.Duration, retries *retriesDue) {
+// this process scheduled falls due, when freed says a queue at its
+// Config.QueueConcurrency cap has room again, or when ctx ends.
+func (w *waker) wait(ctx context.Context, poll time.Duration, retries *retriesDue, freed <-chan struct{}) {
 	w.ensureWatch(ctx)
 	var signal <-chan struct{}
 	if w.watch != nil {
@@ -42,6 +43,7 @@ func (w *waker) wait(ctx context.Context, poll time.Duration, retries *retriesDu
 		t := time.NewTimer(d)
 		select {
 		case <-signal:
+		case <-freed: // a queue at its QueueConcurrency cap has room again
 		case <-t.C:
 		case <-ctx.Done():
 		case <-retries.changed:

@@ -164,6 +164,14 @@ func (w *Worker) servedQueues() (map[string]int, error) {
 			return nil, fmt.Errorf("%w: Config.Routes names %q, which Config.Queues leaves out", ErrInvalidRegistration, q)
 		}
 	}
+	for _, q := range slices.Sorted(maps.Keys(w.cfg.QueueConcurrency)) {
+		if w.handlers[q] == nil {
+			return nil, fmt.Errorf("%w: Config.QueueConcurrency names %q, which has no handler", ErrInvalidRegistration, q)
+		}
+		if _, ok := w.cfg.Queues[q]; len(w.cfg.Queues) > 0 && !ok {
+			return nil, fmt.Errorf("%w: Config.QueueConcurrency names %q, which Config.Queues leaves out", ErrInvalidRegistration, q)
+		}
+	}
 	if len(w.cfg.Queues) == 0 {
 		queues := make(map[string]int, len(w.handlers))
 		for q := range w.handlers {
