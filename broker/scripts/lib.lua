@@ -165,10 +165,14 @@ local function envelope_facet(env)
   local colon = string.find(env, ':', 2, true)
   if not colon then return nil end
   local n = tonumber(string.sub(env, 2, colon - 1))
-  if not n or colon + n > #env then return nil end
+  -- No facet is empty (the producer refuses one), so a length of 0 is a
+  -- foreign write, as is one past the end.
+  if not n or n < 1 or colon + n > #env then return nil end
   local f = string.sub(env, colon + 1, colon + n)
   if v == '1' then return f end
-  local att = tonumber(string.match(env, '^(%d+):', colon + n + 1))
+  -- tonumber(nil) raises: an envelope whose attempts field is not one
+  -- (a foreign write) gets the default budget instead.
+  local att = tonumber(string.match(env, '^(%d+):', colon + n + 1) or '')
   if att and att > 0 then return f, att end
   return f
 end
