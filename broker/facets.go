@@ -263,17 +263,23 @@ const topFacetsScan = 1000
 // multiple of DeepBacklog that holds the n-th (the scores are exact to that
 // multiple), and when those are fewer than n, active facets besides.
 func (b *Broker) topCandidates(ctx context.Context, queue string, n int) ([]string, error) {
-	deep := b.keys.queueKey(queue, keylayout.Deep)
-	top, err := b.rdb.ZRevRangeWithScores(ctx, deep, 0, int64(n-1)).Result()
+	// The top n by score and the facets after them, as many as can share
+	// the n-th's multiple of DeepBacklog (bounded), in one read.
+	top, err := b.rdb.ZRevRangeWithScores(ctx, b.keys.queueKey(queue, keylayout.Deep), 0, int64(5*n+keylayout.DeepBacklog-1)).Result()
 	if err != nil {
 		return nil, wrapRedis("top facets", err)
 	}
-	if len(top) == n {
-		floor := int64(top[n-1].Score) / keylayout.DeepBacklog * keylayout.DeepBacklog
-		names, err := b.rdb.ZRevRangeByScore(ctx, deep, &redis.ZRangeBy{
-			Max: "+inf", Min: strconv.FormatInt(floor, 10), Count: int64(4*n + keylayout.DeepBacklog),
-		}).Result()
-		return names, wrapRedis("top facets", err)
+	if len(top) >= n {
+		floor := float64(int64(top[n-1].Score) / keylayout.DeepBacklog * keylayout.DeepBacklog)
+		names := make([]string, 0, len(top))
+		for _, z := range top {
+			if z.Score < floor {
+				break
+			}
+			f, _ := z.Member.(string)
+			names = append(names, f)
+		}
+		return names, nil
 	}
 	seen := make(map[string]bool, len(top))
 	names := make([]string, 0, len(top))

@@ -146,3 +146,33 @@ func TestTopFacetsAmongMany(t *testing.T) {
 		}
 	})
 }
+
+// The deep ranking's scores are exact only to their multiple of
+// DeepBacklog, so TopFacets reads every facet that shares the n-th's
+// multiple: a facet whose score lags its count still comes first.
+func TestTopFacetsWithinAMultiple(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		b := newQueue(t, rdb, broker.Config{})
+		batch := func(f string, n int) {
+			ds := make([]broker.Delivery, n)
+			for i := range ds {
+				ds[i] = broker.Delivery{Topic: "t", Facet: f, Body: []byte("x")}
+			}
+			if err := b.DeliverBatch(ctx, ds); err != nil {
+				t.Fatal(err)
+			}
+		}
+		batch("x", 100)
+		batch("y", 65) // scored 65 ...
+		for range 60 {
+			deliver(t, b, "t", "y", "x") // ... and still, at 125 ready
+		}
+		checkInvariants(t, b, "q")
+		got, err := b.TopFacets(ctx, "q", 1)
+		if err != nil || len(got) != 1 || got[0].Facet != "y" || got[0].Ready != 125 {
+			t.Fatalf("TopFacets(1) = %+v, %v; want y with 125", got, err)
+		}
+	})
+}

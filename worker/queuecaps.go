@@ -9,10 +9,11 @@ import "sync"
 // queue that was at its cap, freed tells the idle fetcher to pull again at
 // once (the queue may have work that no delivery will announce).
 type queueCaps struct {
+	cap   map[string]int // read only, so read without mu
+	freed chan struct{}  // one pending signal at most
+
 	mu      sync.Mutex
-	cap     map[string]int
 	running map[string]int
-	freed   chan struct{} // one pending signal at most
 }
 
 func newQueueCaps(caps map[string]int) *queueCaps {
@@ -21,35 +22,32 @@ func newQueueCaps(caps map[string]int) *queueCaps {
 
 // room is how many of want messages of queue q may start now.
 func (c *queueCaps) room(q string, want int) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	limit, ok := c.cap[q]
 	if !ok {
 		return want
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return max(0, min(want, limit-c.running[q]))
 }
 
 // started counts n handlers of queue q that start.
 func (c *queueCaps) started(q string, n int) {
-	if n == 0 {
+	if _, ok := c.cap[q]; !ok || n == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.cap[q]; ok {
-		c.running[q] += n
-	}
+	c.running[q] += n
 }
 
 // done counts a handler of queue q that finished.
 func (c *queueCaps) done(q string) {
-	c.mu.Lock()
 	limit, ok := c.cap[q]
 	if !ok {
-		c.mu.Unlock()
 		return
 	}
+	c.mu.Lock()
 	wasFull := c.running[q] >= limit
 	c.running[q]--
 	c.mu.Unlock()

@@ -157,23 +157,19 @@ for from = 1, #taken, CHUNK do
     fields[#fields + 1] = F_ATT .. id
   end
   local rec = redis.call('HMGET', K_MSGS, unpack(fields))
-  local present = 0
-  for i = from, to do
-    if rec[2 * (i - from) + 1] then present = present + 1 end
-  end
-  if present > 0 and not token then
-    -- Lease tokens for the whole call at once, taken after the call's
-    -- first write, an LPOP: under maxmemory an INCRBY first would be
-    -- refused, and a pull is what frees memory. Unused ones are never
-    -- handed out.
-    token = redis.call('INCRBY', K_SEQ, #taken) - #taken
-    first_token = token
-  end
   local members = {}
   for i = from, to do
     local id, f = taken[i][1], taken[i][2]
     local env, seen_att = rec[2 * (i - from) + 1], rec[2 * (i - from) + 2]
     if env then
+      if not token then
+        -- Lease tokens for the whole call at once, taken after the call's
+        -- first write, an LPOP: under maxmemory an INCRBY first would be
+        -- refused, and a pull is what frees memory. Unused ones are never
+        -- handed out.
+        token = redis.call('INCRBY', K_SEQ, #taken) - #taken
+        first_token = token
+      end
       token = token + 1
       local att = num(seen_att) + 1
       if seen_att then set_attempts(id, 0) end
