@@ -50,10 +50,16 @@
 //	  share                       field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 //	  retried                     field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
 //	  attempts                    field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
+//	  limits                      field: "1" while limits holds a facet's own in-flight limit
+//	  ordered                     field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+//	  cap                         field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
+//	  qrate                       field: rate limit of the whole queue "<n>:<period ms>:<burst>", on top of the facets' own; a partition takes its share
+//	  qtat                        field: GCRA theoretical arrival time of the queue's next pull under qrate (ms)
 //	<ns>:{<queue>}:ring           list: facet tokens, in turn order
 //	<ns>:{<queue>}:tokens         hash: facet -> its tokens in the ring
 //	<ns>:{<queue>}:prio           hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-//	<ns>:{<queue>}:inflight       hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+//	<ns>:{<queue>}:inflight       hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+//	<ns>:{<queue>}:limits         hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 //	<ns>:{<queue>}:active         set: the facets with ready messages
 //	<ns>:{<queue>}:deep           zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 //	<ns>:{<queue>}:backlog        zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)

@@ -30,20 +30,6 @@ func (b *Broker) SetFacetPriority(ctx context.Context, queue, facet string, p in
 	return b.queueSetting(ctx, "set priority", queue, scriptPriority, facet, p)
 }
 
-// SetInflightLimit sets the most messages of one facet of queue that may be
-// leased at once; a facet at its limit gets no turn until one of them is
-// acked, nacked or expires. 0 means no limit. Raising the limit gives facets
-// held back by the old one their turn at once.
-func (b *Broker) SetInflightLimit(ctx context.Context, queue string, n int) error {
-	if err := checkQueue(ctx, queue); err != nil {
-		return err
-	}
-	if n < 0 {
-		return fmt.Errorf("%w: negative in-flight limit %d", ErrInvalidArgument, n)
-	}
-	return b.queueSetting(ctx, "set in-flight limit", queue, scriptLimit, n)
-}
-
 // SetMaxAttempts sets queue's default budget: how many deliveries a message
 // queued on it from now on gets before it becomes a dead letter, when its
 // delivery sets none (WithMaxAttempts). 0 removes the default, so such
@@ -159,6 +145,12 @@ type FacetStats struct {
 	// RateLimitedUntil is, while the facet's rate limit holds back its
 	// turn, when it frees up (Redis's clock); zero otherwise.
 	RateLimitedUntil time.Time
+	// InflightLimit is the most messages of the facet leased at once: its
+	// own limit, else the queue's; 1 under strict order; 0 is none.
+	InflightLimit int
+	// OwnInflightLimit tells whether InflightLimit is the facet's own
+	// (SetFacetInflightLimit); under strict order it is not.
+	OwnInflightLimit bool
 }
 
 // Facet returns the state of one facet of queue.
@@ -311,7 +303,7 @@ func (b *Broker) topCandidates(ctx context.Context, queue string, n int) ([]stri
 
 func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string) ([]FacetStats, error) {
 	var ready []*redis.IntCmd
-	var prio, rates, rate *redis.SliceCmd
+	var prio, rates, rate, limits *redis.SliceCmd
 	var leases *redis.StringSliceCmd
 	var parked *redis.FloatSliceCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -324,7 +316,8 @@ func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string
 		leases = p.ZRange(ctx, b.keys.queueKey(queue, keylayout.Leased), 0, -1)
 		prio = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Prio), facets...)
 		rates = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Rates), facets...)
-		rate = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Cfg), keylayout.FieldRate)
+		rate = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Cfg), keylayout.FieldRate, keylayout.FieldLimit, keylayout.FieldOrdered)
+		limits = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Limits), facets...)
 		parked = p.ZMScore(ctx, b.keys.queueKey(queue, keylayout.Parked), facets...)
 		return nil
 	})
@@ -351,6 +344,14 @@ func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string
 		}
 		if at := parked.Val()[i]; at > 0 {
 			out[i].RateLimitedUntil = time.UnixMilli(int64(at))
+		}
+		switch own, ok := limits.Val()[i].(string); {
+		case rate.Val()[2] != nil:
+			out[i].InflightLimit = 1
+		case ok:
+			out[i].InflightLimit, out[i].OwnInflightLimit = intOr(own, 0), true
+		default:
+			out[i].InflightLimit = intOr(rate.Val()[1], 0)
 		}
 	}
 	return out, nil

@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fairwayhq/fairway/internal/keylayout"
+	"github.com/redis/go-redis/v9"
 )
 
 // MaxPartitions is the most partitions a queue can have.
@@ -298,7 +301,15 @@ func (b *Broker) SetPartitions(ctx context.Context, queue string, k int) error {
 	if !routed {
 		return fmt.Errorf("%w %q: register it before partitioning it", ErrUnknownQueue, queue)
 	}
-	return b.repartition(ctx, queue, re.String(), l.partitioning(queue), k, false)
+	old := l.partitioning(queue)
+	capped, err := b.rdb.HGet(ctx, b.keys.queueKey(old.Names[0], keylayout.Cfg), keylayout.FieldCap).Int()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return wrapRedis("set partitions", err)
+	}
+	if capped > 0 && k > capped {
+		return fmt.Errorf("%w: %d partitions is over the global concurrency %d of %q (each partition needs a share of at least 1)", ErrInvalidArgument, k, capped, queue)
+	}
+	return b.repartition(ctx, queue, re.String(), old, k, false)
 }
 
 // changeTTL is how long a change of partition count may take from its

@@ -35,6 +35,18 @@ type QueueStats struct {
 	// (SetMaxAttempts); 0 is none, so a delivery that sets no budget gets
 	// its broker's Config.MaxAttempts.
 	MaxAttempts int64
+	// StrictOrder tells whether the queue hands out each facet's messages
+	// one at a time, in order (SetStrictOrder).
+	StrictOrder bool
+	// OwnInflightLimits counts the facets with an in-flight limit of their
+	// own (SetFacetInflightLimit).
+	OwnInflightLimits int64
+	// GlobalConcurrency is the most messages of the queue leased at once
+	// over every worker (SetGlobalConcurrency); 0 is none.
+	GlobalConcurrency int64
+	// QueueRateLimit is the rate limit of the whole queue, all facets
+	// together (SetQueueRateLimit); zero is none.
+	QueueRateLimit RateLimit
 }
 
 // Stats returns queue's counts, read in one round trip (one per partition),
@@ -75,9 +87,11 @@ func (b *Broker) Stats(ctx context.Context, queue string) (QueueStats, error) {
 func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) {
 	k := func(kind string) string { return b.keys.queueKey(queue, kind) }
 	var cfg *redis.SliceCmd
-	var msgs, leased, delayed, dead, facets, parked *redis.IntCmd
+	var msgs, leased, delayed, dead, facets, parked, ownLimits *redis.IntCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		cfg = p.HMGet(ctx, k(keylayout.Cfg), keylayout.FieldPattern, keylayout.FieldLimit, keylayout.FieldPaused, keylayout.FieldRate, keylayout.FieldAttempts, keylayout.FieldRetried)
+		cfg = p.HMGet(ctx, k(keylayout.Cfg), keylayout.FieldPattern, keylayout.FieldLimit, keylayout.FieldPaused, keylayout.FieldRate, keylayout.FieldAttempts, keylayout.FieldRetried,
+			keylayout.FieldOrdered, keylayout.FieldCap, keylayout.FieldQueueRate)
+		ownLimits = p.HLen(ctx, k(keylayout.Limits))
 		msgs = p.HLen(ctx, k(keylayout.Msgs))
 		leased = p.ZCard(ctx, k(keylayout.Leased))
 		delayed = p.ZCard(ctx, k(keylayout.Delayed))
@@ -102,6 +116,15 @@ func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) 
 		Paused:   cfg.Val()[2] != nil,
 
 		RateLimited: parked.Val(),
+
+		StrictOrder:       cfg.Val()[6] != nil,
+		OwnInflightLimits: ownLimits.Val(),
+	}
+	if c, ok := cfg.Val()[7].(string); ok {
+		s.GlobalConcurrency, _ = strconv.ParseInt(c, 10, 64)
+	}
+	if rate, ok := cfg.Val()[8].(string); ok {
+		s.QueueRateLimit = parseRateLimit(rate)
 	}
 	if rate, ok := cfg.Val()[3].(string); ok {
 		s.RateLimit = parseRateLimit(rate)

@@ -55,11 +55,11 @@ func TestFacetStats(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
 		b := mixedQueue(t, rdb)
 		tests := []broker.FacetStats{
-			{Facet: "a", Ready: 3, Priority: 1},
-			{Facet: "b", Ready: 2, InFlight: 1, Priority: 1},
-			{Facet: "c", Ready: 1, Priority: 4},
-			{Facet: "d", Priority: 1}, // delayed messages are not ready
-			{Facet: "unknown", Priority: 1},
+			{Facet: "a", Ready: 3, Priority: 1, InflightLimit: 5},
+			{Facet: "b", Ready: 2, InFlight: 1, Priority: 1, InflightLimit: 5},
+			{Facet: "c", Ready: 1, Priority: 4, InflightLimit: 5},
+			{Facet: "d", Priority: 1, InflightLimit: 5}, // delayed messages are not ready
+			{Facet: "unknown", Priority: 1, InflightLimit: 5},
 		}
 		for _, want := range tests {
 			if got, err := b.Facet(t.Context(), "q", want.Facet); err != nil || got != want {
@@ -74,9 +74,9 @@ func TestTopFacets(t *testing.T) {
 	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
 		b := mixedQueue(t, rdb)
 		all := []broker.FacetStats{
-			{Facet: "a", Ready: 3, Priority: 1},
-			{Facet: "b", Ready: 2, InFlight: 1, Priority: 1},
-			{Facet: "c", Ready: 1, Priority: 4},
+			{Facet: "a", Ready: 3, Priority: 1, InflightLimit: 5},
+			{Facet: "b", Ready: 2, InFlight: 1, Priority: 1, InflightLimit: 5},
+			{Facet: "c", Ready: 1, Priority: 4, InflightLimit: 5},
 		}
 		for _, n := range []int{1, 2, 3, 10} {
 			got, err := b.TopFacets(t.Context(), "q", n)

@@ -4,7 +4,9 @@
 -- ARGV[2..] leases, as pull.lua handed them out
 -- Returns one code per message: 1 acked, 0 already gone (a second ack),
 -- -1 lease lost (expired or held by another; nothing changed).
-local limit = queue_limit() or 0
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED, F_CAP)
+local L = limits_of(cfg[1], cfg[2], cfg[3])
+local cap = cfg[4] and capped(cfg[4]) or 0
 local out = {}
 local acked = {} -- lease or message ID -> true, once acked by this call
 -- Leases are proven with one ZMSCORE per chunk and ended with one ZREM and
@@ -23,11 +25,11 @@ for from = 2, #ARGV, CHUNK do
       code = 1
       acked[v], acked[id] = true, true
       leases[#leases + 1], ids[#ids + 1] = v, id
-      if limit > 0 then
+      if L.on then
         hincr(K_INFLIGHT, f, -1)
         -- This ack may free a facet that was at its limit; without a limit,
         -- a facet with ready messages always holds a turn.
-        give_turn(f, limit)
+        give_turn(f, L)
       end
     elseif id and (acked[id] or redis.call('HEXISTS', K_MSGS, id) == 0) then
       code = 0
@@ -39,6 +41,7 @@ for from = 2, #ARGV, CHUNK do
   if #leases > 0 then
     redis.call('ZREM', K_LEASED, unpack(leases))
     redis.call('HDEL', K_MSGS, unpack(ids))
+    wake_below_cap(cap, #leases)
   end
 end
 return out

@@ -18,7 +18,7 @@
 --         run again (its reply was lost) answers as the first run: else the
 --         IDs it deleted would look requeued, and their copies be taken back.
 -- Every op returns -1 when the queue does not exist.
-if not queue_limit() then return -1 end
+if not queue_limits() then return -1 end
 local op = ARGV[3]
 if op == 'forget' then
   local seen = replayed()

@@ -9,8 +9,8 @@
 -- run again (its reply was lost) takes no more: it answers as the first run.
 local seen = replayed()
 if seen then return tonumber(seen) end
-local limit = queue_limit()
-if not limit then return -1 end
+local L = queue_limits()
+if not L then return -1 end
 local ids = dead_ids(3)
 local done = 0
 for _, id in ipairs(ids) do
@@ -19,7 +19,7 @@ for _, id in ipairs(ids) do
     set_attempts(id, 0)
     local f = envelope_facet(redis.call('HGET', K_MSGS, id))
     if f then
-      make_ready(id, f, limit, false)
+      make_ready(id, f, L, false)
       done = done + 1
     else
       forget(id)

@@ -23,6 +23,6 @@ if redis.call('EXISTS', K_MSGS) == 1 or redis.call('EXISTS', K_ACTIVE, K_BACKLOG
    redis.call('ZCARD', K_DEAD) > 0 then
   return 0
 end
-redis.call('DEL', K_CFG, K_RING, K_TOKENS, K_PRIO, K_INFLIGHT, K_ACTIVE, K_DEEP, K_BACKLOG,
+redis.call('DEL', K_CFG, K_RING, K_TOKENS, K_PRIO, K_INFLIGHT, K_LIMITS, K_ACTIVE, K_DEEP, K_BACKLOG,
   K_MSGS, K_ATT, K_LEASE, K_LEASED, K_DELAYED, K_DEAD, K_DEADERR, K_SEQ, R.RATES, R.PARKED, R.TAT)
 return 1

@@ -41,7 +41,7 @@ if seen then
   if string.sub(seen, 1, 2) == 'p:' then return {string.sub(seen, 3), version} end
   return {tonumber(seen), version}
 end
-local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS)
+local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS, F_OWN_LIMITS, F_ORDERED)
 local pattern = cfg[1]
 if not pattern then
   remember(-1)
@@ -53,7 +53,7 @@ if pattern ~= ARGV[3] then
   publish()
   return {pattern, version}
 end
-local limit = num(cfg[2])
+local L = limits_of(cfg[2], cfg[4], cfg[5])
 -- The queue's default budget, 0 for none (as is a value that is not a
 -- budget, which only a foreign write leaves).
 local budget = num(cfg[3])
@@ -141,7 +141,7 @@ for _, f in ipairs(facets) do
   end
   if turns then
     for _ = 1, #list do
-      if not give_turn(f, limit) then break end
+      if not give_turn(f, L) then break end
     end
   end
 end

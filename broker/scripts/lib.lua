@@ -55,14 +55,6 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- queue_limit is the per-facet in-flight limit (0: none), or nil when the
--- queue does not exist.
-local function queue_limit()
-  local v = redis.call('HGET', K_CFG, F_LIMIT)
-  if not v then return nil end
-  return tonumber(v)
-end
-
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
 -- counts as 0: only a foreign write leaves one, and an error here, after a
 -- script has moved a message, would strand it.
@@ -70,6 +62,60 @@ local function num(v)
   local n = tonumber(v)
   if not n or n < 0 or n > 9007199254740992 or n ~= math.floor(n) then return 0 end
   return n
+end
+
+-- limits_of reads the in-flight limits from cfg's limit, limits and
+-- ordered fields: L.default is the queue's per-facet limit (0: none),
+-- L.own whether some facet has its own (the limits hash), L.ordered whether
+-- strict order makes every facet's limit 1. L.on tells whether the facets'
+-- in-flight counts are kept: only then do pulls and acks write them.
+local function limits_of(limit, own, ordered)
+  -- An absent field is false (Redis's nil), not nil.
+  local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
+  L.on = L.default > 0 or L.own or L.ordered
+  return L
+end
+
+-- queue_limits is the queue's in-flight limits (see limits_of), or nil
+-- when the queue does not exist.
+local function queue_limits()
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  if not cfg[1] then return nil end
+  return limits_of(cfg[1], cfg[2], cfg[3])
+end
+
+-- facet_limit is the most messages of facet f in flight at once under L:
+-- 1 under strict order, else its own limit or the queue's (0: none).
+local function facet_limit(L, f)
+  if L.ordered then return 1 end
+  if L.own then
+    local v = redis.call('HGET', K_LIMITS, f)
+    if v then return num(v) end
+  end
+  return L.default
+end
+
+-- capped is the queue's cap on messages leased at once over all workers
+-- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
+-- shares the dead-letter cap: each partition at least 1, so none starves.
+local function capped(v)
+  local cap = num(v)
+  if cap == 0 then return 0 end
+  local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+  if not i then return cap end
+  i, k = tonumber(i), tonumber(k)
+  local share = math.floor(cap / k)
+  if i < cap % k then share = share + 1 end
+  return math.max(share, 1)
+end
+
+-- wake_below_cap wakes idle workers when the leases just ended (freed of
+-- them) took the queue from its cap (capped; 0: none) to below it: no
+-- turn is given back then, so nothing else would tell them.
+local function wake_below_cap(cap, freed)
+  if cap > 0 and freed > 0 and redis.call('ZCARD', K_LEASED) + freed >= cap then
+    redis.call('PUBLISH', WAKE, '')
+  end
 end
 
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
@@ -127,13 +173,16 @@ end
 
 -- give_turn puts one more token of facet f in the ring when f has fewer
 -- tokens than its priority and than its ready messages, and is neither
--- paused nor at its limit.
-local function give_turn(f, limit)
+-- paused nor at its in-flight limit (L, see limits_of).
+local function give_turn(f, L)
   local prio = prio_of(f)
   if prio <= 0 then return end
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
-  if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  if L.on then
+    local limit = facet_limit(L, f)
+    if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  end
   -- No more tokens than ready messages, so a drained facet leaves none in
   -- the ring for pulls to skip.
   if redis.call('LLEN', FACET .. f) <= tokens then return end
@@ -145,7 +194,7 @@ end
 
 -- make_ready appends id to its facet (or puts it at the head) and gives the
 -- facet a turn.
-local function make_ready(id, f, limit, head)
+local function make_ready(id, f, L, head)
   local ready
   if head then
     ready = redis.call('LPUSH', FACET .. f, id)
@@ -153,7 +202,7 @@ local function make_ready(id, f, limit, head)
     ready = redis.call('RPUSH', FACET .. f, id)
   end
   ready_changed(f, ready - 1, ready)
-  give_turn(f, limit)
+  give_turn(f, L)
 end
 
 -- envelope_facet reads the facet from an envelope, "2<len>:<facet>
@@ -263,10 +312,10 @@ local function lease_of(v)
 end
 
 -- end_lease drops lease v of facet f; the caller puts the message somewhere
--- else. The facet's in-flight count is kept only under a limit.
-local function end_lease(v, f, limit)
+-- else. The facet's in-flight count is kept only under a limit (L.on).
+local function end_lease(v, f, L)
   redis.call('ZREM', K_LEASED, v)
-  if limit > 0 then hincr(K_INFLIGHT, f, -1) end
+  if L.on then hincr(K_INFLIGHT, f, -1) end
 end
 
 -- migrate_layout moves what the layout 1 keys att, lease and backlog hold
@@ -277,7 +326,7 @@ end
 -- counts of a queue without a limit are dropped, as they are no longer
 -- kept. One call moves all of it (with the commands the scripts' ACL
 -- already allows): O(messages retried or in flight + facets), once.
-local function migrate_layout(limit)
+local function migrate_layout(L)
   if redis.call('EXISTS', K_ATT, K_LEASE, K_BACKLOG) == 0 then return end
   local fields = redis.call('HGETALL', K_ATT)
   for i = 1, #fields, 2 do
@@ -302,14 +351,14 @@ local function migrate_layout(limit)
   -- Leases without attempts (only foreign writes leave them) are found by
   -- reclaim, which reads a bare ID as a lease of attempt 0.
   redis.call('DEL', K_ATT, K_LEASE, K_BACKLOG)
-  if limit == 0 then redis.call('DEL', K_INFLIGHT) end
+  if not L.on then redis.call('DEL', K_INFLIGHT) end
 end
 
 -- reclaim moves up to n expired leases back to the head of their facets (or
 -- to the dead letters when their attempts are spent: the envelope's budget,
 -- else max_attempts), and up to n delayed messages that are due to the tail
 -- of their facets.
-local function reclaim(now, limit, n, max_attempts, cap)
+local function reclaim(now, L, n, max_attempts, cap)
   local expired = {}
   for _, v in ipairs(redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, n)) do
     -- A lease a foreign write garbled still names its message first.
@@ -332,16 +381,16 @@ local function reclaim(now, limit, n, max_attempts, cap)
       redis.call('ZREM', K_LEASED, v)
       if e[6] then dead_letter(id, 'unreadable envelope', now, cap) else forget(id) end
     else
-      end_lease(v, f, limit)
+      end_lease(v, f, L)
       set_attempts(id, att)
       if att >= e[7] then
         dead_letter(id, 'lease expired on attempt ' .. att, now, cap)
         -- The lease freed a slot: a facet held back at its in-flight limit
         -- must get its turn back here, as nack.lua does, or it stays stuck
         -- with ready work until something else happens to it.
-        give_turn(f, limit)
+        give_turn(f, L)
       else
-        make_ready(id, f, limit, true)
+        make_ready(id, f, L, true)
       end
     end
   end
@@ -350,8 +399,13 @@ local function reclaim(now, limit, n, max_attempts, cap)
     redis.call('ZREM', K_DELAYED, id)
     local env = redis.call('HGET', K_MSGS, id)
     local f = envelope_facet(env)
-    if f then
-      make_ready(id, f, limit, false)
+    if f and L.ordered and redis.call('HEXISTS', K_MSGS, F_ATT .. id) == 1 then
+      -- A retry under strict order held its facet's slot while it waited
+      -- (see nack.lua): it frees it now and runs before the facet's others.
+      hincr(K_INFLIGHT, f, -1)
+      make_ready(id, f, L, true)
+    elseif f then
+      make_ready(id, f, L, false)
     elseif env then
       dead_letter(id, 'unreadable envelope', now, cap)
     else

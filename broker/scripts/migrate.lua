@@ -5,7 +5,7 @@
 -- ARGV[1] wake channel (unused)
 -- Returns 1 when nothing of layout 1 is left, -1 when the queue does not
 -- exist.
-local limit = queue_limit()
-if not limit then return -1 end
-migrate_layout(limit)
+local L = queue_limits()
+if not L then return -1 end
+migrate_layout(L)
 return 1

@@ -17,23 +17,32 @@ if seen then return tonumber(seen) end
 local v = ARGV[3]
 local id, f, att = lease_of(v)
 if not id then return f end
-local limit = queue_limit() or 0
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED, F_CAP)
+local L = limits_of(cfg[1], cfg[2], cfg[3])
 local now = now_ms()
 -- end_lease's ZREM is the first write: under maxmemory the rest may follow.
-end_lease(v, f, limit)
+end_lease(v, f, L)
 set_attempts(id, att)
+if cfg[4] then wake_below_cap(capped(cfg[4]), 1) end
 if ARGV[8] == '1' or att >= tonumber(ARGV[5]) then
   dead_letter(id, ARGV[7], now, tonumber(ARGV[6]))
-  give_turn(f, limit)
+  give_turn(f, L)
   remember(2)
   return 2
 end
 local delay = tonumber(ARGV[4])
-if delay > 0 then
+if L.ordered and delay > 0 then
+  -- Strict order: the retry keeps its facet's slot while it waits, so no
+  -- later message of the facet starts before it (reclaim frees the slot
+  -- when the retry is due, and puts it first).
   redis.call('ZADD', K_DELAYED, now + delay, id)
-  give_turn(f, limit)
+  hincr(K_INFLIGHT, f, 1)
+elseif delay > 0 then
+  redis.call('ZADD', K_DELAYED, now + delay, id)
+  give_turn(f, L)
 else
-  make_ready(id, f, limit, false)
+  -- Under strict order a retry goes first, before the facet's others.
+  make_ready(id, f, L, L.ordered)
 end
 remember(1)
 return 1

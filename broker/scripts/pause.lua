@@ -6,8 +6,8 @@
 -- ARGV[2] facet, or '' for the whole queue
 -- ARGV[3] '1' to pause, '0' to resume
 -- Returns 1, or -1 when the queue does not exist.
-local limit = queue_limit()
-if not limit then return -1 end
+local L = queue_limits()
+if not L then return -1 end
 local f, pause = ARGV[2], ARGV[3] == '1'
 if f == '' then
   if pause then
@@ -29,6 +29,6 @@ elseif not pause and paused then
   else
     redis.call('HSET', K_PRIO, f, p)
   end
-  for _ = 1, p do give_turn(f, limit) end
+  for _ = 1, p do give_turn(f, L) end
 end
 return 1

@@ -3,8 +3,8 @@
 -- ARGV[1] wake channel
 -- ARGV[2] facet, ARGV[3] priority
 -- Returns 1, or -1 when the queue does not exist.
-local limit = queue_limit()
-if not limit then return -1 end
+local L = queue_limits()
+if not L then return -1 end
 local f, p = ARGV[2], tonumber(ARGV[3])
 local old = redis.call('HGET', K_PRIO, f)
 if old and string.sub(old, 1, 1) == '-' then
@@ -25,5 +25,5 @@ if extra > 0 then
   redis.call('LREM', K_RING, p == 0 and 0 or extra, f)
   hincr(K_TOKENS, f, -extra)
 end
-for _ = 1, p do give_turn(f, limit) end
+for _ = 1, p do give_turn(f, L) end
 return 1

@@ -13,7 +13,8 @@
 -- id, ...}: now in ms, Redis's clock; more is 1 when the call stopped at its
 -- bound on skipped turns, so the ring may still hold work for another call;
 -- next is when the first facet held back by its rate limit may be pulled
--- again (ms), or 0, set when the call leased fewer than n; turns is the
+-- again (ms), or when the queue's own rate limit lets it be, or 0, set
+-- when the call leased fewer than n; turns is the
 -- length of the ring after the call (the weight of a partition in the
 -- rotation over partitions); retired is 1 for a partition that
 -- SetPartitions retired. Returns an empty array when the queue does not
@@ -23,9 +24,10 @@
 -- call's request ID) makes them unguessable. A call run again (its reply
 -- was lost) leases nothing more: it answers the leases of the first run
 -- that still hold.
-local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RETIRED)
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RETIRED,
+  F_OWN_LIMITS, F_ORDERED, F_CAP, F_QRATE, F_QTAT)
 if not cfg[1] then return {} end
-local limit = tonumber(cfg[1])
+local L = limits_of(cfg[1], cfg[6], cfg[7])
 local n, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
 local retired = cfg[5] and 1 or 0
@@ -62,12 +64,32 @@ end
 -- A queue written by layout 1 is moved to this one on first use, before
 -- anything is pulled or reclaimed (see migrate_layout; Broker.MigrateLayout
 -- does it ahead).
-migrate_layout(limit)
-reclaim(now, limit, tonumber(ARGV[7]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+migrate_layout(L)
+reclaim(now, L, tonumber(ARGV[7]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 -- A queue with no rate limit reads nothing more for them than cfg.rated.
 local R = cfg[3] and rate_lib()
-if R then R.unpark_due(now, limit, tonumber(ARGV[7])) end
+if R then R.unpark_due(now, L, tonumber(ARGV[7])) end
 if cfg[2] then return out end -- the queue is paused
+-- The queue's cap on leases over all workers takes what this call may
+-- lease down to the room left (expired leases were reclaimed above, so a
+-- crashed worker's slots are free again).
+if cfg[8] then
+  n = math.min(n, capped(cfg[8]) - redis.call('ZCARD', K_LEASED))
+  if n <= 0 then
+    out[4] = redis.call('LLEN', K_RING)
+    return out
+  end
+end
+-- The queue's own rate limit (GCRA over all its facets) is spent only by
+-- messages leased: a facet held back by its own limit gives its turn to
+-- the next without spending any, and the call stops, leaving the ring as
+-- it is, when the queue's is spent, so the next facet in turn order gets
+-- the next message the queue's limit allows.
+local qevery, qtau, qtat, qfree
+if R and cfg[9] then
+  qevery, qtau = R.queue_spec(cfg[9])
+  if qevery then qtat = math.max(tonumber(cfg[10]) or now, now) end
+end
 
 local rates = R and redis.call('EXISTS', R.RATES) == 1
 local token, first_token
@@ -91,11 +113,18 @@ local taken = {} -- {id, facet} of each message popped, in order
 -- Each skip drops a token that should not be in the ring (its facet drained
 -- or at its limit), so the loop is bounded and always makes progress.
 while got < n and skips < n + 100 do
+  if qevery and qtat - qtau > now then
+    qfree = math.ceil(qtat - qtau)
+    break
+  end
   local f = next_turn()
   if not f then break end
-  local prio, inflight = 1, 0
+  local prio, inflight, limit = 1, 0, 0
   if prios then prio = prio_of(f) end
-  if limit > 0 then inflight = num(redis.call('HGET', K_INFLIGHT, f)) end
+  if L.on then
+    limit = facet_limit(L, f)
+    if limit > 0 then inflight = num(redis.call('HGET', K_INFLIGHT, f)) end
+  end
   local id, every, tau, wait, tat
   if prio > 0 and (limit == 0 or inflight < limit) then
     if R then
@@ -134,12 +163,14 @@ while got < n and skips < n + 100 do
     else
       hincr(K_TOKENS, f, -1)
     end
-    if limit > 0 then hincr(K_INFLIGHT, f, 1) end -- not HINCRBY: see hincr
+    if L.on then hincr(K_INFLIGHT, f, 1) end -- not HINCRBY: see hincr
+    if qevery then qtat = qtat + qevery end
     taken[#taken + 1] = {id, f}
     got = got + 1
   end
 end
 if #back_turns > 0 then redis.call('RPUSH', K_RING, unpack(back_turns)) end
+if qevery and got > 0 then redis.call('HSET', K_CFG, F_QTAT, qtat) end
 
 -- The envelopes and, for messages delivered before, their attempts so far,
 -- read in one HMGET per chunk; the attempts move into the lease while it
@@ -186,9 +217,9 @@ for from = 1, #taken, CHUNK do
       -- deliver. Its facet's count and turn are as if it never was.
       forget(id)
       got = got - 1
-      if limit > 0 then
+      if L.on then
         hincr(K_INFLIGHT, f, -1)
-        give_turn(f, limit)
+        give_turn(f, L)
       end
     end
   end
@@ -200,5 +231,6 @@ if first_token then remember(first_token .. ' ' .. now .. ' ' .. table.concat(le
 if R and got < n then
   local first = redis.call('ZRANGE', R.PARKED, 0, 0, 'WITHSCORES')
   if first[2] then out[3] = tonumber(first[2]) end
+  if qfree and (out[3] == 0 or qfree < out[3]) then out[3] = qfree end
 end
 return out

@@ -21,6 +21,18 @@ local function rate_lib()
     return every, (math.max(tonumber(burst), 1) - 1) * every
   end
 
+  -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition
+  -- i of k takes 1/k of the rate and of the burst (at least 1), so that the
+  -- partitions together keep to it (see Broker.SetQueueRateLimit).
+  function R.queue_spec(s)
+    local every, tau = R.spec(s)
+    if not every then return nil end
+    local k = tonumber(string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^%d+;(%d+)$') or '')
+    if not k or k <= 1 then return every, tau end
+    local burst = math.max(math.floor((tau / every + 1) / k), 1)
+    return every * k, (burst - 1) * every * k
+  end
+
   -- wait checks facet f's rate limit (GCRA) at time now. It returns nil and
   -- f's theoretical arrival time when f may be pulled now, or the time (ms)
   -- when it may and that arrival time.
@@ -32,20 +44,20 @@ local function rate_lib()
 
   -- unpark gives facet f, whose rate limit parked its turn, its turns back:
   -- up to its priority, as give_turn allows.
-  function R.unpark(f, limit)
+  function R.unpark(f, L)
     for _ = 1, prio_of(f) do
-      if not give_turn(f, limit) then return end
+      if not give_turn(f, L) then return end
     end
   end
 
   -- unpark_due gives back the turns of up to n parked facets whose rate
   -- limit has freed them, and forgets up to n arrival times that no longer
   -- matter (an arrival time in the past is the same as none).
-  function R.unpark_due(now, limit, n)
+  function R.unpark_due(now, L, n)
     local due = redis.call('ZRANGEBYSCORE', R.PARKED, '-inf', now, 'LIMIT', 0, n)
     if #due > 0 then
       redis.call('ZREMRANGEBYRANK', R.PARKED, 0, #due - 1)
-      for _, f in ipairs(due) do R.unpark(f, limit) end
+      for _, f in ipairs(due) do R.unpark(f, L) end
     end
     local old = redis.call('ZRANGEBYSCORE', R.TAT, '-inf', now, 'LIMIT', 0, n)
     if #old > 0 then redis.call('ZREMRANGEBYRANK', R.TAT, 0, #old - 1) end

@@ -14,7 +14,7 @@ if seen then
   for code in string.gmatch(seen, '-?%d+') do out[#out + 1] = tonumber(code) end
   return out
 end
-local limit = queue_limit() or 0
+local L = queue_limits() or limits_of(0)
 -- Pushed back latest lease first, messages pulled together return to the
 -- head of their facet in the order they were pulled.
 local order = {}
@@ -30,9 +30,9 @@ for _, o in ipairs(order) do
   local id, f, att = lease_of(v)
   local code = f
   if id then
-    end_lease(v, f, limit)
+    end_lease(v, f, L)
     set_attempts(id, att - 1)
-    make_ready(id, f, limit, true)
+    make_ready(id, f, L, true)
     code = 1
     changed = true
   end
@@ -40,5 +40,6 @@ for _, o in ipairs(order) do
 end
 -- A first run that changed nothing needs no marker: a second run is then
 -- just the call, arrived later.
+if changed then wake_below_cap(capped(redis.call('HGET', K_CFG, F_CAP)), #ARGV - 2) end
 if changed then remember(table.concat(out, ',')) end
 return out

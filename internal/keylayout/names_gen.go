@@ -12,8 +12,10 @@ const (
 	Tokens = "tokens"
 	// Prio is a hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume.
 	Prio = "prio"
-	// Inflight is a hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased).
+	// Inflight is a hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again).
 	Inflight = "inflight"
+	// Limits is a hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none).
+	Limits = "limits"
 	// Active is a set: the facets with ready messages.
 	Active = "active"
 	// Deep is a zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count.
@@ -90,6 +92,16 @@ const (
 	FieldRetried = "retried"
 	// FieldAttempts is the field of cfg that holds the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts).
 	FieldAttempts = "attempts"
+	// FieldOwnLimits is the field of cfg that holds "1" while limits holds a facet's own in-flight limit.
+	FieldOwnLimits = "limits"
+	// FieldOrdered is the field of cfg that holds "1" while the queue keeps each facet's messages in strict order: one at a time, retries first.
+	FieldOrdered = "ordered"
+	// FieldCap is the field of cfg that holds the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share.
+	FieldCap = "cap"
+	// FieldQueueRate is the field of cfg that holds rate limit of the whole queue "<n>:<period ms>:<burst>", on top of the facets' own; a partition takes its share.
+	FieldQueueRate = "qrate"
+	// FieldQueueTat is the field of cfg that holds GCRA theoretical arrival time of the queue's next pull under qrate (ms).
+	FieldQueueTat = "qtat"
 	// FieldAttemptsPrefix is the field of msgs that holds and <ID>: the deliveries so far of a ready, delayed or dead message that has had any.
 	FieldAttemptsPrefix = "@"
 	// FieldProcessed is the field of hist: that holds messages handled successfully (acked).

@@ -59,6 +59,8 @@ type QueueState struct {
 	Tokens   map[string]string
 	Prio     map[string]string
 	Inflight map[string]string
+	// Limits holds facets' own in-flight limits.
+	Limits map[string]string
 	// Active is the set of facets with ready messages; Deep ranks those
 	// with keylayout.DeepBacklog or more.
 	Active []string
@@ -183,7 +185,7 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 
 	k := func(kind string) string { return s.Prefix + kind }
 	var (
-		cfg, tokens, prio, inflight, msgs, deadErr, rates *redis.MapStringStringCmd
+		cfg, tokens, prio, inflight, limits, msgs, deadErr, rates *redis.MapStringStringCmd
 		ring, active                                      *redis.StringSliceCmd
 		deep, leased, delayed, dead, parked, tat          *redis.ZSliceCmd
 		seq                                               *redis.StringCmd
@@ -197,6 +199,7 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 		tokens = p.HGetAll(ctx, k(keylayout.Tokens))
 		prio = p.HGetAll(ctx, k(keylayout.Prio))
 		inflight = p.HGetAll(ctx, k(keylayout.Inflight))
+		limits = p.HGetAll(ctx, k(keylayout.Limits))
 		active = p.SMembers(ctx, k(keylayout.Active))
 		deep = p.ZRangeWithScores(ctx, k(keylayout.Deep), 0, -1)
 		msgs = p.HGetAll(ctx, k(keylayout.Msgs))
@@ -241,6 +244,7 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 	}
 	s.Ring = ring.Val()
 	s.Tokens, s.Prio, s.Inflight = orEmpty(tokens.Val()), orEmpty(prio.Val()), orEmpty(inflight.Val())
+	s.Limits = orEmpty(limits.Val())
 	s.Msgs, s.Att = splitAttempts(orEmpty(msgs.Val()))
 	s.DeadErr = orEmpty(deadErr.Val())
 	s.Active, s.Deep = slices.Sorted(slices.Values(active.Val())), deep.Val()
@@ -361,10 +365,13 @@ func EnvelopeFacet(env string) (facet string, ok bool) {
 //   - each lease in leased is "<ID>|<token>|<attempt>|<facet>" with a
 //     distinct token "<n>-<salt>", n no greater than seq, an attempt >= 1
 //     and the facet of its envelope; a leased message has no attempts field
-//     in msgs (the lease holds them); under an in-flight limit inflight
-//     holds, per facet, the number of its leases (no zero, negative or
-//     spare fields), and without one it is empty; no key of an older
-//     layout (att, lease, backlog) is left;
+//     in msgs (the lease holds them); under an in-flight limit (the
+//     queue's, a facet's own, or strict order) inflight holds, per facet,
+//     the number of its leases, and under strict order of its delayed
+//     retries too (delayed messages with an attempts field), with no zero,
+//     negative or spare fields, and without one it is empty; cfg.limits is
+//     set exactly when limits holds a facet's own limit, an integer >= 0;
+//     no key of an older layout (att, lease, backlog) is left;
 //   - active holds exactly the facets with a non-empty list; deep holds
 //     exactly those with keylayout.DeepBacklog ready messages or more,
 //     each scored by a whole number in the same multiple of DeepBacklog
@@ -375,13 +382,13 @@ func EnvelopeFacet(env string) (facet string, ok bool) {
 //     holds none) and no more than its ready messages (so a drained facet
 //     holds none); tokens of a facet at its in-flight limit are allowed,
 //     the pull drops them when they come up;
-//   - every facet with ready messages, priority > 0 and fewer leases than
-//     the limit has at least one token in the ring, or its turn is parked
+//   - every facet with ready messages, priority > 0 and fewer in flight
+//     than its limit (its own, else the queue's; 1 under strict order) has at least one token in the ring, or its turn is parked
 //     (held back by its rate limit until the time it is scored with), or
 //     it would never be pulled;
 //   - rate limits are "<n>:<period ms>:<burst>" with n, period, burst >= 1
 //     (a facet's own may be "0", none); cfg.rated is set exactly when a
-//     default or a facet's own limit is; without it, nothing is parked and
+//     default, a facet's own or the queue's own limit (cfg.qrate) is; without it, nothing is parked and
 //     no arrival time is kept;
 //   - attempts fields of msgs ("@<ID>") only name IDs in msgs, with
 //     positive integers; deaderr holds
@@ -513,12 +520,47 @@ func (s *QueueState) Violations() []string {
 		}
 		inflight[f] = n
 	}
+	_, ordered := s.Cfg[keylayout.FieldOrdered]
+	_, ownLimits := s.Cfg[keylayout.FieldOwnLimits]
+	if ownLimits != (len(s.Limits) > 0) {
+		bad("cfg limits is %v but limits holds %d facet(s)", ownLimits, len(s.Limits))
+	}
+	own := make(map[string]int64, len(s.Limits))
+	for _, f := range sortedKeys(s.Limits) {
+		n, err := strconv.ParseInt(s.Limits[f], 10, 64)
+		if err != nil || n < 0 {
+			bad("limits[%q] = %q; want an integer >= 0", f, s.Limits[f])
+		}
+		own[f] = n
+	}
+	limitOf := func(f string) int64 {
+		if ordered {
+			return 1
+		}
+		if n, ok := own[f]; ok {
+			return n
+		}
+		return limit
+	}
+	// Under strict order a retry waiting keeps its facet's slot.
+	held := maps.Clone(leasesOf)
+	if ordered {
+		for _, z := range s.Delayed {
+			id := member(z)
+			if _, retry := s.Att[id]; !retry {
+				continue
+			}
+			if f, ok := EnvelopeFacet(s.Msgs[id]); ok {
+				held[f]++
+			}
+		}
+	}
 	// The counts are kept only under a limit: without one, pulls and acks
 	// spend nothing on them.
-	if limit > 0 {
-		for _, f := range union(sortedKeys(inflight), sortedKeys(leasesOf)) {
-			if inflight[f] != leasesOf[f] {
-				bad("inflight[%q] = %d but the facet holds %d lease(s)", f, inflight[f], leasesOf[f])
+	if limit > 0 || ordered || ownLimits {
+		for _, f := range union(sortedKeys(inflight), sortedKeys(held)) {
+			if inflight[f] != held[f] {
+				bad("inflight[%q] = %d but the facet holds %d lease(s) and waiting retries", f, inflight[f], held[f])
 			}
 		}
 	} else if len(inflight) > 0 {
@@ -606,11 +648,11 @@ func (s *QueueState) Violations() []string {
 		if len(s.Facets[f]) == 0 || inRing[f] > 0 || parked[f] || prio(f) <= 0 {
 			continue
 		}
-		if limit > 0 && inflight[f] >= limit {
+		if l := limitOf(f); l > 0 && inflight[f] >= l {
 			continue
 		}
 		bad("facet %q is stuck: %d ready message(s), priority %d, %d in flight (limit %d), but no token in the ring",
-			f, len(s.Facets[f]), prio(f), leasesOf[f], limit)
+			f, len(s.Facets[f]), prio(f), leasesOf[f], limitOf(f))
 	}
 
 	out = append(out, s.rateViolations()...)
@@ -669,8 +711,20 @@ func (s *QueueState) rateViolations() []string {
 			bad("rates[%q] = %q; want \"<n>:<period ms>:<burst>\" or \"0\"", f, v)
 		}
 	}
+	qrate, hasQueueRate := s.Cfg[keylayout.FieldQueueRate]
+	if hasQueueRate && !validSpec(qrate) {
+		bad("cfg qrate %q is not \"<n>:<period ms>:<burst>\"", qrate)
+	}
+	if v, ok := s.Cfg[keylayout.FieldQueueTat]; ok && !hasQueueRate {
+		bad("cfg qtat = %q but the queue has no rate limit of its own", v)
+	}
+	if v, ok := s.Cfg[keylayout.FieldCap]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 1 {
+			bad("cfg cap %q is not an integer >= 1", v)
+		}
+	}
 	_, rated := s.Cfg[keylayout.FieldRated]
-	if want := hasDef || len(s.Rates) > 0; rated != want {
+	if want := hasDef || len(s.Rates) > 0 || hasQueueRate; rated != want {
 		bad("cfg rated is %v but a rate limit is set: %v", rated, want)
 	}
 	if !rated && (len(s.Parked) > 0 || len(s.Tat) > 0) {

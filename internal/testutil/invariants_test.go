@@ -242,6 +242,57 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 			[]string{`inflight holds 1 facet(s) though the queue has no in-flight limit`},
 		},
 		{
+			"own limits flag without limits",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"cfg", "limits", "1")
+			},
+			[]string{`cfg limits is true but limits holds 0 facet(s)`},
+		},
+		{
+			"own limit without its flag, and not a number",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"limits", "a", "x")
+			},
+			[]string{`cfg limits is false but limits holds 1 facet(s)`, `limits["a"] = "x"; want an integer >= 0`},
+		},
+		{
+			// d's own limit of 2 leaves it one slot: its ready message
+			// needs a turn.
+			"facet below its own limit without a turn",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"limits", "d", "2")
+				x.HSet(ctx, p+"cfg", "limits", "1")
+				x.LRem(ctx, p+"ring", 0, "d")
+				x.HDel(ctx, p+"tokens", "d")
+			},
+			[]string{`facet "d" is stuck: 1 ready message(s), priority 1, 1 in flight (limit 2)`},
+		},
+		{
+			// Under strict order m7 (delayed, facet a) is a retry once it
+			// has attempts: it holds a's slot.
+			"strict order retry not counted",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"cfg", "ordered", "1")
+				x.HSet(ctx, p+"msgs", "@m7", 1)
+				x.HSet(ctx, p+"cfg", "retried", 3)
+			},
+			[]string{`inflight["a"] = 0 but the facet holds 1 lease(s) and waiting retries`},
+		},
+		{
+			"cap and queue rate malformed",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"cfg", "cap", "0", "qrate", "fast", "rated", "1")
+			},
+			[]string{`cfg cap "0" is not an integer >= 1`, `cfg qrate "fast" is not "<n>:<period ms>:<burst>"`},
+		},
+		{
+			"queue arrival time without a queue rate",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"cfg", "qtat", "1")
+			},
+			[]string{`cfg qtat = "1" but the queue has no rate limit of its own`},
+		},
+		{
 			"inflight off by one",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
 				x.HIncrBy(ctx, p+"inflight", "d", 1)

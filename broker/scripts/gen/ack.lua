@@ -11,11 +11,16 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
+local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
+local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+local F_CAP = 'cap' -- cfg field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
 -- ./broker` writes each operation's full text to scripts/gen: the
@@ -32,14 +37,6 @@ local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); alway
 -- published there whenever a facet gets a turn, so idle workers wake at once.
 local WAKE = ARGV[1]
 
--- queue_limit is the per-facet in-flight limit (0: none), or nil when the
--- queue does not exist.
-local function queue_limit()
-  local v = redis.call('HGET', K_CFG, F_LIMIT)
-  if not v then return nil end
-  return tonumber(v)
-end
-
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
 -- counts as 0: only a foreign write leaves one, and an error here, after a
 -- script has moved a message, would strand it.
@@ -47,6 +44,52 @@ local function num(v)
   local n = tonumber(v)
   if not n or n < 0 or n > 9007199254740992 or n ~= math.floor(n) then return 0 end
   return n
+end
+
+-- limits_of reads the in-flight limits from cfg's limit, limits and
+-- ordered fields: L.default is the queue's per-facet limit (0: none),
+-- L.own whether some facet has its own (the limits hash), L.ordered whether
+-- strict order makes every facet's limit 1. L.on tells whether the facets'
+-- in-flight counts are kept: only then do pulls and acks write them.
+local function limits_of(limit, own, ordered)
+  -- An absent field is false (Redis's nil), not nil.
+  local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
+  L.on = L.default > 0 or L.own or L.ordered
+  return L
+end
+
+-- facet_limit is the most messages of facet f in flight at once under L:
+-- 1 under strict order, else its own limit or the queue's (0: none).
+local function facet_limit(L, f)
+  if L.ordered then return 1 end
+  if L.own then
+    local v = redis.call('HGET', K_LIMITS, f)
+    if v then return num(v) end
+  end
+  return L.default
+end
+
+-- capped is the queue's cap on messages leased at once over all workers
+-- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
+-- shares the dead-letter cap: each partition at least 1, so none starves.
+local function capped(v)
+  local cap = num(v)
+  if cap == 0 then return 0 end
+  local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+  if not i then return cap end
+  i, k = tonumber(i), tonumber(k)
+  local share = math.floor(cap / k)
+  if i < cap % k then share = share + 1 end
+  return math.max(share, 1)
+end
+
+-- wake_below_cap wakes idle workers when the leases just ended (freed of
+-- them) took the queue from its cap (capped; 0: none) to below it: no
+-- turn is given back then, so nothing else would tell them.
+local function wake_below_cap(cap, freed)
+  if cap > 0 and freed > 0 and redis.call('ZCARD', K_LEASED) + freed >= cap then
+    redis.call('PUBLISH', WAKE, '')
+  end
 end
 
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
@@ -78,13 +121,16 @@ end
 
 -- give_turn puts one more token of facet f in the ring when f has fewer
 -- tokens than its priority and than its ready messages, and is neither
--- paused nor at its limit.
-local function give_turn(f, limit)
+-- paused nor at its in-flight limit (L, see limits_of).
+local function give_turn(f, L)
   local prio = prio_of(f)
   if prio <= 0 then return end
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
-  if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  if L.on then
+    local limit = facet_limit(L, f)
+    if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  end
   -- No more tokens than ready messages, so a drained facet leaves none in
   -- the ring for pulls to skip.
   if redis.call('LLEN', FACET .. f) <= tokens then return end
@@ -109,7 +155,9 @@ end
 -- ARGV[2..] leases, as pull.lua handed them out
 -- Returns one code per message: 1 acked, 0 already gone (a second ack),
 -- -1 lease lost (expired or held by another; nothing changed).
-local limit = queue_limit() or 0
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED, F_CAP)
+local L = limits_of(cfg[1], cfg[2], cfg[3])
+local cap = cfg[4] and capped(cfg[4]) or 0
 local out = {}
 local acked = {} -- lease or message ID -> true, once acked by this call
 -- Leases are proven with one ZMSCORE per chunk and ended with one ZREM and
@@ -128,11 +176,11 @@ for from = 2, #ARGV, CHUNK do
       code = 1
       acked[v], acked[id] = true, true
       leases[#leases + 1], ids[#ids + 1] = v, id
-      if limit > 0 then
+      if L.on then
         hincr(K_INFLIGHT, f, -1)
         -- This ack may free a facet that was at its limit; without a limit,
         -- a facet with ready messages always holds a turn.
-        give_turn(f, limit)
+        give_turn(f, L)
       end
     elseif id and (acked[id] or redis.call('HEXISTS', K_MSGS, id) == 0) then
       code = 0
@@ -144,6 +192,7 @@ for from = 2, #ARGV, CHUNK do
   if #leases > 0 then
     redis.call('ZREM', K_LEASED, unpack(leases))
     redis.call('HDEL', K_MSGS, unpack(ids))
+    wake_below_cap(cap, #leases)
   end
 end
 return out

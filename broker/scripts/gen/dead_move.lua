@@ -14,6 +14,8 @@ local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stac
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
+local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 
 -- A script call that changes a queue in a way that running it again would
@@ -38,14 +40,6 @@ local function remember(v)
   redis.pcall('SET', REPLAY, v, 'PX', ARGV[2])
 end
 
--- queue_limit is the per-facet in-flight limit (0: none), or nil when the
--- queue does not exist.
-local function queue_limit()
-  local v = redis.call('HGET', K_CFG, F_LIMIT)
-  if not v then return nil end
-  return tonumber(v)
-end
-
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
 -- counts as 0: only a foreign write leaves one, and an error here, after a
 -- script has moved a message, would strand it.
@@ -53,6 +47,26 @@ local function num(v)
   local n = tonumber(v)
   if not n or n < 0 or n > 9007199254740992 or n ~= math.floor(n) then return 0 end
   return n
+end
+
+-- limits_of reads the in-flight limits from cfg's limit, limits and
+-- ordered fields: L.default is the queue's per-facet limit (0: none),
+-- L.own whether some facet has its own (the limits hash), L.ordered whether
+-- strict order makes every facet's limit 1. L.on tells whether the facets'
+-- in-flight counts are kept: only then do pulls and acks write them.
+local function limits_of(limit, own, ordered)
+  -- An absent field is false (Redis's nil), not nil.
+  local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
+  L.on = L.default > 0 or L.own or L.ordered
+  return L
+end
+
+-- queue_limits is the queue's in-flight limits (see limits_of), or nil
+-- when the queue does not exist.
+local function queue_limits()
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  if not cfg[1] then return nil end
+  return limits_of(cfg[1], cfg[2], cfg[3])
 end
 
 -- hincr adds by to field f of hash k, deletes the field when it drops to 0,
@@ -123,7 +137,7 @@ end
 --         run again (its reply was lost) answers as the first run: else the
 --         IDs it deleted would look requeued, and their copies be taken back.
 -- Every op returns -1 when the queue does not exist.
-if not queue_limit() then return -1 end
+if not queue_limits() then return -1 end
 local op = ARGV[3]
 if op == 'forget' then
   local seen = replayed()

@@ -11,7 +11,8 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
 local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 local K_BACKLOG = P .. 'backlog' -- zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)
@@ -26,6 +27,7 @@ local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stac
 local K_SEQ = P .. 'seq' -- string: counter of lease tokens
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_RETIRED = 'retired' -- cfg field: a retired partition: when it was retired (ms, the node's clock)
+local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()
@@ -62,6 +64,17 @@ local function num(v)
   return n
 end
 
+-- facet_limit is the most messages of facet f in flight at once under L:
+-- 1 under strict order, else its own limit or the queue's (0: none).
+local function facet_limit(L, f)
+  if L.ordered then return 1 end
+  if L.own then
+    local v = redis.call('HGET', K_LIMITS, f)
+    if v then return num(v) end
+  end
+  return L.default
+end
+
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
 -- paused facet's priority is kept as "-<priority>", so resuming restores it
 -- and the pull path needs no extra lookup.
@@ -91,13 +104,16 @@ end
 
 -- give_turn puts one more token of facet f in the ring when f has fewer
 -- tokens than its priority and than its ready messages, and is neither
--- paused nor at its limit.
-local function give_turn(f, limit)
+-- paused nor at its in-flight limit (L, see limits_of).
+local function give_turn(f, L)
   local prio = prio_of(f)
   if prio <= 0 then return end
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
-  if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  if L.on then
+    local limit = facet_limit(L, f)
+    if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  end
   -- No more tokens than ready messages, so a drained facet leaves none in
   -- the ring for pulls to skip.
   if redis.call('LLEN', FACET .. f) <= tokens then return end
@@ -131,6 +147,18 @@ local function rate_lib()
     return every, (math.max(tonumber(burst), 1) - 1) * every
   end
 
+  -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition
+  -- i of k takes 1/k of the rate and of the burst (at least 1), so that the
+  -- partitions together keep to it (see Broker.SetQueueRateLimit).
+  function R.queue_spec(s)
+    local every, tau = R.spec(s)
+    if not every then return nil end
+    local k = tonumber(string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^%d+;(%d+)$') or '')
+    if not k or k <= 1 then return every, tau end
+    local burst = math.max(math.floor((tau / every + 1) / k), 1)
+    return every * k, (burst - 1) * every * k
+  end
+
   -- wait checks facet f's rate limit (GCRA) at time now. It returns nil and
   -- f's theoretical arrival time when f may be pulled now, or the time (ms)
   -- when it may and that arrival time.
@@ -142,20 +170,20 @@ local function rate_lib()
 
   -- unpark gives facet f, whose rate limit parked its turn, its turns back:
   -- up to its priority, as give_turn allows.
-  function R.unpark(f, limit)
+  function R.unpark(f, L)
     for _ = 1, prio_of(f) do
-      if not give_turn(f, limit) then return end
+      if not give_turn(f, L) then return end
     end
   end
 
   -- unpark_due gives back the turns of up to n parked facets whose rate
   -- limit has freed them, and forgets up to n arrival times that no longer
   -- matter (an arrival time in the past is the same as none).
-  function R.unpark_due(now, limit, n)
+  function R.unpark_due(now, L, n)
     local due = redis.call('ZRANGEBYSCORE', R.PARKED, '-inf', now, 'LIMIT', 0, n)
     if #due > 0 then
       redis.call('ZREMRANGEBYRANK', R.PARKED, 0, #due - 1)
-      for _, f in ipairs(due) do R.unpark(f, limit) end
+      for _, f in ipairs(due) do R.unpark(f, L) end
     end
     local old = redis.call('ZRANGEBYSCORE', R.TAT, '-inf', now, 'LIMIT', 0, n)
     if #old > 0 then redis.call('ZREMRANGEBYRANK', R.TAT, 0, #old - 1) end
@@ -189,6 +217,6 @@ if redis.call('EXISTS', K_MSGS) == 1 or redis.call('EXISTS', K_ACTIVE, K_BACKLOG
    redis.call('ZCARD', K_DEAD) > 0 then
   return 0
 end
-redis.call('DEL', K_CFG, K_RING, K_TOKENS, K_PRIO, K_INFLIGHT, K_ACTIVE, K_DEEP, K_BACKLOG,
+redis.call('DEL', K_CFG, K_RING, K_TOKENS, K_PRIO, K_INFLIGHT, K_LIMITS, K_ACTIVE, K_DEEP, K_BACKLOG,
   K_MSGS, K_ATT, K_LEASE, K_LEASED, K_DELAYED, K_DEAD, K_DEADERR, K_SEQ, R.RATES, R.PARKED, R.TAT)
 return 1

@@ -11,7 +11,8 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
 local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
@@ -21,6 +22,8 @@ local IDEM = P .. 'u:' -- and <key>: string: idempotency key: when its window en
 local F_PATTERN = 'pattern' -- cfg field: the topic pattern, while the queue is routed
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_ATTEMPTS = 'attempts' -- cfg field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
+local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
+local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
@@ -75,6 +78,29 @@ local function num(v)
   return n
 end
 
+-- limits_of reads the in-flight limits from cfg's limit, limits and
+-- ordered fields: L.default is the queue's per-facet limit (0: none),
+-- L.own whether some facet has its own (the limits hash), L.ordered whether
+-- strict order makes every facet's limit 1. L.on tells whether the facets'
+-- in-flight counts are kept: only then do pulls and acks write them.
+local function limits_of(limit, own, ordered)
+  -- An absent field is false (Redis's nil), not nil.
+  local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
+  L.on = L.default > 0 or L.own or L.ordered
+  return L
+end
+
+-- facet_limit is the most messages of facet f in flight at once under L:
+-- 1 under strict order, else its own limit or the queue's (0: none).
+local function facet_limit(L, f)
+  if L.ordered then return 1 end
+  if L.own then
+    local v = redis.call('HGET', K_LIMITS, f)
+    if v then return num(v) end
+  end
+  return L.default
+end
+
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
 -- paused facet's priority is kept as "-<priority>", so resuming restores it
 -- and the pull path needs no extra lookup.
@@ -124,13 +150,16 @@ end
 
 -- give_turn puts one more token of facet f in the ring when f has fewer
 -- tokens than its priority and than its ready messages, and is neither
--- paused nor at its limit.
-local function give_turn(f, limit)
+-- paused nor at its in-flight limit (L, see limits_of).
+local function give_turn(f, L)
   local prio = prio_of(f)
   if prio <= 0 then return end
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
-  if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  if L.on then
+    local limit = facet_limit(L, f)
+    if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  end
   -- No more tokens than ready messages, so a drained facet leaves none in
   -- the ring for pulls to skip.
   if redis.call('LLEN', FACET .. f) <= tokens then return end
@@ -183,7 +212,7 @@ if seen then
   if string.sub(seen, 1, 2) == 'p:' then return {string.sub(seen, 3), version} end
   return {tonumber(seen), version}
 end
-local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS)
+local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS, F_OWN_LIMITS, F_ORDERED)
 local pattern = cfg[1]
 if not pattern then
   remember(-1)
@@ -195,7 +224,7 @@ if pattern ~= ARGV[3] then
   publish()
   return {pattern, version}
 end
-local limit = num(cfg[2])
+local L = limits_of(cfg[2], cfg[4], cfg[5])
 -- The queue's default budget, 0 for none (as is a value that is not a
 -- budget, which only a foreign write leaves).
 local budget = num(cfg[3])
@@ -283,7 +312,7 @@ for _, f in ipairs(facets) do
   end
   if turns then
     for _ = 1, #list do
-      if not give_turn(f, limit) then break end
+      if not give_turn(f, L) then break end
     end
   end
 end

@@ -11,10 +11,16 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
+local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
+local K_DELAYED = P .. 'delayed' -- zset: message ID -> due time (ms)
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
+local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
+local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
 -- ./broker` writes each operation's full text to scripts/gen: the
@@ -31,14 +37,6 @@ local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); alway
 -- published there whenever a facet gets a turn, so idle workers wake at once.
 local WAKE = ARGV[1]
 
--- queue_limit is the per-facet in-flight limit (0: none), or nil when the
--- queue does not exist.
-local function queue_limit()
-  local v = redis.call('HGET', K_CFG, F_LIMIT)
-  if not v then return nil end
-  return tonumber(v)
-end
-
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
 -- counts as 0: only a foreign write leaves one, and an error here, after a
 -- script has moved a message, would strand it.
@@ -46,6 +44,37 @@ local function num(v)
   local n = tonumber(v)
   if not n or n < 0 or n > 9007199254740992 or n ~= math.floor(n) then return 0 end
   return n
+end
+
+-- limits_of reads the in-flight limits from cfg's limit, limits and
+-- ordered fields: L.default is the queue's per-facet limit (0: none),
+-- L.own whether some facet has its own (the limits hash), L.ordered whether
+-- strict order makes every facet's limit 1. L.on tells whether the facets'
+-- in-flight counts are kept: only then do pulls and acks write them.
+local function limits_of(limit, own, ordered)
+  -- An absent field is false (Redis's nil), not nil.
+  local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
+  L.on = L.default > 0 or L.own or L.ordered
+  return L
+end
+
+-- queue_limits is the queue's in-flight limits (see limits_of), or nil
+-- when the queue does not exist.
+local function queue_limits()
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  if not cfg[1] then return nil end
+  return limits_of(cfg[1], cfg[2], cfg[3])
+end
+
+-- facet_limit is the most messages of facet f in flight at once under L:
+-- 1 under strict order, else its own limit or the queue's (0: none).
+local function facet_limit(L, f)
+  if L.ordered then return 1 end
+  if L.own then
+    local v = redis.call('HGET', K_LIMITS, f)
+    if v then return num(v) end
+  end
+  return L.default
 end
 
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
@@ -77,13 +106,16 @@ end
 
 -- give_turn puts one more token of facet f in the ring when f has fewer
 -- tokens than its priority and than its ready messages, and is neither
--- paused nor at its limit.
-local function give_turn(f, limit)
+-- paused nor at its in-flight limit (L, see limits_of).
+local function give_turn(f, L)
   local prio = prio_of(f)
   if prio <= 0 then return end
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
-  if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  if L.on then
+    local limit = facet_limit(L, f)
+    if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  end
   -- No more tokens than ready messages, so a drained facet leaves none in
   -- the ring for pulls to skip.
   if redis.call('LLEN', FACET .. f) <= tokens then return end
@@ -91,6 +123,27 @@ local function give_turn(f, limit)
   hincr(K_TOKENS, f, 1) -- not HINCRBY: see hincr
   redis.call('PUBLISH', WAKE, '')
   return true
+end
+
+-- envelope_facet reads the facet from an envelope, "2<len>:<facet>
+-- <attempts>:..." or "1<len>:<facet>...", and as a second result the most
+-- deliveries the message gets, which only version 2 holds (see envelope.go).
+local function envelope_facet(env)
+  local v = env and string.sub(env, 1, 1)
+  if v ~= '2' and v ~= '1' then return nil end
+  local colon = string.find(env, ':', 2, true)
+  if not colon then return nil end
+  local n = tonumber(string.sub(env, 2, colon - 1))
+  -- No facet is empty (the producer refuses one), so a length of 0 is a
+  -- foreign write, as is one past the end.
+  if not n or n < 1 or colon + n > #env then return nil end
+  local f = string.sub(env, colon + 1, colon + n)
+  if v == '1' then return f end
+  -- tonumber(nil) raises: an envelope whose attempts field is not one
+  -- (a foreign write) gets the default budget instead.
+  local att = tonumber(string.match(env, '^(%d+):', colon + n + 1) or '')
+  if att and att > 0 then return f, att end
+  return f
 end
 
 -- parse_lease reads a lease member: id, token, attempt, facet; nil for one
@@ -102,29 +155,63 @@ local function parse_lease(v)
   return id, token, tonumber(att), f
 end
 
--- limit.lua: sets the most messages in flight per facet (0: no limit).
+-- limit.lua: sets the in-flight limits of a queue: the most messages in
+-- flight per facet (0: no limit), one facet's own limit, or strict order.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel
--- ARGV[2] limit
+-- ARGV[2] 'default', 'facet' or 'ordered'
+-- default: ARGV[3] the queue's limit per facet.
+-- facet: ARGV[3] the facet, ARGV[4] its own limit ("0": none, whatever the
+--   queue's), or '' to clear it (the queue's applies again).
+-- ordered: ARGV[3] '1' for strict order per facet (every facet's limit is
+--   1, and a retry keeps its facet's slot while it waits), '' for none.
 -- Returns 1, or -1 when the queue does not exist.
-if not queue_limit() then return -1 end
-local limit = tonumber(ARGV[2])
-redis.call('HSET', K_CFG, F_LIMIT, limit)
+if not queue_limits() then return -1 end
+local op = ARGV[2]
+if op == 'default' then
+  redis.call('HSET', K_CFG, F_LIMIT, ARGV[3])
+elseif op == 'facet' then
+  if ARGV[4] == '' then
+    redis.call('HDEL', K_LIMITS, ARGV[3])
+  else
+    redis.call('HSET', K_LIMITS, ARGV[3], ARGV[4])
+  end
+  if redis.call('EXISTS', K_LIMITS) == 1 then
+    redis.call('HSET', K_CFG, F_OWN_LIMITS, 1)
+  else
+    redis.call('HDEL', K_CFG, F_OWN_LIMITS)
+  end
+elseif ARGV[3] == '1' then
+  redis.call('HSET', K_CFG, F_ORDERED, 1)
+else
+  redis.call('HDEL', K_CFG, F_ORDERED)
+end
+local L = queue_limits()
 -- The facets' in-flight counts are kept only under a limit, so pulls and
 -- acks of a queue without one spend nothing on them: they are counted
--- again from the leases now (O(messages in flight)), once per change.
+-- again from the leases now (O(messages in flight)), once per change, and
+-- under strict order from the retries waiting too (O(delayed messages)).
 local held = redis.call('HKEYS', K_INFLIGHT)
 redis.call('DEL', K_INFLIGHT)
-if limit > 0 then
+if L.on then
   for _, v in ipairs(redis.call('ZRANGE', K_LEASED, 0, -1)) do
     local id, _, _, f = parse_lease(v)
     if id then hincr(K_INFLIGHT, f, 1) end
   end
 end
--- Facets held back by the old limit all have messages in flight; those now
--- below the limit get their turn back. (A lowered limit takes effect as
+if L.ordered then
+  for _, id in ipairs(redis.call('ZRANGE', K_DELAYED, 0, -1)) do
+    if redis.call('HEXISTS', K_MSGS, F_ATT .. id) == 1 then
+      local f = envelope_facet(redis.call('HGET', K_MSGS, id))
+      if f then hincr(K_INFLIGHT, f, 1) end
+    end
+  end
+end
+-- Facets held back by the old limits all have messages in flight; those now
+-- below their limit get their turn back. (A lowered limit takes effect as
 -- their tokens come up in the ring.)
+if op == 'facet' then held[#held + 1] = ARGV[3] end
 for _, f in ipairs(held) do
-  give_turn(f, limit)
+  give_turn(f, L)
 end
 return 1

@@ -8,7 +8,7 @@
 -- queue's hash tag and live in one Redis Cluster slot.
 local P = KEYS[1]
 local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queue does
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
 local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
 local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 local K_BACKLOG = P .. 'backlog' -- zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)
@@ -19,16 +19,10 @@ local K_ATT = P .. 'att' -- hash: layout 1 only: message ID -> deliveries so far
 local K_LEASE = P .. 'lease' -- hash: layout 1 only: message ID -> "<token>|<facet>" (fairway migrate moves them to leased)
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
+local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
-
--- queue_limit is the per-facet in-flight limit (0: none), or nil when the
--- queue does not exist.
-local function queue_limit()
-  local v = redis.call('HGET', K_CFG, F_LIMIT)
-  if not v then return nil end
-  return tonumber(v)
-end
 
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
 -- counts as 0: only a foreign write leaves one, and an error here, after a
@@ -37,6 +31,26 @@ local function num(v)
   local n = tonumber(v)
   if not n or n < 0 or n > 9007199254740992 or n ~= math.floor(n) then return 0 end
   return n
+end
+
+-- limits_of reads the in-flight limits from cfg's limit, limits and
+-- ordered fields: L.default is the queue's per-facet limit (0: none),
+-- L.own whether some facet has its own (the limits hash), L.ordered whether
+-- strict order makes every facet's limit 1. L.on tells whether the facets'
+-- in-flight counts are kept: only then do pulls and acks write them.
+local function limits_of(limit, own, ordered)
+  -- An absent field is false (Redis's nil), not nil.
+  local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
+  L.on = L.default > 0 or L.own or L.ordered
+  return L
+end
+
+-- queue_limits is the queue's in-flight limits (see limits_of), or nil
+-- when the queue does not exist.
+local function queue_limits()
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  if not cfg[1] then return nil end
+  return limits_of(cfg[1], cfg[2], cfg[3])
 end
 
 -- hincr adds by to field f of hash k, deletes the field when it drops to 0,
@@ -124,7 +138,7 @@ end
 -- counts of a queue without a limit are dropped, as they are no longer
 -- kept. One call moves all of it (with the commands the scripts' ACL
 -- already allows): O(messages retried or in flight + facets), once.
-local function migrate_layout(limit)
+local function migrate_layout(L)
   if redis.call('EXISTS', K_ATT, K_LEASE, K_BACKLOG) == 0 then return end
   local fields = redis.call('HGETALL', K_ATT)
   for i = 1, #fields, 2 do
@@ -149,7 +163,7 @@ local function migrate_layout(limit)
   -- Leases without attempts (only foreign writes leave them) are found by
   -- reclaim, which reads a bare ID as a lease of attempt 0.
   redis.call('DEL', K_ATT, K_LEASE, K_BACKLOG)
-  if limit == 0 then redis.call('DEL', K_INFLIGHT) end
+  if not L.on then redis.call('DEL', K_INFLIGHT) end
 end
 
 -- migrate.lua: moves a queue of layout 1 (the att, lease and backlog keys) to
@@ -159,7 +173,7 @@ end
 -- ARGV[1] wake channel (unused)
 -- Returns 1 when nothing of layout 1 is left, -1 when the queue does not
 -- exist.
-local limit = queue_limit()
-if not limit then return -1 end
-migrate_layout(limit)
+local L = queue_limits()
+if not L then return -1 end
+migrate_layout(L)
 return 1

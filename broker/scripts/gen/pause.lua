@@ -11,10 +11,13 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_PAUSED = 'paused' -- cfg field: "1" while the queue is paused
+local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
+local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
 -- ./broker` writes each operation's full text to scripts/gen: the
@@ -31,14 +34,6 @@ local F_PAUSED = 'paused' -- cfg field: "1" while the queue is paused
 -- published there whenever a facet gets a turn, so idle workers wake at once.
 local WAKE = ARGV[1]
 
--- queue_limit is the per-facet in-flight limit (0: none), or nil when the
--- queue does not exist.
-local function queue_limit()
-  local v = redis.call('HGET', K_CFG, F_LIMIT)
-  if not v then return nil end
-  return tonumber(v)
-end
-
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
 -- counts as 0: only a foreign write leaves one, and an error here, after a
 -- script has moved a message, would strand it.
@@ -46,6 +41,37 @@ local function num(v)
   local n = tonumber(v)
   if not n or n < 0 or n > 9007199254740992 or n ~= math.floor(n) then return 0 end
   return n
+end
+
+-- limits_of reads the in-flight limits from cfg's limit, limits and
+-- ordered fields: L.default is the queue's per-facet limit (0: none),
+-- L.own whether some facet has its own (the limits hash), L.ordered whether
+-- strict order makes every facet's limit 1. L.on tells whether the facets'
+-- in-flight counts are kept: only then do pulls and acks write them.
+local function limits_of(limit, own, ordered)
+  -- An absent field is false (Redis's nil), not nil.
+  local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
+  L.on = L.default > 0 or L.own or L.ordered
+  return L
+end
+
+-- queue_limits is the queue's in-flight limits (see limits_of), or nil
+-- when the queue does not exist.
+local function queue_limits()
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  if not cfg[1] then return nil end
+  return limits_of(cfg[1], cfg[2], cfg[3])
+end
+
+-- facet_limit is the most messages of facet f in flight at once under L:
+-- 1 under strict order, else its own limit or the queue's (0: none).
+local function facet_limit(L, f)
+  if L.ordered then return 1 end
+  if L.own then
+    local v = redis.call('HGET', K_LIMITS, f)
+    if v then return num(v) end
+  end
+  return L.default
 end
 
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
@@ -83,13 +109,16 @@ end
 
 -- give_turn puts one more token of facet f in the ring when f has fewer
 -- tokens than its priority and than its ready messages, and is neither
--- paused nor at its limit.
-local function give_turn(f, limit)
+-- paused nor at its in-flight limit (L, see limits_of).
+local function give_turn(f, L)
   local prio = prio_of(f)
   if prio <= 0 then return end
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
-  if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  if L.on then
+    local limit = facet_limit(L, f)
+    if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  end
   -- No more tokens than ready messages, so a drained facet leaves none in
   -- the ring for pulls to skip.
   if redis.call('LLEN', FACET .. f) <= tokens then return end
@@ -107,8 +136,8 @@ end
 -- ARGV[2] facet, or '' for the whole queue
 -- ARGV[3] '1' to pause, '0' to resume
 -- Returns 1, or -1 when the queue does not exist.
-local limit = queue_limit()
-if not limit then return -1 end
+local L = queue_limits()
+if not L then return -1 end
 local f, pause = ARGV[2], ARGV[3] == '1'
 if f == '' then
   if pause then
@@ -130,6 +159,6 @@ elseif not pause and paused then
   else
     redis.call('HSET', K_PRIO, f, p)
   end
-  for _ = 1, p do give_turn(f, limit) end
+  for _ = 1, p do give_turn(f, L) end
 end
 return 1

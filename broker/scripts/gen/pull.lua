@@ -11,7 +11,8 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
 local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 local K_BACKLOG = P .. 'backlog' -- zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)
@@ -31,6 +32,11 @@ local F_RATED = 'rated' -- cfg field: "1" while any rate limit is set (rate or r
 local F_RETIRED = 'retired' -- cfg field: a retired partition: when it was retired (ms, the node's clock)
 local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
+local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+local F_CAP = 'cap' -- cfg field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
+local F_QRATE = 'qrate' -- cfg field: rate limit of the whole queue "<n>:<period ms>:<burst>", on top of the facets' own; a partition takes its share
+local F_QTAT = 'qtat' -- cfg field: GCRA theoretical arrival time of the queue's next pull under qrate (ms)
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
@@ -105,6 +111,43 @@ local function num(v)
   return n
 end
 
+-- limits_of reads the in-flight limits from cfg's limit, limits and
+-- ordered fields: L.default is the queue's per-facet limit (0: none),
+-- L.own whether some facet has its own (the limits hash), L.ordered whether
+-- strict order makes every facet's limit 1. L.on tells whether the facets'
+-- in-flight counts are kept: only then do pulls and acks write them.
+local function limits_of(limit, own, ordered)
+  -- An absent field is false (Redis's nil), not nil.
+  local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
+  L.on = L.default > 0 or L.own or L.ordered
+  return L
+end
+
+-- facet_limit is the most messages of facet f in flight at once under L:
+-- 1 under strict order, else its own limit or the queue's (0: none).
+local function facet_limit(L, f)
+  if L.ordered then return 1 end
+  if L.own then
+    local v = redis.call('HGET', K_LIMITS, f)
+    if v then return num(v) end
+  end
+  return L.default
+end
+
+-- capped is the queue's cap on messages leased at once over all workers
+-- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
+-- shares the dead-letter cap: each partition at least 1, so none starves.
+local function capped(v)
+  local cap = num(v)
+  if cap == 0 then return 0 end
+  local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+  if not i then return cap end
+  i, k = tonumber(i), tonumber(k)
+  local share = math.floor(cap / k)
+  if i < cap % k then share = share + 1 end
+  return math.max(share, 1)
+end
+
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
 -- paused facet's priority is kept as "-<priority>", so resuming restores it
 -- and the pull path needs no extra lookup.
@@ -154,13 +197,16 @@ end
 
 -- give_turn puts one more token of facet f in the ring when f has fewer
 -- tokens than its priority and than its ready messages, and is neither
--- paused nor at its limit.
-local function give_turn(f, limit)
+-- paused nor at its in-flight limit (L, see limits_of).
+local function give_turn(f, L)
   local prio = prio_of(f)
   if prio <= 0 then return end
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
-  if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  if L.on then
+    local limit = facet_limit(L, f)
+    if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  end
   -- No more tokens than ready messages, so a drained facet leaves none in
   -- the ring for pulls to skip.
   if redis.call('LLEN', FACET .. f) <= tokens then return end
@@ -172,7 +218,7 @@ end
 
 -- make_ready appends id to its facet (or puts it at the head) and gives the
 -- facet a turn.
-local function make_ready(id, f, limit, head)
+local function make_ready(id, f, L, head)
   local ready
   if head then
     ready = redis.call('LPUSH', FACET .. f, id)
@@ -180,7 +226,7 @@ local function make_ready(id, f, limit, head)
     ready = redis.call('RPUSH', FACET .. f, id)
   end
   ready_changed(f, ready - 1, ready)
-  give_turn(f, limit)
+  give_turn(f, L)
 end
 
 -- envelope_facet reads the facet from an envelope, "2<len>:<facet>
@@ -268,10 +314,10 @@ local function dead_letter(id, reason, now, cap)
 end
 
 -- end_lease drops lease v of facet f; the caller puts the message somewhere
--- else. The facet's in-flight count is kept only under a limit.
-local function end_lease(v, f, limit)
+-- else. The facet's in-flight count is kept only under a limit (L.on).
+local function end_lease(v, f, L)
   redis.call('ZREM', K_LEASED, v)
-  if limit > 0 then hincr(K_INFLIGHT, f, -1) end
+  if L.on then hincr(K_INFLIGHT, f, -1) end
 end
 
 -- migrate_layout moves what the layout 1 keys att, lease and backlog hold
@@ -282,7 +328,7 @@ end
 -- counts of a queue without a limit are dropped, as they are no longer
 -- kept. One call moves all of it (with the commands the scripts' ACL
 -- already allows): O(messages retried or in flight + facets), once.
-local function migrate_layout(limit)
+local function migrate_layout(L)
   if redis.call('EXISTS', K_ATT, K_LEASE, K_BACKLOG) == 0 then return end
   local fields = redis.call('HGETALL', K_ATT)
   for i = 1, #fields, 2 do
@@ -307,14 +353,14 @@ local function migrate_layout(limit)
   -- Leases without attempts (only foreign writes leave them) are found by
   -- reclaim, which reads a bare ID as a lease of attempt 0.
   redis.call('DEL', K_ATT, K_LEASE, K_BACKLOG)
-  if limit == 0 then redis.call('DEL', K_INFLIGHT) end
+  if not L.on then redis.call('DEL', K_INFLIGHT) end
 end
 
 -- reclaim moves up to n expired leases back to the head of their facets (or
 -- to the dead letters when their attempts are spent: the envelope's budget,
 -- else max_attempts), and up to n delayed messages that are due to the tail
 -- of their facets.
-local function reclaim(now, limit, n, max_attempts, cap)
+local function reclaim(now, L, n, max_attempts, cap)
   local expired = {}
   for _, v in ipairs(redis.call('ZRANGEBYSCORE', K_LEASED, '-inf', now, 'LIMIT', 0, n)) do
     -- A lease a foreign write garbled still names its message first.
@@ -337,16 +383,16 @@ local function reclaim(now, limit, n, max_attempts, cap)
       redis.call('ZREM', K_LEASED, v)
       if e[6] then dead_letter(id, 'unreadable envelope', now, cap) else forget(id) end
     else
-      end_lease(v, f, limit)
+      end_lease(v, f, L)
       set_attempts(id, att)
       if att >= e[7] then
         dead_letter(id, 'lease expired on attempt ' .. att, now, cap)
         -- The lease freed a slot: a facet held back at its in-flight limit
         -- must get its turn back here, as nack.lua does, or it stays stuck
         -- with ready work until something else happens to it.
-        give_turn(f, limit)
+        give_turn(f, L)
       else
-        make_ready(id, f, limit, true)
+        make_ready(id, f, L, true)
       end
     end
   end
@@ -355,8 +401,13 @@ local function reclaim(now, limit, n, max_attempts, cap)
     redis.call('ZREM', K_DELAYED, id)
     local env = redis.call('HGET', K_MSGS, id)
     local f = envelope_facet(env)
-    if f then
-      make_ready(id, f, limit, false)
+    if f and L.ordered and redis.call('HEXISTS', K_MSGS, F_ATT .. id) == 1 then
+      -- A retry under strict order held its facet's slot while it waited
+      -- (see nack.lua): it frees it now and runs before the facet's others.
+      hincr(K_INFLIGHT, f, -1)
+      make_ready(id, f, L, true)
+    elseif f then
+      make_ready(id, f, L, false)
     elseif env then
       dead_letter(id, 'unreadable envelope', now, cap)
     else
@@ -389,6 +440,18 @@ local function rate_lib()
     return every, (math.max(tonumber(burst), 1) - 1) * every
   end
 
+  -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition
+  -- i of k takes 1/k of the rate and of the burst (at least 1), so that the
+  -- partitions together keep to it (see Broker.SetQueueRateLimit).
+  function R.queue_spec(s)
+    local every, tau = R.spec(s)
+    if not every then return nil end
+    local k = tonumber(string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^%d+;(%d+)$') or '')
+    if not k or k <= 1 then return every, tau end
+    local burst = math.max(math.floor((tau / every + 1) / k), 1)
+    return every * k, (burst - 1) * every * k
+  end
+
   -- wait checks facet f's rate limit (GCRA) at time now. It returns nil and
   -- f's theoretical arrival time when f may be pulled now, or the time (ms)
   -- when it may and that arrival time.
@@ -400,20 +463,20 @@ local function rate_lib()
 
   -- unpark gives facet f, whose rate limit parked its turn, its turns back:
   -- up to its priority, as give_turn allows.
-  function R.unpark(f, limit)
+  function R.unpark(f, L)
     for _ = 1, prio_of(f) do
-      if not give_turn(f, limit) then return end
+      if not give_turn(f, L) then return end
     end
   end
 
   -- unpark_due gives back the turns of up to n parked facets whose rate
   -- limit has freed them, and forgets up to n arrival times that no longer
   -- matter (an arrival time in the past is the same as none).
-  function R.unpark_due(now, limit, n)
+  function R.unpark_due(now, L, n)
     local due = redis.call('ZRANGEBYSCORE', R.PARKED, '-inf', now, 'LIMIT', 0, n)
     if #due > 0 then
       redis.call('ZREMRANGEBYRANK', R.PARKED, 0, #due - 1)
-      for _, f in ipairs(due) do R.unpark(f, limit) end
+      for _, f in ipairs(due) do R.unpark(f, L) end
     end
     local old = redis.call('ZRANGEBYSCORE', R.TAT, '-inf', now, 'LIMIT', 0, n)
     if #old > 0 then redis.call('ZREMRANGEBYRANK', R.TAT, 0, #old - 1) end
@@ -437,7 +500,8 @@ end
 -- id, ...}: now in ms, Redis's clock; more is 1 when the call stopped at its
 -- bound on skipped turns, so the ring may still hold work for another call;
 -- next is when the first facet held back by its rate limit may be pulled
--- again (ms), or 0, set when the call leased fewer than n; turns is the
+-- again (ms), or when the queue's own rate limit lets it be, or 0, set
+-- when the call leased fewer than n; turns is the
 -- length of the ring after the call (the weight of a partition in the
 -- rotation over partitions); retired is 1 for a partition that
 -- SetPartitions retired. Returns an empty array when the queue does not
@@ -447,9 +511,10 @@ end
 -- call's request ID) makes them unguessable. A call run again (its reply
 -- was lost) leases nothing more: it answers the leases of the first run
 -- that still hold.
-local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RETIRED)
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RETIRED,
+  F_OWN_LIMITS, F_ORDERED, F_CAP, F_QRATE, F_QTAT)
 if not cfg[1] then return {} end
-local limit = tonumber(cfg[1])
+local L = limits_of(cfg[1], cfg[6], cfg[7])
 local n, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
 local retired = cfg[5] and 1 or 0
@@ -486,12 +551,32 @@ end
 -- A queue written by layout 1 is moved to this one on first use, before
 -- anything is pulled or reclaimed (see migrate_layout; Broker.MigrateLayout
 -- does it ahead).
-migrate_layout(limit)
-reclaim(now, limit, tonumber(ARGV[7]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+migrate_layout(L)
+reclaim(now, L, tonumber(ARGV[7]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 -- A queue with no rate limit reads nothing more for them than cfg.rated.
 local R = cfg[3] and rate_lib()
-if R then R.unpark_due(now, limit, tonumber(ARGV[7])) end
+if R then R.unpark_due(now, L, tonumber(ARGV[7])) end
 if cfg[2] then return out end -- the queue is paused
+-- The queue's cap on leases over all workers takes what this call may
+-- lease down to the room left (expired leases were reclaimed above, so a
+-- crashed worker's slots are free again).
+if cfg[8] then
+  n = math.min(n, capped(cfg[8]) - redis.call('ZCARD', K_LEASED))
+  if n <= 0 then
+    out[4] = redis.call('LLEN', K_RING)
+    return out
+  end
+end
+-- The queue's own rate limit (GCRA over all its facets) is spent only by
+-- messages leased: a facet held back by its own limit gives its turn to
+-- the next without spending any, and the call stops, leaving the ring as
+-- it is, when the queue's is spent, so the next facet in turn order gets
+-- the next message the queue's limit allows.
+local qevery, qtau, qtat, qfree
+if R and cfg[9] then
+  qevery, qtau = R.queue_spec(cfg[9])
+  if qevery then qtat = math.max(tonumber(cfg[10]) or now, now) end
+end
 
 local rates = R and redis.call('EXISTS', R.RATES) == 1
 local token, first_token
@@ -515,11 +600,18 @@ local taken = {} -- {id, facet} of each message popped, in order
 -- Each skip drops a token that should not be in the ring (its facet drained
 -- or at its limit), so the loop is bounded and always makes progress.
 while got < n and skips < n + 100 do
+  if qevery and qtat - qtau > now then
+    qfree = math.ceil(qtat - qtau)
+    break
+  end
   local f = next_turn()
   if not f then break end
-  local prio, inflight = 1, 0
+  local prio, inflight, limit = 1, 0, 0
   if prios then prio = prio_of(f) end
-  if limit > 0 then inflight = num(redis.call('HGET', K_INFLIGHT, f)) end
+  if L.on then
+    limit = facet_limit(L, f)
+    if limit > 0 then inflight = num(redis.call('HGET', K_INFLIGHT, f)) end
+  end
   local id, every, tau, wait, tat
   if prio > 0 and (limit == 0 or inflight < limit) then
     if R then
@@ -558,12 +650,14 @@ while got < n and skips < n + 100 do
     else
       hincr(K_TOKENS, f, -1)
     end
-    if limit > 0 then hincr(K_INFLIGHT, f, 1) end -- not HINCRBY: see hincr
+    if L.on then hincr(K_INFLIGHT, f, 1) end -- not HINCRBY: see hincr
+    if qevery then qtat = qtat + qevery end
     taken[#taken + 1] = {id, f}
     got = got + 1
   end
 end
 if #back_turns > 0 then redis.call('RPUSH', K_RING, unpack(back_turns)) end
+if qevery and got > 0 then redis.call('HSET', K_CFG, F_QTAT, qtat) end
 
 -- The envelopes and, for messages delivered before, their attempts so far,
 -- read in one HMGET per chunk; the attempts move into the lease while it
@@ -610,9 +704,9 @@ for from = 1, #taken, CHUNK do
       -- deliver. Its facet's count and turn are as if it never was.
       forget(id)
       got = got - 1
-      if limit > 0 then
+      if L.on then
         hincr(K_INFLIGHT, f, -1)
-        give_turn(f, limit)
+        give_turn(f, L)
       end
     end
   end
@@ -624,5 +718,6 @@ if first_token then remember(first_token .. ' ' .. now .. ' ' .. table.concat(le
 if R and got < n then
   local first = redis.call('ZRANGE', R.PARKED, 0, 0, 'WITHSCORES')
   if first[2] then out[3] = tonumber(first[2]) end
+  if qfree and (out[3] == 0 or qfree < out[3]) then out[3] = qfree end
 end
 return out

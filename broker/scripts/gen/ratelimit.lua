@@ -11,11 +11,17 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_RATE = 'rate' -- cfg field: default rate limit per facet "<n>:<period ms>:<burst>"
 local F_RATED = 'rated' -- cfg field: "1" while any rate limit is set (rate or rates)
+local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
+local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+local F_QRATE = 'qrate' -- cfg field: rate limit of the whole queue "<n>:<period ms>:<burst>", on top of the facets' own; a partition takes its share
+local F_QTAT = 'qtat' -- cfg field: GCRA theoretical arrival time of the queue's next pull under qrate (ms)
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()
@@ -37,14 +43,6 @@ end
 -- published there whenever a facet gets a turn, so idle workers wake at once.
 local WAKE = ARGV[1]
 
--- queue_limit is the per-facet in-flight limit (0: none), or nil when the
--- queue does not exist.
-local function queue_limit()
-  local v = redis.call('HGET', K_CFG, F_LIMIT)
-  if not v then return nil end
-  return tonumber(v)
-end
-
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
 -- counts as 0: only a foreign write leaves one, and an error here, after a
 -- script has moved a message, would strand it.
@@ -52,6 +50,37 @@ local function num(v)
   local n = tonumber(v)
   if not n or n < 0 or n > 9007199254740992 or n ~= math.floor(n) then return 0 end
   return n
+end
+
+-- limits_of reads the in-flight limits from cfg's limit, limits and
+-- ordered fields: L.default is the queue's per-facet limit (0: none),
+-- L.own whether some facet has its own (the limits hash), L.ordered whether
+-- strict order makes every facet's limit 1. L.on tells whether the facets'
+-- in-flight counts are kept: only then do pulls and acks write them.
+local function limits_of(limit, own, ordered)
+  -- An absent field is false (Redis's nil), not nil.
+  local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
+  L.on = L.default > 0 or L.own or L.ordered
+  return L
+end
+
+-- queue_limits is the queue's in-flight limits (see limits_of), or nil
+-- when the queue does not exist.
+local function queue_limits()
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  if not cfg[1] then return nil end
+  return limits_of(cfg[1], cfg[2], cfg[3])
+end
+
+-- facet_limit is the most messages of facet f in flight at once under L:
+-- 1 under strict order, else its own limit or the queue's (0: none).
+local function facet_limit(L, f)
+  if L.ordered then return 1 end
+  if L.own then
+    local v = redis.call('HGET', K_LIMITS, f)
+    if v then return num(v) end
+  end
+  return L.default
 end
 
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
@@ -83,13 +112,16 @@ end
 
 -- give_turn puts one more token of facet f in the ring when f has fewer
 -- tokens than its priority and than its ready messages, and is neither
--- paused nor at its limit.
-local function give_turn(f, limit)
+-- paused nor at its in-flight limit (L, see limits_of).
+local function give_turn(f, L)
   local prio = prio_of(f)
   if prio <= 0 then return end
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
-  if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  if L.on then
+    local limit = facet_limit(L, f)
+    if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  end
   -- No more tokens than ready messages, so a drained facet leaves none in
   -- the ring for pulls to skip.
   if redis.call('LLEN', FACET .. f) <= tokens then return end
@@ -123,6 +155,18 @@ local function rate_lib()
     return every, (math.max(tonumber(burst), 1) - 1) * every
   end
 
+  -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition
+  -- i of k takes 1/k of the rate and of the burst (at least 1), so that the
+  -- partitions together keep to it (see Broker.SetQueueRateLimit).
+  function R.queue_spec(s)
+    local every, tau = R.spec(s)
+    if not every then return nil end
+    local k = tonumber(string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^%d+;(%d+)$') or '')
+    if not k or k <= 1 then return every, tau end
+    local burst = math.max(math.floor((tau / every + 1) / k), 1)
+    return every * k, (burst - 1) * every * k
+  end
+
   -- wait checks facet f's rate limit (GCRA) at time now. It returns nil and
   -- f's theoretical arrival time when f may be pulled now, or the time (ms)
   -- when it may and that arrival time.
@@ -134,20 +178,20 @@ local function rate_lib()
 
   -- unpark gives facet f, whose rate limit parked its turn, its turns back:
   -- up to its priority, as give_turn allows.
-  function R.unpark(f, limit)
+  function R.unpark(f, L)
     for _ = 1, prio_of(f) do
-      if not give_turn(f, limit) then return end
+      if not give_turn(f, L) then return end
     end
   end
 
   -- unpark_due gives back the turns of up to n parked facets whose rate
   -- limit has freed them, and forgets up to n arrival times that no longer
   -- matter (an arrival time in the past is the same as none).
-  function R.unpark_due(now, limit, n)
+  function R.unpark_due(now, L, n)
     local due = redis.call('ZRANGEBYSCORE', R.PARKED, '-inf', now, 'LIMIT', 0, n)
     if #due > 0 then
       redis.call('ZREMRANGEBYRANK', R.PARKED, 0, #due - 1)
-      for _, f in ipairs(due) do R.unpark(f, limit) end
+      for _, f in ipairs(due) do R.unpark(f, L) end
     end
     local old = redis.call('ZRANGEBYSCORE', R.TAT, '-inf', now, 'LIMIT', 0, n)
     if #old > 0 then redis.call('ZREMRANGEBYRANK', R.TAT, 0, #old - 1) end
@@ -156,20 +200,31 @@ local function rate_lib()
   return R
 end
 
--- ratelimit.lua: sets a queue's default rate limit per facet, or one facet's
--- own, which overrides the default.
+-- ratelimit.lua: sets a queue's default rate limit per facet, one facet's
+-- own, which overrides the default, or the rate limit of the whole queue.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel
 -- ARGV[2] facet, or '' for the queue's default
 -- ARGV[3] the limit "<n>:<period ms>:<burst>"; "0" for none (a facet's own:
 --         no limit, whatever the default); '' to clear (a facet's own: the
 --         default applies again)
+-- ARGV[4] '1' to set the limit of the whole queue (cfg.qrate) instead,
+--         with ARGV[2] ''
 -- Returns 1, or -1 when the queue does not exist.
-local limit = queue_limit()
-if not limit then return -1 end
+local L = queue_limits()
+if not L then return -1 end
 local R = rate_lib()
 local f, spec = ARGV[2], ARGV[3]
-if f == '' then
+if ARGV[4] == '1' then
+  if spec == '' or spec == '0' then
+    redis.call('HDEL', K_CFG, F_QRATE, F_QTAT)
+  else
+    -- The queue starts afresh under the new limit, as if idle.
+    redis.call('HSET', K_CFG, F_QRATE, spec)
+    redis.call('HDEL', K_CFG, F_QTAT)
+  end
+  redis.call('PUBLISH', WAKE, '')
+elseif f == '' then
   if spec == '' or spec == '0' then
     redis.call('HDEL', K_CFG, F_RATE)
   else
@@ -177,7 +232,7 @@ if f == '' then
   end
   -- Every facet starts afresh under the new limit: parked turns come back
   -- now (O(parked facets), as rare as this call).
-  for _, pf in ipairs(redis.call('ZRANGE', R.PARKED, 0, -1)) do R.unpark(pf, limit) end
+  for _, pf in ipairs(redis.call('ZRANGE', R.PARKED, 0, -1)) do R.unpark(pf, L) end
   redis.call('DEL', R.PARKED, R.TAT)
 else
   if spec == '' then
@@ -187,14 +242,17 @@ else
   end
   -- The facet starts afresh under its new limit, as if idle.
   redis.call('ZREM', R.TAT, f)
-  if redis.call('ZREM', R.PARKED, f) == 1 then R.unpark(f, limit) end
+  if redis.call('ZREM', R.PARKED, f) == 1 then R.unpark(f, L) end
 end
 -- cfg.rated tells pull whether to look at rate limits at all.
-if redis.call('HEXISTS', K_CFG, F_RATE) == 1 or redis.call('EXISTS', R.RATES) == 1 then
+local facets_rated = redis.call('HEXISTS', K_CFG, F_RATE) == 1 or redis.call('EXISTS', R.RATES) == 1
+if facets_rated or redis.call('HEXISTS', K_CFG, F_QRATE) == 1 then
   redis.call('HSET', K_CFG, F_RATED, 1)
 else
   redis.call('HDEL', K_CFG, F_RATED)
-  for _, pf in ipairs(redis.call('ZRANGE', R.PARKED, 0, -1)) do R.unpark(pf, limit) end
+end
+if not facets_rated then
+  for _, pf in ipairs(redis.call('ZRANGE', R.PARKED, 0, -1)) do R.unpark(pf, L) end
   redis.call('DEL', R.PARKED, R.TAT)
 end
 return 1

@@ -11,14 +11,19 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
 local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
+local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
+local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+local F_CAP = 'cap' -- cfg field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
@@ -66,14 +71,6 @@ local function token_seq(token)
   return tonumber(n) or 0
 end
 
--- queue_limit is the per-facet in-flight limit (0: none), or nil when the
--- queue does not exist.
-local function queue_limit()
-  local v = redis.call('HGET', K_CFG, F_LIMIT)
-  if not v then return nil end
-  return tonumber(v)
-end
-
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
 -- counts as 0: only a foreign write leaves one, and an error here, after a
 -- script has moved a message, would strand it.
@@ -81,6 +78,60 @@ local function num(v)
   local n = tonumber(v)
   if not n or n < 0 or n > 9007199254740992 or n ~= math.floor(n) then return 0 end
   return n
+end
+
+-- limits_of reads the in-flight limits from cfg's limit, limits and
+-- ordered fields: L.default is the queue's per-facet limit (0: none),
+-- L.own whether some facet has its own (the limits hash), L.ordered whether
+-- strict order makes every facet's limit 1. L.on tells whether the facets'
+-- in-flight counts are kept: only then do pulls and acks write them.
+local function limits_of(limit, own, ordered)
+  -- An absent field is false (Redis's nil), not nil.
+  local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
+  L.on = L.default > 0 or L.own or L.ordered
+  return L
+end
+
+-- queue_limits is the queue's in-flight limits (see limits_of), or nil
+-- when the queue does not exist.
+local function queue_limits()
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  if not cfg[1] then return nil end
+  return limits_of(cfg[1], cfg[2], cfg[3])
+end
+
+-- facet_limit is the most messages of facet f in flight at once under L:
+-- 1 under strict order, else its own limit or the queue's (0: none).
+local function facet_limit(L, f)
+  if L.ordered then return 1 end
+  if L.own then
+    local v = redis.call('HGET', K_LIMITS, f)
+    if v then return num(v) end
+  end
+  return L.default
+end
+
+-- capped is the queue's cap on messages leased at once over all workers
+-- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
+-- shares the dead-letter cap: each partition at least 1, so none starves.
+local function capped(v)
+  local cap = num(v)
+  if cap == 0 then return 0 end
+  local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+  if not i then return cap end
+  i, k = tonumber(i), tonumber(k)
+  local share = math.floor(cap / k)
+  if i < cap % k then share = share + 1 end
+  return math.max(share, 1)
+end
+
+-- wake_below_cap wakes idle workers when the leases just ended (freed of
+-- them) took the queue from its cap (capped; 0: none) to below it: no
+-- turn is given back then, so nothing else would tell them.
+local function wake_below_cap(cap, freed)
+  if cap > 0 and freed > 0 and redis.call('ZCARD', K_LEASED) + freed >= cap then
+    redis.call('PUBLISH', WAKE, '')
+  end
 end
 
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
@@ -132,13 +183,16 @@ end
 
 -- give_turn puts one more token of facet f in the ring when f has fewer
 -- tokens than its priority and than its ready messages, and is neither
--- paused nor at its limit.
-local function give_turn(f, limit)
+-- paused nor at its in-flight limit (L, see limits_of).
+local function give_turn(f, L)
   local prio = prio_of(f)
   if prio <= 0 then return end
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
-  if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  if L.on then
+    local limit = facet_limit(L, f)
+    if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  end
   -- No more tokens than ready messages, so a drained facet leaves none in
   -- the ring for pulls to skip.
   if redis.call('LLEN', FACET .. f) <= tokens then return end
@@ -150,7 +204,7 @@ end
 
 -- make_ready appends id to its facet (or puts it at the head) and gives the
 -- facet a turn.
-local function make_ready(id, f, limit, head)
+local function make_ready(id, f, L, head)
   local ready
   if head then
     ready = redis.call('LPUSH', FACET .. f, id)
@@ -158,7 +212,7 @@ local function make_ready(id, f, limit, head)
     ready = redis.call('RPUSH', FACET .. f, id)
   end
   ready_changed(f, ready - 1, ready)
-  give_turn(f, limit)
+  give_turn(f, L)
 end
 
 -- set_attempts keeps the deliveries so far of message id, which is not
@@ -196,10 +250,10 @@ local function lease_of(v)
 end
 
 -- end_lease drops lease v of facet f; the caller puts the message somewhere
--- else. The facet's in-flight count is kept only under a limit.
-local function end_lease(v, f, limit)
+-- else. The facet's in-flight count is kept only under a limit (L.on).
+local function end_lease(v, f, L)
   redis.call('ZREM', K_LEASED, v)
-  if limit > 0 then hincr(K_INFLIGHT, f, -1) end
+  if L.on then hincr(K_INFLIGHT, f, -1) end
 end
 
 -- release.lua: hands leased messages back, at the head of their facets,
@@ -218,7 +272,7 @@ if seen then
   for code in string.gmatch(seen, '-?%d+') do out[#out + 1] = tonumber(code) end
   return out
 end
-local limit = queue_limit() or 0
+local L = queue_limits() or limits_of(0)
 -- Pushed back latest lease first, messages pulled together return to the
 -- head of their facet in the order they were pulled.
 local order = {}
@@ -234,9 +288,9 @@ for _, o in ipairs(order) do
   local id, f, att = lease_of(v)
   local code = f
   if id then
-    end_lease(v, f, limit)
+    end_lease(v, f, L)
     set_attempts(id, att - 1)
-    make_ready(id, f, limit, true)
+    make_ready(id, f, L, true)
     code = 1
     changed = true
   end
@@ -244,5 +298,6 @@ for _, o in ipairs(order) do
 end
 -- A first run that changed nothing needs no marker: a second run is then
 -- just the call, arrived later.
+if changed then wake_below_cap(capped(redis.call('HGET', K_CFG, F_CAP)), #ARGV - 2) end
 if changed then remember(table.concat(out, ',')) end
 return out

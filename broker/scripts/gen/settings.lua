@@ -11,7 +11,8 @@ local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queu
 local K_RING = P .. 'ring' -- list: facet tokens, in turn order
 local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased (deleted at 0); kept only while the queue has an in-flight limit (setting one counts it from leased)
+local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_PAUSED = 'paused' -- cfg field: "1" while the queue is paused
@@ -20,6 +21,11 @@ local F_RATED = 'rated' -- cfg field: "1" while any rate limit is set (rate or r
 local F_RETIRED = 'retired' -- cfg field: a retired partition: when it was retired (ms, the node's clock)
 local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 local F_ATTEMPTS = 'attempts' -- cfg field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
+local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
+local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+local F_CAP = 'cap' -- cfg field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
+local F_QRATE = 'qrate' -- cfg field: rate limit of the whole queue "<n>:<period ms>:<burst>", on top of the facets' own; a partition takes its share
+local F_QTAT = 'qtat' -- cfg field: GCRA theoretical arrival time of the queue's next pull under qrate (ms)
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()
@@ -56,6 +62,17 @@ local function num(v)
   return n
 end
 
+-- facet_limit is the most messages of facet f in flight at once under L:
+-- 1 under strict order, else its own limit or the queue's (0: none).
+local function facet_limit(L, f)
+  if L.ordered then return 1 end
+  if L.own then
+    local v = redis.call('HGET', K_LIMITS, f)
+    if v then return num(v) end
+  end
+  return L.default
+end
+
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
 -- paused facet's priority is kept as "-<priority>", so resuming restores it
 -- and the pull path needs no extra lookup.
@@ -85,13 +102,16 @@ end
 
 -- give_turn puts one more token of facet f in the ring when f has fewer
 -- tokens than its priority and than its ready messages, and is neither
--- paused nor at its limit.
-local function give_turn(f, limit)
+-- paused nor at its in-flight limit (L, see limits_of).
+local function give_turn(f, L)
   local prio = prio_of(f)
   if prio <= 0 then return end
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
-  if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  if L.on then
+    local limit = facet_limit(L, f)
+    if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+  end
   -- No more tokens than ready messages, so a drained facet leaves none in
   -- the ring for pulls to skip.
   if redis.call('LLEN', FACET .. f) <= tokens then return end
@@ -125,6 +145,18 @@ local function rate_lib()
     return every, (math.max(tonumber(burst), 1) - 1) * every
   end
 
+  -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition
+  -- i of k takes 1/k of the rate and of the burst (at least 1), so that the
+  -- partitions together keep to it (see Broker.SetQueueRateLimit).
+  function R.queue_spec(s)
+    local every, tau = R.spec(s)
+    if not every then return nil end
+    local k = tonumber(string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^%d+;(%d+)$') or '')
+    if not k or k <= 1 then return every, tau end
+    local burst = math.max(math.floor((tau / every + 1) / k), 1)
+    return every * k, (burst - 1) * every * k
+  end
+
   -- wait checks facet f's rate limit (GCRA) at time now. It returns nil and
   -- f's theoretical arrival time when f may be pulled now, or the time (ms)
   -- when it may and that arrival time.
@@ -136,20 +168,20 @@ local function rate_lib()
 
   -- unpark gives facet f, whose rate limit parked its turn, its turns back:
   -- up to its priority, as give_turn allows.
-  function R.unpark(f, limit)
+  function R.unpark(f, L)
     for _ = 1, prio_of(f) do
-      if not give_turn(f, limit) then return end
+      if not give_turn(f, L) then return end
     end
   end
 
   -- unpark_due gives back the turns of up to n parked facets whose rate
   -- limit has freed them, and forgets up to n arrival times that no longer
   -- matter (an arrival time in the past is the same as none).
-  function R.unpark_due(now, limit, n)
+  function R.unpark_due(now, L, n)
     local due = redis.call('ZRANGEBYSCORE', R.PARKED, '-inf', now, 'LIMIT', 0, n)
     if #due > 0 then
       redis.call('ZREMRANGEBYRANK', R.PARKED, 0, #due - 1)
-      for _, f in ipairs(due) do R.unpark(f, limit) end
+      for _, f in ipairs(due) do R.unpark(f, L) end
     end
     local old = redis.call('ZRANGEBYSCORE', R.TAT, '-inf', now, 'LIMIT', 0, n)
     if #old > 0 then redis.call('ZREMRANGEBYRANK', R.TAT, 0, #old - 1) end
@@ -159,19 +191,23 @@ local function rate_lib()
 end
 
 -- settings.lua: reads a queue's settings, copies them onto a new partition of
--- it, or marks a partition retired (see Broker.SetPartitions).
+-- it, marks a partition retired (see Broker.SetPartitions), or sets the
+-- queue's global concurrency cap.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
--- ARGV[1] wake channel (unused)
--- ARGV[2] 'get', 'set', 'budget', 'share' or 'retire'
--- get returns {limit, paused, rate, attempts, n, facet, priority, ... (n
+-- ARGV[1] wake channel
+-- ARGV[2] 'get', 'set', 'budget', 'cap', 'share' or 'retire'
+-- get returns {limit, paused, rate, attempts, ordered, cap, qrate, n,
+--   facet, priority, ... (n pairs), m, facet, in-flight limit, ... (m
 --   pairs), facet, rate limit, ...}: what 'set' takes in ARGV[3..]; '' for
 --   an unset field.
 -- set replaces the in-flight limit, pause, default rate limit, default
---   budget, and every facet's priority and rate limit with those given.
---   Returns 1.
+--   budget, strict order, global cap, queue rate limit, and every facet's
+--   priority, in-flight limit and rate limit with those given. Returns 1.
 -- budget sets the budget of deliveries enqueue.lua gives a message whose
 --   delivery sets none to ARGV[3] (cfg.attempts), or removes it when
 --   ARGV[3] is ''. Returns 1.
+-- cap sets the most messages of the queue leased at once to ARGV[3]
+--   (cfg.cap), or removes the cap when ARGV[3] is ''. Returns 1.
 -- retire marks the queue as a partition that new deliveries no longer go
 --   to, which pull reports so that pullers reload the registry, and records
 --   when on this node's clock (TIME), which drop_drained measures
@@ -180,22 +216,28 @@ end
 --   that share of the dead-letter cap (see dead_cap in lib.lua). Returns 1.
 -- Every op returns -1 when the queue does not exist.
 local R = rate_lib()
-local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATE, F_ATTEMPTS)
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATE, F_ATTEMPTS, F_ORDERED, F_CAP, F_QRATE)
 if not cfg[1] then return -1 end
 local op = ARGV[2]
 if op == 'get' then
-  local out = {cfg[1], cfg[2] or '', cfg[3] or '', cfg[4] or ''}
-  local prio = redis.call('HGETALL', K_PRIO)
-  out[#out + 1] = tostring(#prio / 2)
-  for _, v in ipairs(prio) do out[#out + 1] = v end
+  local out = {cfg[1]}
+  for i = 2, 7 do out[i] = cfg[i] or '' end
+  for _, k in ipairs({K_PRIO, K_LIMITS}) do
+    local pairs_ = redis.call('HGETALL', k)
+    out[#out + 1] = tostring(#pairs_ / 2)
+    for _, v in ipairs(pairs_) do out[#out + 1] = v end
+  end
   for _, v in ipairs(redis.call('HGETALL', R.RATES)) do out[#out + 1] = v end
   return out
-elseif op == 'budget' then
+elseif op == 'budget' or op == 'cap' then
+  local field = op == 'budget' and F_ATTEMPTS or F_CAP
   if ARGV[3] == '' then
-    redis.call('HDEL', K_CFG, F_ATTEMPTS)
+    redis.call('HDEL', K_CFG, field)
   else
-    redis.call('HSET', K_CFG, F_ATTEMPTS, ARGV[3])
+    redis.call('HSET', K_CFG, field, ARGV[3])
   end
+  -- A cap raised or removed may let idle workers lease more.
+  if op == 'cap' then redis.call('PUBLISH', WAKE, '') end
   return 1
 elseif op == 'share' then
   redis.call('HSET', K_CFG, F_SHARE, ARGV[3])
@@ -205,24 +247,30 @@ elseif op == 'retire' then
   return 1
 end
 -- set: only ever on a partition that holds no messages yet, so no turn in
--- its ring needs to change with the priorities.
+-- its ring, and no in-flight count, needs to change with the settings.
 redis.call('HSET', K_CFG, F_LIMIT, ARGV[3])
-redis.call('HDEL', K_CFG, F_PAUSED, F_RATE, F_RATED, F_RETIRED, F_ATTEMPTS)
-if ARGV[4] ~= '' then redis.call('HSET', K_CFG, F_PAUSED, ARGV[4]) end
-if ARGV[5] ~= '' then redis.call('HSET', K_CFG, F_RATE, ARGV[5]) end
-if ARGV[6] ~= '' then redis.call('HSET', K_CFG, F_ATTEMPTS, ARGV[6]) end
-redis.call('DEL', K_PRIO, R.RATES)
-local n = tonumber(ARGV[7])
-local i = 8
-for _ = 1, n do
-  redis.call('HSET', K_PRIO, ARGV[i], ARGV[i + 1])
-  i = i + 2
+redis.call('HDEL', K_CFG, F_PAUSED, F_RATE, F_RATED, F_RETIRED, F_ATTEMPTS,
+  F_ORDERED, F_CAP, F_QRATE, F_QTAT, F_OWN_LIMITS)
+local fields = {F_PAUSED, F_RATE, F_ATTEMPTS, F_ORDERED, F_CAP, F_QRATE}
+for i, field in ipairs(fields) do
+  if ARGV[3 + i] ~= '' then redis.call('HSET', K_CFG, field, ARGV[3 + i]) end
+end
+redis.call('DEL', K_PRIO, K_LIMITS, R.RATES)
+local i = 10
+for _, k in ipairs({K_PRIO, K_LIMITS}) do
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    redis.call('HSET', k, ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
 end
 while i + 1 <= #ARGV do
   redis.call('HSET', R.RATES, ARGV[i], ARGV[i + 1])
   i = i + 2
 end
-if ARGV[5] ~= '' or redis.call('EXISTS', R.RATES) == 1 then
+if redis.call('EXISTS', K_LIMITS) == 1 then redis.call('HSET', K_CFG, F_OWN_LIMITS, 1) end
+if ARGV[5] ~= '' or ARGV[9] ~= '' or redis.call('EXISTS', R.RATES) == 1 then
   redis.call('HSET', K_CFG, F_RATED, 1)
 end
 return 1
