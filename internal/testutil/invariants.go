@@ -186,12 +186,12 @@ func ReadQueue(ctx context.Context, rdb redis.UniversalClient, namespace, queue 
 	k := func(kind string) string { return s.Prefix + kind }
 	var (
 		cfg, tokens, prio, inflight, limits, msgs, deadErr, rates *redis.MapStringStringCmd
-		ring, active                                      *redis.StringSliceCmd
-		deep, leased, delayed, dead, parked, tat          *redis.ZSliceCmd
-		seq                                               *redis.StringCmd
-		lists                                             = make([]*redis.StringSliceCmd, len(facets))
-		kinds                                             = slices.Sorted(maps.Keys(queueKinds))
-		types                                             = make([]*redis.StatusCmd, len(kinds))
+		ring, active                                              *redis.StringSliceCmd
+		deep, leased, delayed, dead, parked, tat                  *redis.ZSliceCmd
+		seq                                                       *redis.StringCmd
+		lists                                                     = make([]*redis.StringSliceCmd, len(facets))
+		kinds                                                     = slices.Sorted(maps.Keys(queueKinds))
+		types                                                     = make([]*redis.StatusCmd, len(kinds))
 	)
 	cmds, err := node.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		cfg = p.HGetAll(ctx, k(keylayout.Cfg))
