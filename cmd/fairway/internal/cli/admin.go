@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
@@ -136,24 +135,6 @@ var priorityCmd = &command{
 		}
 	},
 }
-
-var limitCmd = queueNumber{
-	name: "limit", summary: "show or set the most messages in flight per facet (0: no limit)",
-	help: "Without N, shows the queue's in-flight limit per facet (the same for every facet; there\nare no per-facet overrides).",
-	max:  math.MaxInt,
-	set:  (*broker.Broker).SetInflightLimit,
-	of:   func(st broker.QueueStats) int64 { return st.InflightLimit },
-	json: func(q string, n int64) any { return limitJSON{Queue: q, InFlightLimit: n} },
-	said: func(q string, n int64) string {
-		return fmt.Sprintf("queue %q now leases at most %d message(s) per facet at once (0: no limit)", q, n)
-	},
-	shown: func(q string, n int64) string {
-		if n == 0 {
-			return fmt.Sprintf("queue %q: no in-flight limit (set one with 'fairway limit %s N')", q, q)
-		}
-		return fmt.Sprintf("queue %q: at most %d message(s) in flight per facet", q, n)
-	},
-}.command()
 
 var attemptsCmd = queueNumber{
 	name: "attempts", summary: "show or set the deliveries a message of the queue gets (0: the producer's default)",

@@ -175,7 +175,7 @@ func TestFacetControls(t *testing.T) {
 		e.run(0, "deliver", fmt.Sprintf(`{"facet":%q,"i":%d}`, f, i))
 	}
 	r := e.run(0, "facets", "q", "--top", "1")
-	if !regexp.MustCompile(`(?m)^big\s+3\s+0\s+1\s+active\s+off\s+-$`).MatchString(r.stdout) || strings.Contains(r.stdout, "small") {
+	if !regexp.MustCompile(`(?m)^big\s+3\s+0\s+1\s+active\s+off\s+-\s+none$`).MatchString(r.stdout) || strings.Contains(r.stdout, "small") {
 		t.Errorf("facets --top 1:\n%s", r.stdout)
 	}
 	e.run(0, "priority", "q", "big", "3")
@@ -313,7 +313,7 @@ func TestBadInput(t *testing.T) {
 		{"bad JSON on stdin", 2, "nope", []string{"deliver"}, "not a JSON object"},
 		{"bad priority", 2, "", []string{"priority", "q", "f", "high"}, "not a whole number"},
 		{"priority out of range", 2, "", []string{"priority", "q", "f", "5000"}, "outside"},
-		{"negative limit", 2, "", []string{"limit", "q", "-1"}, "negative"},
+		{"negative limit", 2, "", []string{"limit", "q", "-1"}, "outside"},
 		{"negative attempts", 2, "", []string{"attempts", "q", "-1"}, "outside"},
 		{"attempts over the limit", 2, "", []string{"attempts", "q", "10001"}, "outside"},
 		{"attempts not a number", 2, "", []string{"attempts", "q", "many"}, "not a whole number"},

@@ -50,6 +50,11 @@ type (
 		RateLimit     jRate   `json:"rate_limit"`
 		RateLimited   int64   `json:"rate_limited"`
 		Partitions    int     `json:"partitions"`
+
+		QueueRateLimit    jRate `json:"queue_rate_limit"`
+		GlobalConcurrency int64 `json:"global_concurrency"`
+		StrictOrder       bool  `json:"strict_order"`
+		OwnInFlightLimits int64 `json:"own_in_flight_limits"`
 	}
 	jFacet struct {
 		Queue            string  `json:"queue"`
@@ -62,6 +67,8 @@ type (
 		RateLimit        jRate   `json:"rate_limit"`
 		OwnRateLimit     bool    `json:"own_rate_limit"`
 		RateLimitedUntil *string `json:"rate_limited_until"`
+		InFlightLimit    int     `json:"in_flight_limit"`
+		OwnInFlightLimit bool    `json:"own_in_flight_limit"`
 	}
 	jMessage struct {
 		ID         string            `json:"id"`
@@ -131,15 +138,35 @@ type (
 	jLimit struct {
 		Queue         string `json:"queue"`
 		InFlightLimit int64  `json:"in_flight_limit"`
+		StrictOrder   bool   `json:"strict_order"`
+		Facets        []struct {
+			Facet         string `json:"facet"`
+			InFlightLimit int    `json:"in_flight_limit"`
+		} `json:"facets"`
+	}
+	jLimitSet struct {
+		Queue         string `json:"queue"`
+		Facet         string `json:"facet"`
+		InFlightLimit *int   `json:"in_flight_limit"`
+	}
+	jOrder struct {
+		Queue       string `json:"queue"`
+		StrictOrder bool   `json:"strict_order"`
+	}
+	jConcurrency struct {
+		Queue             string `json:"queue"`
+		GlobalConcurrency int64  `json:"global_concurrency"`
 	}
 	jRateSet struct {
-		Queue     string `json:"queue"`
-		Facet     string `json:"facet"`
-		RateLimit *jRate `json:"rate_limit"`
+		Queue      string `json:"queue"`
+		Facet      string `json:"facet"`
+		RateLimit  *jRate `json:"rate_limit"`
+		WholeQueue bool   `json:"whole_queue"`
 	}
 	jRateShow struct {
 		Queue       string `json:"queue"`
 		Default     jRate  `json:"default"`
+		WholeQueue  jRate  `json:"whole_queue"`
 		RateLimited int64  `json:"rate_limited"`
 		Facets      []struct {
 			Facet     string `json:"facet"`
@@ -340,11 +367,37 @@ func TestJSONSchema(t *testing.T) {
 		if prio != (jPriority{Queue: "q", Facet: "a", Priority: 3}) {
 			t.Errorf("priority = %+v", prio)
 		}
+		var limSet jLimitSet
+		run(t, 0, &limSet, "limit", "q", "2")
+		if limSet.Queue != "q" || limSet.Facet != "" || limSet.InFlightLimit == nil || *limSet.InFlightLimit != 2 {
+			t.Errorf("limit q 2 = %+v", limSet)
+		}
+		run(t, 0, &limSet, "limit", "q", "a", "off")
+		if limSet.Facet != "a" || limSet.InFlightLimit == nil || *limSet.InFlightLimit != 0 {
+			t.Errorf("limit q a off = %+v", limSet)
+		}
+		run(t, 0, &limSet, "limit", "q", "z", "3")
+		run(t, 0, &limSet, "limit", "q", "z", "default")
+		if limSet.Facet != "z" || limSet.InFlightLimit != nil {
+			t.Errorf("limit q z default = %+v, want a null in_flight_limit", limSet)
+		}
 		var lim jLimit
-		run(t, 0, &lim, "limit", "q", "2")
 		run(t, 0, &lim, "limit", "q")
-		if lim != (jLimit{Queue: "q", InFlightLimit: 2}) {
+		if lim.Queue != "q" || lim.InFlightLimit != 2 || lim.StrictOrder || len(lim.Facets) != 1 || lim.Facets[0].Facet != "a" || lim.Facets[0].InFlightLimit != 0 {
 			t.Errorf("limit q = %+v", lim)
+		}
+		var ord jOrder
+		run(t, 0, &ord, "order", "q", "strict")
+		run(t, 0, &ord, "order", "q")
+		if ord != (jOrder{Queue: "q", StrictOrder: true}) {
+			t.Errorf("order q = %+v", ord)
+		}
+		run(t, 0, &ord, "order", "q", "off")
+		var conc jConcurrency
+		run(t, 0, &conc, "concurrency", "q", "7")
+		run(t, 0, &conc, "concurrency", "q")
+		if conc != (jConcurrency{Queue: "q", GlobalConcurrency: 7}) {
+			t.Errorf("concurrency q = %+v", conc)
 		}
 		var att jAttempts
 		run(t, 0, &att, "attempts", "q", "6")
@@ -366,8 +419,15 @@ func TestJSONSchema(t *testing.T) {
 		if rs.Facet != "c" || rs.RateLimit != nil {
 			t.Errorf("ratelimit q c default = %+v, want a null rate_limit", rs)
 		}
+		run(t, 0, &rs, "ratelimit", "--whole-queue", "q", "100/1s,10")
+		if !rs.WholeQueue || rs.RateLimit == nil || rs.RateLimit.Text != "100/1s,10" {
+			t.Errorf("ratelimit --whole-queue q = %+v", rs)
+		}
 		var show jRateShow
 		run(t, 0, &show, "ratelimit", "q")
+		if show.WholeQueue.Text != "100/1s,10" {
+			t.Errorf("ratelimit q = %+v; want the whole queue's limit", show)
+		}
 		if show.Default.Text != "1/1m" || len(show.Facets) != 1 || show.Facets[0].Facet != "b" {
 			t.Errorf("ratelimit q = %+v", show)
 		}
@@ -759,10 +819,15 @@ func TestFacetLimitAndRateAsTyped(t *testing.T) {
 	run(0, "priority", "q", "idle", "2") // no messages, but a setting
 
 	r := run(0, "limit", "q")
-	mustContain(t, r.stdout, "no in-flight limit")
+	if !regexp.MustCompile(`(?m)^\(queue\)\s+none$`).MatchString(r.stdout) {
+		t.Errorf("limit q without a limit:\n%s", r.stdout)
+	}
 	run(0, "limit", "q", "4")
+	run(0, "limit", "q", "a", "6")
 	r = run(0, "limit", "q")
-	mustContain(t, r.stdout, "at most 4 message(s) in flight per facet")
+	if !regexp.MustCompile(`(?m)^\(queue\)\s+4$`).MatchString(r.stdout) || !regexp.MustCompile(`(?m)^a\s+6$`).MatchString(r.stdout) {
+		t.Errorf("limit q with limits:\n%s", r.stdout)
+	}
 
 	r = run(0, "ratelimit", "q", "1/1m")
 	mustContain(t, r.stdout, "is now 1/1m\n")
@@ -774,7 +839,9 @@ func TestFacetLimitAndRateAsTyped(t *testing.T) {
 		{[]string{"ratelimit", "q"}, `(?m)^\(default\)\s+1/1m$`},
 		{[]string{"ratelimit", "q"}, `(?m)^a\s+600/1m,20$`},
 		{[]string{"stats", "q"}, `(?m)^rate-limit\s+1/1m$`},
-		{[]string{"facets", "q"}, `(?m)^a\s+2\s+0\s+1\s+active\s+600/1m,20 \(own\)\s+-$`},
+		{[]string{"facets", "q"}, `(?m)^a\s+2\s+0\s+1\s+active\s+600/1m,20 \(own\)\s+-\s+6 \(own\)$`},
+		{[]string{"facets", "q", "a"}, `(?m)^in-flight-limit\s+6 \(own\)$`},
+		{[]string{"stats", "q"}, `(?m)^own-in-flight-limits\s+1$`},
 		{[]string{"facets", "q", "a"}, `(?m)^ready\s+2$`},
 		{[]string{"facets", "q", "a"}, `(?m)^rate-limit\s+600/1m,20 \(own\)$`},
 		{[]string{"facets", "q", "idle"}, `(?m)^priority\s+2$`},
@@ -788,7 +855,9 @@ func TestFacetLimitAndRateAsTyped(t *testing.T) {
 	mustContain(t, r.stderr, `queue "q" has no facet "nobody"`)
 	run(3, "facets", "nope", "a")
 	run(2, "facets", "q", "a", "b")
-	run(2, "limit", "q", "4", "5")
+	run(2, "limit", "q", "a", "4", "5")
+	run(2, "limit", "q", "a", "many")
+	run(2, "order", "q", "sometimes")
 	r = run(2, "tail", "[bad")
 	mustContain(t, r.stderr, `"[bad"`, "no \"]\"")
 }

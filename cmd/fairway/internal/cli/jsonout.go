@@ -47,6 +47,12 @@ type queueJSON struct {
 	Paused        bool     `json:"paused"`
 	RateLimit     rateJSON `json:"rate_limit"`   // the default per facet
 	RateLimited   int64    `json:"rate_limited"` // facets held back now
+	// QueueRateLimit is the rate limit of the whole queue, all facets
+	// together.
+	QueueRateLimit    rateJSON `json:"queue_rate_limit"`
+	GlobalConcurrency int64    `json:"global_concurrency"`   // the most leased at once over every worker; 0 is none
+	StrictOrder       bool     `json:"strict_order"`         // one message per facet at a time
+	OwnInFlightLimits int64    `json:"own_in_flight_limits"` // facets with an in-flight limit of their own
 	// Partitions is how many partitions new messages are spread over
 	// ("fairway queues" only; 0 in "fairway stats").
 	Partitions int `json:"partitions,omitempty"`
@@ -58,6 +64,8 @@ func toQueueJSON(queue string, pattern *string, st broker.QueueStats) queueJSON 
 		Ready: st.Ready, InFlight: st.InFlight, Delayed: st.Delayed, Dead: st.Dead, Facets: st.Facets,
 		InFlightLimit: st.InflightLimit, MaxAttempts: st.MaxAttempts, Routed: st.Routed, Paused: st.Paused,
 		RateLimit: toRateJSON(st.RateLimit), RateLimited: st.RateLimited,
+		QueueRateLimit: toRateJSON(st.QueueRateLimit), GlobalConcurrency: st.GlobalConcurrency,
+		StrictOrder: st.StrictOrder, OwnInFlightLimits: st.OwnInflightLimits,
 	}
 }
 
@@ -74,6 +82,10 @@ type facetJSON struct {
 	OwnRateLimit bool     `json:"own_rate_limit"` // rate_limit is the facet's own
 	// RateLimitedUntil is when the rate limit frees the facet, or null.
 	RateLimitedUntil *string `json:"rate_limited_until"`
+	// InFlightLimit is the in-flight limit that applies (its own, else the
+	// queue's; 1 under strict order); 0 is none.
+	InFlightLimit    int  `json:"in_flight_limit"`
+	OwnInFlightLimit bool `json:"own_in_flight_limit"` // in_flight_limit is the facet's own
 }
 
 func toFacetJSON(queue string, f broker.FacetStats) facetJSON {
@@ -81,6 +93,7 @@ func toFacetJSON(queue string, f broker.FacetStats) facetJSON {
 		Queue: queue, Facet: f.Facet, State: facetState(f), Ready: f.Ready, InFlight: f.InFlight,
 		Priority: f.Priority, Paused: f.Paused, RateLimit: toRateJSON(f.RateLimit), OwnRateLimit: f.OwnRateLimit,
 		RateLimitedUntil: timeOrNull(f.RateLimitedUntil),
+		InFlightLimit:    f.InflightLimit, OwnInFlightLimit: f.OwnInflightLimit,
 	}
 }
 
@@ -187,6 +200,36 @@ type priorityJSON struct {
 type limitJSON struct {
 	Queue         string `json:"queue"`
 	InFlightLimit int64  `json:"in_flight_limit"` // per facet; 0 is none
+	StrictOrder   bool   `json:"strict_order"`    // every facet's limit is 1 while it is on
+	// Facets are the facets with a limit of their own; 0 exempts one.
+	Facets []facetLimitJSON `json:"facets"`
+}
+
+// facetLimitJSON is one facet's own in-flight limit in limitJSON.
+type facetLimitJSON struct {
+	Facet         string `json:"facet"`
+	InFlightLimit int    `json:"in_flight_limit"` // 0: none, whatever the queue's
+}
+
+// limitSetJSON is "limit QUEUE [FACET] N|off|default".
+type limitSetJSON struct {
+	Queue string `json:"queue"`
+	Facet string `json:"facet,omitempty"` // only for a facet
+	// InFlightLimit is the limit set; null when a facet's own was dropped
+	// ("default"), so that the queue's applies.
+	InFlightLimit *int `json:"in_flight_limit"`
+}
+
+// orderJSON is "order QUEUE [strict|off]".
+type orderJSON struct {
+	Queue       string `json:"queue"`
+	StrictOrder bool   `json:"strict_order"`
+}
+
+// concurrencyJSON is "concurrency QUEUE [N]".
+type concurrencyJSON struct {
+	Queue             string `json:"queue"`
+	GlobalConcurrency int64  `json:"global_concurrency"` // 0 is none
 }
 
 // migrateJSON is "migrate [QUEUE...]": the queues now in this layout.
@@ -207,12 +250,16 @@ type rateSetJSON struct {
 	// RateLimit is the limit set; null when a facet's own was dropped
 	// ("default"), so that the queue's default applies.
 	RateLimit *rateJSON `json:"rate_limit"`
+	// WholeQueue tells that RateLimit is the limit of the whole queue
+	// (--whole-queue), not the facets' default.
+	WholeQueue bool `json:"whole_queue,omitempty"`
 }
 
 // rateShowJSON is "ratelimit QUEUE".
 type rateShowJSON struct {
 	Queue       string          `json:"queue"`
 	Default     rateJSON        `json:"default"`
+	WholeQueue  rateJSON        `json:"whole_queue"` // all facets together, on top of theirs
 	RateLimited int64           `json:"rate_limited"`
 	Facets      []facetRateJSON `json:"facets"` // facets with their own limit, by name
 }

@@ -92,7 +92,12 @@ var statsCmd = &command{
 	name: "stats", args: "QUEUE", summary: "show one queue's counts, limits and state",
 	help: `State is active, paused (by 'fairway pause') or unrouted (unregistered). rate-limit is
 the queue's default rate limit per facet ('fairway ratelimit'), and rate-limited the
-number of facets waiting for their rate limit to let them be pulled again.`,
+number of facets waiting for their rate limit to let them be pulled again;
+queue-rate-limit is the limit of all facets together ('fairway ratelimit
+--whole-queue'), global-concurrency the most leased at once over every worker
+('fairway concurrency'), strict-order whether each facet runs one message at a
+time ('fairway order'), own-in-flight-limits how many facets have an in-flight limit
+of their own ('fairway limit QUEUE FACET N').`,
 	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
@@ -123,8 +128,11 @@ number of facets waiting for their rate limit to let them be pulled again.`,
 				{"ready", itoa(st.Ready)}, {"in-flight", itoa(st.InFlight)},
 				{"delayed", itoa(st.Delayed)}, {"dead", itoa(st.Dead)},
 				{"facets", itoa(st.Facets)}, {"max-attempts", maxAttemptsText(st.MaxAttempts)},
-				{"in-flight-limit", limitText(st.InflightLimit)},
+				{"in-flight-limit", limitText(st.InflightLimit)}, {"own-in-flight-limits", itoa(st.OwnInflightLimits)},
+				{"strict-order", strconv.FormatBool(st.StrictOrder)},
+				{"global-concurrency", limitText(st.GlobalConcurrency)},
 				{"rate-limit", st.RateLimit.String()}, {"rate-limited", itoa(st.RateLimited)},
+				{"queue-rate-limit", st.QueueRateLimit.String()},
 			})
 		}
 	},
@@ -172,12 +180,12 @@ messages and no settings of its own is not found (exit 3).`,
 			var out [][]string
 			for _, f := range fs {
 				out = append(out, []string{quoteIfNeeded(f.Facet), itoa(f.Ready), itoa(f.InFlight), strconv.Itoa(f.Priority), facetState(f),
-					rateText(f), untilText(f.RateLimitedUntil, now)})
+					rateText(f), untilText(f.RateLimitedUntil, now), inflightText(f)})
 			}
 			if len(out) == 0 {
 				return a.say(nil, "no facet of queue %q has ready messages", args[0])
 			}
-			return a.table("FACET READY IN-FLIGHT PRIORITY STATE RATE-LIMIT LIMITED-UNTIL", out)
+			return a.table("FACET READY IN-FLIGHT PRIORITY STATE RATE-LIMIT LIMITED-UNTIL IN-FLIGHT-LIMIT", out)
 		}
 	},
 }
@@ -189,7 +197,7 @@ func (a *app) showFacet(ctx context.Context, b *broker.Broker, queue, facet stri
 	if err != nil {
 		return err
 	}
-	if f.Ready == 0 && f.InFlight == 0 && f.Priority == 1 && !f.Paused && !f.OwnRateLimit && f.RateLimitedUntil.IsZero() {
+	if f.Ready == 0 && f.InFlight == 0 && f.Priority == 1 && !f.Paused && !f.OwnRateLimit && f.RateLimitedUntil.IsZero() && !f.OwnInflightLimit {
 		return fmt.Errorf("%w: queue %q has no facet %q: no messages ready or in flight, and no settings of its own (run 'fairway facets %s' to list its facets)",
 			errNotFound, queue, facet, queue)
 	}
@@ -200,7 +208,17 @@ func (a *app) showFacet(ctx context.Context, b *broker.Broker, queue, facet stri
 		{"queue", queue}, {"facet", quoteIfNeeded(f.Facet)}, {"state", facetState(f)},
 		{"ready", itoa(f.Ready)}, {"in-flight", itoa(f.InFlight)}, {"priority", strconv.Itoa(f.Priority)},
 		{"rate-limit", rateText(f)}, {"limited-until", untilText(f.RateLimitedUntil, time.Now())},
+		{"in-flight-limit", inflightText(f)},
 	})
+}
+
+// inflightText is a facet's in-flight limit for tables: "2" from the
+// queue's, "5 (own)" or "none (own)" for its own.
+func inflightText(f broker.FacetStats) string {
+	if f.OwnInflightLimit {
+		return limitText(int64(f.InflightLimit)) + " (own)"
+	}
+	return limitText(int64(f.InflightLimit))
 }
 
 // facetState is active, or paused (by PauseFacet or priority 0).
@@ -220,7 +238,6 @@ func patternText(p *string) string {
 	return *p
 }
 
-// limitText is an in-flight limit for tables: the number, or "none".
 // maxAttemptsText is a queue's default budget in the stats table.
 func maxAttemptsText(n int64) string {
 	if n > 0 {
@@ -229,6 +246,7 @@ func maxAttemptsText(n int64) string {
 	return "producer's default"
 }
 
+// limitText is an in-flight limit for tables: the number, or "none".
 func limitText(n int64) string {
 	if n > 0 {
 		return itoa(n)

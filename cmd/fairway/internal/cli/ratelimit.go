@@ -40,11 +40,16 @@ var rateLimitCmd = &command{
   fairway ratelimit emails acme 5/1s     facet acme: its own limit, whatever the default
   fairway ratelimit emails acme off      facet acme: no limit, even under a default
   fairway ratelimit emails acme default  facet acme: drop its own limit, the default applies
+  fairway ratelimit --whole-queue emails 100/1s
+                                         all facets of emails together: at most 100 a second
 
 PERIOD is a Go duration in whole milliseconds (500ms, 1s, 1m, 1h; "s" alone is 1s),
 at most 366 days. BURST (default 1) is at most N. A facet over its limit gives its
-turn to the next facet; the limit is kept on Redis's clock.`,
-	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
+turn to the next facet; the limit is kept on Redis's clock. The whole queue's limit
+is spent only by messages pulled: a facet held back by its own limit spends none of
+it, and the facets with work share it in turn.`,
+	setup: func(fs *flag.FlagSet, a *app) func(context.Context, []string) error {
+		whole := fs.Bool("whole-queue", false, "set the limit of the whole queue, all facets together, on top of theirs: ratelimit --whole-queue QUEUE N/PERIOD[,BURST] | off")
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 1, 3, "QUEUE [FACET] [N/PERIOD[,BURST] | off | default]"); err != nil {
 				return err
@@ -59,6 +64,15 @@ turn to the next facet; the limit is kept on Redis's clock.`,
 			}
 			rate := toRateJSON(r.Limit)
 			out := rateSetJSON{Queue: queue, RateLimit: &rate}
+			if *whole {
+				if len(args) != 2 || r.Default {
+					return usageError{"--whole-queue takes QUEUE and a limit (N/PERIOD[,BURST] or off), no facet"}
+				}
+				out.WholeQueue = true
+				return a.act(ctx, func(ctx context.Context) error {
+					return a.b.SetQueueRateLimit(ctx, queue, r.Limit)
+				}, out, "queue %q: rate limit of all facets together is now %s", queue, r.Limit.String())
+			}
 			if len(args) == 2 {
 				if r.Default {
 					return usageError{"'default' only applies to a facet: use 'fairway ratelimit QUEUE FACET default'; 'off' removes the queue's default"}
@@ -106,13 +120,13 @@ func (a *app) showRateLimits(ctx context.Context, queue string) error {
 		return err
 	}
 	if a.json {
-		out := rateShowJSON{Queue: queue, Default: toRateJSON(st.RateLimit), RateLimited: st.RateLimited, Facets: []facetRateJSON{}}
+		out := rateShowJSON{Queue: queue, Default: toRateJSON(st.RateLimit), WholeQueue: toRateJSON(st.QueueRateLimit), RateLimited: st.RateLimited, Facets: []facetRateJSON{}}
 		for _, f := range slices.Sorted(maps.Keys(own)) {
 			out.Facets = append(out.Facets, facetRateJSON{Facet: f, RateLimit: toRateJSON(own[f])})
 		}
 		return a.printJSON(out)
 	}
-	rows := [][]string{{"(default)", st.RateLimit.String()}}
+	rows := [][]string{{"(whole queue)", st.QueueRateLimit.String()}, {"(default)", st.RateLimit.String()}}
 	for _, f := range slices.Sorted(maps.Keys(own)) {
 		rows = append(rows, []string{quoteIfNeeded(f), own[f].String()})
 	}

@@ -168,3 +168,57 @@ func TestSchedulesPage(t *testing.T) {
 		t.Errorf("forget again = %d, want 404", code)
 	}
 }
+
+// The limit layers beside the per-facet rate limits are shown on the queue
+// page and set from it; bad values are refused and change nothing.
+func TestLimitLayersOnQueuePage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, dash.Options{})
+	ctx := t.Context()
+	token := f.csrf(t)
+	act := func(want int, vals ...string) {
+		t.Helper()
+		form := url.Values{"csrf": {token}}
+		for i := 0; i < len(vals); i += 2 {
+			form.Add(vals[i], vals[i+1])
+		}
+		if code, body := f.post(t, "/q/q/action", form, nil); code != want {
+			t.Fatalf("%v = %d, want %d\n%s", vals, code, want, body)
+		}
+	}
+	act(http.StatusSeeOther, "op", "queue-ratelimit", "rate", "100/1s,10")
+	act(http.StatusSeeOther, "op", "concurrency", "concurrency", "7")
+	act(http.StatusSeeOther, "op", "facet-limit", "facet", "acme", "limit", "3")
+	act(http.StatusSeeOther, "op", "facet-limit", "facet", "globex", "limit", "off")
+	act(http.StatusBadRequest, "op", "queue-ratelimit", "rate", "default")
+	act(http.StatusBadRequest, "op", "concurrency", "concurrency", "-1")
+	act(http.StatusBadRequest, "op", "facet-limit", "facet", "acme", "limit", "many")
+	st, err := f.b.Stats(ctx, "q")
+	if err != nil || st.QueueRateLimit != (broker.RateLimit{N: 100, Per: time.Second, Burst: 10}) || st.GlobalConcurrency != 7 || st.OwnInflightLimits != 2 {
+		t.Fatalf("Stats = %+v, %v", st, err)
+	}
+	_, body := f.get(t, "/q/q", nil)
+	for _, want := range []string{
+		`id="queue-rate-limit">100/1s,10<`, `id="global-concurrency">0/7<`, `id="own-limits">2<`,
+		`name="limit" size="5" value="3"`, `Strict order: off`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("queue page lacks %q", want)
+		}
+	}
+	act(http.StatusSeeOther, "op", "order-strict")
+	if st, _ := f.b.Stats(ctx, "q"); !st.StrictOrder {
+		t.Fatal("strict order not set")
+	}
+	_, body = f.get(t, "/q/q", nil)
+	for _, want := range []string{`Strict order: on`, `id="inflight-limit">1 (strict order`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("queue page under strict order lacks %q", want)
+		}
+	}
+	act(http.StatusSeeOther, "op", "facet-limit", "facet", "acme", "limit", "default")
+	act(http.StatusSeeOther, "op", "order-off")
+	if own, err := f.b.FacetInflightLimits(ctx, "q"); err != nil || len(own) != 1 {
+		t.Fatalf("FacetInflightLimits = %v, %v; want globex's only", own, err)
+	}
+}

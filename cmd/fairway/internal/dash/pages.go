@@ -278,6 +278,24 @@ func (s *Server) do(ctx context.Context, q string, f url.Values) (string, error)
 			return "", errors.Join(broker.ErrInvalidArgument, errors.New("limit must be a whole number"))
 		}
 		return "In-flight limit set to " + strconv.Itoa(n) + ".", s.b.SetInflightLimit(ctx, q, n)
+	case "facet-limit":
+		return s.setFacetLimit(ctx, q, facet, f.Get("limit"))
+	case "queue-ratelimit":
+		r, err := ratespec.Parse(f.Get("rate"))
+		if err != nil || r.Default {
+			return "", errors.Join(broker.ErrInvalidArgument, errors.New("the whole queue's rate limit is N/PERIOD[,BURST] or off"), err)
+		}
+		return "Rate limit of the whole queue set to " + r.Limit.String() + ".", s.b.SetQueueRateLimit(ctx, q, r.Limit)
+	case "concurrency":
+		n, err := strconv.Atoi(f.Get("concurrency"))
+		if err != nil {
+			return "", errors.Join(broker.ErrInvalidArgument, errors.New("global concurrency must be a whole number"))
+		}
+		return "Global concurrency set to " + strconv.Itoa(n) + " (0: no cap).", s.b.SetGlobalConcurrency(ctx, q, n)
+	case "order-strict":
+		return "Strict order on: one message per facet at a time.", s.b.SetStrictOrder(ctx, q, true)
+	case "order-off":
+		return "Strict order off.", s.b.SetStrictOrder(ctx, q, false)
 	case "attempts":
 		n, err := strconv.Atoi(f.Get("attempts"))
 		if err != nil {
@@ -321,6 +339,22 @@ func (s *Server) setRateLimit(ctx context.Context, q, facet, text string) (strin
 		return "Facet " + strconv.Quote(facet) + " now follows the queue's default rate limit.", s.b.ClearFacetRateLimit(ctx, q, facet)
 	}
 	return "Facet " + strconv.Quote(facet) + " now has its own rate limit " + r.Limit.String() + ".", s.b.SetFacetRateLimit(ctx, q, facet, r.Limit)
+}
+
+// setFacetLimit sets facet's own in-flight limit from text: a number, "off"
+// (none, whatever the queue's) or "default" (the queue's applies).
+func (s *Server) setFacetLimit(ctx context.Context, q, facet, text string) (string, error) {
+	switch text {
+	case "default":
+		return "Facet " + strconv.Quote(facet) + " now follows the queue's in-flight limit.", s.b.ClearFacetInflightLimit(ctx, q, facet)
+	case "off":
+		return "Facet " + strconv.Quote(facet) + " has no in-flight limit, whatever the queue's.", s.b.SetFacetInflightLimit(ctx, q, facet, 0)
+	}
+	n, err := strconv.Atoi(text)
+	if err != nil {
+		return "", errors.Join(broker.ErrInvalidArgument, errors.New("a facet's in-flight limit is a whole number, off or default"))
+	}
+	return "Facet " + strconv.Quote(facet) + " now has its own in-flight limit " + strconv.Itoa(n) + ".", s.b.SetFacetInflightLimit(ctx, q, facet, n)
 }
 
 type schedulesData struct {
