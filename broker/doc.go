@@ -19,7 +19,12 @@
 // [Broker.SetFacetRateLimit]) caps how fast a facet is pulled: a facet over
 // it gives its turn away until it frees up, and [Broker.PullWith] says when
 // that is. [Broker.PauseQueue] and [Broker.PauseFacet] stop a queue or a
-// facet.
+// facet. Above and beside the facets' own limits (which a facet may
+// override, [Broker.SetFacetInflightLimit]), a queue can cap its leases
+// over every worker ([Broker.SetGlobalConcurrency]), limit the rate of all
+// its facets together ([Broker.SetQueueRateLimit]), and run each facet's
+// messages one at a time in order ([Broker.SetStrictOrder]); see
+// docs/limits.md.
 //
 // Delivery is at least once. A pulled message is leased: [Broker.Ack]
 // deletes it, [Broker.Extend] keeps it, [Broker.Nack] retries it later, and a
