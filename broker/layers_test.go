@@ -562,3 +562,75 @@ func TestLimitLayersOnPartitions(t *testing.T) {
 		checkPartitions(t, rdb, b, "q")
 	})
 }
+
+// A pull or nack whose reply is lost after Redis ran it, and which the
+// client sends again, spends the layers once: the replayed pull leases
+// nothing more against the global cap or the queue's rate, and a replayed
+// nack under strict order holds its facet once.
+func TestLimitLayersAfterLostReply(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	t.Run("pull", func(t *testing.T) {
+		t.Parallel()
+		lossy, direct, p := lossyBroker(t, 200*time.Millisecond)
+		if err := direct.SetGlobalConcurrency(ctx, "q", 3); err != nil {
+			t.Fatal(err)
+		}
+		if err := direct.SetQueueRateLimit(ctx, "q", broker.RateLimit{N: 4, Per: time.Hour, Burst: 4}); err != nil {
+			t.Fatal(err)
+		}
+		deliverN(t, direct, "a", 3)
+		deliverN(t, direct, "b", 3)
+		p.DropNext(1)
+		ms, err := lossy.PullN(ctx, "q", 2)
+		if err != nil || len(ms) != 2 {
+			t.Fatalf("PullN(2) through a lost reply = %d, %v", len(ms), err)
+		}
+		requireDropped(t, p, 1)
+		st0, _ := direct.Stats(ctx, "q")
+		t.Logf("DEBUG after lossy pull: %+v", st0)
+		// One slot of the cap and two of the rate's burst of 4 are left.
+		if more, err := direct.PullN(ctx, "q", 10); err != nil || len(more) != 1 {
+			t.Fatalf("then PullN(10) = %d, %v; want the cap's last slot", len(more), err)
+		}
+		if err := direct.SetGlobalConcurrency(ctx, "q", 0); err != nil {
+			t.Fatal(err)
+		}
+		if more, err := direct.PullN(ctx, "q", 10); err != nil || len(more) != 1 {
+			t.Fatalf("without the cap, PullN(10) = %d, %v; want the rate's last one", len(more), err)
+		}
+		checkInvariants(t, direct, "q")
+	})
+	t.Run("nack under strict order", func(t *testing.T) {
+		t.Parallel()
+		lossy, direct, p := lossyBroker(t, 200*time.Millisecond)
+		if err := direct.SetStrictOrder(ctx, "q", true); err != nil {
+			t.Fatal(err)
+		}
+		deliverN(t, direct, "a", 2)
+		m := pull(t, direct, "q")
+		p.DropNext(1)
+		if err := lossy.Nack(ctx, m, 200*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		requireDropped(t, p, 1)
+		checkInvariants(t, direct, "q")
+		pullNone(t, direct, "q")
+		var retry *broker.Message
+		testutil.Eventually(t, 5*time.Second, func() bool {
+			ms := pullCount(t, direct, 10)
+			if len(ms) > 0 {
+				retry = ms[0]
+			}
+			return len(ms) > 0
+		})
+		if string(retry.Body) != "0" {
+			t.Fatalf("after the retry delay, pulled %q; want the retry, 0", retry.Body)
+		}
+		ack(t, direct, retry)
+		if next := pull(t, direct, "q"); string(next.Body) != "1" {
+			t.Fatalf("then pulled %q; want 1", next.Body)
+		}
+		checkInvariants(t, direct, "q")
+	})
+}

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"io/fs"
 	"context"
 	"errors"
 	"fmt"
@@ -17,14 +18,41 @@ import (
 )
 
 // lossyBroker is a broker whose client talks to the shared real
-// redis-server through a proxy that can lose replies (go-redis retries
+// redis-server through a proxy that can lose the replies of queue scripts (go-redis retries
 // such a call: MaxRetries is left at its default), and a broker on a direct
 // client under the same namespace, to look at the queue.
 func lossyBroker(t *testing.T, readTimeout time.Duration) (lossy, direct *broker.Broker, p *testutil.Proxy) {
 	t.Helper()
 	rdb := testutil.RealRedis(t)
+	// Every script is in the server's cache first: a call's first EVALSHA
+	// would otherwise answer NOSCRIPT (never lost) and go-redis send the
+	// script's text with EVAL, a request the proxy sees in several reads
+	// and cannot match, so that the loss would fall on some later call.
+	paths, err := fs.Glob(broker.ScriptFS, "scripts/gen/*.lua")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("scripts: %v, %v", paths, err)
+	}
+	for _, path := range paths {
+		body, err := fs.ReadFile(broker.ScriptFS, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.ScriptLoad(t.Context(), string(body)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p = testutil.StartProxyT(t, rdb.Options().Addr)
-	p.SetMatch(testutil.MatchCommands("EVALSHA", "EVAL"))
+	// Only the queue scripts: the registry's (a broker's first call reads
+	// the registry with one) would otherwise take the loss meant for the
+	// call under test.
+	p.SetMatch(func(req []byte) bool {
+		if !testutil.MatchCommands("EVALSHA", "EVAL")(req) {
+			return false
+		}
+		// "*n", "$len", "EVALSHA", "$len", sha, "$len", numkeys, "$len", KEYS[1]
+		parts := strings.SplitN(string(req), "\r\n", 10)
+		return len(parts) > 8 && !strings.Contains(parts[8], "{~registry}")
+	})
 	via := redis.NewClient(&redis.Options{Addr: p.Addr(), ReadTimeout: readTimeout})
 	t.Cleanup(func() { _ = via.Close() })
 	direct = newQueue(t, rdb, broker.Config{LeaseDuration: 2 * time.Second})
