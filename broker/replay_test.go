@@ -1,10 +1,10 @@
 package broker_test
 
 import (
-	"io/fs"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"sync/atomic"
