@@ -309,7 +309,7 @@ func TestGlobalConcurrencyWakes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer w.Close()
+		defer func() { _ = w.Close() }()
 		for _, free := range []func() error{
 			func() error { return b.Ack(ctx, ms[0]) },
 			func() error { return b.Nack(ctx, ms[1], time.Hour) },

@@ -43,7 +43,7 @@ func TestGlobalCapWorkerProcess(t *testing.T) {
 		t.Skip("only run as a worker process by TestGlobalConcurrencyAcrossProcesses")
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	b, err := broker.New(rdb, broker.Config{Namespace: ns, Logger: quietLog, LeaseDuration: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
