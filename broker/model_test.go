@@ -149,6 +149,8 @@ type modelRun struct {
 	inflight map[string]int
 	prio     map[string]int // absent: 1
 	limit    int
+	own      map[string]int // facets' own in-flight limits (SetFacetInflightLimit)
+	capped   int            // the global concurrency (0: none)
 	idem     map[string]bool
 	holders  []*broker.Message // leases handed out, current or stale
 	// leasedNow lists the messages leased in this step, in lease order, and
@@ -165,7 +167,7 @@ func runModel(t *testing.T, rdb redis.UniversalClient, seed uint64, steps int) {
 		t: t, ctx: t.Context(), rdb: rdb, ns: testutil.Namespace(t), seed: seed,
 		rng:  rand.New(rand.NewPCG(seed, 0x6661697277617921)),
 		msgs: map[string]*mMsg{}, byID: map[string]*mMsg{}, facets: map[string][]*mMsg{},
-		inflight: map[string]int{}, prio: map[string]int{}, idem: map[string]bool{},
+		inflight: map[string]int{}, prio: map[string]int{}, idem: map[string]bool{}, own: map[string]int{},
 	}
 	m.maxAtt = []int{1, 2, 3, 5}[m.rng.IntN(4)]
 	m.batch = []int{2, 100}[m.rng.IntN(2)]
@@ -254,6 +256,8 @@ func (m *modelRun) randomStep() string {
 		{"kill", 2, m.kill},
 		{"priority", 3, m.setPriority},
 		{"limit", 2, m.setLimit},
+		{"facetLimit", 2, m.setFacetLimit},
+		{"globalConcurrency", 1, m.setGlobalConcurrency},
 		{"requeueDead", 2, m.requeueDead},
 		{"requeueAllDead", 1, m.requeueAllDead},
 		{"purgeDead", 1, m.purgeDead},
@@ -411,9 +415,20 @@ func (m *modelRun) prioOf(f string) int {
 	return 1
 }
 
+// limitOf is facet f's in-flight limit: its own, else the queue's.
+func (m *modelRun) limitOf(f string) int {
+	if n, ok := m.own[f]; ok {
+		return n
+	}
+	return m.limit
+}
+
 // pullable tells whether a pull may take from facet f now.
 func (m *modelRun) pullable(f string) bool {
-	return len(m.facets[f]) > 0 && m.prioOf(f) > 0 && (m.limit == 0 || m.inflight[f] < m.limit)
+	if m.capped > 0 && m.count(mLeased) >= m.capped {
+		return false
+	}
+	return len(m.facets[f]) > 0 && m.prioOf(f) > 0 && (m.limitOf(f) == 0 || m.inflight[f] < m.limitOf(f))
 }
 
 // capacity is how many messages pulls could take now, over all facets.
@@ -424,10 +439,13 @@ func (m *modelRun) capacity() int {
 			continue
 		}
 		c := len(l)
-		if m.limit > 0 {
-			c = min(c, max(0, m.limit-m.inflight[f]))
+		if lim := m.limitOf(f); lim > 0 {
+			c = min(c, max(0, lim-m.inflight[f]))
 		}
 		n += c
+	}
+	if m.capped > 0 {
+		n = min(n, max(0, m.capped-m.count(mLeased)))
 	}
 	return n
 }
@@ -523,7 +541,7 @@ func (m *modelRun) pull(n int) {
 		f := g.Facet
 		if !m.pullable(f) {
 			m.fatalf("pulled %s from facet %q, which may not be pulled now: %d ready, priority %d, %d in flight, limit %d",
-				g, f, len(m.facets[f]), m.prioOf(f), m.inflight[f], m.limit)
+				g, f, len(m.facets[f]), m.prioOf(f), m.inflight[f], m.limitOf(f))
 		}
 		x := m.facets[f][0]
 		if string(g.Body) != x.key || g.ID != x.id {
@@ -736,6 +754,33 @@ func (m *modelRun) setLimit() {
 		m.fatalf("SetInflightLimit: %v", err)
 	}
 	m.limit = n
+}
+
+func (m *modelRun) setFacetLimit() {
+	f := modelFacets[m.rng.IntN(len(modelFacets))]
+	n := []int{-1, 0, 1, 2, 3}[m.rng.IntN(5)]
+	if n < 0 {
+		m.logf("ClearFacetInflightLimit %q", f)
+		if err := m.call(func() error { return m.b.ClearFacetInflightLimit(m.ctx, modelQueue, f) }); err != nil {
+			m.fatalf("ClearFacetInflightLimit: %v", err)
+		}
+		delete(m.own, f)
+		return
+	}
+	m.logf("SetFacetInflightLimit %q %d", f, n)
+	if err := m.call(func() error { return m.b.SetFacetInflightLimit(m.ctx, modelQueue, f, n) }); err != nil {
+		m.fatalf("SetFacetInflightLimit: %v", err)
+	}
+	m.own[f] = n
+}
+
+func (m *modelRun) setGlobalConcurrency() {
+	n := []int{0, 0, 2, 4, 7}[m.rng.IntN(5)]
+	m.logf("SetGlobalConcurrency %d", n)
+	if err := m.call(func() error { return m.b.SetGlobalConcurrency(m.ctx, modelQueue, n) }); err != nil {
+		m.fatalf("SetGlobalConcurrency: %v", err)
+	}
+	m.capped = n
 }
 
 // deadOrder lists the dead letters oldest first, as the dead zset does.
@@ -1114,6 +1159,7 @@ func (m *modelRun) compareStats() {
 	want := broker.QueueStats{
 		Ready: int64(ready), InFlight: int64(m.count(mLeased)), Delayed: int64(m.count(mDelayed)),
 		Dead: int64(m.count(mDead)), Facets: int64(len(m.facets)), InflightLimit: int64(m.limit), Routed: true,
+		OwnInflightLimits: int64(len(m.own)), GlobalConcurrency: int64(m.capped),
 	}
 	if st != want {
 		m.fatalf("Stats = %+v; want %+v", st, want)
@@ -1156,7 +1202,7 @@ func (m *modelRun) describeHolders(hs []*broker.Message) string {
 
 func (m *modelRun) describe() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "limit %d, priorities %v, in flight %v", m.limit, m.prio, m.inflight)
+	fmt.Fprintf(&b, "limit %d, own limits %v, global concurrency %d, priorities %v, in flight %v", m.limit, m.own, m.capped, m.prio, m.inflight)
 	for _, f := range slices.Sorted(maps.Keys(m.facets)) {
 		fmt.Fprintf(&b, "\n  facet %q:", f)
 		for _, x := range m.facets[f] {
