@@ -36,6 +36,27 @@ func TestPeekMatchesPulls(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "a b a"},
+		{"facets' own in-flight limits", func(t *testing.T, b *broker.Broker) {
+			deliverN(t, b, "a", 3)
+			deliverN(t, b, "b", 3)
+			deliverN(t, b, "c", 3)
+			if err := b.SetInflightLimit(t.Context(), "q", 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.SetFacetInflightLimit(t.Context(), "q", "b", 2); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.SetFacetInflightLimit(t.Context(), "q", "c", 0); err != nil {
+				t.Fatal(err)
+			}
+		}, "a b c b c c"},
+		{"strict order", func(t *testing.T, b *broker.Broker) {
+			deliverN(t, b, "a", 3)
+			deliverN(t, b, "b", 2)
+			if err := b.SetStrictOrder(t.Context(), "q", true); err != nil {
+				t.Fatal(err)
+			}
+		}, "a b"},
 		{"empty", func(*testing.T, *broker.Broker) {}, ""},
 	}
 	for _, tc := range cases {
