@@ -32,6 +32,13 @@
 // both a failure ([Broker.Nack]) and an expired lease count against. Every change of state happens in one Lua
 // script, atomically, on Redis's clock.
 //
+// A message can expire: [WithTTL] (or [WithExpiry], or the queue's default,
+// [Broker.SetMessageTTL]) gives it a deadline on Redis's clock, and a
+// message whose turn comes after its deadline, before it ever started, is
+// not handed out but becomes a dead letter with the reason "expired", or is
+// dropped ([Broker.SetExpiryPolicy]). It is checked when its turn comes,
+// never by a scan; its retries, once it has started, still run.
+//
 // All keys of a queue share the hash tag "{<queue>}" so that each script
 // touches one Redis Cluster slot. The table of internal/keylayout is the one
 // source of the layout: `go generate ./broker` writes from it the name
@@ -50,6 +57,9 @@
 //	  share                       field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 //	  retried                     field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
 //	  attempts                    field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
+//	  ttl                         field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
+//	  expiry                      field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
+//	  expired                     field: how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none)
 //	<ns>:{<queue>}:ring           list: facet tokens, in turn order
 //	<ns>:{<queue>}:tokens         hash: facet -> its tokens in the ring
 //	<ns>:{<queue>}:prio           hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume

@@ -33,6 +33,9 @@ local F_RETIRED = 'retired' -- cfg field: a retired partition: when it was retir
 local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
 local F_ATTEMPTS = 'attempts' -- cfg field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
+local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
+local F_EXPIRY = 'expiry' -- cfg field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
+local F_EXPIRED = 'expired' -- cfg field: how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none)
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 

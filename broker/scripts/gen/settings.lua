@@ -20,6 +20,8 @@ local F_RATED = 'rated' -- cfg field: "1" while any rate limit is set (rate or r
 local F_RETIRED = 'retired' -- cfg field: a retired partition: when it was retired (ms, the node's clock)
 local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 local F_ATTEMPTS = 'attempts' -- cfg field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
+local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
+local F_EXPIRY = 'expiry' -- cfg field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()
@@ -162,16 +164,19 @@ end
 -- it, or marks a partition retired (see Broker.SetPartitions).
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel (unused)
--- ARGV[2] 'get', 'set', 'budget', 'share' or 'retire'
--- get returns {limit, paused, rate, attempts, n, facet, priority, ... (n
---   pairs), facet, rate limit, ...}: what 'set' takes in ARGV[3..]; '' for
---   an unset field.
+-- ARGV[2] 'get', 'set', 'budget', 'ttl', 'expiry', 'share' or 'retire'
+-- get returns {limit, paused, rate, attempts, ttl, expiry, n, facet,
+--   priority, ... (n pairs), facet, rate limit, ...}: what 'set' takes in
+--   ARGV[3..]; '' for an unset field.
 -- set replaces the in-flight limit, pause, default rate limit, default
---   budget, and every facet's priority and rate limit with those given.
---   Returns 1.
+--   budget, default TTL, expiry policy, and every facet's priority and rate
+--   limit with those given. Returns 1.
 -- budget sets the budget of deliveries enqueue.lua gives a message whose
 --   delivery sets none to ARGV[3] (cfg.attempts), or removes it when
 --   ARGV[3] is ''. Returns 1.
+-- ttl and expiry do the same for the default TTL (ms) of such deliveries
+--   (cfg.ttl) and for the policy for expired messages (cfg.expiry, 'drop'
+--   or absent). Returns 1.
 -- retire marks the queue as a partition that new deliveries no longer go
 --   to, which pull reports so that pullers reload the registry, and records
 --   when on this node's clock (TIME), which drop_drained measures
@@ -180,11 +185,19 @@ end
 --   that share of the dead-letter cap (see dead_cap in lib.lua). Returns 1.
 -- Every op returns -1 when the queue does not exist.
 local R = rate_lib()
-local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATE, F_ATTEMPTS)
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATE, F_ATTEMPTS, F_TTL, F_EXPIRY)
 if not cfg[1] then return -1 end
 local op = ARGV[2]
+-- set_field sets field of cfg to v, or removes it when v is ''.
+local function set_field(field, v)
+  if v == '' then
+    redis.call('HDEL', K_CFG, field)
+  else
+    redis.call('HSET', K_CFG, field, v)
+  end
+end
 if op == 'get' then
-  local out = {cfg[1], cfg[2] or '', cfg[3] or '', cfg[4] or ''}
+  local out = {cfg[1], cfg[2] or '', cfg[3] or '', cfg[4] or '', cfg[5] or '', cfg[6] or ''}
   local prio = redis.call('HGETALL', K_PRIO)
   out[#out + 1] = tostring(#prio / 2)
   for _, v in ipairs(prio) do out[#out + 1] = v end
@@ -196,6 +209,12 @@ elseif op == 'budget' then
   else
     redis.call('HSET', K_CFG, F_ATTEMPTS, ARGV[3])
   end
+  return 1
+elseif op == 'ttl' then
+  set_field(F_TTL, ARGV[3])
+  return 1
+elseif op == 'expiry' then
+  set_field(F_EXPIRY, ARGV[3])
   return 1
 elseif op == 'share' then
   redis.call('HSET', K_CFG, F_SHARE, ARGV[3])
@@ -211,9 +230,11 @@ redis.call('HDEL', K_CFG, F_PAUSED, F_RATE, F_RATED, F_RETIRED, F_ATTEMPTS)
 if ARGV[4] ~= '' then redis.call('HSET', K_CFG, F_PAUSED, ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', K_CFG, F_RATE, ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HSET', K_CFG, F_ATTEMPTS, ARGV[6]) end
+set_field(F_TTL, ARGV[7])
+set_field(F_EXPIRY, ARGV[8])
 redis.call('DEL', K_PRIO, R.RATES)
-local n = tonumber(ARGV[7])
-local i = 8
+local n = tonumber(ARGV[9])
+local i = 10
 for _ = 1, n do
   redis.call('HSET', K_PRIO, ARGV[i], ARGV[i + 1])
   i = i + 2
