@@ -45,8 +45,11 @@ type queueJSON struct {
 	MaxAttempts   int64    `json:"max_attempts"`    // the queue's default budget; 0 is none
 	Routed        bool     `json:"routed"`
 	Paused        bool     `json:"paused"`
-	RateLimit     rateJSON `json:"rate_limit"`   // the default per facet
-	RateLimited   int64    `json:"rate_limited"` // facets held back now
+	RateLimit     rateJSON `json:"rate_limit"`    // the default per facet
+	RateLimited   int64    `json:"rate_limited"`  // facets held back now
+	TTLMS         int64    `json:"ttl_ms"`        // the queue's default TTL; 0 is none
+	ExpiryPolicy  string   `json:"expiry_policy"` // dead-letter or drop
+	Expired       int64    `json:"expired"`       // messages that expired at their turn
 	// Partitions is how many partitions new messages are spread over
 	// ("fairway queues" only; 0 in "fairway stats").
 	Partitions int `json:"partitions,omitempty"`
@@ -58,6 +61,7 @@ func toQueueJSON(queue string, pattern *string, st broker.QueueStats) queueJSON 
 		Ready: st.Ready, InFlight: st.InFlight, Delayed: st.Delayed, Dead: st.Dead, Facets: st.Facets,
 		InFlightLimit: st.InflightLimit, MaxAttempts: st.MaxAttempts, Routed: st.Routed, Paused: st.Paused,
 		RateLimit: toRateJSON(st.RateLimit), RateLimited: st.RateLimited,
+		TTLMS: st.MessageTTL.Milliseconds(), ExpiryPolicy: st.ExpiryPolicy.String(), Expired: st.Expired,
 	}
 }
 
@@ -93,13 +97,14 @@ type messageJSON struct {
 	Attempt    int               `json:"attempt"`
 	MaxAttempt int               `json:"max_attempts"`
 	EnqueuedAt string            `json:"enqueued_at"`
+	ExpiresAt  *string           `json:"expires_at"` // null when it never expires
 	Headers    map[string]string `json:"headers,omitempty"`
 	Body       json.RawMessage   `json:"body,omitempty"`
 	BodyText   *string           `json:"body_text,omitempty"`
 }
 
 func toMessageJSON(m *broker.Message) messageJSON {
-	r := messageJSON{ID: m.ID, Topic: m.Topic, Facet: m.Facet, Attempt: m.Attempt, MaxAttempt: m.MaxAttempts, EnqueuedAt: utcText(m.EnqueuedAt), Headers: m.Headers}
+	r := messageJSON{ID: m.ID, Topic: m.Topic, Facet: m.Facet, Attempt: m.Attempt, MaxAttempt: m.MaxAttempts, EnqueuedAt: utcText(m.EnqueuedAt), ExpiresAt: timeOrNull(m.ExpiresAt), Headers: m.Headers}
 	r.Body, r.BodyText = bodyJSON(m.Body)
 	return r
 }
@@ -198,6 +203,15 @@ type migrateJSON struct {
 type attemptsJSON struct {
 	Queue       string `json:"queue"`
 	MaxAttempts int64  `json:"max_attempts"` // the queue's default; 0 is none
+}
+
+// ttlJSON is "ttl QUEUE [DURATION]": the queue's expiry settings after the
+// command.
+type ttlJSON struct {
+	Queue        string `json:"queue"`
+	TTLMS        int64  `json:"ttl_ms"`        // the queue's default TTL; 0 is none
+	ExpiryPolicy string `json:"expiry_policy"` // dead-letter or drop
+	Expired      int64  `json:"expired"`       // messages that expired at their turn
 }
 
 // rateSetJSON is "ratelimit QUEUE [FACET] LIMIT".

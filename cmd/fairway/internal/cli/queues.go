@@ -92,7 +92,9 @@ var statsCmd = &command{
 	name: "stats", args: "QUEUE", summary: "show one queue's counts, limits and state",
 	help: `State is active, paused (by 'fairway pause') or unrouted (unregistered). rate-limit is
 the queue's default rate limit per facet ('fairway ratelimit'), and rate-limited the
-number of facets waiting for their rate limit to let them be pulled again.`,
+number of facets waiting for their rate limit to let them be pulled again. ttl is the
+queue's default time to live ('fairway ttl'), expired the messages that reached their
+turn after it and were dead-lettered or dropped, as expiry-policy says.`,
 	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
@@ -125,6 +127,8 @@ number of facets waiting for their rate limit to let them be pulled again.`,
 				{"facets", itoa(st.Facets)}, {"max-attempts", maxAttemptsText(st.MaxAttempts)},
 				{"in-flight-limit", limitText(st.InflightLimit)},
 				{"rate-limit", st.RateLimit.String()}, {"rate-limited", itoa(st.RateLimited)},
+				{"ttl", ttlTableText(st.MessageTTL)}, {"expiry-policy", st.ExpiryPolicy.String()},
+				{"expired", itoa(st.Expired)},
 			})
 		}
 	},
