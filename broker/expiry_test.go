@@ -69,6 +69,7 @@ func TestExpiredAtTurn(t *testing.T) {
 		deliver(t, b, "t", "a", "plain")
 		deliver(t, b, "t", "b", "long", broker.WithTTL(time.Hour))
 		deliver(t, b, "t", "b", "until", broker.WithExpiry(time.Now().Add(time.Hour)))
+		testutil.RequireQueueInvariants(t, rdb, b.Namespace(), "q") // ready with deadlines
 		waitExpired(t, rdb, expiryTTL)
 		if got, want := pullBodies(t, b, "q", 4), []string{"long", "plain", "until"}; !slices.Equal(got, want) {
 			t.Fatalf("pulled %v, want %v", got, want)
