@@ -100,6 +100,24 @@ func corruptions() []corruption {
 			return errors.Join(lease("|garbage")(ctx, rdb, key, id), rdb.HSet(ctx, key("msgs"), id, "garbage").Err())
 		}, fate: fateDead, reason: "unreadable envelope", lostFacet: true},
 		{name: "no body while leased", leased: true, apply: hdel("msgs"), fate: fateGone},
+		// Deadlines (envelope version 3): a malformed one never stops the
+		// queue; a readable past one expires a message that never started.
+		{name: "deadline not a number", apply: hset("msgs", "31:v5:soon:1:t0:victim", ""), fate: fateDead, reason: "unreadable envelope"},
+		{name: "negative deadline", apply: hset("msgs", "31:v5:-1:1:t0:victim", ""), fate: fateDead, reason: "unreadable envelope"},
+		{name: "deadline too long", apply: hset("msgs", "31:v5:99999999999999999999:1:t0:victim", ""), fate: fateDead, reason: "unreadable envelope"},
+		{name: "deadline of a facet past the end", apply: hset("msgs", "3999:v5:1:1:t0:victim", ""), fate: fateDead, reason: "unreadable envelope"},
+		{name: "deadline of a facet length beyond any number", apply: hset("msgs", "3"+strings.Repeat("9", 400)+":v5:1:1:t0:victim", ""), fate: fateDead, reason: "unreadable envelope"},
+		{name: "deadline without attempts", apply: hset("msgs", "31:v:1:1:t0:victim", ""), fate: fateDead, reason: "unreadable envelope"},
+		{name: "deadline 0", apply: hset("msgs", "31:v5:0:1:t0:victim", ""), fate: fateHandled},
+		{name: "past deadline", apply: hset("msgs", "31:v5:1:1:t0:victim", ""), fate: fateDead, reason: "expired"},
+		{name: "past deadline under an in-flight limit", limit: 1, apply: hset("msgs", "31:v5:1:1:t0:victim", ""), fate: fateDead, reason: "expired"},
+		{name: "past deadline while leased", leased: true, apply: hset("msgs", "31:v5:1:1:t0:victim", ""), fate: fateHandled},
+		{name: "past deadline with attempts so far", apply: func(ctx context.Context, rdb redis.UniversalClient, key func(string) string, id string) error {
+			return errors.Join(hset("msgs", "31:v5:1:1:t0:victim", "")(ctx, rdb, key, id), hset("msgs", "2", "@")(ctx, rdb, key, id))
+		}, fate: fateHandled},
+		{name: "past deadline with foreign attempts so far", apply: func(ctx context.Context, rdb redis.UniversalClient, key func(string) string, id string) error {
+			return errors.Join(hset("msgs", "31:v5:1:1:t0:victim", "")(ctx, rdb, key, id), hset("msgs", "many", "@")(ctx, rdb, key, id))
+		}, fate: fateHandled},
 	}
 }
 

@@ -44,6 +44,20 @@ type Delivery struct {
 	// MaxAttemptsLimit. Defaults to the queue's default (SetMaxAttempts),
 	// else Config.MaxAttempts.
 	MaxAttempts int
+	// TTL, when set, expires the message if it has not started TTL after
+	// the delivery, measured on Redis's clock: when its turn comes after
+	// that, it is not run but becomes a dead letter with the reason
+	// "expired", or is dropped, as the queue's policy says
+	// (SetExpiryPolicy). Only its first delivery is gated: once started, a
+	// message's retries run whenever they come. A delayed message's TTL
+	// counts from the delivery too, so it must exceed Delay. At least 1ms.
+	// Defaults to the queue's default (SetMessageTTL), else none.
+	TTL time.Duration
+	// ExpiresAt is TTL given as a time, set instead of it: the TTL is
+	// ExpiresAt less the caller's clock at the delivery, so a caller whose
+	// clock is off from Redis's gets the TTL it meant, not a deadline off
+	// by the skew. It must be in the future.
+	ExpiresAt time.Time
 
 	optErr error // the first bad argument an option was given
 }
@@ -251,7 +265,7 @@ type prepared struct {
 	id, topic, facet string
 	env              []byte
 	body             []byte
-	opts             string // enqueue.lua's options: own budget, delay, idempotency window and key
+	opts             string // enqueue.lua's options: own budget, own TTL, delay, idempotency window and key
 }
 
 // ownBudget starts the enqueue options of a message whose delivery set its
@@ -272,9 +286,16 @@ func (b *Broker) prepare(ctx context.Context, ds []Delivery) ([]prepared, error)
 		if len(env) > b.cfg.MaxMessageBytes {
 			return nil, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrMessageTooLarge, len(env), b.cfg.MaxMessageBytes)
 		}
+		ttl, err := deliveryTTL(d)
+		if err != nil {
+			return nil, err
+		}
 		out[i] = prepared{topic: d.Topic, facet: d.Facet, env: env, body: d.Body}
 		if d.MaxAttempts != 0 {
 			out[i].opts = ownBudget
+		}
+		if ttl > 0 {
+			out[i].opts += ownTTL(ttl)
 		}
 		if d.Delay > 0 || d.IdempotencyKey != "" {
 			window := cmp.Or(d.IdempotencyWindow, b.cfg.IdempotencyWindow)

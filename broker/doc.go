@@ -37,6 +37,13 @@
 // both a failure ([Broker.Nack]) and an expired lease count against. Every change of state happens in one Lua
 // script, atomically, on Redis's clock.
 //
+// A message can expire: [WithTTL] (or [WithExpiry], or the queue's default,
+// [Broker.SetMessageTTL]) gives it a deadline on Redis's clock, and a
+// message whose turn comes after its deadline, before it ever started, is
+// not handed out but becomes a dead letter with the reason "expired", or is
+// dropped ([Broker.SetExpiryPolicy]). It is checked when its turn comes,
+// never by a scan; its retries, once it has started, still run.
+//
 // All keys of a queue share the hash tag "{<queue>}" so that each script
 // touches one Redis Cluster slot. The table of internal/keylayout is the one
 // source of the layout: `go generate ./broker` writes from it the name
@@ -60,6 +67,9 @@
 //	  cap                         field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
 //	  qrate                       field: rate limit of the whole queue "<n>:<period ms>:<burst>", on top of the facets' own; a partition takes its share
 //	  qtat                        field: GCRA theoretical arrival time of the queue's next pull under qrate (ms)
+//	  ttl                         field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
+//	  expiry                      field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
+//	  expired                     field: how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none)
 //	<ns>:{<queue>}:ring           list: facet tokens, in turn order
 //	<ns>:{<queue>}:tokens         hash: facet -> its tokens in the ring
 //	<ns>:{<queue>}:prio           hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume

@@ -18,9 +18,20 @@ import (
 // and the delivery set none. A stored 0, and version "1", which has no
 // attempts field, give the message the Config.MaxAttempts of the broker
 // that reads it; version "1" is still read.
+//
+// Version "3" is version 2 with the message's deadline after the attempts:
+//
+//	"3" <len> ":" facet <attempts> ":" <deadline> ":" <len> ":" topic ...
+//
+// deadline is when the message expires unless it has started, in ms on
+// Redis's clock (0: never). Only enqueue.lua writes it, from the delivery's
+// TTL or the queue's default, so a producer's clock never sets it; a
+// message that does not expire keeps version 2, byte for byte, and costs a
+// pull nothing to check.
 const (
 	envelopeVersion   = '2'
 	envelopeVersionV1 = '1'
+	envelopeVersionV3 = '3'
 )
 
 var errBadEnvelope = errors.New("broker: unreadable envelope")
@@ -29,19 +40,27 @@ type envelope struct {
 	facet, topic string
 	headers      map[string]string
 	body         []byte
-	maxAttempts  int // 0: not set (and always in a version 1 envelope)
+	maxAttempts  int   // 0: not set (and always in a version 1 envelope)
+	deadline     int64 // ms, Redis's clock; 0: none (versions 1 and 2)
 }
 
 func (e *envelope) encode() []byte {
-	n := 24 + len(e.facet) + len(e.topic) + len(e.body)
+	n := 40 + len(e.facet) + len(e.topic) + len(e.body)
 	for k, v := range e.headers {
 		n += len(k) + len(v) + 8
 	}
 	b := make([]byte, 0, n)
 	b = append(b, envelopeVersion)
+	if e.deadline > 0 {
+		b[0] = envelopeVersionV3
+	}
 	b = appendField(b, e.facet)
 	b = strconv.AppendInt(b, int64(e.maxAttempts), 10)
 	b = append(b, ':')
+	if e.deadline > 0 {
+		b = strconv.AppendInt(b, e.deadline, 10)
+		b = append(b, ':')
+	}
 	b = appendField(b, e.topic)
 	b = strconv.AppendInt(b, int64(len(e.headers)), 10)
 	b = append(b, ':')
@@ -66,13 +85,16 @@ func appendField(b []byte, s string) []byte {
 // decodeEnvelope parses what encode wrote. It never panics on foreign bytes.
 func decodeEnvelope(s string) (envelope, error) {
 	var e envelope
-	if len(s) == 0 || s[0] != envelopeVersion && s[0] != envelopeVersionV1 {
+	if len(s) == 0 || s[0] != envelopeVersion && s[0] != envelopeVersionV1 && s[0] != envelopeVersionV3 {
 		return e, errBadEnvelope
 	}
 	r := envelopeReader{s: s, i: 1}
 	e.facet = r.field()
-	if s[0] == envelopeVersion {
+	if s[0] != envelopeVersionV1 {
 		e.maxAttempts = r.number()
+	}
+	if s[0] == envelopeVersionV3 {
+		e.deadline = r.digits(deadlineDigits)
 	}
 	e.topic = r.field()
 	count := r.number()
@@ -99,14 +121,24 @@ type envelopeReader struct {
 	err error
 }
 
-// number reads "<digits>:".
+// deadlineDigits is the most digits of a deadline: ms since 1970 up to
+// the year 33658, beyond any Redis clock plus the longest TTL.
+const deadlineDigits = 15
+
+// number reads "<digits>:", of at most 10 digits.
 func (r *envelopeReader) number() int {
+	return int(r.digits(10))
+}
+
+// digits reads "<digits>:", of at most limit digits.
+func (r *envelopeReader) digits(limit int) int64 {
 	if r.err != nil {
 		return 0
 	}
-	n, start := 0, r.i
-	for r.i < len(r.s) && r.s[r.i] >= '0' && r.s[r.i] <= '9' && r.i-start < 10 {
-		n = n*10 + int(r.s[r.i]-'0')
+	var n int64
+	start := r.i
+	for r.i < len(r.s) && r.s[r.i] >= '0' && r.s[r.i] <= '9' && r.i-start < limit {
+		n = n*10 + int64(r.s[r.i]-'0')
 		r.i++
 	}
 	if r.i == start || r.i >= len(r.s) || r.s[r.i] != ':' {

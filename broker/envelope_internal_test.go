@@ -8,7 +8,7 @@ import (
 )
 
 func sameEnvelope(a, b envelope) bool {
-	return a.facet == b.facet && a.maxAttempts == b.maxAttempts && a.topic == b.topic && maps.Equal(a.headers, b.headers) && bytes.Equal(a.body, b.body)
+	return a.facet == b.facet && a.maxAttempts == b.maxAttempts && a.deadline == b.deadline && a.topic == b.topic && maps.Equal(a.headers, b.headers) && bytes.Equal(a.body, b.body)
 }
 
 func TestEnvelopeEncoding(t *testing.T) {
@@ -27,6 +27,9 @@ func TestEnvelopeEncoding(t *testing.T) {
 		{"lookalike body", envelope{facet: "f", topic: "t", body: []byte("21:f0:1:t0:")}, "21:f0:1:t0:21:f0:1:t0:"},
 		{"colons and digits", envelope{facet: "1:2", topic: "3:", body: []byte{0, ':', 0xff}}, "23:1:20:2:3:0:\x00:\xff"},
 		{"unicode", envelope{facet: "ünï", topic: "日本", body: []byte("é")}, "25:ünï0:6:日本0:é"},
+		{"deadline", envelope{facet: "f", topic: "t", maxAttempts: 3, deadline: 1700000000123, body: []byte("xy")}, "31:f3:1700000000123:1:t0:xy"},
+		{"deadline and headers", envelope{facet: "1:", topic: "t", deadline: 999999999999999, headers: map[string]string{"k": "v"}},
+			"32:1:0:999999999999999:1:t1:1:k1:v"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,7 +67,13 @@ func TestDecodeEnvelopeErrors(t *testing.T) {
 	t.Parallel()
 	tests := map[string]string{
 		"empty":                "",
-		"other version":        "31:f0:1:t0:",
+		"other version":        "41:f0:1:t0:",
+		"no deadline":          "31:f0:1:t0:",
+		"deadline not digits":  "31:f0:x:1:t0:",
+		"deadline empty":       "31:f0::1:t0:",
+		"deadline too long":    "31:f0:1234567890123456:1:t0:",
+		"deadline at end":      "31:f0:17",
+		"negative deadline":    "31:f0:-5:1:t0:",
 		"no budget":            "21:f1:t0:",
 		"budget not a number":  "21:fx:1:t0:",
 		"version only":         "1",
@@ -103,7 +112,8 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	for _, e := range seeds {
 		f.Add(string(e.encode()), e.facet, e.topic, "k", "v", e.body)
 	}
-	for _, raw := range []string{"", "1", "10:0:0:", "21:f3:1:t0:", "11:f1:t9999999999:", "112345678901:f", "11:f1:t2:1:a1:1", "\xff"} {
+	for _, raw := range []string{"", "1", "10:0:0:", "21:f3:1:t0:", "11:f1:t9999999999:", "112345678901:f", "11:f1:t2:1:a1:1", "\xff",
+		"31:f3:1700000000123:1:t0:", "31:f3:0:1:t0:", "31:f3:x:1:t0:", "31:f3:1234567890123456:1:t0:"} {
 		f.Add(raw, "", "", "", "", []byte(nil))
 	}
 	f.Fuzz(func(t *testing.T, raw, facet, topic, hk, hv string, body []byte) {
@@ -113,10 +123,13 @@ func FuzzDecodeEnvelope(f *testing.F) {
 				t.Fatalf("%q decodes to %+v, which re-encodes to %+v, %v", raw, e, again, err)
 			}
 		}
-		e := envelope{facet: facet, topic: topic, headers: map[string]string{hk: hv}, body: body}
-		got, err := decodeEnvelope(string(e.encode()))
-		if err != nil || !sameEnvelope(got, e) {
-			t.Fatalf("round trip of %+v gave %+v, %v", e, got, err)
+		// With no deadline (version 2) and with one (version 3).
+		for _, deadline := range []int64{0, 1_700_000_000_000 + int64(len(raw))} {
+			e := envelope{facet: facet, topic: topic, headers: map[string]string{hk: hv}, body: body, deadline: deadline}
+			got, err := decodeEnvelope(string(e.encode()))
+			if err != nil || !sameEnvelope(got, e) {
+				t.Fatalf("round trip of %+v gave %+v, %v", e, got, err)
+			}
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fairwayhq/fairway/broker"
 )
@@ -74,4 +75,25 @@ func ExampleDeliverJSON() {
 	// Output:
 	// pulled the delivered ID: true
 	// user.signup/acme: {"email":"ann@example.com"}, decoded "ann@example.com"
+}
+
+// WithTTL expires a message that has not started in time: when its turn
+// comes it becomes a dead letter with the reason "expired" (or is dropped,
+// by the queue's SetExpiryPolicy), and the pull goes on to the next one.
+func ExampleWithTTL() {
+	b, closeAll := exampleBroker()
+	defer closeAll()
+	ctx := context.Background()
+	_ = b.RegisterQueue(ctx, "alerts", `^alert\.`)
+
+	_ = b.DeliverBytes(ctx, "alert.page", "acme", []byte("site down"), broker.WithTTL(20*time.Millisecond))
+	_ = b.DeliverBytes(ctx, "alert.page", "acme", []byte("disk full"), broker.WithTTL(time.Hour))
+	time.Sleep(50 * time.Millisecond) // no worker pulled the first in time
+	m, _ := b.Pull(ctx, "alerts")
+	fmt.Printf("pulled %q, expiring in an hour: %v\n", m.Body, time.Until(m.ExpiresAt).Round(time.Hour) == time.Hour)
+	dead, _ := b.DeadLetters(ctx, "alerts", 0, 10)
+	fmt.Printf("dead: %q (%s)\n", dead[0].Body, dead[0].Error)
+	// Output:
+	// pulled "disk full", expiring in an hour: true
+	// dead: "site down" (expired)
 }

@@ -206,7 +206,8 @@ var corruptKinds = []string{
 // victim, no call may fail at all.
 func FuzzCorruptValue(f *testing.F) {
 	for i := range corruptKinds {
-		for _, v := range []string{"", "garbage", "-1", "1.5", "99999999999999999999", "7|", "1|v", "|", "11:v1:t0:", "\x00\xff"} {
+		for _, v := range []string{"", "garbage", "-1", "1.5", "99999999999999999999", "7|", "1|v", "|", "11:v1:t0:", "\x00\xff",
+			"31:v1:1:1:t0:", "31:v1:x:1:t0:", "3999:v"} {
 			f.Add(uint8(i), v, i%2 == 0)
 		}
 	}

@@ -634,3 +634,33 @@ func TestLimitLayersAfterLostReply(t *testing.T) {
 		checkInvariants(t, direct, "q")
 	})
 }
+
+// A message that expired at its turn is not leased, so it spends none of
+// the queue's rate limit.
+func TestQueueRateLimitSkipsExpired(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		b := newQueue(t, rdb, broker.Config{})
+		if err := b.SetQueueRateLimit(ctx, "q", broker.RateLimit{N: 2, Per: time.Hour, Burst: 2}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			deliver(t, b, "t", fmt.Sprint("e", i), "late", broker.WithTTL(time.Millisecond))
+		}
+		deliver(t, b, "t", "a", "on time")
+		deliver(t, b, "t", "b", "on time")
+		time.Sleep(20 * time.Millisecond)
+		var got []*broker.Message
+		for range 5 {
+			got = append(got, pullCount(t, b, 10)...)
+		}
+		if len(got) != 2 || facetCounts(got)["a"] != 1 || facetCounts(got)["b"] != 1 {
+			t.Fatalf("pulled %v; want a and b, the expired ones spending none of the rate", facetCounts(got))
+		}
+		if s := stats(t, b, "q"); s.Expired != 3 {
+			t.Fatalf("Stats = %+v; want 3 expired", s)
+		}
+		checkInvariants(t, b, "q")
+	})
+}

@@ -42,6 +42,11 @@ type Message struct {
 	// LeaseDeadline is when the lease ends, by Redis's clock, as of the last
 	// Pull or Extend.
 	LeaseDeadline time.Time
+	// ExpiresAt is when the message expires if it has not started by then,
+	// by Redis's clock (see Delivery.TTL); zero when it never does. A
+	// message is pulled only before it, on its first delivery; its retries
+	// run after it too, so a handler that must not run late checks it.
+	ExpiresAt time.Time
 
 	lease string
 	part  string // the partition it was pulled from, when not Queue itself

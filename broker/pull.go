@@ -126,8 +126,8 @@ func (r PullResult) done(n int) PullResult {
 
 // pullPartition leases up to n-len(r.Messages) messages of one partition of
 // queue (queue itself when it is not partitioned) into r, calling pull.lua
-// again while it stopped at its bound on skipped turns. It returns the
-// partition's state after the last call.
+// again while it stopped at its bound on skipped turns or found expired
+// messages. It returns the partition's state after the last call.
 func (b *Broker) pullPartition(ctx context.Context, queue, part string, n int, lease time.Duration, r *PullResult) (pullState, error) {
 	var st pullState
 	for len(r.Messages) < n {
@@ -142,7 +142,7 @@ func (b *Broker) pullPartition(ctx context.Context, queue, part string, n int, l
 
 // pullState is what pull.lua says of a partition besides the messages.
 type pullState struct {
-	more    bool  // stopped at its bound on skipped turns
+	more    bool  // stopped at its bound on skipped turns, or found expired messages
 	turns   int64 // the ring's length after the call
 	retired bool  // a partition SetPartitions retired
 }
@@ -151,7 +151,9 @@ type pullState struct {
 // reports that the script stopped at its bound on skipped turns (stale
 // tokens of facets at a lowered limit, or turns parked by rate limits), so
 // the ring may hold work still: each such call drops at least n+100 of them,
-// so calling again makes progress.
+// so calling again makes progress. It also reports that messages the call
+// took had expired, while turns are left: each such call settles at least
+// one of them.
 func (b *Broker) pullOnce(ctx context.Context, queue, part string, n int, lease time.Duration, r *PullResult) (pullState, error) {
 	res, err := b.runQueue(ctx, scriptPull, part, b.pullArgs(n, lease)...).Slice()
 	if err != nil {
@@ -216,9 +218,13 @@ func (b *Broker) decodeLeased(queue, part string, f []any, deadline time.Time) (
 }
 
 // fillFromEnvelope sets what m's envelope holds: topic, facet, headers,
-// body and budget. A stored budget of 0 (and a version 1 envelope) gets
-// this broker's Config.MaxAttempts, as reclaim in lib.lua does.
+// body, budget and deadline. A stored budget of 0 (and a version 1
+// envelope) gets this broker's Config.MaxAttempts, as reclaim in lib.lua
+// does.
 func (b *Broker) fillFromEnvelope(m *Message, e envelope) {
 	m.Topic, m.Facet, m.Headers, m.Body = e.topic, e.facet, e.headers, e.body
 	m.MaxAttempts = cmp.Or(e.maxAttempts, b.cfg.MaxAttempts)
+	if e.deadline > 0 {
+		m.ExpiresAt = time.UnixMilli(e.deadline)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/fairwayhq/fairway/internal/keylayout"
 	"github.com/redis/go-redis/v9"
@@ -47,6 +48,18 @@ type QueueStats struct {
 	// QueueRateLimit is the rate limit of the whole queue, all facets
 	// together (SetQueueRateLimit); zero is none.
 	QueueRateLimit RateLimit
+	// MessageTTL is the queue's default time to live (SetMessageTTL); 0 is
+	// none, so a delivery that sets no TTL never expires.
+	MessageTTL time.Duration
+	// ExpiryPolicy says what becomes of a message whose deadline passed
+	// before it started (SetExpiryPolicy).
+	ExpiryPolicy ExpiryPolicy
+	// Expired counts the messages that reached their turn after their
+	// deadline since the queue was created: dead-lettered (reason
+	// "expired") or dropped, as ExpiryPolicy said then. Each partition
+	// counts its own, so a partition dropped after SetPartitions takes its
+	// count with it.
+	Expired int64
 }
 
 // Stats returns queue's counts, read in one round trip (one per partition),
@@ -79,6 +92,7 @@ func (b *Broker) Stats(ctx context.Context, queue string) (QueueStats, error) {
 		s.Dead += more.Dead
 		s.Facets += more.Facets
 		s.RateLimited += more.RateLimited
+		s.Expired += more.Expired
 	}
 	return s, nil
 }
@@ -90,7 +104,8 @@ func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) 
 	var msgs, leased, delayed, dead, facets, parked, ownLimits *redis.IntCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		cfg = p.HMGet(ctx, k(keylayout.Cfg), keylayout.FieldPattern, keylayout.FieldLimit, keylayout.FieldPaused, keylayout.FieldRate, keylayout.FieldAttempts, keylayout.FieldRetried,
-			keylayout.FieldOrdered, keylayout.FieldCap, keylayout.FieldQueueRate)
+			keylayout.FieldOrdered, keylayout.FieldCap, keylayout.FieldQueueRate,
+			keylayout.FieldTTL, keylayout.FieldExpiry, keylayout.FieldExpired)
 		ownLimits = p.HLen(ctx, k(keylayout.Limits))
 		msgs = p.HLen(ctx, k(keylayout.Msgs))
 		leased = p.ZCard(ctx, k(keylayout.Leased))
@@ -133,6 +148,15 @@ func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) 
 	if att, ok := cfg.Val()[4].(string); ok {
 		s.MaxAttempts, _ = strconv.ParseInt(att, 10, 64)
 	}
+	if ttl, ok := cfg.Val()[9].(string); ok {
+		n, _ := strconv.ParseInt(ttl, 10, 64)
+		s.MessageTTL = time.Duration(n) * time.Millisecond
+	}
+	if cfg.Val()[10] == "drop" {
+		s.ExpiryPolicy = ExpireDrop
+	}
+	expired, _ := cfg.Val()[11].(string)
+	s.Expired, _ = strconv.ParseInt(expired, 10, 64)
 	// msgs holds one envelope per message and the attempts of those that
 	// have had any and are not leased (cfg.retried counts them); every
 	// message is in exactly one state, so the ready ones are the rest.

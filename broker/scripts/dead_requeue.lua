@@ -1,5 +1,6 @@
 -- dead_requeue.lua: puts dead letters back at the tail of their facets with
--- their attempts reset.
+-- their attempts reset and without a deadline: requeuing one is deciding to
+-- run it, whether it expired or not.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- KEYS[2] the call's replay marker (see lib.lua)
 -- ARGV[1] wake channel
@@ -17,7 +18,11 @@ for _, id in ipairs(ids) do
   if redis.call('ZREM', K_DEAD, id) == 1 then
     redis.call('HDEL', K_DEADERR, id)
     set_attempts(id, 0)
-    local f = envelope_facet(redis.call('HGET', K_MSGS, id))
+    local env = redis.call('HGET', K_MSGS, id)
+    local f = envelope_facet(env)
+    if f and string.byte(env, 1) == 51 then
+      redis.call('HSET', K_MSGS, id, without_deadline(env))
+    end
     if f then
       make_ready(id, f, L, false)
       done = done + 1

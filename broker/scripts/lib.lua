@@ -206,11 +206,12 @@ local function make_ready(id, f, L, head)
 end
 
 -- envelope_facet reads the facet from an envelope, "2<len>:<facet>
--- <attempts>:..." or "1<len>:<facet>...", and as a second result the most
--- deliveries the message gets, which only version 2 holds (see envelope.go).
+-- <attempts>:...", "3<len>:<facet><attempts>:<deadline>:..." or
+-- "1<len>:<facet>...", and as a second result the most deliveries the
+-- message gets, which only versions 2 and 3 hold (see envelope.go).
 local function envelope_facet(env)
   local v = env and string.sub(env, 1, 1)
-  if v ~= '2' and v ~= '1' then return nil end
+  if v ~= '2' and v ~= '3' and v ~= '1' then return nil end
   local colon = string.find(env, ':', 2, true)
   if not colon then return nil end
   local n = tonumber(string.sub(env, 2, colon - 1))
@@ -224,6 +225,40 @@ local function envelope_facet(env)
   local att = tonumber(string.match(env, '^(%d+):', colon + n + 1) or '')
   if att and att > 0 then return f, att end
   return f
+end
+
+-- deadline_at finds the deadline of a version 3 envelope (see
+-- envelope.go): it returns the deadline (ms, Redis's clock) and where its
+-- field starts and ends, or nil for another version or a field that is not
+-- digits. That field, or a facet length, that is not what enqueue writes is
+-- a foreign write: the message then never expires, as an error here would
+-- stop every pull of the queue.
+local function deadline_at(env)
+  local len = string.match(env, '^3(%d+):')
+  -- Digits too many for a number read as nil (miniredis) or inf (Redis).
+  local n = tonumber(len or '')
+  if not n or #len + 3 + n > #env then return nil end
+  local from = #len + 3 + n -- just past the facet
+  local _, att_end = string.find(env, '^%d+:', from)
+  if not att_end then return nil end
+  local _, stop, d = string.find(env, '^(%d+):', att_end + 1)
+  if not stop then return nil end
+  return tonumber(d), att_end + 1, stop
+end
+
+-- expired tells whether the message of envelope env, which has not
+-- started, expired at or before now. A deadline of 0 is none.
+local function expired(env, now)
+  local d = deadline_at(env)
+  return d ~= nil and d > 0 and d <= now
+end
+
+-- without_deadline is env as version 2, without its deadline: a dead letter
+-- requeued is run whatever its deadline was.
+local function without_deadline(env)
+  local _, from, stop = deadline_at(env)
+  if not from then return env end
+  return '2' .. string.sub(env, 2, from - 1) .. string.sub(env, stop + 1)
 end
 
 -- set_attempts keeps the deliveries so far of message id, which is not

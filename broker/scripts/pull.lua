@@ -11,7 +11,8 @@
 -- ARGV[7] the most expired leases and due delayed messages to move back first
 -- Returns {now, more, next, turns, retired, id, lease, attempt, envelope,
 -- id, ...}: now in ms, Redis's clock; more is 1 when the call stopped at its
--- bound on skipped turns, so the ring may still hold work for another call;
+-- bound on skipped turns, or expired messages (see expire) while the ring
+-- holds turns, so the ring may still hold work for another call;
 -- next is when the first facet held back by its rate limit may be pulled
 -- again (ms), or when the queue's own rate limit lets it be, or 0, set
 -- when the call leased fewer than n; turns is the
@@ -170,7 +171,20 @@ while got < n and skips < n + 100 do
   end
 end
 if #back_turns > 0 then redis.call('RPUSH', K_RING, unpack(back_turns)) end
-if qevery and got > 0 then redis.call('HSET', K_CFG, F_QTAT, qtat) end
+
+-- expire settles message id, whose deadline passed before it started: a
+-- dead letter, or dropped when the queue's policy says so (cfg.expiry),
+-- counted in cfg.expired either way. The policy is read at the first.
+local expiry
+local function expire(id)
+  if expiry == nil then expiry = redis.call('HGET', K_CFG, F_EXPIRY) or '' end
+  if expiry == 'drop' then
+    forget(id)
+  else
+    dead_letter(id, 'expired', now, tonumber(ARGV[6]))
+  end
+  hincr(K_CFG, F_EXPIRED, 1)
+end
 
 -- The envelopes and, for messages delivered before, their attempts so far,
 -- read in one HMGET per chunk; the attempts move into the lease while it
@@ -192,6 +206,14 @@ for from = 1, #taken, CHUNK do
   for i = from, to do
     local id, f = taken[i][1], taken[i][2]
     local env, seen_att = rec[2 * (i - from) + 1], rec[2 * (i - from) + 2]
+    -- A message that never started (no attempts so far) and whose
+    -- deadline has passed is not run (see expire). Only version 3
+    -- envelopes have one: the rest cost one byte compare.
+    local late = env and not seen_att and string.byte(env, 1) == 51 and expired(env, now)
+    if late then
+      expire(id)
+      env = nil
+    end
     if env then
       if not token then
         -- Lease tokens for the whole call at once, taken after the call's
@@ -213,10 +235,12 @@ for from = 1, #taken, CHUNK do
       out[#out + 1] = att
       out[#out + 1] = env
     else
-      -- An ID without a body (only a foreign write leaves one): nothing to
-      -- deliver. Its facet's count and turn are as if it never was.
-      forget(id)
+      -- An ID without a body (only a foreign write leaves one), or an
+      -- expired message: nothing to deliver. Its facet's count and turn
+      -- are as if it never was.
+      if not late then forget(id) end
       got = got - 1
+      if qevery then qtat = qtat - qevery end -- the queue's rate is spent by leases only
       if L.on then
         hincr(K_INFLIGHT, f, -1)
         give_turn(f, L)
@@ -225,8 +249,13 @@ for from = 1, #taken, CHUNK do
   end
   if #members > 0 then redis.call('ZADD', K_LEASED, unpack(members)) end
 end
+if qevery and #taken > 0 then redis.call('HSET', K_CFG, F_QTAT, qtat) end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)
+-- Expired messages took the place of leases: while turns are left, the
+-- caller pulls again at once, so they never leave a worker idle while the
+-- queue holds work.
+if expiry ~= nil and out[4] > 0 then out[2] = 1 end
 if first_token then remember(first_token .. ' ' .. now .. ' ' .. table.concat(leased, ' ')) end
 if R and got < n then
   local first = redis.call('ZRANGE', R.PARKED, 0, 0, 'WITHSCORES')

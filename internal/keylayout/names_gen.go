@@ -102,6 +102,12 @@ const (
 	FieldQueueRate = "qrate"
 	// FieldQueueTat is the field of cfg that holds GCRA theoretical arrival time of the queue's next pull under qrate (ms).
 	FieldQueueTat = "qtat"
+	// FieldTTL is the field of cfg that holds the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire).
+	FieldTTL = "ttl"
+	// FieldExpiry is the field of cfg that holds "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter).
+	FieldExpiry = "expiry"
+	// FieldExpired is the field of cfg that holds how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none).
+	FieldExpired = "expired"
 	// FieldAttemptsPrefix is the field of msgs that holds and <ID>: the deliveries so far of a ready, delayed or dead message that has had any.
 	FieldAttemptsPrefix = "@"
 	// FieldProcessed is the field of hist: that holds messages handled successfully (acked).

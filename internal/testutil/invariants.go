@@ -335,10 +335,11 @@ func GlobEscape(s string) string {
 }
 
 // EnvelopeFacet reads the facet from a stored envelope,
-// "2<len>:<facet><attempts>:..." or "1<len>:<facet>...", as the scripts
-// do. ok is false when the envelope is unreadable.
+// "2<len>:<facet><attempts>:...", "3<len>:<facet><attempts>:<deadline>:..."
+// or "1<len>:<facet>...", as the scripts do. ok is false when the envelope
+// is unreadable.
 func EnvelopeFacet(env string) (facet string, ok bool) {
-	if len(env) == 0 || env[0] != '1' && env[0] != '2' {
+	if len(env) == 0 || env[0] != '1' && env[0] != '2' && env[0] != '3' {
 		return "", false
 	}
 	colon := strings.IndexByte(env[1:], ':')

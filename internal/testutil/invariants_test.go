@@ -524,15 +524,17 @@ func TestGlobEscape(t *testing.T) {
 func TestEnvelopeFacet(t *testing.T) {
 	t.Parallel()
 	for env, want := range map[string]string{
-		envelope("a", "x"):  "a",
-		envelope("", "x"):   "",
-		envelope("ü:|", ""): "ü:|",
-		"14:ab":             "!",
-		"1x:a":              "!",
-		"2:a":               "!",
-		"21:a3:5:topic0:":   "a",
-		"":                  "!",
-		"1-1:a":             "!",
+		envelope("a", "x"):               "a",
+		envelope("", "x"):                "",
+		envelope("ü:|", ""):              "ü:|",
+		"14:ab":                          "!",
+		"1x:a":                           "!",
+		"2:a":                            "!",
+		"21:a3:5:topic0:":                "a",
+		"32:ab3:1700000000000:5:topic0:": "ab",
+		"41:a3:5:topic0:":                "!",
+		"":                               "!",
+		"1-1:a":                          "!",
 	} {
 		got, ok := EnvelopeFacet(env)
 		if !ok {

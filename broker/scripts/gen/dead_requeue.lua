@@ -185,11 +185,12 @@ local function make_ready(id, f, L, head)
 end
 
 -- envelope_facet reads the facet from an envelope, "2<len>:<facet>
--- <attempts>:..." or "1<len>:<facet>...", and as a second result the most
--- deliveries the message gets, which only version 2 holds (see envelope.go).
+-- <attempts>:...", "3<len>:<facet><attempts>:<deadline>:..." or
+-- "1<len>:<facet>...", and as a second result the most deliveries the
+-- message gets, which only versions 2 and 3 hold (see envelope.go).
 local function envelope_facet(env)
   local v = env and string.sub(env, 1, 1)
-  if v ~= '2' and v ~= '1' then return nil end
+  if v ~= '2' and v ~= '3' and v ~= '1' then return nil end
   local colon = string.find(env, ':', 2, true)
   if not colon then return nil end
   local n = tonumber(string.sub(env, 2, colon - 1))
@@ -203,6 +204,33 @@ local function envelope_facet(env)
   local att = tonumber(string.match(env, '^(%d+):', colon + n + 1) or '')
   if att and att > 0 then return f, att end
   return f
+end
+
+-- deadline_at finds the deadline of a version 3 envelope (see
+-- envelope.go): it returns the deadline (ms, Redis's clock) and where its
+-- field starts and ends, or nil for another version or a field that is not
+-- digits. That field, or a facet length, that is not what enqueue writes is
+-- a foreign write: the message then never expires, as an error here would
+-- stop every pull of the queue.
+local function deadline_at(env)
+  local len = string.match(env, '^3(%d+):')
+  -- Digits too many for a number read as nil (miniredis) or inf (Redis).
+  local n = tonumber(len or '')
+  if not n or #len + 3 + n > #env then return nil end
+  local from = #len + 3 + n -- just past the facet
+  local _, att_end = string.find(env, '^%d+:', from)
+  if not att_end then return nil end
+  local _, stop, d = string.find(env, '^(%d+):', att_end + 1)
+  if not stop then return nil end
+  return tonumber(d), att_end + 1, stop
+end
+
+-- without_deadline is env as version 2, without its deadline: a dead letter
+-- requeued is run whatever its deadline was.
+local function without_deadline(env)
+  local _, from, stop = deadline_at(env)
+  if not from then return env end
+  return '2' .. string.sub(env, 2, from - 1) .. string.sub(env, stop + 1)
 end
 
 -- set_attempts keeps the deliveries so far of message id, which is not
@@ -236,7 +264,8 @@ local function dead_ids(first)
 end
 
 -- dead_requeue.lua: puts dead letters back at the tail of their facets with
--- their attempts reset.
+-- their attempts reset and without a deadline: requeuing one is deciding to
+-- run it, whether it expired or not.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- KEYS[2] the call's replay marker (see lib.lua)
 -- ARGV[1] wake channel
@@ -254,7 +283,11 @@ for _, id in ipairs(ids) do
   if redis.call('ZREM', K_DEAD, id) == 1 then
     redis.call('HDEL', K_DEADERR, id)
     set_attempts(id, 0)
-    local f = envelope_facet(redis.call('HGET', K_MSGS, id))
+    local env = redis.call('HGET', K_MSGS, id)
+    local f = envelope_facet(env)
+    if f and string.byte(env, 1) == 51 then
+      redis.call('HSET', K_MSGS, id, without_deadline(env))
+    end
     if f then
       make_ready(id, f, L, false)
       done = done + 1

@@ -24,6 +24,7 @@ local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); alway
 local F_ATTEMPTS = 'attempts' -- cfg field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
 local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
 local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
@@ -189,9 +190,13 @@ end
 --           default (cfg.attempts) replaces when it has one. Options are ''
 --           for a message ready now without an idempotency key whose budget
 --           is the producer's default; else "=" when its budget is its
---           delivery's own (no queue default replaces it), then, when it is
---           delayed or has a key, "<delay ms>:<idempotency window ms>:<key>"
---           (the key may be '', the delay 0).
+--           delivery's own (no queue default replaces it), then
+--           "+<ttl ms>;" when it has a TTL of its own (no queue default
+--           replaces it either), then, when it is delayed or has a key,
+--           "<delay ms>:<idempotency window ms>:<key>" (the key may be '',
+--           the delay 0). A TTL, the delivery's or else the queue's
+--           (cfg.ttl), becomes a deadline on Redis's clock in the envelope
+--           (version 3, see envelope.go).
 -- Returns {result, version}: version is the registry's (0 without KEYS[3]);
 -- result is the number of messages queued (a message whose idempotency key
 -- was seen within its window is not), -1 when the queue is not routed, or
@@ -212,7 +217,7 @@ if seen then
   if string.sub(seen, 1, 2) == 'p:' then return {string.sub(seen, 3), version} end
   return {tonumber(seen), version}
 end
-local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS, F_OWN_LIMITS, F_ORDERED)
+local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS, F_TTL, F_OWN_LIMITS, F_ORDERED)
 local pattern = cfg[1]
 if not pattern then
   remember(-1)
@@ -224,7 +229,7 @@ if pattern ~= ARGV[3] then
   publish()
   return {pattern, version}
 end
-local L = limits_of(cfg[2], cfg[4], cfg[5])
+local L = limits_of(cfg[2], cfg[5], cfg[6])
 -- The queue's default budget, 0 for none (as is a value that is not a
 -- budget, which only a foreign write leaves).
 local budget = num(cfg[3])
@@ -240,6 +245,17 @@ local function with_queue_budget(env)
   if not stop then return env end
   return string.sub(env, 1, at - 1) .. budget .. string.sub(env, stop)
 end
+-- The queue's default TTL (ms), 0 for none (as is a foreign value).
+local queue_ttl = num(cfg[4])
+-- with_deadline makes a version 2 envelope version 3, with deadline at
+-- (ms) after its attempts field (see envelope.go).
+local function with_deadline(env, at)
+  if string.sub(env, 1, 1) ~= '2' then return env end
+  local colon = string.find(env, ':', 2, true)
+  local stop = string.find(env, ':', colon + tonumber(string.sub(env, 2, colon - 1)) + 1, true)
+  if not stop then return env end
+  return '3' .. string.sub(env, 2, stop) .. string.format('%.0f', at) .. string.sub(env, stop)
+end
 local now
 local queued = 0
 -- The messages are stored with one HSET, and each facet's appended with one
@@ -248,9 +264,13 @@ local queued = 0
 local fields, facets, ids = {}, {}, {}
 for i = first, #ARGV, 4 do
   local id, f, env, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local fresh, delay, own = true, 0, false
+  local fresh, delay, own, ttl = true, 0, false, queue_ttl
   if string.byte(opts, 1) == 61 then -- '=': the budget is the delivery's own
     own, opts = true, string.sub(opts, 2)
+  end
+  if string.byte(opts, 1) == 43 then -- '+': the TTL is the delivery's own
+    local semi = string.find(opts, ';', 2, true)
+    ttl, opts = tonumber(string.sub(opts, 2, semi - 1)), string.sub(opts, semi + 1)
   end
   if opts ~= '' then
     local a = string.find(opts, ':', 1, true)
@@ -271,6 +291,10 @@ for i = first, #ARGV, 4 do
   if fresh then
     fields[#fields + 1] = id
     if budget > 0 and not own then env = with_queue_budget(env) end
+    if ttl > 0 then
+      now = now or now_ms()
+      env = with_deadline(env, now + ttl)
+    end
     fields[#fields + 1] = env
     if delay > 0 then
       now = now or now_ms()

@@ -89,11 +89,12 @@ local function ready_changed(f, before, after)
 end
 
 -- envelope_facet reads the facet from an envelope, "2<len>:<facet>
--- <attempts>:..." or "1<len>:<facet>...", and as a second result the most
--- deliveries the message gets, which only version 2 holds (see envelope.go).
+-- <attempts>:...", "3<len>:<facet><attempts>:<deadline>:..." or
+-- "1<len>:<facet>...", and as a second result the most deliveries the
+-- message gets, which only versions 2 and 3 hold (see envelope.go).
 local function envelope_facet(env)
   local v = env and string.sub(env, 1, 1)
-  if v ~= '2' and v ~= '1' then return nil end
+  if v ~= '2' and v ~= '3' and v ~= '1' then return nil end
   local colon = string.find(env, ':', 2, true)
   if not colon then return nil end
   local n = tonumber(string.sub(env, 2, colon - 1))

@@ -37,6 +37,8 @@ local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's
 local F_CAP = 'cap' -- cfg field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
 local F_QRATE = 'qrate' -- cfg field: rate limit of the whole queue "<n>:<period ms>:<burst>", on top of the facets' own; a partition takes its share
 local F_QTAT = 'qtat' -- cfg field: GCRA theoretical arrival time of the queue's next pull under qrate (ms)
+local F_EXPIRY = 'expiry' -- cfg field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
+local F_EXPIRED = 'expired' -- cfg field: how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none)
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
@@ -230,11 +232,12 @@ local function make_ready(id, f, L, head)
 end
 
 -- envelope_facet reads the facet from an envelope, "2<len>:<facet>
--- <attempts>:..." or "1<len>:<facet>...", and as a second result the most
--- deliveries the message gets, which only version 2 holds (see envelope.go).
+-- <attempts>:...", "3<len>:<facet><attempts>:<deadline>:..." or
+-- "1<len>:<facet>...", and as a second result the most deliveries the
+-- message gets, which only versions 2 and 3 hold (see envelope.go).
 local function envelope_facet(env)
   local v = env and string.sub(env, 1, 1)
-  if v ~= '2' and v ~= '1' then return nil end
+  if v ~= '2' and v ~= '3' and v ~= '1' then return nil end
   local colon = string.find(env, ':', 2, true)
   if not colon then return nil end
   local n = tonumber(string.sub(env, 2, colon - 1))
@@ -248,6 +251,32 @@ local function envelope_facet(env)
   local att = tonumber(string.match(env, '^(%d+):', colon + n + 1) or '')
   if att and att > 0 then return f, att end
   return f
+end
+
+-- deadline_at finds the deadline of a version 3 envelope (see
+-- envelope.go): it returns the deadline (ms, Redis's clock) and where its
+-- field starts and ends, or nil for another version or a field that is not
+-- digits. That field, or a facet length, that is not what enqueue writes is
+-- a foreign write: the message then never expires, as an error here would
+-- stop every pull of the queue.
+local function deadline_at(env)
+  local len = string.match(env, '^3(%d+):')
+  -- Digits too many for a number read as nil (miniredis) or inf (Redis).
+  local n = tonumber(len or '')
+  if not n or #len + 3 + n > #env then return nil end
+  local from = #len + 3 + n -- just past the facet
+  local _, att_end = string.find(env, '^%d+:', from)
+  if not att_end then return nil end
+  local _, stop, d = string.find(env, '^(%d+):', att_end + 1)
+  if not stop then return nil end
+  return tonumber(d), att_end + 1, stop
+end
+
+-- expired tells whether the message of envelope env, which has not
+-- started, expired at or before now. A deadline of 0 is none.
+local function expired(env, now)
+  local d = deadline_at(env)
+  return d ~= nil and d > 0 and d <= now
 end
 
 -- set_attempts keeps the deliveries so far of message id, which is not
@@ -498,7 +527,8 @@ end
 -- ARGV[7] the most expired leases and due delayed messages to move back first
 -- Returns {now, more, next, turns, retired, id, lease, attempt, envelope,
 -- id, ...}: now in ms, Redis's clock; more is 1 when the call stopped at its
--- bound on skipped turns, so the ring may still hold work for another call;
+-- bound on skipped turns, or expired messages (see expire) while the ring
+-- holds turns, so the ring may still hold work for another call;
 -- next is when the first facet held back by its rate limit may be pulled
 -- again (ms), or when the queue's own rate limit lets it be, or 0, set
 -- when the call leased fewer than n; turns is the
@@ -657,7 +687,20 @@ while got < n and skips < n + 100 do
   end
 end
 if #back_turns > 0 then redis.call('RPUSH', K_RING, unpack(back_turns)) end
-if qevery and got > 0 then redis.call('HSET', K_CFG, F_QTAT, qtat) end
+
+-- expire settles message id, whose deadline passed before it started: a
+-- dead letter, or dropped when the queue's policy says so (cfg.expiry),
+-- counted in cfg.expired either way. The policy is read at the first.
+local expiry
+local function expire(id)
+  if expiry == nil then expiry = redis.call('HGET', K_CFG, F_EXPIRY) or '' end
+  if expiry == 'drop' then
+    forget(id)
+  else
+    dead_letter(id, 'expired', now, tonumber(ARGV[6]))
+  end
+  hincr(K_CFG, F_EXPIRED, 1)
+end
 
 -- The envelopes and, for messages delivered before, their attempts so far,
 -- read in one HMGET per chunk; the attempts move into the lease while it
@@ -679,6 +722,14 @@ for from = 1, #taken, CHUNK do
   for i = from, to do
     local id, f = taken[i][1], taken[i][2]
     local env, seen_att = rec[2 * (i - from) + 1], rec[2 * (i - from) + 2]
+    -- A message that never started (no attempts so far) and whose
+    -- deadline has passed is not run (see expire). Only version 3
+    -- envelopes have one: the rest cost one byte compare.
+    local late = env and not seen_att and string.byte(env, 1) == 51 and expired(env, now)
+    if late then
+      expire(id)
+      env = nil
+    end
     if env then
       if not token then
         -- Lease tokens for the whole call at once, taken after the call's
@@ -700,10 +751,12 @@ for from = 1, #taken, CHUNK do
       out[#out + 1] = att
       out[#out + 1] = env
     else
-      -- An ID without a body (only a foreign write leaves one): nothing to
-      -- deliver. Its facet's count and turn are as if it never was.
-      forget(id)
+      -- An ID without a body (only a foreign write leaves one), or an
+      -- expired message: nothing to deliver. Its facet's count and turn
+      -- are as if it never was.
+      if not late then forget(id) end
       got = got - 1
+      if qevery then qtat = qtat - qevery end -- the queue's rate is spent by leases only
       if L.on then
         hincr(K_INFLIGHT, f, -1)
         give_turn(f, L)
@@ -712,8 +765,13 @@ for from = 1, #taken, CHUNK do
   end
   if #members > 0 then redis.call('ZADD', K_LEASED, unpack(members)) end
 end
+if qevery and #taken > 0 then redis.call('HSET', K_CFG, F_QTAT, qtat) end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)
+-- Expired messages took the place of leases: while turns are left, the
+-- caller pulls again at once, so they never leave a worker idle while the
+-- queue holds work.
+if expiry ~= nil and out[4] > 0 then out[2] = 1 end
 if first_token then remember(first_token .. ' ' .. now .. ' ' .. table.concat(leased, ' ')) end
 if R and got < n then
   local first = redis.call('ZRANGE', R.PARKED, 0, 0, 'WITHSCORES')

@@ -26,6 +26,8 @@ local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's
 local F_CAP = 'cap' -- cfg field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
 local F_QRATE = 'qrate' -- cfg field: rate limit of the whole queue "<n>:<period ms>:<burst>", on top of the facets' own; a partition takes its share
 local F_QTAT = 'qtat' -- cfg field: GCRA theoretical arrival time of the queue's next pull under qrate (ms)
+local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
+local F_EXPIRY = 'expiry' -- cfg field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()
@@ -191,23 +193,22 @@ local function rate_lib()
 end
 
 -- settings.lua: reads a queue's settings, copies them onto a new partition of
--- it, marks a partition retired (see Broker.SetPartitions), or sets the
--- queue's global concurrency cap.
+-- it, marks a partition retired (see Broker.SetPartitions), or sets one of
+-- the queue's plain settings.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel
--- ARGV[2] 'get', 'set', 'budget', 'cap', 'share' or 'retire'
--- get returns {limit, paused, rate, attempts, ordered, cap, qrate, n,
---   facet, priority, ... (n pairs), m, facet, in-flight limit, ... (m
---   pairs), facet, rate limit, ...}: what 'set' takes in ARGV[3..]; '' for
---   an unset field.
--- set replaces the in-flight limit, pause, default rate limit, default
---   budget, strict order, global cap, queue rate limit, and every facet's
+-- ARGV[2] 'get', 'set', 'budget', 'cap', 'ttl', 'expiry', 'share' or 'retire'
+-- get returns {limit, then each field of COPIED below, n, facet, priority,
+--   ... (n pairs), m, facet, in-flight limit, ... (m pairs), facet, rate
+--   limit, ...}: what 'set' takes in ARGV[3..]; '' for an unset field.
+-- set replaces the in-flight limit, the fields of COPIED, and every facet's
 --   priority, in-flight limit and rate limit with those given. Returns 1.
--- budget sets the budget of deliveries enqueue.lua gives a message whose
---   delivery sets none to ARGV[3] (cfg.attempts), or removes it when
---   ARGV[3] is ''. Returns 1.
--- cap sets the most messages of the queue leased at once to ARGV[3]
---   (cfg.cap), or removes the cap when ARGV[3] is ''. Returns 1.
+-- budget, cap, ttl and expiry set one field to ARGV[3], or remove it when
+--   ARGV[3] is '': the budget of deliveries enqueue.lua gives a message
+--   whose delivery sets none (cfg.attempts), the most messages of the queue
+--   leased at once (cfg.cap), the default TTL (ms) of such deliveries
+--   (cfg.ttl), and the policy for expired messages (cfg.expiry, 'drop' or
+--   absent). Returns 1.
 -- retire marks the queue as a partition that new deliveries no longer go
 --   to, which pull reports so that pullers reload the registry, and records
 --   when on this node's clock (TIME), which drop_drained measures
@@ -216,26 +217,36 @@ end
 --   that share of the dead-letter cap (see dead_cap in lib.lua). Returns 1.
 -- Every op returns -1 when the queue does not exist.
 local R = rate_lib()
-local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATE, F_ATTEMPTS, F_ORDERED, F_CAP, F_QRATE)
-if not cfg[1] then return -1 end
+-- The plain fields of cfg a new partition copies, in the order get answers
+-- them and set takes them.
+local COPIED = {F_PAUSED, F_RATE, F_ATTEMPTS, F_ORDERED, F_CAP, F_QRATE, F_TTL, F_EXPIRY}
+-- The hashes of per-facet settings copied as counted pairs (rates follow
+-- them, uncounted, to the end).
+local PER_FACET = {K_PRIO, K_LIMITS}
+local limit = redis.call('HGET', K_CFG, F_LIMIT)
+if not limit then return -1 end
 local op = ARGV[2]
+-- set_field sets field of cfg to v, or removes it when v is ''.
+local function set_field(field, v)
+  if v == '' then
+    redis.call('HDEL', K_CFG, field)
+  else
+    redis.call('HSET', K_CFG, field, v)
+  end
+end
+local ONE = {budget = F_ATTEMPTS, cap = F_CAP, ttl = F_TTL, expiry = F_EXPIRY}
 if op == 'get' then
-  local out = {cfg[1]}
-  for i = 2, 7 do out[i] = cfg[i] or '' end
-  for _, k in ipairs({K_PRIO, K_LIMITS}) do
-    local pairs_ = redis.call('HGETALL', k)
-    out[#out + 1] = tostring(#pairs_ / 2)
-    for _, v in ipairs(pairs_) do out[#out + 1] = v end
+  local out = {limit}
+  for _, v in ipairs(redis.call('HMGET', K_CFG, unpack(COPIED))) do out[#out + 1] = v or '' end
+  for _, k in ipairs(PER_FACET) do
+    local fields = redis.call('HGETALL', k)
+    out[#out + 1] = tostring(#fields / 2)
+    for _, v in ipairs(fields) do out[#out + 1] = v end
   end
   for _, v in ipairs(redis.call('HGETALL', R.RATES)) do out[#out + 1] = v end
   return out
-elseif op == 'budget' or op == 'cap' then
-  local field = op == 'budget' and F_ATTEMPTS or F_CAP
-  if ARGV[3] == '' then
-    redis.call('HDEL', K_CFG, field)
-  else
-    redis.call('HSET', K_CFG, field, ARGV[3])
-  end
+elseif ONE[op] then
+  set_field(ONE[op], ARGV[3])
   -- A cap raised or removed may let idle workers lease more.
   if op == 'cap' then redis.call('PUBLISH', WAKE, '') end
   return 1
@@ -249,15 +260,11 @@ end
 -- set: only ever on a partition that holds no messages yet, so no turn in
 -- its ring, and no in-flight count, needs to change with the settings.
 redis.call('HSET', K_CFG, F_LIMIT, ARGV[3])
-redis.call('HDEL', K_CFG, F_PAUSED, F_RATE, F_RATED, F_RETIRED, F_ATTEMPTS,
-  F_ORDERED, F_CAP, F_QRATE, F_QTAT, F_OWN_LIMITS)
-local fields = {F_PAUSED, F_RATE, F_ATTEMPTS, F_ORDERED, F_CAP, F_QRATE}
-for i, field in ipairs(fields) do
-  if ARGV[3 + i] ~= '' then redis.call('HSET', K_CFG, field, ARGV[3 + i]) end
-end
-redis.call('DEL', K_PRIO, K_LIMITS, R.RATES)
-local i = 10
-for _, k in ipairs({K_PRIO, K_LIMITS}) do
+redis.call('HDEL', K_CFG, F_RATED, F_RETIRED, F_QTAT, F_OWN_LIMITS)
+for i, field in ipairs(COPIED) do set_field(field, ARGV[3 + i]) end
+redis.call('DEL', R.RATES, unpack(PER_FACET))
+local i = 4 + #COPIED
+for _, k in ipairs(PER_FACET) do
   local n = tonumber(ARGV[i])
   i = i + 1
   for _ = 1, n do
@@ -270,7 +277,8 @@ while i + 1 <= #ARGV do
   i = i + 2
 end
 if redis.call('EXISTS', K_LIMITS) == 1 then redis.call('HSET', K_CFG, F_OWN_LIMITS, 1) end
-if ARGV[5] ~= '' or ARGV[9] ~= '' or redis.call('EXISTS', R.RATES) == 1 then
+if redis.call('HEXISTS', K_CFG, F_RATE) == 1 or redis.call('HEXISTS', K_CFG, F_QRATE) == 1 or
+   redis.call('EXISTS', R.RATES) == 1 then
   redis.call('HSET', K_CFG, F_RATED, 1)
 end
 return 1

@@ -122,6 +122,42 @@ func TestDeliverMaxAttempts(t *testing.T) {
 	}
 }
 
+// ttl sets, shows and removes a queue's default TTL and its policy, stats
+// shows them, and deliver --ttl gives a message its own: one not started
+// within it expires, counted in stats.
+func TestTTLCommand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.run(0, "register", "q", ".")
+	r := e.run(0, "ttl", "q")
+	mustContain(t, r.stdout, "never expires", "become dead letters", "(0 so far)")
+	e.run(0, "ttl", "q", "1h30m", "--drop")
+	if st := e.stats("q"); st.MessageTTL != 90*time.Minute || st.ExpiryPolicy != broker.ExpireDrop {
+		t.Errorf("after ttl q 1h30m --drop: TTL %v, policy %v", st.MessageTTL, st.ExpiryPolicy)
+	}
+	r = e.run(0, "ttl", "q")
+	mustContain(t, r.stdout, "expires if not started within 1h30m0s", "are dropped")
+	r = e.run(0, "stats", "q")
+	if !regexp.MustCompile(`(?m)^ttl\s+1h30m0s$`).MatchString(r.stdout) || !regexp.MustCompile(`(?m)^expiry-policy\s+drop$`).MatchString(r.stdout) {
+		t.Errorf("stats shows no ttl 1h30m0s and expiry-policy drop:\n%s", r.stdout)
+	}
+	e.run(0, "ttl", "q", "0", "--dead-letter")
+	if st := e.stats("q"); st.MessageTTL != 0 || st.ExpiryPolicy != broker.ExpireDeadLetter {
+		t.Errorf("after ttl q 0 --dead-letter: TTL %v, policy %v", st.MessageTTL, st.ExpiryPolicy)
+	}
+	e.run(0, "deliver", `{"n":1}`, "--ttl", "50ms")
+	e.run(0, "deliver", `{"n":2}`, "--ttl", "1h")
+	time.Sleep(100 * time.Millisecond) // this machine's clock, Redis's too: one redis-server here
+	ms, err := e.b.PullN(t.Context(), "q", 10)
+	if err != nil || len(ms) != 1 || string(ms[0].Body) != `{"n":2}` {
+		t.Fatalf("PullN = %v, %v; want only the message with a TTL of 1h", ms, err)
+	}
+	r = e.run(0, "stats", "q")
+	if !regexp.MustCompile(`(?m)^expired\s+1$`).MatchString(r.stdout) || !regexp.MustCompile(`(?m)^dead\s+1$`).MatchString(r.stdout) {
+		t.Errorf("stats shows not 1 expired and 1 dead:\n%s", r.stdout)
+	}
+}
+
 func TestQueuesStatsAndDeliver(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -318,6 +354,12 @@ func TestBadInput(t *testing.T) {
 		{"attempts over the limit", 2, "", []string{"attempts", "q", "10001"}, "outside"},
 		{"attempts not a number", 2, "", []string{"attempts", "q", "many"}, "not a whole number"},
 		{"unknown queue attempts", 3, "", []string{"attempts", "nope", "3"}, "unknown queue"},
+		{"ttl below 1ms", 2, "", []string{"ttl", "q", "10us"}, "want 0 or at least 1ms"},
+		{"ttl not a duration", 2, "", []string{"ttl", "q", "soon"}, "not a duration"},
+		{"ttl both policies", 2, "", []string{"ttl", "q", "--drop", "--dead-letter"}, "give one"},
+		{"unknown queue ttl", 3, "", []string{"ttl", "nope", "1h"}, "unknown queue"},
+		{"deliver negative ttl", 2, "", []string{"deliver", `{"n":1}`, "--ttl", "-1s"}, "--ttl -1s"},
+		{"deliver ttl within delay", 2, "", []string{"deliver", `{"n":1}`, "--ttl", "1s", "--delay", "2s"}, "more than --delay"},
 		{"unknown queue migrate", 3, "", []string{"migrate", "nope"}, "unknown queue"},
 		{"bad queue migrate", 2, "", []string{"migrate", "a b"}, "invalid queue name"},
 		{"missing args", 2, "", []string{"stats"}, "want QUEUE"},

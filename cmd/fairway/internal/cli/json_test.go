@@ -49,6 +49,9 @@ type (
 		Paused        bool    `json:"paused"`
 		RateLimit     jRate   `json:"rate_limit"`
 		RateLimited   int64   `json:"rate_limited"`
+		TTLMS         int64   `json:"ttl_ms"`
+		ExpiryPolicy  string  `json:"expiry_policy"`
+		Expired       int64   `json:"expired"`
 		Partitions    int     `json:"partitions"`
 
 		QueueRateLimit    jRate `json:"queue_rate_limit"`
@@ -77,6 +80,7 @@ type (
 		Attempt    int               `json:"attempt"`
 		MaxAttempt int               `json:"max_attempts"`
 		EnqueuedAt string            `json:"enqueued_at"`
+		ExpiresAt  *string           `json:"expires_at"`
 		Headers    map[string]string `json:"headers"`
 		Body       json.RawMessage   `json:"body"`
 		BodyText   *string           `json:"body_text"`
@@ -134,6 +138,12 @@ type (
 	jAttempts struct {
 		Queue       string `json:"queue"`
 		MaxAttempts int64  `json:"max_attempts"`
+	}
+	jTTL struct {
+		Queue        string `json:"queue"`
+		TTLMS        int64  `json:"ttl_ms"`
+		ExpiryPolicy string `json:"expiry_policy"`
+		Expired      int64  `json:"expired"`
 	}
 	jLimit struct {
 		Queue         string `json:"queue"`
@@ -405,6 +415,17 @@ func TestJSONSchema(t *testing.T) {
 		if att != (jAttempts{Queue: "q", MaxAttempts: 6}) {
 			t.Errorf("attempts q = %+v", att)
 		}
+		var ttl jTTL
+		run(t, 0, &ttl, "ttl", "q", "90s", "--drop")
+		if ttl != (jTTL{Queue: "q", TTLMS: 90000, ExpiryPolicy: "drop"}) {
+			t.Errorf("ttl q 90s --drop = %+v", ttl)
+		}
+		run(t, 0, &ttl, "ttl", "q", "--dead-letter")
+		run(t, 0, &ttl, "ttl", "q")
+		if ttl != (jTTL{Queue: "q", TTLMS: 90000, ExpiryPolicy: "dead-letter"}) {
+			t.Errorf("ttl q = %+v", ttl)
+		}
+		run(t, 0, &del, "deliver", "--ttl", "1h", `{"topic":"t.d","facet":"d","n":4}`)
 		var rs jRateSet
 		run(t, 0, &rs, "ratelimit", "q", "1/1m")
 		if rs.Queue != "q" || rs.Facet != "" || rs.RateLimit == nil || *rs.RateLimit != (jRate{Text: "1/1m", N: 1, PerMS: 60000, Limited: true}) {
@@ -449,7 +470,7 @@ func TestJSONSchema(t *testing.T) {
 		}
 		var st jQueue
 		run(t, 0, &st, "stats", "q")
-		if st.Pattern == nil || *st.Pattern != "." || st.Queue != "q" || st.Ready+st.InFlight != 3 {
+		if st.Pattern == nil || *st.Pattern != "." || st.Queue != "q" || st.Ready+st.InFlight != 4 || st.TTLMS != 90000 || st.ExpiryPolicy != "dead-letter" {
 			t.Errorf("stats = %+v", st)
 		}
 		var fs []jFacet
@@ -464,12 +485,18 @@ func TestJSONSchema(t *testing.T) {
 		}
 		var peek []jMessage
 		run(t, 0, &peek, "peek", "q")
-		sawText := false
+		sawText, sawExpiry := false, 0
 		for _, m := range peek {
 			sawText = sawText || m.BodyText != nil && *m.BodyText == "not json"
+			if m.ExpiresAt != nil {
+				sawExpiry++
+			}
 		}
 		if len(peek) == 0 || !sawText {
 			t.Errorf("peek = %+v, want the body that is not JSON as body_text", peek)
+		}
+		if sawExpiry != 1 { // deliver --ttl's
+			t.Errorf("peek = %+v, want 1 message with expires_at", peek)
 		}
 		var dead []jDead
 		run(t, 0, &dead, "dead", "list", "q")

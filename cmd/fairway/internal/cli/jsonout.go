@@ -53,6 +53,9 @@ type queueJSON struct {
 	GlobalConcurrency int64    `json:"global_concurrency"`   // the most leased at once over every worker; 0 is none
 	StrictOrder       bool     `json:"strict_order"`         // one message per facet at a time
 	OwnInFlightLimits int64    `json:"own_in_flight_limits"` // facets with an in-flight limit of their own
+	TTLMS             int64    `json:"ttl_ms"`               // the queue's default TTL; 0 is none
+	ExpiryPolicy      string   `json:"expiry_policy"`        // dead-letter or drop
+	Expired           int64    `json:"expired"`              // messages that expired at their turn
 	// Partitions is how many partitions new messages are spread over
 	// ("fairway queues" only; 0 in "fairway stats").
 	Partitions int `json:"partitions,omitempty"`
@@ -66,6 +69,7 @@ func toQueueJSON(queue string, pattern *string, st broker.QueueStats) queueJSON 
 		RateLimit: toRateJSON(st.RateLimit), RateLimited: st.RateLimited,
 		QueueRateLimit: toRateJSON(st.QueueRateLimit), GlobalConcurrency: st.GlobalConcurrency,
 		StrictOrder: st.StrictOrder, OwnInFlightLimits: st.OwnInflightLimits,
+		TTLMS: st.MessageTTL.Milliseconds(), ExpiryPolicy: st.ExpiryPolicy.String(), Expired: st.Expired,
 	}
 }
 
@@ -106,13 +110,14 @@ type messageJSON struct {
 	Attempt    int               `json:"attempt"`
 	MaxAttempt int               `json:"max_attempts"`
 	EnqueuedAt string            `json:"enqueued_at"`
+	ExpiresAt  *string           `json:"expires_at"` // null when it never expires
 	Headers    map[string]string `json:"headers,omitempty"`
 	Body       json.RawMessage   `json:"body,omitempty"`
 	BodyText   *string           `json:"body_text,omitempty"`
 }
 
 func toMessageJSON(m *broker.Message) messageJSON {
-	r := messageJSON{ID: m.ID, Topic: m.Topic, Facet: m.Facet, Attempt: m.Attempt, MaxAttempt: m.MaxAttempts, EnqueuedAt: utcText(m.EnqueuedAt), Headers: m.Headers}
+	r := messageJSON{ID: m.ID, Topic: m.Topic, Facet: m.Facet, Attempt: m.Attempt, MaxAttempt: m.MaxAttempts, EnqueuedAt: utcText(m.EnqueuedAt), ExpiresAt: timeOrNull(m.ExpiresAt), Headers: m.Headers}
 	r.Body, r.BodyText = bodyJSON(m.Body)
 	return r
 }
@@ -241,6 +246,15 @@ type migrateJSON struct {
 type attemptsJSON struct {
 	Queue       string `json:"queue"`
 	MaxAttempts int64  `json:"max_attempts"` // the queue's default; 0 is none
+}
+
+// ttlJSON is "ttl QUEUE [DURATION]": the queue's expiry settings after the
+// command.
+type ttlJSON struct {
+	Queue        string `json:"queue"`
+	TTLMS        int64  `json:"ttl_ms"`        // the queue's default TTL; 0 is none
+	ExpiryPolicy string `json:"expiry_policy"` // dead-letter or drop
+	Expired      int64  `json:"expired"`       // messages that expired at their turn
 }
 
 // rateSetJSON is "ratelimit QUEUE [FACET] LIMIT".

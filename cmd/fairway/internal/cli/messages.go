@@ -17,7 +17,7 @@ import (
 const maxInput = 16 << 20
 
 var deliverCmd = &command{
-	name: "deliver", args: "[JSON|-] [--topic T] [--facet F] [--max-attempts N]", summary: "deliver a JSON message (from the argument or stdin)",
+	name: "deliver", args: "[JSON|-] [--topic T] [--facet F] [--max-attempts N] [--ttl D]", summary: "deliver a JSON message (from the argument or stdin)",
 	help: `The message is a JSON object. Its topic is --topic, else its "topic" field, else its
 "type" field, else "default"; its facet is --facet, else its "facet" field, else
 "default". The body is delivered exactly as given. Example:
@@ -29,6 +29,7 @@ var deliverCmd = &command{
 		delay := fs.Duration("delay", 0, "keep the message from being pulled until this has passed")
 		key := fs.String("key", "", "idempotency key: queue nothing if a delivery with this key came within 24h")
 		maxAttempts := fs.Int("max-attempts", 0, "deliveries the message gets before it becomes a dead letter (default: the queue's default, else the broker's)")
+		ttl := fs.Duration("ttl", 0, "expire the message if it has not started this long after the delivery, on Redis's clock (default: the queue's default, else never)")
 		requireQueue := fs.Bool("require-queue", false, "fail (exit 1, nothing written) when no queue's pattern matches the topic, instead of only publishing")
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 0, 1, "one JSON message, or none to read stdin"); err != nil {
@@ -39,6 +40,12 @@ var deliverCmd = &command{
 			}
 			if *maxAttempts < 0 || *maxAttempts > broker.MaxAttemptsLimit {
 				return usageError{fmt.Sprintf("--max-attempts %d: want 1 to %d", *maxAttempts, broker.MaxAttemptsLimit)}
+			}
+			if *ttl < 0 || *ttl > 0 && *ttl < time.Millisecond {
+				return usageError{fmt.Sprintf("--ttl %v: want at least 1ms", *ttl)}
+			}
+			if *ttl > 0 && *ttl <= *delay {
+				return usageError{fmt.Sprintf("--ttl %v: want more than --delay %v, or the message expires before it is due", *ttl, *delay)}
 			}
 			body, err := readMessage(a.env.Stdin, args)
 			if err != nil {
@@ -51,7 +58,7 @@ var deliverCmd = &command{
 			d := broker.Delivery{
 				Topic: cmp.Or(*topic, str(msg, "topic"), str(msg, "type"), "default"),
 				Facet: cmp.Or(*facet, str(msg, "facet"), "default"),
-				Body:  bytes.TrimSpace(body), Delay: *delay, IdempotencyKey: *key, MaxAttempts: *maxAttempts,
+				Body:  bytes.TrimSpace(body), Delay: *delay, IdempotencyKey: *key, MaxAttempts: *maxAttempts, TTL: *ttl,
 				// Publish-only is said below, in the command's own words,
 				// not by the broker's warning.
 				Unrouted: broker.UnroutedPublish,

@@ -97,7 +97,9 @@ queue-rate-limit is the limit of all facets together ('fairway ratelimit
 --whole-queue'), global-concurrency the most leased at once over every worker
 ('fairway concurrency'), strict-order whether each facet runs one message at a
 time ('fairway order'), own-in-flight-limits how many facets have an in-flight limit
-of their own ('fairway limit QUEUE FACET N').`,
+of their own ('fairway limit QUEUE FACET N'). ttl is the queue's default time to
+live ('fairway ttl'), expired the messages that reached their turn after it and were
+dead-lettered or dropped, as expiry-policy says.`,
 	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
@@ -133,6 +135,8 @@ of their own ('fairway limit QUEUE FACET N').`,
 				{"global-concurrency", limitText(st.GlobalConcurrency)},
 				{"rate-limit", st.RateLimit.String()}, {"rate-limited", itoa(st.RateLimited)},
 				{"queue-rate-limit", st.QueueRateLimit.String()},
+				{"ttl", ttlTableText(st.MessageTTL)}, {"expiry-policy", st.ExpiryPolicy.String()},
+				{"expired", itoa(st.Expired)},
 			})
 		}
 	},

@@ -108,6 +108,23 @@ func TestMaxAttemptsOnQueuePage(t *testing.T) {
 	}
 }
 
+// The queue page shows the queue's default TTL, its expiry policy and how
+// many messages expired.
+func TestMessageTTLOnQueuePage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, dash.Options{})
+	_, body := f.get(t, "/q/q", nil)
+	mustHave(t, "queue page", body, `id="message-ttl">none<`, `id="expiry-policy">become dead letters<`, `id="expired">0<`)
+	if err := f.b.SetMessageTTL(t.Context(), "q", 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.b.SetExpiryPolicy(t.Context(), "q", broker.ExpireDrop); err != nil {
+		t.Fatal(err)
+	}
+	_, body = f.get(t, "/q/q", nil)
+	mustHave(t, "queue page", body, `id="message-ttl">a message not started within 1m30s expires<`, `id="expiry-policy">are dropped<`)
+}
+
 func mustHave(t *testing.T, what, body string, subs ...string) {
 	t.Helper()
 	for _, s := range subs {
