@@ -25,7 +25,7 @@ out=${OUT:-$root/bench/results/layers-ab.txt}
 tmp=$(mktemp -d)
 trap 'git -C "$root" worktree remove --force "$tmp/base" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 
-git -C "$root" worktree add --detach "$tmp/base" "$base" >/dev/null
+git -C "$root" worktree add --detach "$tmp/base" "$base" >/dev/null 2>&1
 (cd "$tmp/base" && go test -c -o "$tmp/base.test" ./broker)
 (cd "$root" && go test -c -o "$tmp/head.test" ./broker)
 (cd "$tmp/base/bench" && go build -o "$tmp/base.bench" .)
