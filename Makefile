@@ -8,7 +8,7 @@ GOLANGCI_LINT ?= $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lin
 
 .DEFAULT_GOAL := help
 
-.PHONY: help test test-short lint bench bench-worker bench-partitions bench-compare fmt vet tidy
+.PHONY: help test test-short lint bench bench-worker bench-partitions bench-compare bench-limits fmt vet tidy
 
 help: ## Show this list of targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +34,9 @@ bench-partitions: ## One queue of 1 and of 3 partitions on a 3-master Redis Clus
 
 bench-compare: ## Fairway against asynq, River, BullMQ and a Lua ceiling, same server, same run (bench/); writes bench/results/latest.md.
 	cd bench && $(GO) run . -compare -out results/latest.md
+
+bench-limits: ## The limit layers' exactness: queue and facet rates and a global cap, 5 worker processes for 60s, one SIGKILLed (internal/limitbench).
+	$(GO) run ./internal/limitbench/cmd/limitbench
 
 fmt: ## Format all Go files with gofmt -s.
 	gofmt -s -w .
