@@ -664,3 +664,65 @@ func TestQueueRateLimitSkipsExpired(t *testing.T) {
 		checkInvariants(t, b, "q")
 	})
 }
+
+// Rate limits of more than one message a millisecond let a pull take the
+// messages of one millisecond at once (one at a time would hold every such
+// limit to the rate of pulls), and still hold to their rate.
+func TestRateLimitsAboveOnePerMillisecond(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		for _, name := range []string{"queue", "facet"} {
+			t.Run(name, func(t *testing.T) {
+				ctx := t.Context()
+				b := newQueue(t, rdb, broker.Config{})
+				set := func(r broker.RateLimit) {
+					t.Helper()
+					var err error
+					if name == "queue" {
+						err = b.SetQueueRateLimit(ctx, "q", r)
+					} else {
+						err = b.SetRateLimit(ctx, "q", r)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				var batch []broker.Delivery
+				for i := range 3000 {
+					batch = append(batch, broker.Delivery{Topic: "t", Facet: "a", Body: []byte(fmt.Sprint(i))})
+				}
+				if err := b.DeliverBatch(ctx, batch); err != nil {
+					t.Fatal(err)
+				}
+				for _, tc := range []struct{ n, want int }{{4000, 4}, {500, 1}} {
+					set(broker.RateLimit{N: tc.n, Per: time.Second}) // starts afresh
+					if got := pullCount(t, b, 100); len(got) != tc.want {
+						t.Fatalf("at %d/s, one pull took %d; want %d, one millisecond's worth", tc.n, len(got), tc.want)
+					}
+				}
+				// Pulls a millisecond apart: never over 4,000 a second,
+				// plus the 4 of one millisecond.
+				set(broker.RateLimit{N: 4000, Per: time.Second})
+				var first, last time.Time
+				n := 0
+				for start := time.Now(); time.Since(start) < 300*time.Millisecond; time.Sleep(time.Millisecond) {
+					res, err := b.PullWith(ctx, "q", broker.PullOptions{Count: 100, Lease: time.Minute})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, m := range res.Messages {
+						if at := m.LeaseDeadline.Add(-time.Minute); first.IsZero() {
+							first, last = at, at
+						} else {
+							last = at
+						}
+					}
+					n += len(res.Messages)
+				}
+				if span := last.Sub(first); n == 0 || float64(n) > 4000*span.Seconds()+5 {
+					t.Fatalf("%d pulls in %v, over 4000/s", n, span)
+				}
+			})
+		}
+	})
+}

@@ -26,7 +26,12 @@ const (
 // The limit is a GCRA (generic cell rate algorithm): with Burst 0 or 1, no
 // window of length Per holds more than N pulls; with Burst b, up to b may
 // go at once and a window of length Per holds at most N+b-1, while the
-// long-run rate stays N per Per.
+// long-run rate stays N per Per. A limit of more than one message a
+// millisecond lets the messages of one millisecond go at once whatever
+// Burst says (a pull takes its turns at one instant, so one at a time
+// would hold it to the rate of pulls): a window then holds at most N plus
+// one millisecond's worth. The limit is measured on Redis's clock to the
+// microsecond.
 type RateLimit struct {
 	N     int           // messages per period; 0 is no limit
 	Per   time.Duration // the period, at millisecond resolution

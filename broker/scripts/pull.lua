@@ -30,7 +30,7 @@ local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RET
 if not cfg[1] then return {} end
 local L = limits_of(cfg[1], cfg[6], cfg[7])
 local n, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
-local now = now_ms()
+local now, exact = clock()
 local retired = cfg[5] and 1 or 0
 local salt = '-' .. request_salt()
 local out = {now, 0, 0, 0, retired}
@@ -89,7 +89,7 @@ end
 local qevery, qtau, qtat, qfree
 if R and cfg[9] then
   qevery, qtau = R.queue_spec(cfg[9])
-  if qevery then qtat = math.max(tonumber(cfg[10]) or now, now) end
+  if qevery then qtat = math.max(tonumber(cfg[10]) or exact, exact) end
 end
 
 local rates = R and redis.call('EXISTS', R.RATES) == 1
@@ -114,7 +114,7 @@ local taken = {} -- {id, facet} of each message popped, in order
 -- Each skip drops a token that should not be in the ring (its facet drained
 -- or at its limit), so the loop is bounded and always makes progress.
 while got < n and skips < n + 100 do
-  if qevery and qtat - qtau > now then
+  if qevery and qtat - qtau > exact then
     qfree = math.ceil(qtat - qtau)
     break
   end
@@ -130,7 +130,7 @@ while got < n and skips < n + 100 do
   if prio > 0 and (limit == 0 or inflight < limit) then
     if R then
       every, tau = R.spec(rates and redis.call('HGET', R.RATES, f) or cfg[4])
-      if every then wait, tat = R.wait(f, every, tau, now) end
+      if every then wait, tat = R.wait(f, every, tau, exact) end
     end
     if not wait then id = redis.call('LPOP', FACET .. f) end
   end
@@ -152,9 +152,9 @@ while got < n and skips < n + 100 do
     end
     if every then
       tat = tat + every
-      redis.call('ZADD', R.TAT, tat, f)
+      redis.call('ZADD', R.TAT, ms_text(tat), f)
       -- Limited by this lease: park the turn now rather than when it comes up.
-      if back and tat - tau > now then
+      if back and tat - tau > exact then
         redis.call('ZADD', R.PARKED, math.ceil(tat - tau), f)
         back = false
       end
@@ -249,7 +249,7 @@ for from = 1, #taken, CHUNK do
   end
   if #members > 0 then redis.call('ZADD', K_LEASED, unpack(members)) end
 end
-if qevery and #taken > 0 then redis.call('HSET', K_CFG, F_QTAT, qtat) end
+if qevery and #taken > 0 then redis.call('HSET', K_CFG, F_QTAT, ms_text(qtat)) end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)
 -- Expired messages took the place of leases: while turns are left, the

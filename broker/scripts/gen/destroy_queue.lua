@@ -130,13 +130,17 @@ local function rate_lib()
 
   -- spec parses a rate limit "<n>:<period ms>:<burst>" into the interval
   -- between two messages and the burst tolerance, both in ms (GCRA's T and
-  -- tau), or returns nil for no limit.
+  -- tau), or returns nil for no limit. tau is at least one millisecond's
+  -- worth less one message.
   function R.spec(s)
     if not s then return nil end
     local n, per, burst = string.match(s, '^(%d+):(%d+):(%d+)$')
     if not n or tonumber(n) == 0 then return nil end
     local every = tonumber(per) / tonumber(n)
-    return every, (math.max(tonumber(burst), 1) - 1) * every
+    -- A rate of more than one a millisecond lets the messages of one
+    -- millisecond go at once, whatever the burst: a pull takes its turns
+    -- at one instant, so one at a time would hold it to a pull's rate.
+    return every, math.max((math.max(tonumber(burst), 1) - 1) * every, 1 - every)
   end
 
   -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition

@@ -10,10 +10,19 @@ local P = KEYS[1]
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
 
--- now_ms is Redis's clock in milliseconds; clients' clocks are never used.
-local function now_ms()
+-- clock is Redis's clock in whole milliseconds and, as a second result, in
+-- milliseconds to the microsecond, which rate limits measure by; clients'
+-- clocks are never used.
+local function clock()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local s, us = tonumber(t[1]), tonumber(t[2])
+  return s * 1000 + math.floor(us / 1000), s * 1000 + us / 1000
+end
+
+-- now_ms is Redis's clock in whole milliseconds.
+local function now_ms()
+  local ms = clock()
+  return ms
 end
 
 -- parse_lease reads a lease member: id, token, attempt, facet; nil for one

@@ -67,10 +67,19 @@ local function remember(v)
   redis.pcall('SET', REPLAY, v, 'PX', ARGV[2])
 end
 
--- now_ms is Redis's clock in milliseconds; clients' clocks are never used.
-local function now_ms()
+-- clock is Redis's clock in whole milliseconds and, as a second result, in
+-- milliseconds to the microsecond, which rate limits measure by; clients'
+-- clocks are never used.
+local function clock()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local s, us = tonumber(t[1]), tonumber(t[2])
+  return s * 1000 + math.floor(us / 1000), s * 1000 + us / 1000
+end
+
+-- now_ms is Redis's clock in whole milliseconds.
+local function now_ms()
+  local ms = clock()
+  return ms
 end
 
 -- num reads a counter. A value that is not a whole number from 0 to 2^53

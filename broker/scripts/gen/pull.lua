@@ -98,10 +98,19 @@ local function token_seq(token)
   return tonumber(n) or 0
 end
 
--- now_ms is Redis's clock in milliseconds; clients' clocks are never used.
-local function now_ms()
+-- clock is Redis's clock in whole milliseconds and, as a second result, in
+-- milliseconds to the microsecond, which rate limits measure by; clients'
+-- clocks are never used.
+local function clock()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local s, us = tonumber(t[1]), tonumber(t[2])
+  return s * 1000 + math.floor(us / 1000), s * 1000 + us / 1000
+end
+
+-- ms_text is a time in ms to the microsecond, as text: Redis turns a Lua
+-- number into 14 significant digits, a tenth of a millisecond today.
+local function ms_text(ms)
+  return string.format('%.3f', ms)
 end
 
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
@@ -460,13 +469,17 @@ local function rate_lib()
 
   -- spec parses a rate limit "<n>:<period ms>:<burst>" into the interval
   -- between two messages and the burst tolerance, both in ms (GCRA's T and
-  -- tau), or returns nil for no limit.
+  -- tau), or returns nil for no limit. tau is at least one millisecond's
+  -- worth less one message.
   function R.spec(s)
     if not s then return nil end
     local n, per, burst = string.match(s, '^(%d+):(%d+):(%d+)$')
     if not n or tonumber(n) == 0 then return nil end
     local every = tonumber(per) / tonumber(n)
-    return every, (math.max(tonumber(burst), 1) - 1) * every
+    -- A rate of more than one a millisecond lets the messages of one
+    -- millisecond go at once, whatever the burst: a pull takes its turns
+    -- at one instant, so one at a time would hold it to a pull's rate.
+    return every, math.max((math.max(tonumber(burst), 1) - 1) * every, 1 - every)
   end
 
   -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition
@@ -546,7 +559,7 @@ local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RET
 if not cfg[1] then return {} end
 local L = limits_of(cfg[1], cfg[6], cfg[7])
 local n, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
-local now = now_ms()
+local now, exact = clock()
 local retired = cfg[5] and 1 or 0
 local salt = '-' .. request_salt()
 local out = {now, 0, 0, 0, retired}
@@ -605,7 +618,7 @@ end
 local qevery, qtau, qtat, qfree
 if R and cfg[9] then
   qevery, qtau = R.queue_spec(cfg[9])
-  if qevery then qtat = math.max(tonumber(cfg[10]) or now, now) end
+  if qevery then qtat = math.max(tonumber(cfg[10]) or exact, exact) end
 end
 
 local rates = R and redis.call('EXISTS', R.RATES) == 1
@@ -630,7 +643,7 @@ local taken = {} -- {id, facet} of each message popped, in order
 -- Each skip drops a token that should not be in the ring (its facet drained
 -- or at its limit), so the loop is bounded and always makes progress.
 while got < n and skips < n + 100 do
-  if qevery and qtat - qtau > now then
+  if qevery and qtat - qtau > exact then
     qfree = math.ceil(qtat - qtau)
     break
   end
@@ -646,7 +659,7 @@ while got < n and skips < n + 100 do
   if prio > 0 and (limit == 0 or inflight < limit) then
     if R then
       every, tau = R.spec(rates and redis.call('HGET', R.RATES, f) or cfg[4])
-      if every then wait, tat = R.wait(f, every, tau, now) end
+      if every then wait, tat = R.wait(f, every, tau, exact) end
     end
     if not wait then id = redis.call('LPOP', FACET .. f) end
   end
@@ -668,9 +681,9 @@ while got < n and skips < n + 100 do
     end
     if every then
       tat = tat + every
-      redis.call('ZADD', R.TAT, tat, f)
+      redis.call('ZADD', R.TAT, ms_text(tat), f)
       -- Limited by this lease: park the turn now rather than when it comes up.
-      if back and tat - tau > now then
+      if back and tat - tau > exact then
         redis.call('ZADD', R.PARKED, math.ceil(tat - tau), f)
         back = false
       end
@@ -765,7 +778,7 @@ for from = 1, #taken, CHUNK do
   end
   if #members > 0 then redis.call('ZADD', K_LEASED, unpack(members)) end
 end
-if qevery and #taken > 0 then redis.call('HSET', K_CFG, F_QTAT, qtat) end
+if qevery and #taken > 0 then redis.call('HSET', K_CFG, F_QTAT, ms_text(qtat)) end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)
 -- Expired messages took the place of leases: while turns are left, the

@@ -49,10 +49,19 @@ end
 -- published there whenever a facet gets a turn, so idle workers wake at once.
 local WAKE = ARGV[1]
 
--- now_ms is Redis's clock in milliseconds; clients' clocks are never used.
-local function now_ms()
+-- clock is Redis's clock in whole milliseconds and, as a second result, in
+-- milliseconds to the microsecond, which rate limits measure by; clients'
+-- clocks are never used.
+local function clock()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local s, us = tonumber(t[1]), tonumber(t[2])
+  return s * 1000 + math.floor(us / 1000), s * 1000 + us / 1000
+end
+
+-- now_ms is Redis's clock in whole milliseconds.
+local function now_ms()
+  local ms = clock()
+  return ms
 end
 
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
@@ -138,13 +147,17 @@ local function rate_lib()
 
   -- spec parses a rate limit "<n>:<period ms>:<burst>" into the interval
   -- between two messages and the burst tolerance, both in ms (GCRA's T and
-  -- tau), or returns nil for no limit.
+  -- tau), or returns nil for no limit. tau is at least one millisecond's
+  -- worth less one message.
   function R.spec(s)
     if not s then return nil end
     local n, per, burst = string.match(s, '^(%d+):(%d+):(%d+)$')
     if not n or tonumber(n) == 0 then return nil end
     local every = tonumber(per) / tonumber(n)
-    return every, (math.max(tonumber(burst), 1) - 1) * every
+    -- A rate of more than one a millisecond lets the messages of one
+    -- millisecond go at once, whatever the burst: a pull takes its turns
+    -- at one instant, so one at a time would hold it to a pull's rate.
+    return every, math.max((math.max(tonumber(burst), 1) - 1) * every, 1 - every)
   end
 
   -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition
