@@ -143,7 +143,10 @@ func (b *Broker) DeliverBytes(ctx context.Context, topic, facet string, body []b
 // DeliverBatch delivers many messages in one round trip (one per Redis
 // Cluster node). Every delivery is validated first: if one is bad, or one
 // that requires a queue (RequireQueue) matches none, nothing is delivered.
-// Each Delivery with a Receipt gets its own filled in.
+// A queue whose admission control (SetBacklogLimit, SetQueueBacklogLimit)
+// refuses one refuses the batch's deliveries to it, all together: the
+// error wraps ErrBacklogFull. Each Delivery with a Receipt gets its own
+// filled in.
 func (b *Broker) DeliverBatch(ctx context.Context, ds []Delivery) error {
 	if ctx == nil {
 		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
@@ -156,11 +159,11 @@ func (b *Broker) DeliverBatch(ctx context.Context, ds []Delivery) error {
 	ps, res, err := b.deliverBatch(ctx, ds)
 	var lost error // deliveries whose queues went away during the call
 	if err == nil {
-		lost = b.settleUnrouted(ds, ps, res.reached)
+		lost = b.settleUnrouted(ds, ps, res)
 		err = b.awaitWritten(ctx, res) // Config.ReplicaAcks (durability.go)
 	}
 	if err == nil {
-		err = lost
+		err = errors.Join(lost, backlogFull(res.refused))
 	}
 	endSpan(span, err)
 	return err
@@ -186,11 +189,12 @@ func (b *Broker) deliverBatch(ctx context.Context, ds []Delivery) ([]prepared, s
 type sendResult struct {
 	reached [][]string
 	written [][]string
+	refused [][]Refusal // per message, the queues whose admission control refused it (Index unset)
 }
 
 // slice is the part of r for messages lo to hi of the batch.
 func (r sendResult) slice(lo, hi int) sendResult {
-	return sendResult{reached: r.reached[lo:hi], written: r.written[lo:hi]}
+	return sendResult{reached: r.reached[lo:hi], written: r.written[lo:hi], refused: r.refused[lo:hi]}
 }
 
 // sendPrepared routes prepared messages, queues and publishes them, and
@@ -201,14 +205,19 @@ func (b *Broker) sendPrepared(ctx context.Context, prepared []prepared) (sendRes
 	if err != nil {
 		return sendResult{}, err
 	}
-	current, moved, err := b.sendBatch(ctx, prepared, r, true)
+	out, err := b.sendBatch(ctx, prepared, r, true)
 	if err != nil {
 		return sendResult{}, err
 	}
-	res := sendResult{reached: reachedFor(r), written: reachedFor(r)}
-	markWritten(res, r, moved)
-	if current != r.version || len(moved) > 0 {
-		if err := b.reroute(ctx, prepared, r, current, moved, res); err != nil {
+	res := sendResult{reached: reachedFor(r), written: reachedFor(r), refused: make([][]Refusal, len(prepared))}
+	res.markWritten(r, out)
+	if out.version != r.version || len(out.moved) > 0 {
+		if err := b.reroute(ctx, prepared, r, out, res); err != nil {
+			return sendResult{}, err
+		}
+	}
+	if out.unpublished {
+		if err := b.publishReached(ctx, prepared, res); err != nil {
 			return sendResult{}, err
 		}
 	}
@@ -216,6 +225,25 @@ func (b *Broker) sendPrepared(ctx context.Context, prepared []prepared) (sendRes
 		slices.Sort(qs)
 	}
 	return res, nil
+}
+
+// publishReached publishes the messages of a batch that some queue took,
+// when the enqueue script that was to publish them did not, as admission
+// control refused some of its messages.
+func (b *Broker) publishReached(ctx context.Context, ps []prepared, res sendResult) error {
+	var cmds []*redis.IntCmd
+	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range ps {
+			if len(res.reached[i]) > 0 {
+				cmds = append(cmds, p.Publish(ctx, b.keys.topicChannel(ps[i].topic), ps[i].body))
+			}
+		}
+		return nil
+	})
+	if len(cmds) == 0 {
+		return nil
+	}
+	return wrapRedis("publish", err)
 }
 
 // reachedFor makes the per-message lists of queues reached (or written)
@@ -235,21 +263,28 @@ func reachedFor(r routing) [][]string {
 	return reached
 }
 
-// markWritten adds to res, once each, the queues that took the messages r
+// markWritten adds to r, once each, the queues that took the messages by
 // routed, by their registered names, and the partitions that took them:
-// all of r's but those in moved, which refused them. A message goes to a
-// few queues, so a slice searched is cheaper than a set.
-func markWritten(res sendResult, r routing, moved map[string]string) {
-	for i, qs := range r.routes {
+// all of by's but those in out.moved, which refused them for their routing,
+// and those whose admission control refused them, which r.refused gains.
+// A message goes to a few queues, so a slice searched is cheaper than a set.
+func (r sendResult) markWritten(by routing, out batchOutcome) {
+	for _, x := range out.refused {
+		r.refused[x.msg] = append(r.refused[x.msg], x.Refusal)
+	}
+	for i, qs := range by.routes {
 		for _, q := range qs {
-			if _, refused := moved[q]; refused {
+			if _, refused := out.moved[q]; refused {
 				continue
 			}
-			if !slices.Contains(res.reached[i], logicalQueue(q)) {
-				res.reached[i] = append(res.reached[i], logicalQueue(q))
+			if slices.ContainsFunc(out.refused, func(x refusedOn) bool { return x.msg == i && x.partition == q }) {
+				continue
 			}
-			if !slices.Contains(res.written[i], q) {
-				res.written[i] = append(res.written[i], q)
+			if !slices.Contains(r.reached[i], logicalQueue(q)) {
+				r.reached[i] = append(r.reached[i], logicalQueue(q))
+			}
+			if !slices.Contains(r.written[i], q) {
+				r.written[i] = append(r.written[i], q)
 			}
 		}
 	}
@@ -266,6 +301,7 @@ type prepared struct {
 	env              []byte
 	body             []byte
 	opts             string // enqueue.lua's options: own budget, own TTL, delay, idempotency window and key
+	call             string // the ID of the first message of its caller's call, which admission control admits or refuses whole
 }
 
 // ownBudget starts the enqueue options of a message whose delivery set its
@@ -309,6 +345,7 @@ func (b *Broker) prepare(ctx context.Context, ds []Delivery) ([]prepared, error)
 	now := time.Now()
 	for i := range out {
 		out[i].id = b.ids.newID(producer, now)
+		out[i].call = out[0].id
 	}
 	return out, nil
 }
@@ -345,12 +382,30 @@ func (b *Broker) checkDelivery(d *Delivery) error {
 	return nil
 }
 
+// batchOutcome is what one sendBatch did: the registry's version it read,
+// the queues that refused the messages because their pattern changed, with
+// their pattern now, or with "" when the queue is gone or not routed (a
+// partition dropped after a change of count answers so), the messages
+// admission control refused, and whether the publishing script therefore
+// published nothing.
+type batchOutcome struct {
+	version     int64
+	moved       map[string]string
+	refused     []refusedOn
+	unpublished bool
+}
+
+// refusedOn is a Refusal of message msg of a batch by partition (or
+// queue) partition.
+type refusedOn struct {
+	Refusal
+	msg       int
+	partition string
+}
+
 // sendBatch queues each prepared message on its routes and, when publish is
 // set, publishes it, all in one round trip that also reads the registry's
-// version. It returns that version, and the queues that refused the
-// messages because their pattern changed, with their pattern now, or with
-// "" when the queue is gone or not routed (a partition dropped after a
-// change of count answers so).
+// version, and says what it did.
 //
 // The last queue's enqueue script publishes every message of the batch (so
 // that, as when PUBLISH followed the scripts, subscribers hear of a message
@@ -358,7 +413,7 @@ func (b *Broker) checkDelivery(d *Delivery) error {
 // client of one server (not a Cluster, where the version lives in another
 // slot), reads the version: a delivery to one queue is a single EVALSHA.
 // Messages routed nowhere are published with PUBLISH when no script runs.
-func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publish bool) (int64, map[string]string, error) {
+func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publish bool) (batchOutcome, error) {
 	ctx, cancel := b.bounded(ctx) // enqueue calls carry replay markers (replay.go)
 	defer cancel()
 	perQueue := make(map[string][]int)
@@ -379,14 +434,18 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 		if n == len(order)-1 && publish {
 			pubs = len(ps)
 		}
-		args := make([]any, 0, 2+2*pubs+4*len(idx))
-		args = append(args, r.patterns[q], pubs)
+		args := make([]any, 0, 3+2*pubs+4*len(idx))
+		args = append(args, r.patterns[q], b.cfg.DeadLetterCap, pubs)
 		for i := range pubs {
 			args = append(args, b.keys.topicChannel(ps[i].topic), ps[i].body)
 		}
-		for _, i := range idx {
+		for k, i := range idx {
 			p := &ps[i]
-			args = append(args, p.id, p.facet, p.env, p.opts)
+			opts := p.opts
+			if k > 0 && ps[idx[k-1]].call == p.call {
+				opts = joinsCall + opts
+			}
+			args = append(args, p.id, p.facet, p.env, opts)
 		}
 		calls[n] = b.queueCall(scriptEnqueue, q, args...)
 		if n == 0 && oneServer {
@@ -416,45 +475,82 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 			return nil
 		})
 		if err != nil && ver != nil && ver.Err() != nil && !errors.Is(ver.Err(), redis.Nil) {
-			return 0, nil, wrapRedis("deliver", ver.Err()) // the connection failed
+			return batchOutcome{}, wrapRedis("deliver", ver.Err()) // the connection failed
 		}
 		if err := rerunLost(ctx, b.rdb, calls); err != nil {
-			return 0, nil, wrapRedis("deliver", err)
+			return batchOutcome{}, wrapRedis("deliver", err)
 		}
 	}
-	var version int64
+	var out batchOutcome
 	if ver != nil {
-		version, _ = ver.Int64()
+		out.version, _ = ver.Int64()
 	}
-	var moved map[string]string
 	for i, c := range calls {
 		if err := c.cmd.Err(); err != nil {
-			return 0, nil, wrapRedis("deliver", err)
+			return batchOutcome{}, wrapRedis("deliver", err)
 		}
 		res, ok := c.cmd.Val().([]any)
-		if !ok || len(res) != 2 {
-			return 0, nil, fmt.Errorf("broker: deliver: unexpected reply %v", c.cmd.Val())
+		if !ok || len(res) < 2 || len(res) > 3 {
+			return batchOutcome{}, fmt.Errorf("broker: deliver: unexpected reply %v", c.cmd.Val())
+		}
+		if len(res) == 3 {
+			refused, err := refusalsOf(res[2], ps, perQueue[order[i]], order[i])
+			if err != nil {
+				return batchOutcome{}, err
+			}
+			out.refused = append(out.refused, refused...)
+			out.unpublished = out.unpublished || publish && i == len(calls)-1
 		}
 		pattern, ok := res[0].(string)
 		if code, isInt := res[0].(int64); isInt && code < 0 {
 			pattern, ok = "", true // gone: queued nothing
 		}
 		if ok {
-			if moved == nil {
-				moved = make(map[string]string)
+			if out.moved == nil {
+				out.moved = make(map[string]string)
 			}
-			moved[order[i]] = pattern
+			out.moved[order[i]] = pattern
 		}
 		if v, ok := res[1].(int64); ok && len(c.keys) > 2 { // read the version
-			version = v
+			out.version = v
 		}
 	}
 	for _, c := range pubs {
 		if err := c.Err(); err != nil {
-			return 0, nil, wrapRedis("publish", err)
+			return batchOutcome{}, wrapRedis("publish", err)
 		}
 	}
-	return version, moved, nil
+	return out, nil
+}
+
+// joinsCall starts the enqueue options of a message that belongs to the
+// same delivery call as the one before it on its queue (see enqueue.lua).
+const joinsCall = "&"
+
+// refusalsOf reads the refusals of an enqueue reply (enqueue.lua: position,
+// 'f' or 'q', cap; three per refused message) of partition q, which got
+// the messages idx of ps.
+func refusalsOf(v any, ps []prepared, idx []int, q string) ([]refusedOn, error) {
+	flat, ok := v.([]any)
+	if !ok || len(flat)%3 != 0 {
+		return nil, fmt.Errorf("broker: deliver: unexpected refusals %v", v)
+	}
+	out := make([]refusedOn, 0, len(flat)/3)
+	for k := 0; k < len(flat); k += 3 {
+		pos, ok1 := flat[k].(int64)
+		kind, ok2 := flat[k+1].(string)
+		limit, ok3 := flat[k+2].(int64)
+		if !ok1 || !ok2 || !ok3 || pos < 1 || int(pos) > len(idx) {
+			return nil, fmt.Errorf("broker: deliver: unexpected refusals %v", v)
+		}
+		i := idx[pos-1]
+		out = append(out, refusedOn{
+			Refusal:   Refusal{Queue: logicalQueue(q), Facet: ps[i].facet, WholeQueue: kind == "q", Cap: int(limit)},
+			msg:       i,
+			partition: q,
+		})
+	}
+	return out, nil
 }
 
 // reroute queues the messages of a batch routed by a stale registry cache on
@@ -465,18 +561,18 @@ func (b *Broker) sendBatch(ctx context.Context, ps []prepared, r routing, publis
 // When the layout changes again under the new routes, it tries again, up to
 // maxReroutes times, then fails: a message is queued or the call errs.
 // res holds what was written so far, and gains what the reroutes write.
-func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, res sendResult) error {
+func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, out batchOutcome, res sendResult) error {
 	for range maxReroutes {
-		next, found, err := b.rerouting(ctx, ps, last, version, moved, res.reached)
+		next, found, err := b.rerouting(ctx, ps, last, out.version, out.moved, res)
 		if err != nil || !found {
 			return err
 		}
-		version, moved, err = b.sendBatch(ctx, ps, next, false)
+		out, err = b.sendBatch(ctx, ps, next, false)
 		if err != nil {
 			return err
 		}
-		markWritten(res, next, moved)
-		if version == next.version && len(moved) == 0 {
+		res.markWritten(next, out)
+		if out.version == next.version && len(out.moved) == 0 {
 			return nil
 		}
 		last = next
@@ -489,7 +585,7 @@ func (b *Broker) reroute(ctx context.Context, ps []prepared, last routing, versi
 // message has not reached, when the registry changed or a partition is
 // gone, and to the queues of last that refused it by a pattern that still
 // matches.
-func (b *Broker) rerouting(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, reached [][]string) (routing, bool, error) {
+func (b *Broker) rerouting(ctx context.Context, ps []prepared, last routing, version int64, moved map[string]string, res sendResult) (routing, bool, error) {
 	next := routing{version: last.version, routes: make([][]string, len(ps)), patterns: make(map[string]string)}
 	if version != last.version || slices.Contains(slices.Collect(maps.Values(moved)), "") {
 		if err := b.loadRegistry(ctx); err != nil {
@@ -502,7 +598,7 @@ func (b *Broker) rerouting(ctx context.Context, ps []prepared, last routing, ver
 		next.version = fresh.version
 		for i := range ps {
 			for _, q := range fresh.routes[i] {
-				if !slices.Contains(reached[i], logicalQueue(q)) {
+				if !slices.Contains(res.reached[i], logicalQueue(q)) && !refusedBy(res.refused[i], q) {
 					next.add(i, q, fresh.patterns[q])
 				}
 			}
@@ -527,4 +623,9 @@ func (b *Broker) rerouting(ctx context.Context, ps []prepared, last routing, ver
 func matches(pattern, topic string) bool {
 	re, err := regexp.Compile(pattern)
 	return err == nil && re.MatchString(topic)
+}
+
+// refusedBy reports whether one of a message's refusals is queue q's.
+func refusedBy(rs []Refusal, q string) bool {
+	return slices.ContainsFunc(rs, func(r Refusal) bool { return r.Queue == logicalQueue(q) })
 }

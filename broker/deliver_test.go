@@ -221,6 +221,25 @@ func TestDeliverIdempotencyKey(t *testing.T) {
 	})
 }
 
+// Two deliveries of one batch with the same key: the first is queued.
+func TestDeliverIdempotencyKeyTwiceInABatch(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		b := newQueue(t, rdb, broker.Config{})
+		err := b.DeliverBatch(t.Context(), []broker.Delivery{
+			{Topic: "t", Facet: "a", Body: []byte("delayed"), Delay: time.Hour},
+			{Topic: "t", Facet: "g", Body: []byte("first"), IdempotencyKey: "k"},
+			{Topic: "t", Facet: "b", Body: []byte("second"), IdempotencyKey: "k"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := drain(t, b, "q"); !slices.Equal(got, []string{"g:first"}) {
+			t.Fatalf("got %q, want only the first of the key", got)
+		}
+	})
+}
+
 func TestDeliverHeaders(t *testing.T) {
 	t.Parallel()
 	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {

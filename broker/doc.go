@@ -70,11 +70,14 @@
 //	  ttl                         field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
 //	  expiry                      field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
 //	  expired                     field: how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none)
+//	  admit                       field: admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control)
+//	  dropped                     field: how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none)
 //	<ns>:{<queue>}:ring           list: facet tokens, in turn order
 //	<ns>:{<queue>}:tokens         hash: facet -> its tokens in the ring
 //	<ns>:{<queue>}:prio           hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
 //	<ns>:{<queue>}:inflight       hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
 //	<ns>:{<queue>}:limits         hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
+//	<ns>:{<queue>}:backlogs       hash: facet -> its own backlog cap, overriding cfg.admit's ("0": none)
 //	<ns>:{<queue>}:active         set: the facets with ready messages
 //	<ns>:{<queue>}:deep           zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 //	<ns>:{<queue>}:backlog        zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)

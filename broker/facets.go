@@ -151,6 +151,12 @@ type FacetStats struct {
 	// OwnInflightLimit tells whether InflightLimit is the facet's own
 	// (SetFacetInflightLimit); under strict order it is not.
 	OwnInflightLimit bool
+	// BacklogLimit is the most ready messages the facet may hold: its own
+	// cap, else the queue's (SetBacklogLimit); 0 is none.
+	BacklogLimit int
+	// OwnBacklogLimit tells whether BacklogLimit is the facet's own
+	// (SetFacetBacklogLimit).
+	OwnBacklogLimit bool
 }
 
 // Facet returns the state of one facet of queue.
@@ -303,7 +309,7 @@ func (b *Broker) topCandidates(ctx context.Context, queue string, n int) ([]stri
 
 func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string) ([]FacetStats, error) {
 	var ready []*redis.IntCmd
-	var prio, rates, rate, limits *redis.SliceCmd
+	var prio, rates, rate, limits, backlogs *redis.SliceCmd
 	var leases *redis.StringSliceCmd
 	var parked *redis.FloatSliceCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -316,8 +322,9 @@ func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string
 		leases = p.ZRange(ctx, b.keys.queueKey(queue, keylayout.Leased), 0, -1)
 		prio = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Prio), facets...)
 		rates = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Rates), facets...)
-		rate = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Cfg), keylayout.FieldRate, keylayout.FieldLimit, keylayout.FieldOrdered)
+		rate = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Cfg), keylayout.FieldRate, keylayout.FieldLimit, keylayout.FieldOrdered, keylayout.FieldAdmit)
 		limits = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Limits), facets...)
+		backlogs = p.HMGet(ctx, b.keys.queueKey(queue, keylayout.Backlogs), facets...)
 		parked = p.ZMScore(ctx, b.keys.queueKey(queue, keylayout.Parked), facets...)
 		return nil
 	})
@@ -325,6 +332,8 @@ func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string
 		return nil, wrapRedis("facet stats", err)
 	}
 	inflight := leasesByFacet(leases.Val())
+	admit, _ := rate.Val()[3].(string)
+	backlogCap := parseAdmission(admit).facet
 	out := make([]FacetStats, len(facets))
 	for i, f := range facets {
 		p, _ := prio.Val()[i].(string)
@@ -352,6 +361,11 @@ func (b *Broker) facetDetails(ctx context.Context, queue string, facets []string
 			out[i].InflightLimit, out[i].OwnInflightLimit = intOr(own, 0), true
 		default:
 			out[i].InflightLimit = intOr(rate.Val()[1], 0)
+		}
+		if own, ok := backlogs.Val()[i].(string); ok {
+			out[i].BacklogLimit, out[i].OwnBacklogLimit = intOr(own, 0), true
+		} else {
+			out[i].BacklogLimit = backlogCap
 		}
 	}
 	return out, nil

@@ -587,8 +587,6 @@ func TestLimitLayersAfterLostReply(t *testing.T) {
 			t.Fatalf("PullN(2) through a lost reply = %d, %v", len(ms), err)
 		}
 		requireDropped(t, p, 1)
-		st0, _ := direct.Stats(ctx, "q")
-		t.Logf("DEBUG after lossy pull: %+v", st0)
 		// One slot of the cap and two of the rate's burst of 4 are left.
 		if more, err := direct.PullN(ctx, "q", 10); err != nil || len(more) != 1 {
 			t.Fatalf("then PullN(10) = %d, %v; want the cap's last slot", len(more), err)

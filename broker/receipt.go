@@ -194,16 +194,16 @@ func noQueueError(ds []Delivery, unrouted []int, batch bool, why string) error {
 }
 
 // settleUnrouted fills the deliveries' receipts, warns of each topic that
-// reached no queue, once, and returns the error for the deliveries that
+// reached no queue (and was not refused by one), once, and returns the error for the deliveries that
 // required a queue and reached none: their queues went away between the
 // check and the write.
-func (b *Broker) settleUnrouted(ds []Delivery, ps []prepared, reached [][]string) error {
+func (b *Broker) settleUnrouted(ds []Delivery, ps []prepared, res sendResult) error {
 	var lost []int
 	for i := range ds {
 		if r := ds[i].Receipt; r != nil {
-			*r = Receipt{ID: ps[i].id, Queues: reached[i]}
+			*r = Receipt{ID: ps[i].id, Queues: res.reached[i]}
 		}
-		if len(reached[i]) > 0 {
+		if len(res.reached[i]) > 0 || len(res.refused[i]) > 0 { // a refusal is its own error
 			continue
 		}
 		switch {

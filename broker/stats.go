@@ -60,6 +60,22 @@ type QueueStats struct {
 	// counts its own, so a partition dropped after SetPartitions takes its
 	// count with it.
 	Expired int64
+	// BacklogLimit is the most ready messages a facet without a cap of its
+	// own may hold (SetBacklogLimit); 0 is none.
+	BacklogLimit int64
+	// OwnBacklogLimits counts the facets with a backlog cap of their own
+	// (SetFacetBacklogLimit).
+	OwnBacklogLimits int64
+	// QueueBacklogLimit is the most messages the queue holds, ready,
+	// delayed and leased (SetQueueBacklogLimit); 0 is none.
+	QueueBacklogLimit int64
+	// BacklogPolicy says what a delivery past a facet's backlog cap does
+	// (SetBacklogPolicy).
+	BacklogPolicy BacklogPolicy
+	// Dropped counts the ready messages dead-lettered to make room for
+	// newer ones of their facet (BacklogDropOldest) since the queue was
+	// created; each partition counts its own, as with Expired.
+	Dropped int64
 }
 
 // Stats returns queue's counts, read in one round trip (one per partition),
@@ -93,6 +109,7 @@ func (b *Broker) Stats(ctx context.Context, queue string) (QueueStats, error) {
 		s.Facets += more.Facets
 		s.RateLimited += more.RateLimited
 		s.Expired += more.Expired
+		s.Dropped += more.Dropped
 	}
 	return s, nil
 }
@@ -101,12 +118,13 @@ func (b *Broker) Stats(ctx context.Context, queue string) (QueueStats, error) {
 func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) {
 	k := func(kind string) string { return b.keys.queueKey(queue, kind) }
 	var cfg *redis.SliceCmd
-	var msgs, leased, delayed, dead, facets, parked, ownLimits *redis.IntCmd
+	var msgs, leased, delayed, dead, facets, parked, ownLimits, ownBacklogs *redis.IntCmd
 	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		cfg = p.HMGet(ctx, k(keylayout.Cfg), keylayout.FieldPattern, keylayout.FieldLimit, keylayout.FieldPaused, keylayout.FieldRate, keylayout.FieldAttempts, keylayout.FieldRetried,
 			keylayout.FieldOrdered, keylayout.FieldCap, keylayout.FieldQueueRate,
-			keylayout.FieldTTL, keylayout.FieldExpiry, keylayout.FieldExpired)
+			keylayout.FieldTTL, keylayout.FieldExpiry, keylayout.FieldExpired, keylayout.FieldAdmit, keylayout.FieldDropped)
 		ownLimits = p.HLen(ctx, k(keylayout.Limits))
+		ownBacklogs = p.HLen(ctx, k(keylayout.Backlogs))
 		msgs = p.HLen(ctx, k(keylayout.Msgs))
 		leased = p.ZCard(ctx, k(keylayout.Leased))
 		delayed = p.ZCard(ctx, k(keylayout.Delayed))
@@ -134,7 +152,13 @@ func (b *Broker) statsOf(ctx context.Context, queue string) (QueueStats, error) 
 
 		StrictOrder:       cfg.Val()[6] != nil,
 		OwnInflightLimits: ownLimits.Val(),
+		OwnBacklogLimits:  ownBacklogs.Val(),
 	}
+	admit, _ := cfg.Val()[12].(string)
+	a := parseAdmission(admit)
+	s.BacklogLimit, s.QueueBacklogLimit, s.BacklogPolicy = int64(a.facet), int64(a.queue), a.policy
+	dropped, _ := cfg.Val()[13].(string)
+	s.Dropped, _ = strconv.ParseInt(dropped, 10, 64)
 	if c, ok := cfg.Val()[7].(string); ok {
 		s.GlobalConcurrency, _ = strconv.ParseInt(c, 10, 64)
 	}

@@ -12,6 +12,6 @@ end
 for _, f in ipairs(redis.call('ZRANGE', K_BACKLOG, 0, -1)) do
   redis.call('DEL', FACET .. f)
 end
-redis.call('DEL', K_CFG, K_RING, K_TOKENS, K_PRIO, K_INFLIGHT, K_LIMITS, K_ACTIVE, K_DEEP, K_BACKLOG,
+redis.call('DEL', K_CFG, K_RING, K_TOKENS, K_PRIO, K_INFLIGHT, K_LIMITS, K_BACKLOGS, K_ACTIVE, K_DEEP, K_BACKLOG,
   K_MSGS, K_ATT, K_LEASE, K_LEASED, K_DELAYED, K_DEAD, K_DEADERR, K_SEQ, R.RATES, R.PARKED, R.TAT)
 return existed

@@ -6,18 +6,25 @@
 -- ARGV[1] wake channel
 -- ARGV[2] how long the replay marker is kept (ms)
 -- ARGV[3] the queue's pattern the producer routed the messages by
--- ARGV[4] m, how many publications follow
--- ARGV[5..4+2m] pairs: channel, body; published once the messages are
+-- ARGV[4] the dead-letter cap (Config.DeadLetterCap), for messages dropped
+--         to make room (admission control, cfg.admit)
+-- ARGV[5] m, how many publications follow
+-- ARGV[6..5+2m] pairs: channel, body; published once the messages are
 --           written (the producer has the last enqueue call of a delivery
 --           publish), so a delivery Redis refuses (a full Redis) is heard of
 --           by no subscriber; published too when the queue refused them for
---           its routing, which the producer then corrects
--- ARGV[5+2m..] four per message: id, facet, envelope, options. The
+--           its routing, which the producer then corrects, but not when
+--           admission control refused any: the producer then publishes
+--           those that some queue took
+-- ARGV[6+2m..] four per message: id, facet, envelope, options. The
 --           envelope holds the message's budget: its delivery's own, else
 --           the producer's default (Config.MaxAttempts), which the queue's
 --           default (cfg.attempts) replaces when it has one. Options are ''
 --           for a message ready now without an idempotency key whose budget
---           is the producer's default; else "=" when its budget is its
+--           is the producer's default, that starts a delivery call of its
+--           own; else "&" first when it belongs to the same call
+--           (DeliverBatch) as the message before it, which admission
+--           control admits or refuses with it, then "=" when its budget is its
 --           delivery's own (no queue default replaces it), then
 --           "+<ttl ms>;" when it has a TTL of its own (no queue default
 --           replaces it either), then, when it is delayed or has a key,
@@ -25,27 +32,43 @@
 --           the delay 0). A TTL, the delivery's or else the queue's
 --           (cfg.ttl), becomes a deadline on Redis's clock in the envelope
 --           (version 3, see envelope.go).
--- Returns {result, version}: version is the registry's (0 without KEYS[3]);
--- result is the number of messages queued (a message whose idempotency key
--- was seen within its window is not), -1 when the queue is not routed, or
--- the queue's pattern when it is not ARGV[3]: then nothing is queued, and
--- the producer routes again by that pattern. A call run again (its reply
--- was lost) queues and publishes nothing more and answers as the first run.
-local first = 5 + 2 * tonumber(ARGV[4])
+-- Returns {result, version, refused}: version is the registry's (0 without
+-- KEYS[3]); result is the number of messages queued (a message whose
+-- idempotency key was seen within its window is not), -1 when the queue is
+-- not routed, or the queue's pattern when it is not ARGV[3]: then nothing
+-- is queued, and the producer routes again by that pattern. refused lists,
+-- three per message that admission control refused (cfg.admit): its
+-- position among the call's messages (1-based), 'f' when its facet's
+-- backlog cap or 'q' when the queue's cap refused it, and that cap. A
+-- refused message writes nothing, and neither do the others of its
+-- delivery call. A call run again (its reply was lost) queues and publishes
+-- nothing more and answers as the first run.
+local first = 6 + 2 * tonumber(ARGV[5])
 local function publish()
-  for i = 5, first - 1, 2 do
+  for i = 6, first - 1, 2 do
     redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
   end
 end
 local version = 0
 if KEYS[3] then version = tonumber(redis.call('GET', KEYS[3])) or 0 end
--- The marker holds the result: a count, or "p:<pattern>".
+-- The marker holds the result: a count, "p:<pattern>", or
+-- "a:<count>,<refused...>" when admission control refused messages.
 local seen = replayed()
 if seen then
-  if string.sub(seen, 1, 2) == 'p:' then return {string.sub(seen, 3), version} end
+  local tag = string.sub(seen, 1, 2)
+  if tag == 'p:' then return {string.sub(seen, 3), version} end
+  if tag == 'a:' then
+    local parts = {}
+    for v in string.gmatch(string.sub(seen, 3), '[^,]+') do parts[#parts + 1] = v end
+    local out = {}
+    for i = 2, #parts, 3 do
+      out[#out + 1], out[#out + 2], out[#out + 3] = tonumber(parts[i]), parts[i + 1], tonumber(parts[i + 2])
+    end
+    return {tonumber(parts[1]), version, out}
+  end
   return {tonumber(seen), version}
 end
-local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS, F_TTL, F_OWN_LIMITS, F_ORDERED)
+local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS, F_TTL, F_OWN_LIMITS, F_ORDERED, F_ADMIT)
 local pattern = cfg[1]
 if not pattern then
   remember(-1)
@@ -85,14 +108,20 @@ local function with_deadline(env, at)
   return '3' .. string.sub(env, 2, stop) .. string.format('%.0f', at) .. string.sub(env, stop)
 end
 local now
-local queued = 0
--- The messages are stored with one HSET, and each facet's appended with one
--- RPUSH, in the order the facets first appear:
--- a batch that repeats facets pays for each facet once, not per message.
-local fields, facets, ids = {}, {}, {}
+-- The messages are read first and written only once admission control
+-- (when the queue has it) has admitted them: a refused delivery writes
+-- nothing. msgs holds, per message: id, facet, envelope, delay, the
+-- idempotency key to claim ('' for none) and its window, whether it joins
+-- the delivery call of the message before it, and whether it is queued.
+local msgs = {}
+local claimed = {} -- idempotency keys claimed by this call's messages
 for i = first, #ARGV, 4 do
   local id, f, env, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local fresh, delay, own, ttl = true, 0, false, queue_ttl
+  local fresh, delay, own, ttl, joins = true, 0, false, queue_ttl, false
+  local key, window = '', ''
+  if string.byte(opts, 1) == 38 then -- '&': the same delivery call as the one before
+    joins, opts = true, string.sub(opts, 2)
+  end
   if string.byte(opts, 1) == 61 then -- '=': the budget is the delivery's own
     own, opts = true, string.sub(opts, 2)
   end
@@ -104,25 +133,119 @@ for i = first, #ARGV, 4 do
     local a = string.find(opts, ':', 1, true)
     local b = string.find(opts, ':', a + 1, true)
     delay = tonumber(string.sub(opts, 1, a - 1))
-    local window, key = string.sub(opts, a + 1, b - 1), string.sub(opts, b + 1)
+    window, key = string.sub(opts, a + 1, b - 1), string.sub(opts, b + 1)
     if key ~= '' then
       -- The key holds the end of its window, checked against TIME, so the
       -- window ends on Redis's clock even where key expiry lags (miniredis).
       now = now or now_ms()
       local ends = tonumber(redis.call('GET', IDEM .. key))
-      fresh = not ends or ends <= now
-      if fresh then
-        redis.call('SET', IDEM .. key, now + tonumber(window), 'PX', window)
+      -- (Two ifs: gopher-lua, miniredis's Lua, gets "not t[k] and x" wrong.)
+      if claimed[key] then
+        fresh = false
+      else
+        fresh = not ends or ends <= now
       end
+      claimed[key] = true
     end
   end
   if fresh then
-    fields[#fields + 1] = id
     if budget > 0 and not own then env = with_queue_budget(env) end
     if ttl > 0 then
       now = now or now_ms()
       env = with_deadline(env, now + ttl)
     end
+  end
+  msgs[#msgs + 1] = {id, f, env, delay, fresh and key or '', window, joins, fresh}
+end
+-- Admission control (cfg.admit): each delivery call's messages are
+-- admitted or refused together, in order, against the backlog caps of
+-- their facets (ready messages; delayed ones count once due) and the
+-- queue's cap (its messages not dead). Under the drop policy a facet's cap
+-- refuses nothing: its oldest ready messages become dead letters instead,
+-- below, as many as the call's push beyond the cap.
+local refused, drops = {}, {}
+local A = cfg[7] and admission_of(cfg[7])
+if A then
+  local ready, cap_of = {}, {}
+  local function facet_cap(f)
+    local c = cap_of[f]
+    if c == nil then
+      c = A.facet
+      if A.own then
+        local v = redis.call('HGET', K_BACKLOGS, f)
+        if v then c = num(v) end
+      end
+      cap_of[f] = c
+      if c > 0 then ready[f] = redis.call('LLEN', FACET .. f) end
+    end
+    return c
+  end
+  local qcap = A.queue > 0 and capped(A.queue) or 0
+  local stored = 0
+  if qcap > 0 then
+    stored = redis.call('HLEN', K_MSGS) - redis.call('ZCARD', K_DEAD) - num(redis.call('HGET', K_CFG, F_RETRIED))
+  end
+  local i = 1
+  while i <= #msgs do
+    local j = i
+    while j < #msgs and msgs[j + 1][7] do j = j + 1 end
+    -- Messages i..j are one delivery call: what it adds, per facet.
+    local adds, order, total, why, cap = {}, {}, 0, nil, 0
+    for k = i, j do
+      local m = msgs[k]
+      if m[8] then
+        total = total + 1
+        if m[4] == 0 then
+          if not adds[m[2]] then adds[m[2]], order[#order + 1] = 0, m[2] end
+          adds[m[2]] = adds[m[2]] + 1
+        end
+      end
+    end
+    local dropping = {}
+    for _, f in ipairs(order) do
+      local c = facet_cap(f)
+      if c > 0 then
+        local over = ready[f] + adds[f] - c
+        if over > 0 then
+          if not A.drop then
+            why, cap = 'f', c
+            break
+          end
+          dropping[f] = math.min(adds[f], over)
+        end
+      end
+    end
+    if not why and qcap > 0 then
+      local net = total
+      for _, d in pairs(dropping) do net = net - d end
+      if net > 0 and stored + net > qcap then why, cap = 'q', qcap else stored = stored + net end
+    end
+    if why then
+      for k = i, j do
+        refused[#refused + 1], refused[#refused + 2], refused[#refused + 3] = k, why, cap
+        msgs[k][5], msgs[k][8] = '', false
+      end
+    else
+      for f, n in pairs(adds) do
+        if ready[f] then ready[f] = ready[f] + n - (dropping[f] or 0) end
+      end
+      for f, d in pairs(dropping) do drops[f] = (drops[f] or 0) + d end
+    end
+    i = j + 1
+  end
+end
+local queued = 0
+-- The messages are stored with one HSET, and each facet's appended with one
+-- RPUSH, in the order the facets first appear:
+-- a batch that repeats facets pays for each facet once, not per message.
+local fields, facets, ids = {}, {}, {}
+for _, m in ipairs(msgs) do
+  local id, f, env, delay, key, window, fresh = m[1], m[2], m[3], m[4], m[5], m[6], m[8]
+  if key ~= '' then
+    redis.call('SET', IDEM .. key, now + tonumber(window), 'PX', window)
+  end
+  if fresh then
+    fields[#fields + 1] = id
     fields[#fields + 1] = env
     if delay > 0 then
       now = now or now_ms()
@@ -151,13 +274,26 @@ for _, f in ipairs(facets) do
   for i = 1, #list, CHUNK do
     ready = redis.call('RPUSH', FACET .. f, unpack(list, i, math.min(i + CHUNK - 1, #list)))
   end
-  ready_changed(f, ready - #list, ready)
+  local before = ready - #list
+  -- Under the drop policy, the facet's oldest ready messages beyond its
+  -- backlog cap make room: dead letters with a reason, counted in
+  -- cfg.dropped. The facet keeps at least the ready messages it had.
+  local drop = drops[f]
+  if drop and drop > 0 then
+    now = now or now_ms()
+    for _, old in ipairs(redis.call('LPOP', FACET .. f, drop)) do
+      dead_letter(old, 'backlog full: dropped for newer messages of its facet', now, tonumber(ARGV[4]))
+    end
+    hincr(K_CFG, F_DROPPED, drop)
+    ready = ready - drop
+  end
+  ready_changed(f, before, ready)
   -- A facet that had ready messages before already holds its turn, or is
   -- held back (paused, at its in-flight limit, or its turn parked by its
   -- rate limit): give_turn would do nothing more, unless the facet's
   -- priority is above 1 and it may get more tokens. Otherwise it gets a
   -- token per message, as long as it may have more (give_turn says so).
-  local turns = ready == #list
+  local turns = before == 0
   if not turns then
     if prios == nil then prios = redis.call('EXISTS', K_PRIO) == 1 end
     turns = prios and prio_of(f) > 1
@@ -170,6 +306,12 @@ for _, f in ipairs(facets) do
 end
 -- Under maxmemory the call's first write (an HSET, ZADD or SET above) is
 -- refused, and with it the whole call, before anything is written.
+if #refused > 0 then
+  -- A call refused whole wrote nothing, not even its marker: run again,
+  -- it answers by what it finds then, as truly.
+  if queued > 0 then remember('a:' .. queued .. ',' .. table.concat(refused, ',')) end
+  return {queued, version, refused}
+end
 remember(queued)
 publish()
 return {queued, version}

@@ -12,6 +12,7 @@ local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
 local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
 local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
+local K_BACKLOGS = P .. 'backlogs' -- hash: facet -> its own backlog cap, overriding cfg.admit's ("0": none)
 local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
 local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 local K_BACKLOG = P .. 'backlog' -- zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)
@@ -42,6 +43,8 @@ local F_QTAT = 'qtat' -- cfg field: GCRA theoretical arrival time of the queue's
 local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
 local F_EXPIRY = 'expiry' -- cfg field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
 local F_EXPIRED = 'expired' -- cfg field: how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none)
+local F_ADMIT = 'admit' -- cfg field: admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control)
+local F_DROPPED = 'dropped' -- cfg field: how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none)
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 

@@ -124,6 +124,19 @@ local function capped(v)
   return math.max(share, 1)
 end
 
+-- admission_of reads cfg.admit "<facet cap>;<queue cap>;<policy>;<own>"
+-- (admission control at delivery): A.facet is the default backlog cap of a
+-- facet (0: none), A.queue the queue's cap (0: none; see capped for a
+-- partition's share), A.drop whether a facet past its cap drops its oldest
+-- ready messages (else deliveries past it are refused), A.own whether some
+-- facet has a cap of its own (the backlogs hash). nil for a value it does
+-- not read, which only a foreign write leaves.
+local function admission_of(v)
+  local f, q, p, o = string.match(v, '^(%d+);(%d+);(%a+);([01])$')
+  if not f then return nil end
+  return {facet = num(f), queue = num(q), drop = p == 'drop', own = o == '1'}
+end
+
 -- wake_below_cap wakes idle workers when the leases just ended (freed of
 -- them) took the queue from its cap (capped; 0: none) to below it: no
 -- turn is given back then, so nothing else would tell them.

@@ -3,7 +3,8 @@
 -- the queue's plain settings.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel
--- ARGV[2] 'get', 'set', 'budget', 'cap', 'ttl', 'expiry', 'share' or 'retire'
+-- ARGV[2] 'get', 'set', 'budget', 'cap', 'ttl', 'expiry', 'admit',
+--         'backlog', 'share' or 'retire'
 -- get returns {limit, then each field of COPIED below, n, facet, priority,
 --   ... (n pairs), m, facet, in-flight limit, ... (m pairs), facet, rate
 --   limit, ...}: what 'set' takes in ARGV[3..]; '' for an unset field.
@@ -15,6 +16,13 @@
 --   leased at once (cfg.cap), the default TTL (ms) of such deliveries
 --   (cfg.ttl), and the policy for expired messages (cfg.expiry, 'drop' or
 --   absent). Returns 1.
+-- admit sets one part of admission control (cfg.admit, see admission_of in
+--   lib.lua): ARGV[3] 'facet' (the default backlog cap of a facet, ARGV[4],
+--   '0' for none), 'queue' (the queue's cap, '0' for none) or 'policy'
+--   ('refuse' or 'drop'). Returns 1.
+-- backlog gives facet ARGV[3] a backlog cap of its own, ARGV[4] ('0': none,
+--   whatever the queue's default), or removes it when ARGV[4] is ''.
+--   Returns 1.
 -- retire marks the queue as a partition that new deliveries no longer go
 --   to, which pull reports so that pullers reload the registry, and records
 --   when on this node's clock (TIME), which drop_drained measures
@@ -25,10 +33,10 @@
 local R = rate_lib()
 -- The plain fields of cfg a new partition copies, in the order get answers
 -- them and set takes them.
-local COPIED = {F_PAUSED, F_RATE, F_ATTEMPTS, F_ORDERED, F_CAP, F_QRATE, F_TTL, F_EXPIRY}
+local COPIED = {F_PAUSED, F_RATE, F_ATTEMPTS, F_ORDERED, F_CAP, F_QRATE, F_TTL, F_EXPIRY, F_ADMIT}
 -- The hashes of per-facet settings copied as counted pairs (rates follow
 -- them, uncounted, to the end).
-local PER_FACET = {K_PRIO, K_LIMITS}
+local PER_FACET = {K_PRIO, K_LIMITS, K_BACKLOGS}
 local limit = redis.call('HGET', K_CFG, F_LIMIT)
 if not limit then return -1 end
 local op = ARGV[2]
@@ -55,6 +63,28 @@ elseif ONE[op] then
   set_field(ONE[op], ARGV[3])
   -- A cap raised or removed may let idle workers lease more.
   if op == 'cap' then redis.call('PUBLISH', WAKE, '') end
+  return 1
+elseif op == 'admit' or op == 'backlog' then
+  local A = admission_of(redis.call('HGET', K_CFG, F_ADMIT) or '') or {facet = 0, queue = 0, drop = false}
+  if op == 'backlog' then
+    if ARGV[4] == '' then
+      redis.call('HDEL', K_BACKLOGS, ARGV[3])
+    else
+      redis.call('HSET', K_BACKLOGS, ARGV[3], ARGV[4])
+    end
+  elseif ARGV[3] == 'facet' then
+    A.facet = tonumber(ARGV[4])
+  elseif ARGV[3] == 'queue' then
+    A.queue = tonumber(ARGV[4])
+  else
+    A.drop = ARGV[4] == 'drop'
+  end
+  local own = redis.call('EXISTS', K_BACKLOGS)
+  if A.facet == 0 and A.queue == 0 and not A.drop and own == 0 then
+    redis.call('HDEL', K_CFG, F_ADMIT)
+  else
+    redis.call('HSET', K_CFG, F_ADMIT, string.format('%d;%d;%s;%d', A.facet, A.queue, A.drop and 'drop' or 'refuse', own))
+  end
   return 1
 elseif op == 'share' then
   redis.call('HSET', K_CFG, F_SHARE, ARGV[3])

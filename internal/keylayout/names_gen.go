@@ -16,6 +16,8 @@ const (
 	Inflight = "inflight"
 	// Limits is a hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none).
 	Limits = "limits"
+	// Backlogs is a hash: facet -> its own backlog cap, overriding cfg.admit's ("0": none).
+	Backlogs = "backlogs"
 	// Active is a set: the facets with ready messages.
 	Active = "active"
 	// Deep is a zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count.
@@ -108,6 +110,10 @@ const (
 	FieldExpiry = "expiry"
 	// FieldExpired is the field of cfg that holds how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none).
 	FieldExpired = "expired"
+	// FieldAdmit is the field of cfg that holds admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control).
+	FieldAdmit = "admit"
+	// FieldDropped is the field of cfg that holds how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none).
+	FieldDropped = "dropped"
 	// FieldAttemptsPrefix is the field of msgs that holds and <ID>: the deliveries so far of a ready, delayed or dead message that has had any.
 	FieldAttemptsPrefix = "@"
 	// FieldProcessed is the field of hist: that holds messages handled successfully (acked).

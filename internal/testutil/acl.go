@@ -21,7 +21,7 @@ var (
 	// A broker test checks that this is exactly the set in broker/scripts.
 	ACLScriptCommands = []string{
 		"del", "exists", "get", "hdel", "hexists", "hget", "hgetall", "hincrby", "hkeys",
-		"hmget", "hset", "hsetnx", "incr", "incrby", "llen", "lpop", "lpush",
+		"hlen", "hmget", "hset", "hsetnx", "incr", "incrby", "llen", "lpop", "lpush",
 		"lrem", "publish", "rpush", "sadd", "set", "smembers", "srem", "time", "zadd", "zcard",
 		"zmscore", "zrange", "zrangebyscore", "zrem", "zremrangebyrank", "zscore",
 	}

@@ -13,6 +13,7 @@ local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
 local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
 local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
+local K_BACKLOGS = P .. 'backlogs' -- hash: facet -> its own backlog cap, overriding cfg.admit's ("0": none)
 local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
 local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 local K_BACKLOG = P .. 'backlog' -- zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)
@@ -202,6 +203,6 @@ end
 for _, f in ipairs(redis.call('ZRANGE', K_BACKLOG, 0, -1)) do
   redis.call('DEL', FACET .. f)
 end
-redis.call('DEL', K_CFG, K_RING, K_TOKENS, K_PRIO, K_INFLIGHT, K_LIMITS, K_ACTIVE, K_DEEP, K_BACKLOG,
+redis.call('DEL', K_CFG, K_RING, K_TOKENS, K_PRIO, K_INFLIGHT, K_LIMITS, K_BACKLOGS, K_ACTIVE, K_DEEP, K_BACKLOG,
   K_MSGS, K_ATT, K_LEASE, K_LEASED, K_DELAYED, K_DEAD, K_DEADERR, K_SEQ, R.RATES, R.PARKED, R.TAT)
 return existed

@@ -13,6 +13,7 @@ local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
 local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
 local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
+local K_BACKLOGS = P .. 'backlogs' -- hash: facet -> its own backlog cap, overriding cfg.admit's ("0": none)
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_PAUSED = 'paused' -- cfg field: "1" while the queue is paused
@@ -28,6 +29,7 @@ local F_QRATE = 'qrate' -- cfg field: rate limit of the whole queue "<n>:<period
 local F_QTAT = 'qtat' -- cfg field: GCRA theoretical arrival time of the queue's next pull under qrate (ms)
 local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
 local F_EXPIRY = 'expiry' -- cfg field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
+local F_ADMIT = 'admit' -- cfg field: admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control)
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()
@@ -82,6 +84,19 @@ local function facet_limit(L, f)
     if v then return num(v) end
   end
   return L.default
+end
+
+-- admission_of reads cfg.admit "<facet cap>;<queue cap>;<policy>;<own>"
+-- (admission control at delivery): A.facet is the default backlog cap of a
+-- facet (0: none), A.queue the queue's cap (0: none; see capped for a
+-- partition's share), A.drop whether a facet past its cap drops its oldest
+-- ready messages (else deliveries past it are refused), A.own whether some
+-- facet has a cap of its own (the backlogs hash). nil for a value it does
+-- not read, which only a foreign write leaves.
+local function admission_of(v)
+  local f, q, p, o = string.match(v, '^(%d+);(%d+);(%a+);([01])$')
+  if not f then return nil end
+  return {facet = num(f), queue = num(q), drop = p == 'drop', own = o == '1'}
 end
 
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
@@ -210,7 +225,8 @@ end
 -- the queue's plain settings.
 -- KEYS[1] queue prefix "<ns>:{<queue>}:"
 -- ARGV[1] wake channel
--- ARGV[2] 'get', 'set', 'budget', 'cap', 'ttl', 'expiry', 'share' or 'retire'
+-- ARGV[2] 'get', 'set', 'budget', 'cap', 'ttl', 'expiry', 'admit',
+--         'backlog', 'share' or 'retire'
 -- get returns {limit, then each field of COPIED below, n, facet, priority,
 --   ... (n pairs), m, facet, in-flight limit, ... (m pairs), facet, rate
 --   limit, ...}: what 'set' takes in ARGV[3..]; '' for an unset field.
@@ -222,6 +238,13 @@ end
 --   leased at once (cfg.cap), the default TTL (ms) of such deliveries
 --   (cfg.ttl), and the policy for expired messages (cfg.expiry, 'drop' or
 --   absent). Returns 1.
+-- admit sets one part of admission control (cfg.admit, see admission_of in
+--   lib.lua): ARGV[3] 'facet' (the default backlog cap of a facet, ARGV[4],
+--   '0' for none), 'queue' (the queue's cap, '0' for none) or 'policy'
+--   ('refuse' or 'drop'). Returns 1.
+-- backlog gives facet ARGV[3] a backlog cap of its own, ARGV[4] ('0': none,
+--   whatever the queue's default), or removes it when ARGV[4] is ''.
+--   Returns 1.
 -- retire marks the queue as a partition that new deliveries no longer go
 --   to, which pull reports so that pullers reload the registry, and records
 --   when on this node's clock (TIME), which drop_drained measures
@@ -232,10 +255,10 @@ end
 local R = rate_lib()
 -- The plain fields of cfg a new partition copies, in the order get answers
 -- them and set takes them.
-local COPIED = {F_PAUSED, F_RATE, F_ATTEMPTS, F_ORDERED, F_CAP, F_QRATE, F_TTL, F_EXPIRY}
+local COPIED = {F_PAUSED, F_RATE, F_ATTEMPTS, F_ORDERED, F_CAP, F_QRATE, F_TTL, F_EXPIRY, F_ADMIT}
 -- The hashes of per-facet settings copied as counted pairs (rates follow
 -- them, uncounted, to the end).
-local PER_FACET = {K_PRIO, K_LIMITS}
+local PER_FACET = {K_PRIO, K_LIMITS, K_BACKLOGS}
 local limit = redis.call('HGET', K_CFG, F_LIMIT)
 if not limit then return -1 end
 local op = ARGV[2]
@@ -262,6 +285,28 @@ elseif ONE[op] then
   set_field(ONE[op], ARGV[3])
   -- A cap raised or removed may let idle workers lease more.
   if op == 'cap' then redis.call('PUBLISH', WAKE, '') end
+  return 1
+elseif op == 'admit' or op == 'backlog' then
+  local A = admission_of(redis.call('HGET', K_CFG, F_ADMIT) or '') or {facet = 0, queue = 0, drop = false}
+  if op == 'backlog' then
+    if ARGV[4] == '' then
+      redis.call('HDEL', K_BACKLOGS, ARGV[3])
+    else
+      redis.call('HSET', K_BACKLOGS, ARGV[3], ARGV[4])
+    end
+  elseif ARGV[3] == 'facet' then
+    A.facet = tonumber(ARGV[4])
+  elseif ARGV[3] == 'queue' then
+    A.queue = tonumber(ARGV[4])
+  else
+    A.drop = ARGV[4] == 'drop'
+  end
+  local own = redis.call('EXISTS', K_BACKLOGS)
+  if A.facet == 0 and A.queue == 0 and not A.drop and own == 0 then
+    redis.call('HDEL', K_CFG, F_ADMIT)
+  else
+    redis.call('HSET', K_CFG, F_ADMIT, string.format('%d;%d;%s;%d', A.facet, A.queue, A.drop and 'drop' or 'refuse', own))
+  end
   return 1
 elseif op == 'share' then
   redis.call('HSET', K_CFG, F_SHARE, ARGV[3])
