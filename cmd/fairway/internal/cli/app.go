@@ -260,6 +260,7 @@ const (
 	codeMayEvict     = "may_evict"        // ExitError: "check" found a server that may evict keys
 	codeNoQueue      = "no_queue"         // ExitError: "deliver --require-queue" reached no queue
 	codeConflict     = "pattern_conflict" // ExitError: "register" with another queue's pattern
+	codeBacklogFull  = "backlog_full"     // ExitError: "deliver" refused by a queue's backlog cap
 	codeFailed       = "failed"           // ExitError: anything else
 )
 
@@ -282,6 +283,8 @@ func classify(err error) (string, int) {
 		return codeNoQueue, ExitError
 	case errors.Is(err, broker.ErrPatternConflict):
 		return codeConflict, ExitError
+	case errors.Is(err, broker.ErrBacklogFull):
+		return codeBacklogFull, ExitError
 	case isNetwork(err):
 		return codeUnavailable, ExitUnavailable
 	}

@@ -65,7 +65,7 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		queuesCmd, statsCmd, facetsCmd, registerCmd, unregisterCmd, destroyCmd, partitionsCmd,
-		deliverCmd, peekCmd, deadCmd, priorityCmd, limitCmd, orderCmd, concurrencyCmd, attemptsCmd, ttlCmd, rateLimitCmd, migrateCmd, pauseCmd, resumeCmd,
+		deliverCmd, peekCmd, deadCmd, priorityCmd, limitCmd, orderCmd, concurrencyCmd, capCmd, attemptsCmd, ttlCmd, rateLimitCmd, migrateCmd, pauseCmd, resumeCmd,
 		schedulesCmd, tailCmd, dashCmd, checkCmd, versionCmd,
 	}
 }

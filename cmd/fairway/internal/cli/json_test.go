@@ -58,6 +58,12 @@ type (
 		GlobalConcurrency int64 `json:"global_concurrency"`
 		StrictOrder       bool  `json:"strict_order"`
 		OwnInFlightLimits int64 `json:"own_in_flight_limits"`
+
+		BacklogCap     int64  `json:"backlog_cap"`
+		OwnBacklogCaps int64  `json:"own_backlog_caps"`
+		QueueCap       int64  `json:"queue_cap"`
+		BacklogPolicy  string `json:"backlog_policy"`
+		Dropped        int64  `json:"dropped"`
 	}
 	jFacet struct {
 		Queue            string  `json:"queue"`
@@ -72,6 +78,8 @@ type (
 		RateLimitedUntil *string `json:"rate_limited_until"`
 		InFlightLimit    int     `json:"in_flight_limit"`
 		OwnInFlightLimit bool    `json:"own_in_flight_limit"`
+		BacklogCap       int     `json:"backlog_cap"`
+		OwnBacklogCap    bool    `json:"own_backlog_cap"`
 	}
 	jMessage struct {
 		ID         string            `json:"id"`
@@ -162,6 +170,25 @@ type (
 	jOrder struct {
 		Queue       string `json:"queue"`
 		StrictOrder bool   `json:"strict_order"`
+	}
+	jCap struct {
+		Queue      string `json:"queue"`
+		BacklogCap int64  `json:"backlog_cap"`
+		QueueCap   int64  `json:"queue_cap"`
+		Policy     string `json:"policy"`
+		Dropped    int64  `json:"dropped"`
+		Facets     []struct {
+			Facet      string `json:"facet"`
+			BacklogCap int    `json:"backlog_cap"`
+		} `json:"facets"`
+	}
+	jCapSet struct {
+		Queue      string `json:"queue"`
+		Facet      string `json:"facet"`
+		BacklogCap *int   `json:"backlog_cap"`
+		QueueCap   *int   `json:"queue_cap"`
+		WholeQueue bool   `json:"whole_queue"`
+		Policy     string `json:"policy"`
 	}
 	jConcurrency struct {
 		Queue             string `json:"queue"`
@@ -409,6 +436,36 @@ func TestJSONSchema(t *testing.T) {
 		if conc != (jConcurrency{Queue: "q", GlobalConcurrency: 7}) {
 			t.Errorf("concurrency q = %+v", conc)
 		}
+		var cs jCapSet
+		run(t, 0, &cs, "cap", "q", "1000")
+		if cs.Queue != "q" || cs.BacklogCap == nil || *cs.BacklogCap != 1000 || cs.QueueCap != nil || cs.Policy != "" {
+			t.Errorf("cap q 1000 = %+v", cs)
+		}
+		run(t, 0, &cs, "cap", "q", "big", "off")
+		if cs.Facet != "big" || cs.BacklogCap == nil || *cs.BacklogCap != 0 {
+			t.Errorf("cap q big off = %+v", cs)
+		}
+		run(t, 0, &cs, "cap", "q", "z", "5")
+		run(t, 0, &cs, "cap", "q", "z", "default")
+		if cs.Facet != "z" || cs.BacklogCap != nil {
+			t.Errorf("cap q z default = %+v, want no backlog_cap", cs)
+		}
+		run(t, 0, &cs, "cap", "--whole-queue", "q", "50000")
+		if !cs.WholeQueue || cs.QueueCap == nil || *cs.QueueCap != 50000 {
+			t.Errorf("cap --whole-queue q 50000 = %+v", cs)
+		}
+		run(t, 0, &cs, "cap", "--policy", "drop", "q")
+		if cs.Policy != "drop" {
+			t.Errorf("cap --policy drop q = %+v", cs)
+		}
+		var capShow jCap
+		run(t, 0, &capShow, "cap", "q")
+		if capShow.BacklogCap != 1000 || capShow.QueueCap != 50000 || capShow.Policy != "drop" || len(capShow.Facets) != 1 || capShow.Facets[0].Facet != "big" {
+			t.Errorf("cap q = %+v", capShow)
+		}
+		run(t, 0, &cs, "cap", "--policy", "refuse", "q")
+		run(t, 0, &cs, "cap", "q", "off")
+		run(t, 0, &cs, "cap", "--whole-queue", "q", "off")
 		var att jAttempts
 		run(t, 0, &att, "attempts", "q", "6")
 		run(t, 0, &att, "attempts", "q")
@@ -686,7 +743,16 @@ func TestJSONErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.RegisterQueue(t.Context(), "q", "."); err != nil {
+	if err := b.RegisterQueue(t.Context(), "q", `^[^c]`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RegisterQueue(t.Context(), "capped", `^capped\.`); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetBacklogLimit(t.Context(), "capped", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeliverBytes(t.Context(), "capped.t", "acme", nil); err != nil {
 		t.Fatal(err)
 	}
 	evicting := testutil.StartServerT(t, "--maxmemory-policy", "allkeys-lru").Addr()
@@ -702,6 +768,9 @@ func TestJSONErrors(t *testing.T) {
 		{"unknown facet", []string{"facets", "q", "nobody", "--redis", url, "--namespace", ns}, "not_found", 3, `no facet "nobody"`},
 		{"deliver reaching no queue", []string{"deliver", "--require-queue", `{"topic":"t.x"}`, "--redis", url, "--namespace", ns + "-empty"}, "no_queue", 1, `"t.x"`},
 		{"register with another pattern", []string{"register", "q", "^other$", "--redis", url, "--namespace", ns}, "pattern_conflict", 1, "^other$"},
+		{"deliver past a backlog cap", []string{"deliver", `{"topic":"capped.t","facet":"acme"}`, "--redis", url, "--namespace", ns}, "backlog_full", 1, `facet "acme" holds its backlog cap of 1`},
+		{"cap with a bad policy", []string{"cap", "--policy", "keep", "q", "--redis", url, "--namespace", ns}, "usage", 2, "neither refuse nor drop"},
+		{"cap below zero", []string{"cap", "q", "-1", "--redis", url, "--namespace", ns}, "usage", 2, "cap"},
 		{"bad queue name", []string{"stats", "a b", "--redis", url, "--namespace", ns}, "usage", 2, "invalid queue name"},
 		{"missing argument", []string{"stats", "--redis", url}, "usage", 2, "want QUEUE"},
 		{"unknown flag", []string{"queues", "--bogus"}, "usage", 2, "--bogus"},

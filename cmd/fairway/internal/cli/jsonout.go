@@ -56,6 +56,11 @@ type queueJSON struct {
 	TTLMS             int64    `json:"ttl_ms"`               // the queue's default TTL; 0 is none
 	ExpiryPolicy      string   `json:"expiry_policy"`        // dead-letter or drop
 	Expired           int64    `json:"expired"`              // messages that expired at their turn
+	BacklogCap        int64    `json:"backlog_cap"`          // most ready messages per facet; 0 is none
+	OwnBacklogCaps    int64    `json:"own_backlog_caps"`     // facets with a backlog cap of their own
+	QueueCap          int64    `json:"queue_cap"`            // most messages of the queue; 0 is none
+	BacklogPolicy     string   `json:"backlog_policy"`       // refuse or drop
+	Dropped           int64    `json:"dropped"`              // ready messages dead-lettered to make room
 	// Partitions is how many partitions new messages are spread over
 	// ("fairway queues" only; 0 in "fairway stats").
 	Partitions int `json:"partitions,omitempty"`
@@ -70,6 +75,8 @@ func toQueueJSON(queue string, pattern *string, st broker.QueueStats) queueJSON 
 		QueueRateLimit: toRateJSON(st.QueueRateLimit), GlobalConcurrency: st.GlobalConcurrency,
 		StrictOrder: st.StrictOrder, OwnInFlightLimits: st.OwnInflightLimits,
 		TTLMS: st.MessageTTL.Milliseconds(), ExpiryPolicy: st.ExpiryPolicy.String(), Expired: st.Expired,
+		BacklogCap: st.BacklogLimit, OwnBacklogCaps: st.OwnBacklogLimits, QueueCap: st.QueueBacklogLimit,
+		BacklogPolicy: st.BacklogPolicy.String(), Dropped: st.Dropped,
 	}
 }
 
@@ -90,6 +97,10 @@ type facetJSON struct {
 	// queue's; 1 under strict order); 0 is none.
 	InFlightLimit    int  `json:"in_flight_limit"`
 	OwnInFlightLimit bool `json:"own_in_flight_limit"` // in_flight_limit is the facet's own
+	// BacklogCap is the backlog cap that applies (its own, else the
+	// queue's); 0 is none.
+	BacklogCap    int  `json:"backlog_cap"`
+	OwnBacklogCap bool `json:"own_backlog_cap"` // backlog_cap is the facet's own
 }
 
 func toFacetJSON(queue string, f broker.FacetStats) facetJSON {
@@ -98,6 +109,7 @@ func toFacetJSON(queue string, f broker.FacetStats) facetJSON {
 		Priority: f.Priority, Paused: f.Paused, RateLimit: toRateJSON(f.RateLimit), OwnRateLimit: f.OwnRateLimit,
 		RateLimitedUntil: timeOrNull(f.RateLimitedUntil),
 		InFlightLimit:    f.InflightLimit, OwnInFlightLimit: f.OwnInflightLimit,
+		BacklogCap: f.BacklogLimit, OwnBacklogCap: f.OwnBacklogLimit,
 	}
 }
 
@@ -223,6 +235,36 @@ type limitSetJSON struct {
 	// InFlightLimit is the limit set; null when a facet's own was dropped
 	// ("default"), so that the queue's applies.
 	InFlightLimit *int `json:"in_flight_limit"`
+}
+
+// capJSON is "cap QUEUE".
+type capJSON struct {
+	Queue      string `json:"queue"`
+	BacklogCap int64  `json:"backlog_cap"` // most ready messages per facet; 0 is none
+	QueueCap   int64  `json:"queue_cap"`   // most messages of the queue; 0 is none
+	Policy     string `json:"policy"`      // refuse or drop
+	Dropped    int64  `json:"dropped"`     // ready messages dead-lettered to make room
+	// Facets are the facets with a cap of their own; 0 exempts one.
+	Facets []facetCapJSON `json:"facets"`
+}
+
+// facetCapJSON is one facet's own backlog cap in capJSON.
+type facetCapJSON struct {
+	Facet      string `json:"facet"`
+	BacklogCap int    `json:"backlog_cap"` // 0: none, whatever the queue's
+}
+
+// capSetJSON is "cap [--whole-queue | --policy P] QUEUE [FACET] [N|off|default]":
+// the one setting changed, the others omitted.
+type capSetJSON struct {
+	Queue string `json:"queue"`
+	Facet string `json:"facet,omitempty"` // only for a facet
+	// BacklogCap is the facet cap set; null when a facet's own was dropped
+	// ("default"), so that the queue's applies.
+	BacklogCap *int   `json:"backlog_cap,omitempty"`
+	QueueCap   *int   `json:"queue_cap,omitempty"` // --whole-queue
+	WholeQueue bool   `json:"whole_queue,omitempty"`
+	Policy     string `json:"policy,omitempty"` // --policy
 }
 
 // orderJSON is "order QUEUE [strict|off]".

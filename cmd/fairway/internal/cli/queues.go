@@ -99,7 +99,10 @@ queue-rate-limit is the limit of all facets together ('fairway ratelimit
 time ('fairway order'), own-in-flight-limits how many facets have an in-flight limit
 of their own ('fairway limit QUEUE FACET N'). ttl is the queue's default time to
 live ('fairway ttl'), expired the messages that reached their turn after it and were
-dead-lettered or dropped, as expiry-policy says.`,
+dead-lettered or dropped, as expiry-policy says. backlog-cap is the most ready
+messages per facet and queue-cap the most messages of the queue ('fairway cap'),
+backlog-policy what a delivery past a facet's cap does, and dropped how many ready
+messages were dead-lettered to make room under the drop policy.`,
 	setup: func(_ *flag.FlagSet, a *app) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			if err := wantArgs(args, 1, 1, "QUEUE"); err != nil {
@@ -137,6 +140,9 @@ dead-lettered or dropped, as expiry-policy says.`,
 				{"queue-rate-limit", st.QueueRateLimit.String()},
 				{"ttl", ttlTableText(st.MessageTTL)}, {"expiry-policy", st.ExpiryPolicy.String()},
 				{"expired", itoa(st.Expired)},
+				{"backlog-cap", limitText(st.BacklogLimit)}, {"own-backlog-caps", itoa(st.OwnBacklogLimits)},
+				{"queue-cap", limitText(st.QueueBacklogLimit)}, {"backlog-policy", st.BacklogPolicy.String()},
+				{"dropped", itoa(st.Dropped)},
 			})
 		}
 	},
@@ -184,12 +190,12 @@ messages and no settings of its own is not found (exit 3).`,
 			var out [][]string
 			for _, f := range fs {
 				out = append(out, []string{quoteIfNeeded(f.Facet), itoa(f.Ready), itoa(f.InFlight), strconv.Itoa(f.Priority), facetState(f),
-					rateText(f), untilText(f.RateLimitedUntil, now), inflightText(f)})
+					rateText(f), untilText(f.RateLimitedUntil, now), inflightText(f), backlogCapText(f)})
 			}
 			if len(out) == 0 {
 				return a.say(nil, "no facet of queue %q has ready messages", args[0])
 			}
-			return a.table("FACET READY IN-FLIGHT PRIORITY STATE RATE-LIMIT LIMITED-UNTIL IN-FLIGHT-LIMIT", out)
+			return a.table("FACET READY IN-FLIGHT PRIORITY STATE RATE-LIMIT LIMITED-UNTIL IN-FLIGHT-LIMIT BACKLOG-CAP", out)
 		}
 	},
 }
@@ -201,7 +207,7 @@ func (a *app) showFacet(ctx context.Context, b *broker.Broker, queue, facet stri
 	if err != nil {
 		return err
 	}
-	if f.Ready == 0 && f.InFlight == 0 && f.Priority == 1 && !f.Paused && !f.OwnRateLimit && f.RateLimitedUntil.IsZero() && !f.OwnInflightLimit {
+	if f.Ready == 0 && f.InFlight == 0 && f.Priority == 1 && !f.Paused && !f.OwnRateLimit && f.RateLimitedUntil.IsZero() && !f.OwnInflightLimit && !f.OwnBacklogLimit {
 		return fmt.Errorf("%w: queue %q has no facet %q: no messages ready or in flight, and no settings of its own (run 'fairway facets %s' to list its facets)",
 			errNotFound, queue, facet, queue)
 	}
@@ -212,7 +218,7 @@ func (a *app) showFacet(ctx context.Context, b *broker.Broker, queue, facet stri
 		{"queue", queue}, {"facet", quoteIfNeeded(f.Facet)}, {"state", facetState(f)},
 		{"ready", itoa(f.Ready)}, {"in-flight", itoa(f.InFlight)}, {"priority", strconv.Itoa(f.Priority)},
 		{"rate-limit", rateText(f)}, {"limited-until", untilText(f.RateLimitedUntil, time.Now())},
-		{"in-flight-limit", inflightText(f)},
+		{"in-flight-limit", inflightText(f)}, {"backlog-cap", backlogCapText(f)},
 	})
 }
 
@@ -223,6 +229,14 @@ func inflightText(f broker.FacetStats) string {
 		return limitText(int64(f.InflightLimit)) + " (own)"
 	}
 	return limitText(int64(f.InflightLimit))
+}
+
+// backlogCapText is a facet's backlog cap for tables, as inflightText.
+func backlogCapText(f broker.FacetStats) string {
+	if f.OwnBacklogLimit {
+		return limitText(int64(f.BacklogLimit)) + " (own)"
+	}
+	return limitText(int64(f.BacklogLimit))
 }
 
 // facetState is active, or paused (by PauseFacet or priority 0).
