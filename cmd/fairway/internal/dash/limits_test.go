@@ -239,3 +239,51 @@ func TestLimitLayersOnQueuePage(t *testing.T) {
 		t.Fatalf("FacetInflightLimits = %v, %v; want globex's only", own, err)
 	}
 }
+
+// Admission control is shown on the queue page and set from it; bad values
+// are refused and change nothing.
+func TestBacklogCapsOnQueuePage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, dash.Options{})
+	ctx := t.Context()
+	token := f.csrf(t)
+	act := func(want int, vals ...string) {
+		t.Helper()
+		form := url.Values{"csrf": {token}}
+		for i := 0; i < len(vals); i += 2 {
+			form.Add(vals[i], vals[i+1])
+		}
+		if code, body := f.post(t, "/q/q/action", form, nil); code != want {
+			t.Fatalf("%v = %d, want %d\n%s", vals, code, want, body)
+		}
+	}
+	act(http.StatusSeeOther, "op", "backlog-cap", "cap", "500")
+	act(http.StatusSeeOther, "op", "queue-cap", "cap", "100000")
+	act(http.StatusSeeOther, "op", "facet-backlog-cap", "facet", "acme", "cap", "2000")
+	act(http.StatusSeeOther, "op", "facet-backlog-cap", "facet", "globex", "cap", "off")
+	act(http.StatusSeeOther, "op", "backlog-drop")
+	act(http.StatusBadRequest, "op", "backlog-cap", "cap", "-1")
+	act(http.StatusBadRequest, "op", "queue-cap", "cap", "lots")
+	act(http.StatusBadRequest, "op", "facet-backlog-cap", "facet", "acme", "cap", "many")
+	st, err := f.b.Stats(ctx, "q")
+	if err != nil || st.BacklogLimit != 500 || st.QueueBacklogLimit != 100000 || st.OwnBacklogLimits != 2 || st.BacklogPolicy != broker.BacklogDropOldest {
+		t.Fatalf("Stats = %+v, %v", st, err)
+	}
+	_, body := f.get(t, "/q/q", nil)
+	for _, want := range []string{
+		`id="backlog-cap">500 ready messages<`, `id="queue-cap">at most 100000 messages<`, `id="own-backlog-caps">2<`,
+		`id="backlog-policy">drops the facet`, `name="cap" size="6" value="2000"`, `refuse instead`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("queue page lacks %q", want)
+		}
+	}
+	act(http.StatusSeeOther, "op", "backlog-refuse")
+	act(http.StatusSeeOther, "op", "facet-backlog-cap", "facet", "acme", "cap", "default")
+	if own, err := f.b.FacetBacklogLimits(ctx, "q"); err != nil || len(own) != 1 || own["globex"] != 0 {
+		t.Fatalf("FacetBacklogLimits = %v, %v; want globex's only", own, err)
+	}
+	if st, _ := f.b.Stats(ctx, "q"); st.BacklogPolicy != broker.BacklogRefuse {
+		t.Fatal("policy not set back to refuse")
+	}
+}

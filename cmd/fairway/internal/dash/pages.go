@@ -292,6 +292,21 @@ func (s *Server) do(ctx context.Context, q string, f url.Values) (string, error)
 			return "", errors.Join(broker.ErrInvalidArgument, errors.New("global concurrency must be a whole number"))
 		}
 		return "Global concurrency set to " + strconv.Itoa(n) + " (0: no cap).", s.b.SetGlobalConcurrency(ctx, q, n)
+	case "backlog-cap", "queue-cap":
+		n, err := strconv.Atoi(f.Get("cap"))
+		if err != nil {
+			return "", errors.Join(broker.ErrInvalidArgument, errors.New("a cap must be a whole number"))
+		}
+		if f.Get("op") == "queue-cap" {
+			return "Cap of the whole queue set to " + strconv.Itoa(n) + " messages (0: no cap).", s.b.SetQueueBacklogLimit(ctx, q, n)
+		}
+		return "Backlog cap per facet set to " + strconv.Itoa(n) + " ready messages (0: no cap).", s.b.SetBacklogLimit(ctx, q, n)
+	case "facet-backlog-cap":
+		return s.setFacetBacklogCap(ctx, q, facet, f.Get("cap"))
+	case "backlog-drop":
+		return "A delivery past a facet's cap now drops the facet's oldest ready messages.", s.b.SetBacklogPolicy(ctx, q, broker.BacklogDropOldest)
+	case "backlog-refuse":
+		return "A delivery past a facet's cap is now refused.", s.b.SetBacklogPolicy(ctx, q, broker.BacklogRefuse)
 	case "order-strict":
 		return "Strict order on: one message per facet at a time.", s.b.SetStrictOrder(ctx, q, true)
 	case "order-off":
@@ -355,6 +370,22 @@ func (s *Server) setFacetLimit(ctx context.Context, q, facet, text string) (stri
 		return "", errors.Join(broker.ErrInvalidArgument, errors.New("a facet's in-flight limit is a whole number, off or default"))
 	}
 	return "Facet " + strconv.Quote(facet) + " now has its own in-flight limit " + strconv.Itoa(n) + ".", s.b.SetFacetInflightLimit(ctx, q, facet, n)
+}
+
+// setFacetBacklogCap sets facet's own backlog cap from text, as
+// setFacetLimit reads an in-flight limit.
+func (s *Server) setFacetBacklogCap(ctx context.Context, q, facet, text string) (string, error) {
+	switch text {
+	case "default":
+		return "Facet " + strconv.Quote(facet) + " now follows the queue's backlog cap.", s.b.ClearFacetBacklogLimit(ctx, q, facet)
+	case "off":
+		return "Facet " + strconv.Quote(facet) + " has no backlog cap, whatever the queue's.", s.b.SetFacetBacklogLimit(ctx, q, facet, 0)
+	}
+	n, err := strconv.Atoi(text)
+	if err != nil {
+		return "", errors.Join(broker.ErrInvalidArgument, errors.New("a facet's backlog cap is a whole number, off or default"))
+	}
+	return "Facet " + strconv.Quote(facet) + " now has its own backlog cap " + strconv.Itoa(n) + ".", s.b.SetFacetBacklogLimit(ctx, q, facet, n)
 }
 
 type schedulesData struct {
