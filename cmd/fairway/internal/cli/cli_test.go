@@ -211,7 +211,7 @@ func TestFacetControls(t *testing.T) {
 		e.run(0, "deliver", fmt.Sprintf(`{"facet":%q,"i":%d}`, f, i))
 	}
 	r := e.run(0, "facets", "q", "--top", "1")
-	if !regexp.MustCompile(`(?m)^big\s+3\s+0\s+1\s+active\s+off\s+-\s+none$`).MatchString(r.stdout) || strings.Contains(r.stdout, "small") {
+	if !regexp.MustCompile(`(?m)^big\s+3\s+0\s+1\s+active\s+off\s+-\s+none\s+none$`).MatchString(r.stdout) || strings.Contains(r.stdout, "small") {
 		t.Errorf("facets --top 1:\n%s", r.stdout)
 	}
 	e.run(0, "priority", "q", "big", "3")
@@ -548,4 +548,36 @@ func TestPartitionsCommand(t *testing.T) {
 	}
 	r = e.run(0, "stats", "orders", "--json")
 	mustContain(t, r.stdout, `"ready": 9`)
+}
+
+// fairway cap sets and shows admission control as typed, and a delivery
+// past a cap exits 1 and says which facet and cap.
+func TestCapCommand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.run(0, "register", "q", ".")
+	e.run(0, "cap", "q", "1")
+	e.run(0, "cap", "q", "acme", "10")
+	e.run(0, "cap", "--whole-queue", "q", "100")
+	r := e.run(0, "cap", "q")
+	for _, re := range []string{`(?m)^\(queue\)\s+1$`, `(?m)^acme\s+10$`, `holds at most 100 message`, `is refused; 0 dropped so far`} {
+		if !regexp.MustCompile(re).MatchString(r.stdout) {
+			t.Errorf("cap q lacks %s:\n%s", re, r.stdout)
+		}
+	}
+	e.run(0, "deliver", `{"facet":"beta","n":1}`)
+	r = e.run(1, "deliver", `{"facet":"beta","n":2}`)
+	if !strings.Contains(r.stderr, `facet "beta" holds its backlog cap of 1`) {
+		t.Errorf("deliver past the cap: stderr %s", r.stderr)
+	}
+	e.run(0, "cap", "--policy", "drop", "q")
+	e.run(0, "deliver", `{"facet":"beta","n":3}`)
+	r = e.run(0, "stats", "q")
+	for _, re := range []string{`(?m)^backlog-cap\s+1$`, `(?m)^queue-cap\s+100$`, `(?m)^backlog-policy\s+drop$`, `(?m)^dropped\s+1$`, `(?m)^dead\s+1$`} {
+		if !regexp.MustCompile(re).MatchString(r.stdout) {
+			t.Errorf("stats q lacks %s:\n%s", re, r.stdout)
+		}
+	}
+	e.run(2, "cap", "--whole-queue", "q", "acme", "5")
+	e.run(2, "cap", "--policy", "drop", "--whole-queue", "q", "5")
 }

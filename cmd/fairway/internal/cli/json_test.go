@@ -935,7 +935,7 @@ func TestFacetLimitAndRateAsTyped(t *testing.T) {
 		{[]string{"ratelimit", "q"}, `(?m)^\(default\)\s+1/1m$`},
 		{[]string{"ratelimit", "q"}, `(?m)^a\s+600/1m,20$`},
 		{[]string{"stats", "q"}, `(?m)^rate-limit\s+1/1m$`},
-		{[]string{"facets", "q"}, `(?m)^a\s+2\s+0\s+1\s+active\s+600/1m,20 \(own\)\s+-\s+6 \(own\)$`},
+		{[]string{"facets", "q"}, `(?m)^a\s+2\s+0\s+1\s+active\s+600/1m,20 \(own\)\s+-\s+6 \(own\)\s+none$`},
 		{[]string{"facets", "q", "a"}, `(?m)^in-flight-limit\s+6 \(own\)$`},
 		{[]string{"stats", "q"}, `(?m)^own-in-flight-limits\s+1$`},
 		{[]string{"facets", "q", "a"}, `(?m)^ready\s+2$`},

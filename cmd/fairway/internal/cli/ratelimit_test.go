@@ -82,7 +82,7 @@ func TestRateLimitCommand(t *testing.T) {
 		t.Errorf("stats --json = %s (%v)", r.stdout, err)
 	}
 	r = e.run(0, "facets", "q")
-	if !regexp.MustCompile(`(?m)^a\s+2\s+0\s+1\s+active\s+2/1m\s+\d\d:\d\d:\d\d\.\d{3} \(in [0-9.]+m?s\)\s+none$`).MatchString(r.stdout) {
+	if !regexp.MustCompile(`(?m)^a\s+2\s+0\s+1\s+active\s+2/1m\s+\d\d:\d\d:\d\d\.\d{3} \(in [0-9.]+m?s\)\s+none\s+none$`).MatchString(r.stdout) {
 		t.Errorf("facets lacks a limited a:\n%s", r.stdout)
 	}
 	r = e.run(0, "facets", "q", "--json")
