@@ -23,7 +23,11 @@
 // override, [Broker.SetFacetInflightLimit]), a queue can cap its leases
 // over every worker ([Broker.SetGlobalConcurrency]), limit the rate of all
 // its facets together ([Broker.SetQueueRateLimit]), and run each facet's
-// messages one at a time in order ([Broker.SetStrictOrder]); see
+// messages one at a time in order ([Broker.SetStrictOrder]). At delivery,
+// admission control caps each facet's backlog ([Broker.SetBacklogLimit])
+// and the queue's ([Broker.SetQueueBacklogLimit]): a delivery past a cap is
+// refused with [ErrBacklogFull], writing nothing, or makes room by
+// dead-lettering the facet's oldest ([Broker.SetBacklogPolicy]); see
 // docs/limits.md.
 //
 // Delivery is at least once. A pulled message is leased: [Broker.Ack]

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -47,4 +48,40 @@ func ExampleBroker_SetGlobalConcurrency() {
 	// Output:
 	// in flight: 10 of 10
 	// acme 4 globex 2 initech 2 umbrella 2
+}
+
+// Admission control: each tenant may hold 3 messages waiting, acme 5, and
+// the queue 100 in all. A delivery past a cap is refused, and nothing of it
+// is written; the error says which tenant and cap.
+func ExampleBroker_SetBacklogLimit() {
+	b, closeAll := exampleBroker()
+	defer closeAll()
+	ctx := context.Background()
+	_ = b.RegisterQueue(ctx, "emails", `^emails\.`)
+
+	_ = b.SetBacklogLimit(ctx, "emails", 3)              // each tenant: 3 waiting at most
+	_ = b.SetFacetBacklogLimit(ctx, "emails", "acme", 5) // acme sends newsletters
+	_ = b.SetQueueBacklogLimit(ctx, "emails", 100)       // all tenants together
+
+	for _, tenant := range []string{"globex", "acme"} {
+		taken := 0
+		for range 6 {
+			err := b.DeliverBytes(ctx, "emails.send", tenant, []byte("{}"))
+			var full *broker.BacklogFullError
+			switch {
+			case errors.As(err, &full):
+				fmt.Printf("%s: refused at its cap of %d\n", tenant, full.Refused[0].Cap)
+			case err == nil:
+				taken++
+			}
+		}
+		fmt.Println(tenant, "queued", taken)
+	}
+	// Output:
+	// globex: refused at its cap of 3
+	// globex: refused at its cap of 3
+	// globex: refused at its cap of 3
+	// globex queued 3
+	// acme: refused at its cap of 5
+	// acme queued 5
 }
