@@ -151,6 +151,10 @@ type modelRun struct {
 	limit    int
 	own      map[string]int // facets' own in-flight limits (SetFacetInflightLimit)
 	capped   int            // the global concurrency (0: none)
+	backlog  int            // the backlog cap per facet (0: none)
+	ownCaps  map[string]int // facets' own backlog caps (SetFacetBacklogLimit)
+	queueCap int            // the queue's cap on its messages (0: none)
+	refused  int            // delivery calls refused by a cap
 	idem     map[string]bool
 	holders  []*broker.Message // leases handed out, current or stale
 	// leasedNow lists the messages leased in this step, in lease order, and
@@ -168,6 +172,7 @@ func runModel(t *testing.T, rdb redis.UniversalClient, seed uint64, steps int) {
 		rng:  rand.New(rand.NewPCG(seed, 0x6661697277617921)),
 		msgs: map[string]*mMsg{}, byID: map[string]*mMsg{}, facets: map[string][]*mMsg{},
 		inflight: map[string]int{}, prio: map[string]int{}, idem: map[string]bool{}, own: map[string]int{},
+		ownCaps: map[string]int{},
 	}
 	m.maxAtt = []int{1, 2, 3, 5}[m.rng.IntN(4)]
 	m.batch = []int{2, 100}[m.rng.IntN(2)]
@@ -197,8 +202,8 @@ func runModel(t *testing.T, rdb redis.UniversalClient, seed uint64, steps int) {
 			drained++
 		}
 	}
-	t.Logf("seed %d: %d steps in %v; ops %v; at most %d messages; no ready message after %d steps",
-		seed, steps, time.Since(start).Round(time.Millisecond), counts, most, drained)
+	t.Logf("seed %d: %d steps in %v; ops %v; at most %d messages; no ready message after %d steps; %d delivery calls refused by a cap",
+		seed, steps, time.Since(start).Round(time.Millisecond), counts, most, drained, m.refused)
 }
 
 // fatalf fails the test with the seed, the step and the last steps taken.
@@ -258,6 +263,7 @@ func (m *modelRun) randomStep() string {
 		{"limit", 2, m.setLimit},
 		{"facetLimit", 2, m.setFacetLimit},
 		{"globalConcurrency", 1, m.setGlobalConcurrency},
+		{"backlogCap", 2, m.setBacklogCap},
 		{"requeueDead", 2, m.requeueDead},
 		{"requeueAllDead", 1, m.requeueAllDead},
 		{"purgeDead", 1, m.purgeDead},
@@ -372,6 +378,13 @@ func (m *modelRun) deliver(n int) {
 		m.logf("DeliverBytes %s", descs[0])
 		err = m.call(func() error { return m.b.DeliverBytes(m.ctx, d.Topic, d.Facet, d.Body, opts...) })
 	}
+	if refuse := m.refuses(ds); refuse != "" {
+		if !errors.Is(err, broker.ErrBacklogFull) {
+			m.fatalf("deliver past %s = %v; want ErrBacklogFull", refuse, err)
+		}
+		m.refused++
+		return // nothing of it was written
+	}
 	if err != nil {
 		m.fatalf("deliver: %v", err)
 	}
@@ -393,6 +406,43 @@ func (m *modelRun) deliver(n int) {
 			m.toReady(x, false)
 		}
 	}
+}
+
+// refuses says which cap refuses the delivery call ds (all of it), or "":
+// a facet whose ready messages, with those of ds ready now, would pass its
+// backlog cap, or the queue's messages not dead with all of ds.
+func (m *modelRun) refuses(ds []broker.Delivery) string {
+	adds, total := map[string]int{}, 0
+	seen := map[string]bool{}
+	for _, d := range ds {
+		if d.Topic != "m.t" {
+			continue
+		}
+		if d.IdempotencyKey != "" {
+			if m.idem[d.IdempotencyKey] || seen[d.IdempotencyKey] {
+				continue
+			}
+			seen[d.IdempotencyKey] = true
+		}
+		total++
+		if d.Delay == 0 {
+			adds[d.Facet]++
+		}
+	}
+	for f, n := range adds {
+		limit, ok := m.ownCaps[f]
+		if !ok {
+			limit = m.backlog
+		}
+		if limit > 0 && len(m.facets[f])+n > limit {
+			return fmt.Sprintf("facet %q's cap of %d", f, limit)
+		}
+	}
+	stored := m.count(mReady) + m.count(mLeased) + m.count(mDelayed)
+	if m.queueCap > 0 && total > 0 && stored+total > m.queueCap {
+		return fmt.Sprintf("the queue's cap of %d", m.queueCap)
+	}
+	return ""
 }
 
 // deliverBad sends a batch with one invalid delivery: nothing is queued.
@@ -783,6 +833,43 @@ func (m *modelRun) setGlobalConcurrency() {
 	m.capped = n
 }
 
+// setBacklogCap sets or removes one of the backlog caps: the queue's per
+// facet, a facet's own, or the queue's on its messages.
+func (m *modelRun) setBacklogCap() {
+	switch m.rng.IntN(3) {
+	case 0:
+		n := []int{0, 0, 2, 4, 8}[m.rng.IntN(5)]
+		m.logf("SetBacklogLimit %d", n)
+		if err := m.call(func() error { return m.b.SetBacklogLimit(m.ctx, modelQueue, n) }); err != nil {
+			m.fatalf("SetBacklogLimit: %v", err)
+		}
+		m.backlog = n
+	case 1:
+		f := m.facet()
+		n := []int{-1, -1, 0, 1, 3, 6}[m.rng.IntN(6)]
+		if n < 0 {
+			m.logf("ClearFacetBacklogLimit %q", f)
+			if err := m.call(func() error { return m.b.ClearFacetBacklogLimit(m.ctx, modelQueue, f) }); err != nil {
+				m.fatalf("ClearFacetBacklogLimit: %v", err)
+			}
+			delete(m.ownCaps, f)
+			return
+		}
+		m.logf("SetFacetBacklogLimit %q %d", f, n)
+		if err := m.call(func() error { return m.b.SetFacetBacklogLimit(m.ctx, modelQueue, f, n) }); err != nil {
+			m.fatalf("SetFacetBacklogLimit: %v", err)
+		}
+		m.ownCaps[f] = n
+	default:
+		n := []int{0, 0, 12, 25}[m.rng.IntN(4)]
+		m.logf("SetQueueBacklogLimit %d", n)
+		if err := m.call(func() error { return m.b.SetQueueBacklogLimit(m.ctx, modelQueue, n) }); err != nil {
+			m.fatalf("SetQueueBacklogLimit: %v", err)
+		}
+		m.queueCap = n
+	}
+}
+
 // deadOrder lists the dead letters oldest first, as the dead zset does.
 // Those whose time of death is not learned yet died in this step's call,
 // after all others.
@@ -1160,6 +1247,7 @@ func (m *modelRun) compareStats() {
 		Ready: int64(ready), InFlight: int64(m.count(mLeased)), Delayed: int64(m.count(mDelayed)),
 		Dead: int64(m.count(mDead)), Facets: int64(len(m.facets)), InflightLimit: int64(m.limit), Routed: true,
 		OwnInflightLimits: int64(len(m.own)), GlobalConcurrency: int64(m.capped),
+		BacklogLimit: int64(m.backlog), OwnBacklogLimits: int64(len(m.ownCaps)), QueueBacklogLimit: int64(m.queueCap),
 	}
 	if st != want {
 		m.fatalf("Stats = %+v; want %+v", st, want)
