@@ -108,19 +108,51 @@ local function with_deadline(env, at)
   return '3' .. string.sub(env, 2, stop) .. string.format('%.0f', at) .. string.sub(env, stop)
 end
 local now
--- The messages are read first and written only once admission control
--- (when the queue has it) has admitted them: a refused delivery writes
--- nothing. msgs holds, per message: id, facet, envelope, delay, the
--- idempotency key to claim ('' for none) and its window, whether it joins
--- the delivery call of the message before it, and whether it is queued.
-local msgs = {}
-local claimed = {} -- idempotency keys claimed by this call's messages
+local queued = 0
+-- The messages are stored with one HSET, and each facet's appended with one
+-- RPUSH, in the order the facets first appear:
+-- a batch that repeats facets pays for each facet once, not per message.
+local fields, facets, ids = {}, {}, {}
+-- take queues message id of facet f, delayed by delay ms or ready now, and
+-- claims its idempotency key for window ms (key '': none).
+local function take(id, f, env, delay, key, window)
+  if key ~= '' then
+    redis.call('SET', IDEM .. key, now + tonumber(window), 'PX', window)
+  end
+  fields[#fields + 1] = id
+  fields[#fields + 1] = env
+  if delay > 0 then
+    now = now or now_ms()
+    redis.call('ZADD', K_DELAYED, now + delay, id)
+  else
+    local list = ids[f]
+    if not list then
+      list = {}
+      ids[f] = list
+      facets[#facets + 1] = f
+    end
+    list[#list + 1] = id
+  end
+  queued = queued + 1
+end
+-- Under admission control (cfg.admit) the messages are read first, into
+-- held, and taken only once admitted: a refused delivery writes nothing.
+-- held holds, per message: take's arguments, its place among the call's
+-- messages, whether it belongs to the delivery call of the one before it,
+-- and whether its idempotency key (if any) is free in Redis; the keys a
+-- call's messages share are told apart as they are admitted.
+local A = cfg[7] and admission_of(cfg[7])
+local held = A and {}
+local claimed -- idempotency keys claimed by this call's messages
+local starts = true -- the next held message starts a delivery call
 for i = first, #ARGV, 4 do
   local id, f, env, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local fresh, delay, own, ttl, joins = true, 0, false, queue_ttl, false
+  local fresh, delay, own, ttl = true, 0, false, queue_ttl
   local key, window = '', ''
   if string.byte(opts, 1) == 38 then -- '&': the same delivery call as the one before
-    joins, opts = true, string.sub(opts, 2)
+    opts = string.sub(opts, 2)
+  else
+    starts = true
   end
   if string.byte(opts, 1) == 61 then -- '=': the budget is the delivery's own
     own, opts = true, string.sub(opts, 2)
@@ -140,7 +172,8 @@ for i = first, #ARGV, 4 do
       now = now or now_ms()
       local ends = tonumber(redis.call('GET', IDEM .. key))
       -- (Two ifs: gopher-lua, miniredis's Lua, gets "not t[k] and x" wrong.)
-      if claimed[key] then
+      claimed = claimed or {}
+      if claimed[key] and not held then
         fresh = false
       else
         fresh = not ends or ends <= now
@@ -155,17 +188,23 @@ for i = first, #ARGV, 4 do
       env = with_deadline(env, now + ttl)
     end
   end
-  msgs[#msgs + 1] = {id, f, env, delay, fresh and key or '', window, joins, fresh}
+  if held then
+    held[#held + 1] = {id, f, env, delay, key, window, (i - first) / 4 + 1, not starts, fresh}
+    starts = false
+  elseif fresh then
+    take(id, f, env, delay, key, window)
+  end
 end
--- Admission control (cfg.admit): each delivery call's messages are
--- admitted or refused together, in order, against the backlog caps of
--- their facets (ready messages; delayed ones count once due) and the
--- queue's cap (its messages not dead). Under the drop policy a facet's cap
--- refuses nothing: its oldest ready messages become dead letters instead,
--- below, as many as the call's push beyond the cap.
-local refused, drops = {}, {}
-local A = cfg[7] and admission_of(cfg[7])
+-- Admission control: each delivery call's new messages are admitted or
+-- refused together, in order, against the backlog caps of their facets
+-- (ready messages; delayed ones count once due) and the queue's cap (its
+-- messages not dead). Under the drop policy a facet's cap refuses nothing:
+-- make_room dead-letters its oldest ready messages instead, once the new
+-- ones are in its list, as many as the call pushed it past its cap.
+local refused, drops, make_room
 if A then
+  --@defs begin
+  refused, drops = {}, {}
   local ready, cap_of = {}, {}
   local function facet_cap(f)
     local c = cap_of[f]
@@ -185,16 +224,21 @@ if A then
   if qcap > 0 then
     stored = redis.call('HLEN', K_MSGS) - redis.call('ZCARD', K_DEAD) - num(redis.call('HGET', K_CFG, F_RETRIED))
   end
+  local taken = {} -- idempotency keys of the messages admitted
   local i = 1
-  while i <= #msgs do
+  while i <= #held do
     local j = i
-    while j < #msgs and msgs[j + 1][7] do j = j + 1 end
-    -- Messages i..j are one delivery call: what it adds, per facet.
-    local adds, order, total, why, cap = {}, {}, 0, nil, 0
+    while j < #held and held[j + 1][8] do j = j + 1 end
+    -- Messages i..j are one delivery call: those it queues (new, and not
+    -- a key an admitted message or one before in the call holds), and
+    -- what they add, per facet.
+    local adds, order, queues, keys, why, cap = {}, {}, {}, {}, nil, 0
     for k = i, j do
-      local m = msgs[k]
-      if m[8] then
-        total = total + 1
+      local m = held[k]
+      local key = m[5]
+      if m[9] and (key == '' or not taken[key] and not keys[key]) then
+        if key ~= '' then keys[key] = true end
+        queues[#queues + 1] = m
         if m[4] == 0 then
           if not adds[m[2]] then adds[m[2]], order[#order + 1] = 0, m[2] end
           adds[m[2]] = adds[m[2]] + 1
@@ -216,51 +260,35 @@ if A then
       end
     end
     if not why and qcap > 0 then
-      local net = total
+      local net = #queues
       for _, d in pairs(dropping) do net = net - d end
       if net > 0 and stored + net > qcap then why, cap = 'q', qcap else stored = stored + net end
     end
     if why then
       for k = i, j do
-        refused[#refused + 1], refused[#refused + 2], refused[#refused + 3] = k, why, cap
-        msgs[k][5], msgs[k][8] = '', false
+        refused[#refused + 1], refused[#refused + 2], refused[#refused + 3] = held[k][7], why, cap
       end
     else
       for f, n in pairs(adds) do
         if ready[f] then ready[f] = ready[f] + n - (dropping[f] or 0) end
       end
       for f, d in pairs(dropping) do drops[f] = (drops[f] or 0) + d end
+      for key in pairs(keys) do taken[key] = true end
+      for _, m in ipairs(queues) do take(m[1], m[2], m[3], m[4], m[5], m[6]) end
     end
     i = j + 1
   end
-end
-local queued = 0
--- The messages are stored with one HSET, and each facet's appended with one
--- RPUSH, in the order the facets first appear:
--- a batch that repeats facets pays for each facet once, not per message.
-local fields, facets, ids = {}, {}, {}
-for _, m in ipairs(msgs) do
-  local id, f, env, delay, key, window, fresh = m[1], m[2], m[3], m[4], m[5], m[6], m[8]
-  if key ~= '' then
-    redis.call('SET', IDEM .. key, now + tonumber(window), 'PX', window)
-  end
-  if fresh then
-    fields[#fields + 1] = id
-    fields[#fields + 1] = env
-    if delay > 0 then
-      now = now or now_ms()
-      redis.call('ZADD', K_DELAYED, now + delay, id)
-    else
-      local list = ids[f]
-      if not list then
-        list = {}
-        ids[f] = list
-        facets[#facets + 1] = f
-      end
-      list[#list + 1] = id
+  -- make_room dead-letters the n oldest ready messages of facet f, counted
+  -- in cfg.dropped, and returns how many it had ready before.
+  make_room = function(f, n, before)
+    now = now or now_ms()
+    for _, old in ipairs(redis.call('LPOP', FACET .. f, n)) do
+      dead_letter(old, 'backlog full: dropped for newer messages of its facet', now, tonumber(ARGV[4]))
     end
-    queued = queued + 1
+    hincr(K_CFG, F_DROPPED, n)
+    return before - n
   end
+  --@defs end
 end
 -- unpack's arguments go on Lua's stack, which holds a few thousand.
 local CHUNK = 1000
@@ -276,17 +304,8 @@ for _, f in ipairs(facets) do
   end
   local before = ready - #list
   -- Under the drop policy, the facet's oldest ready messages beyond its
-  -- backlog cap make room: dead letters with a reason, counted in
-  -- cfg.dropped. The facet keeps at least the ready messages it had.
-  local drop = drops[f]
-  if drop and drop > 0 then
-    now = now or now_ms()
-    for _, old in ipairs(redis.call('LPOP', FACET .. f, drop)) do
-      dead_letter(old, 'backlog full: dropped for newer messages of its facet', now, tonumber(ARGV[4]))
-    end
-    hincr(K_CFG, F_DROPPED, drop)
-    ready = ready - drop
-  end
+  -- backlog cap make room; it keeps at least the ready messages it had.
+  if drops and drops[f] then ready = make_room(f, drops[f], ready) end
   ready_changed(f, before, ready)
   -- A facet that had ready messages before already holds its turn, or is
   -- held back (paused, at its in-flight limit, or its turn parked by its
@@ -306,7 +325,7 @@ for _, f in ipairs(facets) do
 end
 -- Under maxmemory the call's first write (an HSET, ZADD or SET above) is
 -- refused, and with it the whole call, before anything is written.
-if #refused > 0 then
+if refused and #refused > 0 then
   -- A call refused whole wrote nothing, not even its marker: run again,
   -- it answers by what it finds then, as truly.
   if queued > 0 then remember('a:' .. queued .. ',' .. table.concat(refused, ',')) end

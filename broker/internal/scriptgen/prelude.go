@@ -64,10 +64,51 @@ func luaNames(code string, into map[string]bool) {
 // withPrelude prefixes body with the definitions of lib that it needs. A
 // definition can only use the ones above it, so one pass from the last
 // definition up finds every one needed.
+//
+// A region of the body between a line "--@defs begin" and one "--@defs
+// end" (both inside one block, which the region must not leave) gets the
+// definitions that only it needs at its start, indented as its first
+// marker, instead of at the top: a script pays for them only when it runs
+// that block. Every Lua definition is made anew on each call (a closure, a
+// string built), so the rare paths of a hot script keep theirs there.
 func withPrelude(lib, body string) string {
 	defs := splitLib(lib)
+	outside, regions := splitRegions(body)
+	top := needed(defs, outside, nil)
+	var b strings.Builder
+	for i, d := range defs {
+		if top[i] {
+			b.WriteString(d.src)
+		}
+	}
+	b.WriteString("\n")
+	for _, part := range regions {
+		if !part.region {
+			b.WriteString(part.text)
+			continue
+		}
+		local := needed(defs, part.text, top)
+		b.WriteString(part.head)
+		for i, d := range defs {
+			if local[i] {
+				for line := range strings.Lines(d.src) {
+					if strings.TrimSpace(line) != "" {
+						b.WriteString(part.indent)
+					}
+					b.WriteString(line)
+				}
+			}
+		}
+		b.WriteString(part.text)
+	}
+	return b.String()
+}
+
+// needed marks the definitions that code uses, directly or through another
+// definition, leaving out those that have (defined above it already).
+func needed(defs []libDef, code string, have []bool) []bool {
 	used := make(map[string]bool)
-	luaNames(body, used)
+	luaNames(code, used)
 	keep := make([]bool, len(defs))
 	for i := len(defs) - 1; i >= 0; i-- {
 		for _, n := range defs[i].names {
@@ -79,13 +120,42 @@ func withPrelude(lib, body string) string {
 			luaNames(defs[i].src, used)
 		}
 	}
-	var b strings.Builder
-	for i, d := range defs {
-		if keep[i] {
-			b.WriteString(d.src)
+	for i := range have {
+		keep[i] = keep[i] && !have[i]
+	}
+	return keep
+}
+
+// A bodyPart is a run of a script's body, in a "--@defs" region or not.
+type bodyPart struct {
+	region       bool
+	head, indent string // a region's "begin" marker line and its indentation
+	text         string
+}
+
+// splitRegions cuts body into its parts, and returns too the text of those
+// outside every region.
+func splitRegions(body string) (string, []bodyPart) {
+	var parts []bodyPart
+	var outside strings.Builder
+	cur := bodyPart{}
+	for line := range strings.Lines(body) {
+		switch strings.TrimSpace(line) {
+		case "--@defs begin":
+			parts = append(parts, cur)
+			cur = bodyPart{region: true, head: line, indent: line[:len(line)-len(strings.TrimLeft(line, " \t"))]}
+			continue
+		case "--@defs end":
+			cur.text += line
+			parts = append(parts, cur)
+			cur = bodyPart{}
+			continue
+		}
+		cur.text += line
+		if !cur.region {
+			outside.WriteString(line)
 		}
 	}
-	b.WriteString("\n")
-	b.WriteString(body)
-	return b.String()
+	parts = append(parts, cur)
+	return outside.String(), parts
 }

@@ -42,6 +42,25 @@ end
 	}
 }
 
+// A region's definitions are made at its start, indented, when only it
+// needs them; one the rest of the body needs too stays at the top.
+func TestWithPreludeRegions(t *testing.T) {
+	lib := `local P = KEYS[1]
+local K_A = P .. 'a'
+local K_B = P .. 'b'
+
+local function rare()
+  return K_B
+end
+`
+	body := "local x = K_A\nif x then\n  --@defs begin\n  rare()\n  local y = K_A\n  --@defs end\nend\n"
+	got := withPrelude(lib, body)
+	want := "local P = KEYS[1]\nlocal K_A = P .. 'a'\n\nlocal x = K_A\nif x then\n  --@defs begin\n  local K_B = P .. 'b'\n\n  local function rare()\n    return K_B\n  end\n  rare()\n  local y = K_A\n  --@defs end\nend\n"
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 // TestScriptText checks the full text of generated scripts: the line that
 // names the sources first, the key names and lib definitions used, and
 // none unused (the enqueue script, which runs once per Deliver, carries
@@ -60,10 +79,14 @@ func TestScriptText(t *testing.T) {
 			t.Errorf("the enqueue script lacks %q", want)
 		}
 	}
-	for _, unwanted := range []string{"local function reclaim", "local function dead_letter", "local K_LEASE ", "rate_keys"} {
-		if strings.Contains(enqueue, unwanted) {
-			t.Errorf("the enqueue script carries %q", unwanted)
+	for _, unwanted := range []string{"local function reclaim", "local function dead_letter", "local K_LEASE ", "rate_keys", "local K_DEAD "} {
+		if strings.Contains(enqueue, "\n"+unwanted) {
+			t.Errorf("the enqueue script carries %q at its top", unwanted)
 		}
+	}
+	// Admission control's, in its region only.
+	if !strings.Contains(enqueue, "\n  local function dead_letter") {
+		t.Error("the enqueue script lacks dead_letter in its admission-control region")
 	}
 	b, err = Script("../..", "registry")
 	if err != nil {

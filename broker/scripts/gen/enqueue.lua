@@ -13,26 +13,19 @@ local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
 local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
 local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
 local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
-local K_BACKLOGS = P .. 'backlogs' -- hash: facet -> its own backlog cap, overriding cfg.admit's ("0": none)
 local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
 local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_DELAYED = P .. 'delayed' -- zset: message ID -> due time (ms)
-local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
-local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
 local IDEM = P .. 'u:' -- and <key>: string: idempotency key: when its window ends (ms), with an expiry
 local F_PATTERN = 'pattern' -- cfg field: the topic pattern, while the queue is routed
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
-local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
-local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
 local F_ATTEMPTS = 'attempts' -- cfg field: the queue's default retry budget, for deliveries that give none (absent: the producer's Config.MaxAttempts)
 local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
 local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
 local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
 local F_ADMIT = 'admit' -- cfg field: admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control)
-local F_DROPPED = 'dropped' -- cfg field: how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none)
-local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
@@ -119,20 +112,6 @@ local function facet_limit(L, f)
   return L.default
 end
 
--- capped is the queue's cap on messages leased at once over all workers
--- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
--- shares the dead-letter cap: each partition at least 1, so none starves.
-local function capped(v)
-  local cap = num(v)
-  if cap == 0 then return 0 end
-  local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
-  if not i then return cap end
-  i, k = tonumber(i), tonumber(k)
-  local share = math.floor(cap / k)
-  if i < cap % k then share = share + 1 end
-  return math.max(share, 1)
-end
-
 -- admission_of reads cfg.admit "<facet cap>;<queue cap>;<policy>;<own>"
 -- (admission control at delivery): A.facet is the default backlog cap of a
 -- facet (0: none), A.queue the queue's cap (0: none; see capped for a
@@ -212,52 +191,6 @@ local function give_turn(f, L)
   hincr(K_TOKENS, f, 1) -- not HINCRBY: see hincr
   redis.call('PUBLISH', WAKE, '')
   return true
-end
-
--- set_attempts keeps the deliveries so far of message id, which is not
--- leased (a lease holds its own in its member): a field of msgs beside the
--- envelope, absent for none, so a message never redelivered costs nothing.
--- cfg.retried counts those fields, so that Stats can tell messages from
--- fields of msgs without reading them.
-local function set_attempts(id, att)
-  if att > 0 then
-    if redis.call('HSET', K_MSGS, F_ATT .. id, att) == 1 then hincr(K_CFG, F_RETRIED, 1) end
-  elseif redis.call('HDEL', K_MSGS, F_ATT .. id) == 1 then
-    hincr(K_CFG, F_RETRIED, -1)
-  end
-end
-
--- forget removes every trace of message id but its place in a list or zset.
-local function forget(id)
-  redis.call('HDEL', K_MSGS, id)
-  set_attempts(id, 0)
-  redis.call('HDEL', K_DEADERR, id)
-end
-
--- dead_cap is this queue's share of the dead-letter cap, the queue's: all
--- of it, or for partition i of k (cfg.share "<i>;<k>", see settings.lua)
--- floor(cap/k), plus one for the first cap%k partitions, so that the
--- partitions of a queue hold at most cap in all.
-local function dead_cap(cap)
-  local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
-  if not i then return cap end
-  i, k = tonumber(i), tonumber(k)
-  local share = math.floor(cap / k)
-  if i < cap % k then share = share + 1 end
-  return share
-end
-
--- dead_letter files id under the dead letters and trims the oldest beyond
--- the queue's share of cap.
-local function dead_letter(id, reason, now, cap)
-  redis.call('ZADD', K_DEAD, now, id)
-  redis.call('HSET', K_DEADERR, id, reason)
-  local over = redis.call('ZCARD', K_DEAD) - dead_cap(cap)
-  if over > 0 then
-    local old = redis.call('ZRANGE', K_DEAD, 0, over - 1)
-    redis.call('ZREMRANGEBYRANK', K_DEAD, 0, over - 1)
-    for _, oid in ipairs(old) do forget(oid) end
-  end
 end
 
 -- enqueue.lua: queues messages on one queue, then publishes messages.
@@ -370,19 +303,51 @@ local function with_deadline(env, at)
   return '3' .. string.sub(env, 2, stop) .. string.format('%.0f', at) .. string.sub(env, stop)
 end
 local now
--- The messages are read first and written only once admission control
--- (when the queue has it) has admitted them: a refused delivery writes
--- nothing. msgs holds, per message: id, facet, envelope, delay, the
--- idempotency key to claim ('' for none) and its window, whether it joins
--- the delivery call of the message before it, and whether it is queued.
-local msgs = {}
-local claimed = {} -- idempotency keys claimed by this call's messages
+local queued = 0
+-- The messages are stored with one HSET, and each facet's appended with one
+-- RPUSH, in the order the facets first appear:
+-- a batch that repeats facets pays for each facet once, not per message.
+local fields, facets, ids = {}, {}, {}
+-- take queues message id of facet f, delayed by delay ms or ready now, and
+-- claims its idempotency key for window ms (key '': none).
+local function take(id, f, env, delay, key, window)
+  if key ~= '' then
+    redis.call('SET', IDEM .. key, now + tonumber(window), 'PX', window)
+  end
+  fields[#fields + 1] = id
+  fields[#fields + 1] = env
+  if delay > 0 then
+    now = now or now_ms()
+    redis.call('ZADD', K_DELAYED, now + delay, id)
+  else
+    local list = ids[f]
+    if not list then
+      list = {}
+      ids[f] = list
+      facets[#facets + 1] = f
+    end
+    list[#list + 1] = id
+  end
+  queued = queued + 1
+end
+-- Under admission control (cfg.admit) the messages are read first, into
+-- held, and taken only once admitted: a refused delivery writes nothing.
+-- held holds, per message: take's arguments, its place among the call's
+-- messages, whether it belongs to the delivery call of the one before it,
+-- and whether its idempotency key (if any) is free in Redis; the keys a
+-- call's messages share are told apart as they are admitted.
+local A = cfg[7] and admission_of(cfg[7])
+local held = A and {}
+local claimed -- idempotency keys claimed by this call's messages
+local starts = true -- the next held message starts a delivery call
 for i = first, #ARGV, 4 do
   local id, f, env, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local fresh, delay, own, ttl, joins = true, 0, false, queue_ttl, false
+  local fresh, delay, own, ttl = true, 0, false, queue_ttl
   local key, window = '', ''
   if string.byte(opts, 1) == 38 then -- '&': the same delivery call as the one before
-    joins, opts = true, string.sub(opts, 2)
+    opts = string.sub(opts, 2)
+  else
+    starts = true
   end
   if string.byte(opts, 1) == 61 then -- '=': the budget is the delivery's own
     own, opts = true, string.sub(opts, 2)
@@ -402,7 +367,8 @@ for i = first, #ARGV, 4 do
       now = now or now_ms()
       local ends = tonumber(redis.call('GET', IDEM .. key))
       -- (Two ifs: gopher-lua, miniredis's Lua, gets "not t[k] and x" wrong.)
-      if claimed[key] then
+      claimed = claimed or {}
+      if claimed[key] and not held then
         fresh = false
       else
         fresh = not ends or ends <= now
@@ -417,17 +383,90 @@ for i = first, #ARGV, 4 do
       env = with_deadline(env, now + ttl)
     end
   end
-  msgs[#msgs + 1] = {id, f, env, delay, fresh and key or '', window, joins, fresh}
+  if held then
+    held[#held + 1] = {id, f, env, delay, key, window, (i - first) / 4 + 1, not starts, fresh}
+    starts = false
+  elseif fresh then
+    take(id, f, env, delay, key, window)
+  end
 end
--- Admission control (cfg.admit): each delivery call's messages are
--- admitted or refused together, in order, against the backlog caps of
--- their facets (ready messages; delayed ones count once due) and the
--- queue's cap (its messages not dead). Under the drop policy a facet's cap
--- refuses nothing: its oldest ready messages become dead letters instead,
--- below, as many as the call's push beyond the cap.
-local refused, drops = {}, {}
-local A = cfg[7] and admission_of(cfg[7])
+-- Admission control: each delivery call's new messages are admitted or
+-- refused together, in order, against the backlog caps of their facets
+-- (ready messages; delayed ones count once due) and the queue's cap (its
+-- messages not dead). Under the drop policy a facet's cap refuses nothing:
+-- make_room dead-letters its oldest ready messages instead, once the new
+-- ones are in its list, as many as the call pushed it past its cap.
+local refused, drops, make_room
 if A then
+  --@defs begin
+  local K_BACKLOGS = P .. 'backlogs' -- hash: facet -> its own backlog cap, overriding cfg.admit's ("0": none)
+  local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
+  local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
+  local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+  local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+  local F_DROPPED = 'dropped' -- cfg field: how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none)
+  local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
+
+  -- capped is the queue's cap on messages leased at once over all workers
+  -- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
+  -- shares the dead-letter cap: each partition at least 1, so none starves.
+  local function capped(v)
+    local cap = num(v)
+    if cap == 0 then return 0 end
+    local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+    if not i then return cap end
+    i, k = tonumber(i), tonumber(k)
+    local share = math.floor(cap / k)
+    if i < cap % k then share = share + 1 end
+    return math.max(share, 1)
+  end
+
+  -- set_attempts keeps the deliveries so far of message id, which is not
+  -- leased (a lease holds its own in its member): a field of msgs beside the
+  -- envelope, absent for none, so a message never redelivered costs nothing.
+  -- cfg.retried counts those fields, so that Stats can tell messages from
+  -- fields of msgs without reading them.
+  local function set_attempts(id, att)
+    if att > 0 then
+      if redis.call('HSET', K_MSGS, F_ATT .. id, att) == 1 then hincr(K_CFG, F_RETRIED, 1) end
+    elseif redis.call('HDEL', K_MSGS, F_ATT .. id) == 1 then
+      hincr(K_CFG, F_RETRIED, -1)
+    end
+  end
+
+  -- forget removes every trace of message id but its place in a list or zset.
+  local function forget(id)
+    redis.call('HDEL', K_MSGS, id)
+    set_attempts(id, 0)
+    redis.call('HDEL', K_DEADERR, id)
+  end
+
+  -- dead_cap is this queue's share of the dead-letter cap, the queue's: all
+  -- of it, or for partition i of k (cfg.share "<i>;<k>", see settings.lua)
+  -- floor(cap/k), plus one for the first cap%k partitions, so that the
+  -- partitions of a queue hold at most cap in all.
+  local function dead_cap(cap)
+    local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+    if not i then return cap end
+    i, k = tonumber(i), tonumber(k)
+    local share = math.floor(cap / k)
+    if i < cap % k then share = share + 1 end
+    return share
+  end
+
+  -- dead_letter files id under the dead letters and trims the oldest beyond
+  -- the queue's share of cap.
+  local function dead_letter(id, reason, now, cap)
+    redis.call('ZADD', K_DEAD, now, id)
+    redis.call('HSET', K_DEADERR, id, reason)
+    local over = redis.call('ZCARD', K_DEAD) - dead_cap(cap)
+    if over > 0 then
+      local old = redis.call('ZRANGE', K_DEAD, 0, over - 1)
+      redis.call('ZREMRANGEBYRANK', K_DEAD, 0, over - 1)
+      for _, oid in ipairs(old) do forget(oid) end
+    end
+  end
+  refused, drops = {}, {}
   local ready, cap_of = {}, {}
   local function facet_cap(f)
     local c = cap_of[f]
@@ -447,16 +486,21 @@ if A then
   if qcap > 0 then
     stored = redis.call('HLEN', K_MSGS) - redis.call('ZCARD', K_DEAD) - num(redis.call('HGET', K_CFG, F_RETRIED))
   end
+  local taken = {} -- idempotency keys of the messages admitted
   local i = 1
-  while i <= #msgs do
+  while i <= #held do
     local j = i
-    while j < #msgs and msgs[j + 1][7] do j = j + 1 end
-    -- Messages i..j are one delivery call: what it adds, per facet.
-    local adds, order, total, why, cap = {}, {}, 0, nil, 0
+    while j < #held and held[j + 1][8] do j = j + 1 end
+    -- Messages i..j are one delivery call: those it queues (new, and not
+    -- a key an admitted message or one before in the call holds), and
+    -- what they add, per facet.
+    local adds, order, queues, keys, why, cap = {}, {}, {}, {}, nil, 0
     for k = i, j do
-      local m = msgs[k]
-      if m[8] then
-        total = total + 1
+      local m = held[k]
+      local key = m[5]
+      if m[9] and (key == '' or not taken[key] and not keys[key]) then
+        if key ~= '' then keys[key] = true end
+        queues[#queues + 1] = m
         if m[4] == 0 then
           if not adds[m[2]] then adds[m[2]], order[#order + 1] = 0, m[2] end
           adds[m[2]] = adds[m[2]] + 1
@@ -478,51 +522,35 @@ if A then
       end
     end
     if not why and qcap > 0 then
-      local net = total
+      local net = #queues
       for _, d in pairs(dropping) do net = net - d end
       if net > 0 and stored + net > qcap then why, cap = 'q', qcap else stored = stored + net end
     end
     if why then
       for k = i, j do
-        refused[#refused + 1], refused[#refused + 2], refused[#refused + 3] = k, why, cap
-        msgs[k][5], msgs[k][8] = '', false
+        refused[#refused + 1], refused[#refused + 2], refused[#refused + 3] = held[k][7], why, cap
       end
     else
       for f, n in pairs(adds) do
         if ready[f] then ready[f] = ready[f] + n - (dropping[f] or 0) end
       end
       for f, d in pairs(dropping) do drops[f] = (drops[f] or 0) + d end
+      for key in pairs(keys) do taken[key] = true end
+      for _, m in ipairs(queues) do take(m[1], m[2], m[3], m[4], m[5], m[6]) end
     end
     i = j + 1
   end
-end
-local queued = 0
--- The messages are stored with one HSET, and each facet's appended with one
--- RPUSH, in the order the facets first appear:
--- a batch that repeats facets pays for each facet once, not per message.
-local fields, facets, ids = {}, {}, {}
-for _, m in ipairs(msgs) do
-  local id, f, env, delay, key, window, fresh = m[1], m[2], m[3], m[4], m[5], m[6], m[8]
-  if key ~= '' then
-    redis.call('SET', IDEM .. key, now + tonumber(window), 'PX', window)
-  end
-  if fresh then
-    fields[#fields + 1] = id
-    fields[#fields + 1] = env
-    if delay > 0 then
-      now = now or now_ms()
-      redis.call('ZADD', K_DELAYED, now + delay, id)
-    else
-      local list = ids[f]
-      if not list then
-        list = {}
-        ids[f] = list
-        facets[#facets + 1] = f
-      end
-      list[#list + 1] = id
+  -- make_room dead-letters the n oldest ready messages of facet f, counted
+  -- in cfg.dropped, and returns how many it had ready before.
+  make_room = function(f, n, before)
+    now = now or now_ms()
+    for _, old in ipairs(redis.call('LPOP', FACET .. f, n)) do
+      dead_letter(old, 'backlog full: dropped for newer messages of its facet', now, tonumber(ARGV[4]))
     end
-    queued = queued + 1
+    hincr(K_CFG, F_DROPPED, n)
+    return before - n
   end
+  --@defs end
 end
 -- unpack's arguments go on Lua's stack, which holds a few thousand.
 local CHUNK = 1000
@@ -538,17 +566,8 @@ for _, f in ipairs(facets) do
   end
   local before = ready - #list
   -- Under the drop policy, the facet's oldest ready messages beyond its
-  -- backlog cap make room: dead letters with a reason, counted in
-  -- cfg.dropped. The facet keeps at least the ready messages it had.
-  local drop = drops[f]
-  if drop and drop > 0 then
-    now = now or now_ms()
-    for _, old in ipairs(redis.call('LPOP', FACET .. f, drop)) do
-      dead_letter(old, 'backlog full: dropped for newer messages of its facet', now, tonumber(ARGV[4]))
-    end
-    hincr(K_CFG, F_DROPPED, drop)
-    ready = ready - drop
-  end
+  -- backlog cap make room; it keeps at least the ready messages it had.
+  if drops and drops[f] then ready = make_room(f, drops[f], ready) end
   ready_changed(f, before, ready)
   -- A facet that had ready messages before already holds its turn, or is
   -- held back (paused, at its in-flight limit, or its turn parked by its
@@ -568,7 +587,7 @@ for _, f in ipairs(facets) do
 end
 -- Under maxmemory the call's first write (an HSET, ZADD or SET above) is
 -- refused, and with it the whole call, before anything is written.
-if #refused > 0 then
+if refused and #refused > 0 then
   -- A call refused whole wrote nothing, not even its marker: run again,
   -- it answers by what it finds then, as truly.
   if queued > 0 then remember('a:' .. queued .. ',' .. table.concat(refused, ',')) end
