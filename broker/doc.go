@@ -75,6 +75,7 @@
 //	  expiry                      field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
 //	  expired                     field: how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none)
 //	  admit                       field: admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control)
+//	  layers                      field: "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all
 //	  dropped                     field: how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none)
 //	<ns>:{<queue>}:ring           list: facet tokens, in turn order
 //	<ns>:{<queue>}:tokens         hash: facet -> its tokens in the ring

@@ -68,7 +68,7 @@ if seen then
   end
   return {tonumber(seen), version}
 end
-local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS, F_TTL, F_OWN_LIMITS, F_ORDERED, F_ADMIT)
+local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS, F_LAYERS)
 local pattern = cfg[1]
 if not pattern then
   remember(-1)
@@ -80,7 +80,8 @@ if pattern ~= ARGV[3] then
   publish()
   return {pattern, version}
 end
-local L = limits_of(cfg[2], cfg[5], cfg[6])
+local lay = cfg[4] and redis.call('HMGET', K_CFG, F_TTL, F_OWN_LIMITS, F_ORDERED, F_ADMIT) or {}
+local L = limits_of(cfg[2], lay[2], lay[3])
 -- The queue's default budget, 0 for none (as is a value that is not a
 -- budget, which only a foreign write leaves).
 local budget = num(cfg[3])
@@ -97,7 +98,7 @@ local function with_queue_budget(env)
   return string.sub(env, 1, at - 1) .. budget .. string.sub(env, stop)
 end
 -- The queue's default TTL (ms), 0 for none (as is a foreign value).
-local queue_ttl = num(cfg[4])
+local queue_ttl = num(lay[1])
 -- with_deadline makes a version 2 envelope version 3, with deadline at
 -- (ms) after its attempts field (see envelope.go).
 local function with_deadline(env, at)
@@ -141,7 +142,7 @@ end
 -- messages, whether it belongs to the delivery call of the one before it,
 -- and whether its idempotency key (if any) is free in Redis; the keys a
 -- call's messages share are told apart as they are admitted.
-local A = cfg[7] and admission_of(cfg[7])
+local A = lay[4] and admission_of(lay[4])
 local held = A and {}
 local claimed -- idempotency keys claimed by this call's messages
 local starts = true -- the next held message starts a delivery call

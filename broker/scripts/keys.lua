@@ -44,6 +44,7 @@ local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for del
 local F_EXPIRY = 'expiry' -- cfg field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
 local F_EXPIRED = 'expired' -- cfg field: how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none)
 local F_ADMIT = 'admit' -- cfg field: admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control)
+local F_LAYERS = 'layers' -- cfg field: "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all
 local F_DROPPED = 'dropped' -- cfg field: how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none)
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)

@@ -64,12 +64,6 @@ local function now_ms()
   return ms
 end
 
--- ms_text is a time in ms to the microsecond, as text: Redis turns a Lua
--- number into 14 significant digits, a tenth of a millisecond today.
-local function ms_text(ms)
-  return string.format('%.3f', ms)
-end
-
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
 -- counts as 0: only a foreign write leaves one, and an error here, after a
 -- script has moved a message, would strand it.
@@ -91,12 +85,29 @@ local function limits_of(limit, own, ordered)
   return L
 end
 
+-- cfg.layers stands for the fields of the layers beyond a facet's limits
+-- and rates: a script reads them ("lay = cfg.layers and HMGET ... or {}")
+-- only when it is set, so that a queue without them pays one field of its
+-- HMGET for them all. mark_layers sets it after a change of those fields:
+-- every setter of one calls it.
+local function mark_layers()
+  local fields = redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED, F_CAP, F_QRATE, F_TTL, F_ADMIT)
+  for i = 1, 6 do
+    if fields[i] then
+      redis.call('HSET', K_CFG, F_LAYERS, 1)
+      return
+    end
+  end
+  redis.call('HDEL', K_CFG, F_LAYERS)
+end
+
 -- queue_limits is the queue's in-flight limits (see limits_of), or nil
 -- when the queue does not exist.
 local function queue_limits()
-  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_LAYERS)
   if not cfg[1] then return nil end
-  return limits_of(cfg[1], cfg[2], cfg[3])
+  local lay = cfg[2] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED) or {}
+  return limits_of(cfg[1], lay[1], lay[2])
 end
 
 -- facet_limit is the most messages of facet f in flight at once under L:

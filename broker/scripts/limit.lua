@@ -29,6 +29,7 @@ elseif ARGV[3] == '1' then
 else
   redis.call('HDEL', K_CFG, F_ORDERED)
 end
+mark_layers()
 local L = queue_limits()
 -- The facets' in-flight counts are kept only under a limit, so pulls and
 -- acks of a queue without one spend nothing on them: they are counted

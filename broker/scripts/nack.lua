@@ -17,13 +17,14 @@ if seen then return tonumber(seen) end
 local v = ARGV[3]
 local id, f, att = lease_of(v)
 if not id then return f end
-local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED, F_CAP)
-local L = limits_of(cfg[1], cfg[2], cfg[3])
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_LAYERS)
+local lay = cfg[2] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED, F_CAP) or {}
+local L = limits_of(cfg[1], lay[1], lay[2])
 local now = now_ms()
 -- end_lease's ZREM is the first write: under maxmemory the rest may follow.
 end_lease(v, f, L)
 set_attempts(id, att)
-if cfg[4] then wake_below_cap(capped(cfg[4]), 1) end
+if lay[3] then wake_below_cap(capped(lay[3]), 1) end
 if ARGV[8] == '1' or att >= tonumber(ARGV[5]) then
   dead_letter(id, ARGV[7], now, tonumber(ARGV[6]))
   give_turn(f, L)

@@ -11,7 +11,7 @@
 -- ARGV[7] the most expired leases and due delayed messages to move back first
 -- Returns {now, more, next, turns, retired, id, lease, attempt, envelope,
 -- id, ...}: now in ms, Redis's clock; more is 1 when the call stopped at its
--- bound on skipped turns, or expired messages (see expire) while the ring
+-- bound on skipped turns, or expired messages (dead-lettered or dropped) while the ring
 -- holds turns, so the ring may still hold work for another call;
 -- next is when the first facet held back by its rate limit may be pulled
 -- again (ms), or when the queue's own rate limit lets it be, or 0, set
@@ -25,10 +25,10 @@
 -- call's request ID) makes them unguessable. A call run again (its reply
 -- was lost) leases nothing more: it answers the leases of the first run
 -- that still hold.
-local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RETIRED,
-  F_OWN_LIMITS, F_ORDERED, F_CAP, F_QRATE, F_QTAT)
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RETIRED, F_LAYERS)
 if not cfg[1] then return {} end
-local L = limits_of(cfg[1], cfg[6], cfg[7])
+local lay = cfg[6] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED, F_CAP, F_QRATE, F_QTAT) or {}
+local L = limits_of(cfg[1], lay[1], lay[2])
 local n, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now, exact = clock()
 local retired = cfg[5] and 1 or 0
@@ -74,8 +74,10 @@ if cfg[2] then return out end -- the queue is paused
 -- The queue's cap on leases over all workers takes what this call may
 -- lease down to the room left (expired leases were reclaimed above, so a
 -- crashed worker's slots are free again).
-if cfg[8] then
-  n = math.min(n, capped(cfg[8]) - redis.call('ZCARD', K_LEASED))
+if lay[3] then
+  --@defs begin
+  n = math.min(n, capped(lay[3]) - redis.call('ZCARD', K_LEASED))
+  --@defs end
   if n <= 0 then
     out[4] = redis.call('LLEN', K_RING)
     return out
@@ -87,9 +89,9 @@ end
 -- it is, when the queue's is spent, so the next facet in turn order gets
 -- the next message the queue's limit allows.
 local qevery, qtau, qtat, qfree
-if R and cfg[9] then
-  qevery, qtau = R.queue_spec(cfg[9])
-  if qevery then qtat = math.max(tonumber(cfg[10]) or exact, exact) end
+if R and lay[4] then
+  qevery, qtau = R.queue_spec(lay[4])
+  if qevery then qtat = math.max(tonumber(lay[5]) or exact, exact) end
 end
 
 local rates = R and redis.call('EXISTS', R.RATES) == 1
@@ -152,7 +154,7 @@ while got < n and skips < n + 100 do
     end
     if every then
       tat = tat + every
-      redis.call('ZADD', R.TAT, ms_text(tat), f)
+      redis.call('ZADD', R.TAT, R.ms_text(tat), f)
       -- Limited by this lease: park the turn now rather than when it comes up.
       if back and tat - tau > exact then
         redis.call('ZADD', R.PARKED, math.ceil(tat - tau), f)
@@ -172,19 +174,9 @@ while got < n and skips < n + 100 do
 end
 if #back_turns > 0 then redis.call('RPUSH', K_RING, unpack(back_turns)) end
 
--- expire settles message id, whose deadline passed before it started: a
--- dead letter, or dropped when the queue's policy says so (cfg.expiry),
--- counted in cfg.expired either way. The policy is read at the first.
+-- expiry is the queue's policy for expired messages (cfg.expiry), read at
+-- the first (nil until then).
 local expiry
-local function expire(id)
-  if expiry == nil then expiry = redis.call('HGET', K_CFG, F_EXPIRY) or '' end
-  if expiry == 'drop' then
-    forget(id)
-  else
-    dead_letter(id, 'expired', now, tonumber(ARGV[6]))
-  end
-  hincr(K_CFG, F_EXPIRED, 1)
-end
 
 -- The envelopes and, for messages delivered before, their attempts so far,
 -- read in one HMGET per chunk; the attempts move into the lease while it
@@ -207,12 +199,25 @@ for from = 1, #taken, CHUNK do
     local id, f = taken[i][1], taken[i][2]
     local env, seen_att = rec[2 * (i - from) + 1], rec[2 * (i - from) + 2]
     -- A message that never started (no attempts so far) and whose
-    -- deadline has passed is not run (see expire). Only version 3
-    -- envelopes have one: the rest cost one byte compare.
-    local late = env and not seen_att and string.byte(env, 1) == 51 and expired(env, now)
-    if late then
-      expire(id)
-      env = nil
+    -- deadline has passed is not run: it becomes a dead letter, or is
+    -- dropped when the queue's policy says so, counted in cfg.expired
+    -- either way. Only version 3 envelopes have one: the rest cost one
+    -- byte compare.
+    local late = false
+    if env and not seen_att and string.byte(env, 1) == 51 then
+      --@defs begin
+      late = expired(env, now)
+      if late then
+        if expiry == nil then expiry = redis.call('HGET', K_CFG, F_EXPIRY) or '' end
+        if expiry == 'drop' then
+          forget(id)
+        else
+          dead_letter(id, 'expired', now, tonumber(ARGV[6]))
+        end
+        hincr(K_CFG, F_EXPIRED, 1)
+        env = nil
+      end
+      --@defs end
     end
     if env then
       if not token then
@@ -249,7 +254,7 @@ for from = 1, #taken, CHUNK do
   end
   if #members > 0 then redis.call('ZADD', K_LEASED, unpack(members)) end
 end
-if qevery and #taken > 0 then redis.call('HSET', K_CFG, F_QTAT, ms_text(qtat)) end
+if qevery and #taken > 0 then redis.call('HSET', K_CFG, F_QTAT, R.ms_text(qtat)) end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)
 -- Expired messages took the place of leases: while turns are left, the

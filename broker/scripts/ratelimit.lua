@@ -21,6 +21,7 @@ if ARGV[4] == '1' then
     redis.call('HSET', K_CFG, F_QRATE, spec)
     redis.call('HDEL', K_CFG, F_QTAT)
   end
+  mark_layers()
   redis.call('PUBLISH', WAKE, '')
 elseif f == '' then
   if spec == '' or spec == '0' then

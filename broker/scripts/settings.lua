@@ -61,6 +61,7 @@ if op == 'get' then
   return out
 elseif ONE[op] then
   set_field(ONE[op], ARGV[3])
+  mark_layers()
   -- A cap raised or removed may let idle workers lease more.
   if op == 'cap' then redis.call('PUBLISH', WAKE, '') end
   return 1
@@ -85,6 +86,7 @@ elseif op == 'admit' or op == 'backlog' then
   else
     redis.call('HSET', K_CFG, F_ADMIT, string.format('%d;%d;%s;%d', A.facet, A.queue, A.drop and 'drop' or 'refuse', own))
   end
+  mark_layers()
   return 1
 elseif op == 'share' then
   redis.call('HSET', K_CFG, F_SHARE, ARGV[3])
@@ -113,6 +115,7 @@ while i + 1 <= #ARGV do
   i = i + 2
 end
 if redis.call('EXISTS', K_LIMITS) == 1 then redis.call('HSET', K_CFG, F_OWN_LIMITS, 1) end
+mark_layers()
 if redis.call('HEXISTS', K_CFG, F_RATE) == 1 or redis.call('HEXISTS', K_CFG, F_QRATE) == 1 or
    redis.call('EXISTS', R.RATES) == 1 then
   redis.call('HSET', K_CFG, F_RATED, 1)

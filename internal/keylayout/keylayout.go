@@ -93,6 +93,7 @@ var Queue = []Key{
 		{Go: "FieldExpiry", Lua: "F_EXPIRY", Name: "expiry", Holds: "\"drop\": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)"},
 		{Go: "FieldExpired", Lua: "F_EXPIRED", Name: "expired", Holds: "how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none)"},
 		{Go: "FieldAdmit", Lua: "F_ADMIT", Name: "admit", Holds: "admission control at delivery \"<facet backlog cap>;<queue cap>;<policy>;<own>\": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), \"drop\" to drop a facet's oldest ready messages to make room (else \"refuse\"), and \"1\" while backlogs holds a facet's own cap (absent: no admission control)"},
+		{Go: "FieldLayers", Lua: "F_LAYERS", Name: "layers", Holds: "\"1\" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all"},
 		{Go: "FieldDropped", Lua: "F_DROPPED", Name: "dropped", Holds: "how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none)"},
 	}},
 	{Go: "Ring", Lua: "K_RING", Suffix: "ring", Type: List, Holds: "facet tokens, in turn order"},

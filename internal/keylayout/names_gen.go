@@ -112,6 +112,8 @@ const (
 	FieldExpired = "expired"
 	// FieldAdmit is the field of cfg that holds admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control).
 	FieldAdmit = "admit"
+	// FieldLayers is the field of cfg that holds "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all.
+	FieldLayers = "layers"
 	// FieldDropped is the field of cfg that holds how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none).
 	FieldDropped = "dropped"
 	// FieldAttemptsPrefix is the field of msgs that holds and <ID>: the deliveries so far of a ready, delayed or dead message that has had any.

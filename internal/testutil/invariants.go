@@ -390,7 +390,8 @@ func EnvelopeFacet(env string) (facet string, ok bool) {
 //   - rate limits are "<n>:<period ms>:<burst>" with n, period, burst >= 1
 //     (a facet's own may be "0", none); cfg.rated is set exactly when a
 //     default, a facet's own or the queue's own limit (cfg.qrate) is; without it, nothing is parked and
-//     no arrival time is kept;
+//     no arrival time is kept; cfg.layers is set exactly when one of
+//     limits, ordered, cap, qrate, ttl or admit is;
 //   - attempts fields of msgs ("@<ID>") only name IDs in msgs, with
 //     positive integers; deaderr holds
 //     exactly the dead IDs.
@@ -727,6 +728,16 @@ func (s *QueueState) rateViolations() []string {
 	_, rated := s.Cfg[keylayout.FieldRated]
 	if want := hasDef || len(s.Rates) > 0 || hasQueueRate; rated != want {
 		bad("cfg rated is %v but a rate limit is set: %v", rated, want)
+	}
+	_, layered := s.Cfg[keylayout.FieldLayers]
+	var layerFields []string
+	for _, f := range []string{keylayout.FieldOwnLimits, keylayout.FieldOrdered, keylayout.FieldCap, keylayout.FieldQueueRate, keylayout.FieldTTL, keylayout.FieldAdmit} {
+		if _, ok := s.Cfg[f]; ok {
+			layerFields = append(layerFields, f)
+		}
+	}
+	if layered != (len(layerFields) > 0) {
+		bad("cfg layers is %v but the layer fields set are %v", layered, layerFields)
 	}
 	if !rated && (len(s.Parked) > 0 || len(s.Tat) > 0) {
 		bad("no rate limit is set but %d facet(s) are parked and %d arrival time(s) kept", len(s.Parked), len(s.Tat))

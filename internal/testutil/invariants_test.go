@@ -249,6 +249,20 @@ func TestCheckQueueReportsViolations(t *testing.T) {
 			[]string{`cfg limits is true but limits holds 0 facet(s)`},
 		},
 		{
+			"layers flag missing",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"cfg", "ttl", "1000")
+			},
+			[]string{`cfg layers is false but the layer fields set are [ttl]`},
+		},
+		{
+			"layers flag without layers",
+			func(ctx context.Context, x redis.Pipeliner, p string) {
+				x.HSet(ctx, p+"cfg", "layers", "1")
+			},
+			[]string{`cfg layers is true but the layer fields set are []`},
+		},
+		{
 			"own limit without its flag, and not a number",
 			func(ctx context.Context, x redis.Pipeliner, p string) {
 				x.HSet(ctx, p+"limits", "a", "x")

@@ -8,34 +8,13 @@
 -- queue's hash tag and live in one Redis Cluster slot.
 local P = KEYS[1]
 local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queue does
-local K_RING = P .. 'ring' -- list: facet tokens, in turn order
-local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
-local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
-local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
-local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
-local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
-local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
 local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
 local F_CAP = 'cap' -- cfg field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
-
--- lib.lua: the prelude of every queue script, after keys.lua. `go generate
--- ./broker` writes each operation's full text to scripts/gen: the
--- definitions of both that it uses (directly or through another
--- definition), then its body, so these locals and helpers are in scope
--- there. Every top-level statement here must be a "local" definition with
--- no other effect, starting at the line's first column (see splitLib in
--- broker/internal/scriptgen).
---
--- The key and field names come first, from keys.lua (generated from the
--- table in internal/keylayout).
---
--- ARGV[1] of every queue script is the queue's wake channel: a message is
--- published there whenever a facet gets a turn, so idle workers wake at once.
-local WAKE = ARGV[1]
+local F_LAYERS = 'layers' -- cfg field: "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all
 
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
 -- counts as 0: only a foreign write leaves one, and an error here, after a
@@ -58,88 +37,6 @@ local function limits_of(limit, own, ordered)
   return L
 end
 
--- facet_limit is the most messages of facet f in flight at once under L:
--- 1 under strict order, else its own limit or the queue's (0: none).
-local function facet_limit(L, f)
-  if L.ordered then return 1 end
-  if L.own then
-    local v = redis.call('HGET', K_LIMITS, f)
-    if v then return num(v) end
-  end
-  return L.default
-end
-
--- capped is the queue's cap on messages leased at once over all workers
--- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
--- shares the dead-letter cap: each partition at least 1, so none starves.
-local function capped(v)
-  local cap = num(v)
-  if cap == 0 then return 0 end
-  local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
-  if not i then return cap end
-  i, k = tonumber(i), tonumber(k)
-  local share = math.floor(cap / k)
-  if i < cap % k then share = share + 1 end
-  return math.max(share, 1)
-end
-
--- wake_below_cap wakes idle workers when the leases just ended (freed of
--- them) took the queue from its cap (capped; 0: none) to below it: no
--- turn is given back then, so nothing else would tell them.
-local function wake_below_cap(cap, freed)
-  if cap > 0 and freed > 0 and redis.call('ZCARD', K_LEASED) + freed >= cap then
-    redis.call('PUBLISH', WAKE, '')
-  end
-end
-
--- prio_of is facet f's share of turns: its priority, or 0 while paused. A
--- paused facet's priority is kept as "-<priority>", so resuming restores it
--- and the pull path needs no extra lookup.
-local function prio_of(f)
-  local v = redis.call('HGET', K_PRIO, f)
-  if not v then return 1 end
-  if string.sub(v, 1, 1) == '-' then return 0 end
-  -- A value that is not a number (a foreign write) counts as the default:
-  -- failing here, in reclaim, would stop every pull of the queue.
-  return tonumber(v) or 1
-end
-
--- hincr adds by to field f of hash k, deletes the field when it drops to 0,
--- and returns the new value. A value HINCRBY refuses (not an integer: only
--- a foreign write leaves one) counts as 0, as in num: failing after the
--- script has moved a message would strand it. A key of the wrong type
--- still fails, in HSET.
-local function hincr(k, f, by)
-  local n = redis.pcall('HINCRBY', k, f, by)
-  if type(n) ~= 'number' then
-    n = by
-    redis.call('HSET', k, f, n)
-  end
-  if n <= 0 then redis.call('HDEL', k, f) end
-  return n
-end
-
--- give_turn puts one more token of facet f in the ring when f has fewer
--- tokens than its priority and than its ready messages, and is neither
--- paused nor at its in-flight limit (L, see limits_of).
-local function give_turn(f, L)
-  local prio = prio_of(f)
-  if prio <= 0 then return end
-  local tokens = num(redis.call('HGET', K_TOKENS, f))
-  if tokens >= prio then return end
-  if L.on then
-    local limit = facet_limit(L, f)
-    if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
-  end
-  -- No more tokens than ready messages, so a drained facet leaves none in
-  -- the ring for pulls to skip.
-  if redis.call('LLEN', FACET .. f) <= tokens then return end
-  redis.call('RPUSH', K_RING, f)
-  hincr(K_TOKENS, f, 1) -- not HINCRBY: see hincr
-  redis.call('PUBLISH', WAKE, '')
-  return true
-end
-
 -- parse_lease reads a lease member: id, token, attempt, facet; nil for one
 -- that is not a lease of this layout (a foreign write, or layout 1's bare
 -- ID).
@@ -155,9 +52,148 @@ end
 -- ARGV[2..] leases, as pull.lua handed them out
 -- Returns one code per message: 1 acked, 0 already gone (a second ack),
 -- -1 lease lost (expired or held by another; nothing changed).
-local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED, F_CAP)
-local L = limits_of(cfg[1], cfg[2], cfg[3])
-local cap = cfg[4] and capped(cfg[4]) or 0
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_LAYERS)
+local lay = cfg[2] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED, F_CAP) or {}
+local L = limits_of(cfg[1], lay[1], lay[2])
+-- free_slot gives a facet back the slot of a lease ended, when the queue
+-- keeps in-flight counts (an in-flight limit or strict order): this ack
+-- may free a facet that was at its limit (without a limit, a facet with
+-- ready messages always holds a turn). wake tells idle workers when the
+-- acks take the queue below its global cap.
+local free_slot, wake
+if L.on then
+  --@defs begin
+  local K_RING = P .. 'ring' -- list: facet tokens, in turn order
+  local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
+  local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
+  local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+  local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
+  local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
+
+  -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
+  -- ./broker` writes each operation's full text to scripts/gen: the
+  -- definitions of both that it uses (directly or through another
+  -- definition), then its body, so these locals and helpers are in scope
+  -- there. Every top-level statement here must be a "local" definition with
+  -- no other effect, starting at the line's first column (see splitLib in
+  -- broker/internal/scriptgen).
+  --
+  -- The key and field names come first, from keys.lua (generated from the
+  -- table in internal/keylayout).
+  --
+  -- ARGV[1] of every queue script is the queue's wake channel: a message is
+  -- published there whenever a facet gets a turn, so idle workers wake at once.
+  local WAKE = ARGV[1]
+
+  -- facet_limit is the most messages of facet f in flight at once under L:
+  -- 1 under strict order, else its own limit or the queue's (0: none).
+  local function facet_limit(L, f)
+    if L.ordered then return 1 end
+    if L.own then
+      local v = redis.call('HGET', K_LIMITS, f)
+      if v then return num(v) end
+    end
+    return L.default
+  end
+
+  -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
+  -- paused facet's priority is kept as "-<priority>", so resuming restores it
+  -- and the pull path needs no extra lookup.
+  local function prio_of(f)
+    local v = redis.call('HGET', K_PRIO, f)
+    if not v then return 1 end
+    if string.sub(v, 1, 1) == '-' then return 0 end
+    -- A value that is not a number (a foreign write) counts as the default:
+    -- failing here, in reclaim, would stop every pull of the queue.
+    return tonumber(v) or 1
+  end
+
+  -- hincr adds by to field f of hash k, deletes the field when it drops to 0,
+  -- and returns the new value. A value HINCRBY refuses (not an integer: only
+  -- a foreign write leaves one) counts as 0, as in num: failing after the
+  -- script has moved a message would strand it. A key of the wrong type
+  -- still fails, in HSET.
+  local function hincr(k, f, by)
+    local n = redis.pcall('HINCRBY', k, f, by)
+    if type(n) ~= 'number' then
+      n = by
+      redis.call('HSET', k, f, n)
+    end
+    if n <= 0 then redis.call('HDEL', k, f) end
+    return n
+  end
+
+  -- give_turn puts one more token of facet f in the ring when f has fewer
+  -- tokens than its priority and than its ready messages, and is neither
+  -- paused nor at its in-flight limit (L, see limits_of).
+  local function give_turn(f, L)
+    local prio = prio_of(f)
+    if prio <= 0 then return end
+    local tokens = num(redis.call('HGET', K_TOKENS, f))
+    if tokens >= prio then return end
+    if L.on then
+      local limit = facet_limit(L, f)
+      if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
+    end
+    -- No more tokens than ready messages, so a drained facet leaves none in
+    -- the ring for pulls to skip.
+    if redis.call('LLEN', FACET .. f) <= tokens then return end
+    redis.call('RPUSH', K_RING, f)
+    hincr(K_TOKENS, f, 1) -- not HINCRBY: see hincr
+    redis.call('PUBLISH', WAKE, '')
+    return true
+  end
+  free_slot = function(f)
+    hincr(K_INFLIGHT, f, -1)
+    give_turn(f, L)
+  end
+  --@defs end
+end
+if lay[3] then
+  --@defs begin
+  local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+
+  -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
+  -- ./broker` writes each operation's full text to scripts/gen: the
+  -- definitions of both that it uses (directly or through another
+  -- definition), then its body, so these locals and helpers are in scope
+  -- there. Every top-level statement here must be a "local" definition with
+  -- no other effect, starting at the line's first column (see splitLib in
+  -- broker/internal/scriptgen).
+  --
+  -- The key and field names come first, from keys.lua (generated from the
+  -- table in internal/keylayout).
+  --
+  -- ARGV[1] of every queue script is the queue's wake channel: a message is
+  -- published there whenever a facet gets a turn, so idle workers wake at once.
+  local WAKE = ARGV[1]
+
+  -- capped is the queue's cap on messages leased at once over all workers
+  -- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
+  -- shares the dead-letter cap: each partition at least 1, so none starves.
+  local function capped(v)
+    local cap = num(v)
+    if cap == 0 then return 0 end
+    local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+    if not i then return cap end
+    i, k = tonumber(i), tonumber(k)
+    local share = math.floor(cap / k)
+    if i < cap % k then share = share + 1 end
+    return math.max(share, 1)
+  end
+
+  -- wake_below_cap wakes idle workers when the leases just ended (freed of
+  -- them) took the queue from its cap (capped; 0: none) to below it: no
+  -- turn is given back then, so nothing else would tell them.
+  local function wake_below_cap(cap, freed)
+    if cap > 0 and freed > 0 and redis.call('ZCARD', K_LEASED) + freed >= cap then
+      redis.call('PUBLISH', WAKE, '')
+    end
+  end
+  local cap = capped(lay[3])
+  wake = function(freed) wake_below_cap(cap, freed) end
+  --@defs end
+end
 local out = {}
 local acked = {} -- lease or message ID -> true, once acked by this call
 -- Leases are proven with one ZMSCORE per chunk and ended with one ZREM and
@@ -176,12 +212,7 @@ for from = 2, #ARGV, CHUNK do
       code = 1
       acked[v], acked[id] = true, true
       leases[#leases + 1], ids[#ids + 1] = v, id
-      if L.on then
-        hincr(K_INFLIGHT, f, -1)
-        -- This ack may free a facet that was at its limit; without a limit,
-        -- a facet with ready messages always holds a turn.
-        give_turn(f, L)
-      end
+      if free_slot then free_slot(f) end
     elseif id and (acked[id] or redis.call('HEXISTS', K_MSGS, id) == 0) then
       code = 0
     else
@@ -192,7 +223,7 @@ for from = 2, #ARGV, CHUNK do
   if #leases > 0 then
     redis.call('ZREM', K_LEASED, unpack(leases))
     redis.call('HDEL', K_MSGS, unpack(ids))
-    wake_below_cap(cap, #leases)
+    if wake then wake(#leases) end
   end
 end
 return out

@@ -16,6 +16,7 @@ local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, 
 local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
 local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
 local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+local F_LAYERS = 'layers' -- cfg field: "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 
 -- A script call that changes a queue in a way that running it again would
@@ -64,9 +65,10 @@ end
 -- queue_limits is the queue's in-flight limits (see limits_of), or nil
 -- when the queue does not exist.
 local function queue_limits()
-  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_LAYERS)
   if not cfg[1] then return nil end
-  return limits_of(cfg[1], cfg[2], cfg[3])
+  local lay = cfg[2] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED) or {}
+  return limits_of(cfg[1], lay[1], lay[2])
 end
 
 -- hincr adds by to field f of hash k, deletes the field when it drops to 0,

@@ -161,6 +161,13 @@ local function rate_lib()
     return every, math.max((math.max(tonumber(burst), 1) - 1) * every, 1 - every)
   end
 
+  -- ms_text is a time in ms to the microsecond, as text, to store a TAT
+  -- by: Redis turns a Lua number into 14 significant digits, a tenth of a
+  -- millisecond today.
+  function R.ms_text(ms)
+    return string.format('%.3f', ms)
+  end
+
   -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition
   -- i of k takes 1/k of the rate and of the burst (at least 1), so that the
   -- partitions together keep to it (see Broker.SetQueueRateLimit).

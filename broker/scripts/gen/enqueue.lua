@@ -26,6 +26,7 @@ local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own
 local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
 local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
 local F_ADMIT = 'admit' -- cfg field: admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control)
+local F_LAYERS = 'layers' -- cfg field: "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
@@ -263,7 +264,7 @@ if seen then
   end
   return {tonumber(seen), version}
 end
-local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS, F_TTL, F_OWN_LIMITS, F_ORDERED, F_ADMIT)
+local cfg = redis.call('HMGET', K_CFG, F_PATTERN, F_LIMIT, F_ATTEMPTS, F_LAYERS)
 local pattern = cfg[1]
 if not pattern then
   remember(-1)
@@ -275,7 +276,8 @@ if pattern ~= ARGV[3] then
   publish()
   return {pattern, version}
 end
-local L = limits_of(cfg[2], cfg[5], cfg[6])
+local lay = cfg[4] and redis.call('HMGET', K_CFG, F_TTL, F_OWN_LIMITS, F_ORDERED, F_ADMIT) or {}
+local L = limits_of(cfg[2], lay[2], lay[3])
 -- The queue's default budget, 0 for none (as is a value that is not a
 -- budget, which only a foreign write leaves).
 local budget = num(cfg[3])
@@ -292,7 +294,7 @@ local function with_queue_budget(env)
   return string.sub(env, 1, at - 1) .. budget .. string.sub(env, stop)
 end
 -- The queue's default TTL (ms), 0 for none (as is a foreign value).
-local queue_ttl = num(cfg[4])
+local queue_ttl = num(lay[1])
 -- with_deadline makes a version 2 envelope version 3, with deadline at
 -- (ms) after its attempts field (see envelope.go).
 local function with_deadline(env, at)
@@ -336,7 +338,7 @@ end
 -- messages, whether it belongs to the delivery call of the one before it,
 -- and whether its idempotency key (if any) is free in Redis; the keys a
 -- call's messages share are told apart as they are admitted.
-local A = cfg[7] and admission_of(cfg[7])
+local A = lay[4] and admission_of(lay[4])
 local held = A and {}
 local claimed -- idempotency keys claimed by this call's messages
 local starts = true -- the next held message starts a delivery call

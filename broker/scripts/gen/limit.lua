@@ -20,6 +20,11 @@ local K_DELAYED = P .. 'delayed' -- zset: message ID -> due time (ms)
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
 local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+local F_CAP = 'cap' -- cfg field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
+local F_QRATE = 'qrate' -- cfg field: rate limit of the whole queue "<n>:<period ms>:<burst>", on top of the facets' own; a partition takes its share
+local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
+local F_ADMIT = 'admit' -- cfg field: admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control)
+local F_LAYERS = 'layers' -- cfg field: "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
@@ -58,12 +63,29 @@ local function limits_of(limit, own, ordered)
   return L
 end
 
+-- cfg.layers stands for the fields of the layers beyond a facet's limits
+-- and rates: a script reads them ("lay = cfg.layers and HMGET ... or {}")
+-- only when it is set, so that a queue without them pays one field of its
+-- HMGET for them all. mark_layers sets it after a change of those fields:
+-- every setter of one calls it.
+local function mark_layers()
+  local fields = redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED, F_CAP, F_QRATE, F_TTL, F_ADMIT)
+  for i = 1, 6 do
+    if fields[i] then
+      redis.call('HSET', K_CFG, F_LAYERS, 1)
+      return
+    end
+  end
+  redis.call('HDEL', K_CFG, F_LAYERS)
+end
+
 -- queue_limits is the queue's in-flight limits (see limits_of), or nil
 -- when the queue does not exist.
 local function queue_limits()
-  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_LAYERS)
   if not cfg[1] then return nil end
-  return limits_of(cfg[1], cfg[2], cfg[3])
+  local lay = cfg[2] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED) or {}
+  return limits_of(cfg[1], lay[1], lay[2])
 end
 
 -- facet_limit is the most messages of facet f in flight at once under L:
@@ -187,6 +209,7 @@ elseif ARGV[3] == '1' then
 else
   redis.call('HDEL', K_CFG, F_ORDERED)
 end
+mark_layers()
 local L = queue_limits()
 -- The facets' in-flight counts are kept only under a limit, so pulls and
 -- acks of a queue without one spend nothing on them: they are counted

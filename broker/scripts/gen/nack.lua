@@ -27,6 +27,7 @@ local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msg
 local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
 local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
 local F_CAP = 'cap' -- cfg field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
+local F_LAYERS = 'layers' -- cfg field: "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
@@ -311,13 +312,14 @@ if seen then return tonumber(seen) end
 local v = ARGV[3]
 local id, f, att = lease_of(v)
 if not id then return f end
-local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED, F_CAP)
-local L = limits_of(cfg[1], cfg[2], cfg[3])
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_LAYERS)
+local lay = cfg[2] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED, F_CAP) or {}
+local L = limits_of(cfg[1], lay[1], lay[2])
 local now = now_ms()
 -- end_lease's ZREM is the first write: under maxmemory the rest may follow.
 end_lease(v, f, L)
 set_attempts(id, att)
-if cfg[4] then wake_below_cap(capped(cfg[4]), 1) end
+if lay[3] then wake_below_cap(capped(lay[3]), 1) end
 if ARGV[8] == '1' or att >= tonumber(ARGV[5]) then
   dead_letter(id, ARGV[7], now, tonumber(ARGV[6]))
   give_turn(f, L)

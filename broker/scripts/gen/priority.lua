@@ -17,6 +17,7 @@ local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldes
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
 local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
 local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+local F_LAYERS = 'layers' -- cfg field: "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all
 
 -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
 -- ./broker` writes each operation's full text to scripts/gen: the
@@ -57,9 +58,10 @@ end
 -- queue_limits is the queue's in-flight limits (see limits_of), or nil
 -- when the queue does not exist.
 local function queue_limits()
-  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_LAYERS)
   if not cfg[1] then return nil end
-  return limits_of(cfg[1], cfg[2], cfg[3])
+  local lay = cfg[2] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED) or {}
+  return limits_of(cfg[1], lay[1], lay[2])
 end
 
 -- facet_limit is the most messages of facet f in flight at once under L:

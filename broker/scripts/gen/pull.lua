@@ -37,8 +37,7 @@ local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's
 local F_CAP = 'cap' -- cfg field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
 local F_QRATE = 'qrate' -- cfg field: rate limit of the whole queue "<n>:<period ms>:<burst>", on top of the facets' own; a partition takes its share
 local F_QTAT = 'qtat' -- cfg field: GCRA theoretical arrival time of the queue's next pull under qrate (ms)
-local F_EXPIRY = 'expiry' -- cfg field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
-local F_EXPIRED = 'expired' -- cfg field: how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none)
+local F_LAYERS = 'layers' -- cfg field: "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all
 local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.DeepBacklog)
 
@@ -107,12 +106,6 @@ local function clock()
   return s * 1000 + math.floor(us / 1000), s * 1000 + us / 1000
 end
 
--- ms_text is a time in ms to the microsecond, as text: Redis turns a Lua
--- number into 14 significant digits, a tenth of a millisecond today.
-local function ms_text(ms)
-  return string.format('%.3f', ms)
-end
-
 -- num reads a counter. A value that is not a whole number from 0 to 2^53
 -- counts as 0: only a foreign write leaves one, and an error here, after a
 -- script has moved a message, would strand it.
@@ -143,20 +136,6 @@ local function facet_limit(L, f)
     if v then return num(v) end
   end
   return L.default
-end
-
--- capped is the queue's cap on messages leased at once over all workers
--- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
--- shares the dead-letter cap: each partition at least 1, so none starves.
-local function capped(v)
-  local cap = num(v)
-  if cap == 0 then return 0 end
-  local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
-  if not i then return cap end
-  i, k = tonumber(i), tonumber(k)
-  local share = math.floor(cap / k)
-  if i < cap % k then share = share + 1 end
-  return math.max(share, 1)
 end
 
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
@@ -482,6 +461,13 @@ local function rate_lib()
     return every, math.max((math.max(tonumber(burst), 1) - 1) * every, 1 - every)
   end
 
+  -- ms_text is a time in ms to the microsecond, as text, to store a TAT
+  -- by: Redis turns a Lua number into 14 significant digits, a tenth of a
+  -- millisecond today.
+  function R.ms_text(ms)
+    return string.format('%.3f', ms)
+  end
+
   -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition
   -- i of k takes 1/k of the rate and of the burst (at least 1), so that the
   -- partitions together keep to it (see Broker.SetQueueRateLimit).
@@ -540,7 +526,7 @@ end
 -- ARGV[7] the most expired leases and due delayed messages to move back first
 -- Returns {now, more, next, turns, retired, id, lease, attempt, envelope,
 -- id, ...}: now in ms, Redis's clock; more is 1 when the call stopped at its
--- bound on skipped turns, or expired messages (see expire) while the ring
+-- bound on skipped turns, or expired messages (dead-lettered or dropped) while the ring
 -- holds turns, so the ring may still hold work for another call;
 -- next is when the first facet held back by its rate limit may be pulled
 -- again (ms), or when the queue's own rate limit lets it be, or 0, set
@@ -554,10 +540,10 @@ end
 -- call's request ID) makes them unguessable. A call run again (its reply
 -- was lost) leases nothing more: it answers the leases of the first run
 -- that still hold.
-local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RETIRED,
-  F_OWN_LIMITS, F_ORDERED, F_CAP, F_QRATE, F_QTAT)
+local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_PAUSED, F_RATED, F_RATE, F_RETIRED, F_LAYERS)
 if not cfg[1] then return {} end
-local L = limits_of(cfg[1], cfg[6], cfg[7])
+local lay = cfg[6] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED, F_CAP, F_QRATE, F_QTAT) or {}
+local L = limits_of(cfg[1], lay[1], lay[2])
 local n, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now, exact = clock()
 local retired = cfg[5] and 1 or 0
@@ -603,8 +589,24 @@ if cfg[2] then return out end -- the queue is paused
 -- The queue's cap on leases over all workers takes what this call may
 -- lease down to the room left (expired leases were reclaimed above, so a
 -- crashed worker's slots are free again).
-if cfg[8] then
-  n = math.min(n, capped(cfg[8]) - redis.call('ZCARD', K_LEASED))
+if lay[3] then
+  --@defs begin
+
+  -- capped is the queue's cap on messages leased at once over all workers
+  -- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
+  -- shares the dead-letter cap: each partition at least 1, so none starves.
+  local function capped(v)
+    local cap = num(v)
+    if cap == 0 then return 0 end
+    local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+    if not i then return cap end
+    i, k = tonumber(i), tonumber(k)
+    local share = math.floor(cap / k)
+    if i < cap % k then share = share + 1 end
+    return math.max(share, 1)
+  end
+  n = math.min(n, capped(lay[3]) - redis.call('ZCARD', K_LEASED))
+  --@defs end
   if n <= 0 then
     out[4] = redis.call('LLEN', K_RING)
     return out
@@ -616,9 +618,9 @@ end
 -- it is, when the queue's is spent, so the next facet in turn order gets
 -- the next message the queue's limit allows.
 local qevery, qtau, qtat, qfree
-if R and cfg[9] then
-  qevery, qtau = R.queue_spec(cfg[9])
-  if qevery then qtat = math.max(tonumber(cfg[10]) or exact, exact) end
+if R and lay[4] then
+  qevery, qtau = R.queue_spec(lay[4])
+  if qevery then qtat = math.max(tonumber(lay[5]) or exact, exact) end
 end
 
 local rates = R and redis.call('EXISTS', R.RATES) == 1
@@ -681,7 +683,7 @@ while got < n and skips < n + 100 do
     end
     if every then
       tat = tat + every
-      redis.call('ZADD', R.TAT, ms_text(tat), f)
+      redis.call('ZADD', R.TAT, R.ms_text(tat), f)
       -- Limited by this lease: park the turn now rather than when it comes up.
       if back and tat - tau > exact then
         redis.call('ZADD', R.PARKED, math.ceil(tat - tau), f)
@@ -701,19 +703,9 @@ while got < n and skips < n + 100 do
 end
 if #back_turns > 0 then redis.call('RPUSH', K_RING, unpack(back_turns)) end
 
--- expire settles message id, whose deadline passed before it started: a
--- dead letter, or dropped when the queue's policy says so (cfg.expiry),
--- counted in cfg.expired either way. The policy is read at the first.
+-- expiry is the queue's policy for expired messages (cfg.expiry), read at
+-- the first (nil until then).
 local expiry
-local function expire(id)
-  if expiry == nil then expiry = redis.call('HGET', K_CFG, F_EXPIRY) or '' end
-  if expiry == 'drop' then
-    forget(id)
-  else
-    dead_letter(id, 'expired', now, tonumber(ARGV[6]))
-  end
-  hincr(K_CFG, F_EXPIRED, 1)
-end
 
 -- The envelopes and, for messages delivered before, their attempts so far,
 -- read in one HMGET per chunk; the attempts move into the lease while it
@@ -736,12 +728,27 @@ for from = 1, #taken, CHUNK do
     local id, f = taken[i][1], taken[i][2]
     local env, seen_att = rec[2 * (i - from) + 1], rec[2 * (i - from) + 2]
     -- A message that never started (no attempts so far) and whose
-    -- deadline has passed is not run (see expire). Only version 3
-    -- envelopes have one: the rest cost one byte compare.
-    local late = env and not seen_att and string.byte(env, 1) == 51 and expired(env, now)
-    if late then
-      expire(id)
-      env = nil
+    -- deadline has passed is not run: it becomes a dead letter, or is
+    -- dropped when the queue's policy says so, counted in cfg.expired
+    -- either way. Only version 3 envelopes have one: the rest cost one
+    -- byte compare.
+    local late = false
+    if env and not seen_att and string.byte(env, 1) == 51 then
+      --@defs begin
+      local F_EXPIRY = 'expiry' -- cfg field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
+      local F_EXPIRED = 'expired' -- cfg field: how many messages reached their turn after their deadline, dropped or dead-lettered (absent: none)
+      late = expired(env, now)
+      if late then
+        if expiry == nil then expiry = redis.call('HGET', K_CFG, F_EXPIRY) or '' end
+        if expiry == 'drop' then
+          forget(id)
+        else
+          dead_letter(id, 'expired', now, tonumber(ARGV[6]))
+        end
+        hincr(K_CFG, F_EXPIRED, 1)
+        env = nil
+      end
+      --@defs end
     end
     if env then
       if not token then
@@ -778,7 +785,7 @@ for from = 1, #taken, CHUNK do
   end
   if #members > 0 then redis.call('ZADD', K_LEASED, unpack(members)) end
 end
-if qevery and #taken > 0 then redis.call('HSET', K_CFG, F_QTAT, ms_text(qtat)) end
+if qevery and #taken > 0 then redis.call('HSET', K_CFG, F_QTAT, R.ms_text(qtat)) end
 if got < n and skips >= n + 100 then out[2] = 1 end
 out[4] = redis.call('LLEN', K_RING)
 -- Expired messages took the place of leases: while turns are left, the

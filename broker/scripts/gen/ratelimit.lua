@@ -20,8 +20,12 @@ local F_RATED = 'rated' -- cfg field: "1" while any rate limit is set (rate or r
 local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
 local F_OWN_LIMITS = 'limits' -- cfg field: "1" while limits holds a facet's own in-flight limit
 local F_ORDERED = 'ordered' -- cfg field: "1" while the queue keeps each facet's messages in strict order: one at a time, retries first
+local F_CAP = 'cap' -- cfg field: the most messages of the queue leased at once, over all workers (absent: no cap); a partition holds its share
 local F_QRATE = 'qrate' -- cfg field: rate limit of the whole queue "<n>:<period ms>:<burst>", on top of the facets' own; a partition takes its share
 local F_QTAT = 'qtat' -- cfg field: GCRA theoretical arrival time of the queue's next pull under qrate (ms)
+local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
+local F_ADMIT = 'admit' -- cfg field: admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control)
+local F_LAYERS = 'layers' -- cfg field: "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()
@@ -64,12 +68,29 @@ local function limits_of(limit, own, ordered)
   return L
 end
 
+-- cfg.layers stands for the fields of the layers beyond a facet's limits
+-- and rates: a script reads them ("lay = cfg.layers and HMGET ... or {}")
+-- only when it is set, so that a queue without them pays one field of its
+-- HMGET for them all. mark_layers sets it after a change of those fields:
+-- every setter of one calls it.
+local function mark_layers()
+  local fields = redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED, F_CAP, F_QRATE, F_TTL, F_ADMIT)
+  for i = 1, 6 do
+    if fields[i] then
+      redis.call('HSET', K_CFG, F_LAYERS, 1)
+      return
+    end
+  end
+  redis.call('HDEL', K_CFG, F_LAYERS)
+end
+
 -- queue_limits is the queue's in-flight limits (see limits_of), or nil
 -- when the queue does not exist.
 local function queue_limits()
-  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_OWN_LIMITS, F_ORDERED)
+  local cfg = redis.call('HMGET', K_CFG, F_LIMIT, F_LAYERS)
   if not cfg[1] then return nil end
-  return limits_of(cfg[1], cfg[2], cfg[3])
+  local lay = cfg[2] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED) or {}
+  return limits_of(cfg[1], lay[1], lay[2])
 end
 
 -- facet_limit is the most messages of facet f in flight at once under L:
@@ -159,6 +180,13 @@ local function rate_lib()
     return every, math.max((math.max(tonumber(burst), 1) - 1) * every, 1 - every)
   end
 
+  -- ms_text is a time in ms to the microsecond, as text, to store a TAT
+  -- by: Redis turns a Lua number into 14 significant digits, a tenth of a
+  -- millisecond today.
+  function R.ms_text(ms)
+    return string.format('%.3f', ms)
+  end
+
   -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition
   -- i of k takes 1/k of the rate and of the burst (at least 1), so that the
   -- partitions together keep to it (see Broker.SetQueueRateLimit).
@@ -227,6 +255,7 @@ if ARGV[4] == '1' then
     redis.call('HSET', K_CFG, F_QRATE, spec)
     redis.call('HDEL', K_CFG, F_QTAT)
   end
+  mark_layers()
   redis.call('PUBLISH', WAKE, '')
 elseif f == '' then
   if spec == '' or spec == '0' then

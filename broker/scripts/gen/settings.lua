@@ -30,6 +30,7 @@ local F_QTAT = 'qtat' -- cfg field: GCRA theoretical arrival time of the queue's
 local F_TTL = 'ttl' -- cfg field: the queue's default time to live (ms), for deliveries that give none (absent: messages do not expire)
 local F_EXPIRY = 'expiry' -- cfg field: "drop": a message whose deadline passed before it started is dropped (absent: it becomes a dead letter)
 local F_ADMIT = 'admit' -- cfg field: admission control at delivery "<facet backlog cap>;<queue cap>;<policy>;<own>": the default most ready messages per facet (0: none), the most messages of the queue not dead (0: none; a partition holds its share), "drop" to drop a facet's oldest ready messages to make room (else "refuse"), and "1" while backlogs holds a facet's own cap (absent: no admission control)
+local F_LAYERS = 'layers' -- cfg field: "1" while any of limits, ordered, cap, qrate, ttl or admit is set, so that a pull, an ack or an enqueue of a queue without them reads one field for them all
 
 -- rate_keys returns the names of the rate-limit keys (see ratelib.lua).
 local function rate_keys()
@@ -73,6 +74,22 @@ local function num(v)
   local n = tonumber(v)
   if not n or n < 0 or n > 9007199254740992 or n ~= math.floor(n) then return 0 end
   return n
+end
+
+-- cfg.layers stands for the fields of the layers beyond a facet's limits
+-- and rates: a script reads them ("lay = cfg.layers and HMGET ... or {}")
+-- only when it is set, so that a queue without them pays one field of its
+-- HMGET for them all. mark_layers sets it after a change of those fields:
+-- every setter of one calls it.
+local function mark_layers()
+  local fields = redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED, F_CAP, F_QRATE, F_TTL, F_ADMIT)
+  for i = 1, 6 do
+    if fields[i] then
+      redis.call('HSET', K_CFG, F_LAYERS, 1)
+      return
+    end
+  end
+  redis.call('HDEL', K_CFG, F_LAYERS)
 end
 
 -- facet_limit is the most messages of facet f in flight at once under L:
@@ -173,6 +190,13 @@ local function rate_lib()
     -- millisecond go at once, whatever the burst: a pull takes its turns
     -- at one instant, so one at a time would hold it to a pull's rate.
     return every, math.max((math.max(tonumber(burst), 1) - 1) * every, 1 - every)
+  end
+
+  -- ms_text is a time in ms to the microsecond, as text, to store a TAT
+  -- by: Redis turns a Lua number into 14 significant digits, a tenth of a
+  -- millisecond today.
+  function R.ms_text(ms)
+    return string.format('%.3f', ms)
   end
 
   -- queue_spec is spec for the whole queue's limit (cfg.qrate): partition
@@ -283,6 +307,7 @@ if op == 'get' then
   return out
 elseif ONE[op] then
   set_field(ONE[op], ARGV[3])
+  mark_layers()
   -- A cap raised or removed may let idle workers lease more.
   if op == 'cap' then redis.call('PUBLISH', WAKE, '') end
   return 1
@@ -307,6 +332,7 @@ elseif op == 'admit' or op == 'backlog' then
   else
     redis.call('HSET', K_CFG, F_ADMIT, string.format('%d;%d;%s;%d', A.facet, A.queue, A.drop and 'drop' or 'refuse', own))
   end
+  mark_layers()
   return 1
 elseif op == 'share' then
   redis.call('HSET', K_CFG, F_SHARE, ARGV[3])
@@ -335,6 +361,7 @@ while i + 1 <= #ARGV do
   i = i + 2
 end
 if redis.call('EXISTS', K_LIMITS) == 1 then redis.call('HSET', K_CFG, F_OWN_LIMITS, 1) end
+mark_layers()
 if redis.call('HEXISTS', K_CFG, F_RATE) == 1 or redis.call('HEXISTS', K_CFG, F_QRATE) == 1 or
    redis.call('EXISTS', R.RATES) == 1 then
   redis.call('HSET', K_CFG, F_RATED, 1)
