@@ -179,6 +179,17 @@ func TestBacklogLimitBatches(t *testing.T) {
 		if after := snapshot(t, b); !maps.Equal(before, after) {
 			t.Fatalf("a refused batch changed Redis:\nbefore %v\nafter  %v", before, after)
 		}
+		// Two deliveries of one key are one new message: the batch fits.
+		if err := b.DeliverBatch(ctx, []broker.Delivery{
+			{Topic: "t", Facet: "acme", Body: []byte("k"), IdempotencyKey: "k"},
+			{Topic: "t", Facet: "acme", Body: []byte("k again"), IdempotencyKey: "k"},
+		}); err != nil {
+			t.Fatalf("a batch with one new message where the facet has room for one: %v", err)
+		}
+		if got := readyOf(t, b, "acme"); got != 2 {
+			t.Fatalf("acme ready = %d; want 2", got)
+		}
+		ack(t, b, pull(t, b, "q"))
 		// Many callers at once: acme has room for one more, beta for two.
 		var wg sync.WaitGroup
 		errs := make([]error, 40)

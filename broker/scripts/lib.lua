@@ -82,6 +82,19 @@ local function limits_of(limit, own, ordered)
   -- An absent field is false (Redis's nil), not nil.
   local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
   L.on = L.default > 0 or L.own or L.ordered
+  -- L.facet(f), made only while L.on (a closure costs every call that
+  -- makes it), is the most messages of facet f in flight at once: 1 under
+  -- strict order, else its own limit or the queue's (0: none).
+  if L.on then
+    function L.facet(f)
+      if L.ordered then return 1 end
+      if L.own then
+        local v = redis.call('HGET', K_LIMITS, f)
+        if v then return num(v) end
+      end
+      return L.default
+    end
+  end
   return L
 end
 
@@ -108,17 +121,6 @@ local function queue_limits()
   if not cfg[1] then return nil end
   local lay = cfg[2] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED) or {}
   return limits_of(cfg[1], lay[1], lay[2])
-end
-
--- facet_limit is the most messages of facet f in flight at once under L:
--- 1 under strict order, else its own limit or the queue's (0: none).
-local function facet_limit(L, f)
-  if L.ordered then return 1 end
-  if L.own then
-    local v = redis.call('HGET', K_LIMITS, f)
-    if v then return num(v) end
-  end
-  return L.default
 end
 
 -- capped is the queue's cap on messages leased at once over all workers
@@ -219,7 +221,7 @@ local function give_turn(f, L)
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
   if L.on then
-    local limit = facet_limit(L, f)
+    local limit = L.facet(f)
     if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
   end
   -- No more tokens than ready messages, so a drained facet leaves none in
@@ -264,6 +266,27 @@ local function envelope_facet(env)
   local att = tonumber(string.match(env, '^(%d+):', colon + n + 1) or '')
   if att and att > 0 then return f, att end
   return f
+end
+
+-- with_budget puts budget in a version 2 envelope in place of the
+-- producer's: its attempts field follows the facet (see envelope.go).
+local function with_budget(env, budget)
+  if string.sub(env, 1, 1) ~= '2' then return env end
+  local colon = string.find(env, ':', 2, true)
+  local at = colon + tonumber(string.sub(env, 2, colon - 1)) + 1
+  local stop = string.find(env, ':', at, true)
+  if not stop then return env end
+  return string.sub(env, 1, at - 1) .. budget .. string.sub(env, stop)
+end
+
+-- with_deadline makes a version 2 envelope version 3, with deadline at
+-- (ms) after its attempts field (see envelope.go).
+local function with_deadline(env, at)
+  if string.sub(env, 1, 1) ~= '2' then return env end
+  local colon = string.find(env, ':', 2, true)
+  local stop = string.find(env, ':', colon + tonumber(string.sub(env, 2, colon - 1)) + 1, true)
+  if not stop then return env end
+  return '3' .. string.sub(env, 2, stop) .. string.format('%.0f', at) .. string.sub(env, stop)
 end
 
 -- deadline_at finds the deadline of a version 3 envelope (see

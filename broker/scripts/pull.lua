@@ -125,7 +125,7 @@ while got < n and skips < n + 100 do
   local prio, inflight, limit = 1, 0, 0
   if prios then prio = prio_of(f) end
   if L.on then
-    limit = facet_limit(L, f)
+    limit = L.facet(f)
     if limit > 0 then inflight = num(redis.call('HGET', K_INFLIGHT, f)) end
   end
   local id, every, tau, wait, tat

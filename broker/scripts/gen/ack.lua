@@ -8,6 +8,7 @@
 -- queue's hash tag and live in one Redis Cluster slot.
 local P = KEYS[1]
 local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queue does
+local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 local K_MSGS = P .. 'msgs' -- hash: message ID -> envelope (the body, once); "@<ID>" -> deliveries so far of a message not leased now (absent: none)
 local K_LEASED = P .. 'leased' -- zset: lease "<ID>|<token>|<attempt>|<facet>" -> its deadline (ms); token "<n>-<request ID>"
 local F_LIMIT = 'limit' -- cfg field: per-facet in-flight limit (0: none); always set, how scripts tell the queue exists
@@ -34,6 +35,19 @@ local function limits_of(limit, own, ordered)
   -- An absent field is false (Redis's nil), not nil.
   local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
   L.on = L.default > 0 or L.own or L.ordered
+  -- L.facet(f), made only while L.on (a closure costs every call that
+  -- makes it), is the most messages of facet f in flight at once: 1 under
+  -- strict order, else its own limit or the queue's (0: none).
+  if L.on then
+    function L.facet(f)
+      if L.ordered then return 1 end
+      if L.own then
+        local v = redis.call('HGET', K_LIMITS, f)
+        if v then return num(v) end
+      end
+      return L.default
+    end
+  end
   return L
 end
 
@@ -67,7 +81,6 @@ if L.on then
   local K_TOKENS = P .. 'tokens' -- hash: facet -> its tokens in the ring
   local K_PRIO = P .. 'prio' -- hash: facet -> priority (absent: 1); a paused facet's is "-<priority>", kept for its resume
   local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
-  local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
   local FACET = P .. 'f:' -- and <facet>: list: a facet's ready message IDs, oldest first
 
   -- lib.lua: the prelude of every queue script, after keys.lua. `go generate
@@ -84,17 +97,6 @@ if L.on then
   -- ARGV[1] of every queue script is the queue's wake channel: a message is
   -- published there whenever a facet gets a turn, so idle workers wake at once.
   local WAKE = ARGV[1]
-
-  -- facet_limit is the most messages of facet f in flight at once under L:
-  -- 1 under strict order, else its own limit or the queue's (0: none).
-  local function facet_limit(L, f)
-    if L.ordered then return 1 end
-    if L.own then
-      local v = redis.call('HGET', K_LIMITS, f)
-      if v then return num(v) end
-    end
-    return L.default
-  end
 
   -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
   -- paused facet's priority is kept as "-<priority>", so resuming restores it
@@ -132,7 +134,7 @@ if L.on then
     local tokens = num(redis.call('HGET', K_TOKENS, f))
     if tokens >= prio then return end
     if L.on then
-      local limit = facet_limit(L, f)
+      local limit = L.facet(f)
       if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
     end
     -- No more tokens than ready messages, so a drained facet leaves none in

@@ -57,17 +57,6 @@ local function num(v)
   return n
 end
 
--- facet_limit is the most messages of facet f in flight at once under L:
--- 1 under strict order, else its own limit or the queue's (0: none).
-local function facet_limit(L, f)
-  if L.ordered then return 1 end
-  if L.own then
-    local v = redis.call('HGET', K_LIMITS, f)
-    if v then return num(v) end
-  end
-  return L.default
-end
-
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
 -- paused facet's priority is kept as "-<priority>", so resuming restores it
 -- and the pull path needs no extra lookup.
@@ -104,7 +93,7 @@ local function give_turn(f, L)
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
   if L.on then
-    local limit = facet_limit(L, f)
+    local limit = L.facet(f)
     if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
   end
   -- No more tokens than ready messages, so a drained facet leaves none in

@@ -99,31 +99,20 @@ local function limits_of(limit, own, ordered)
   -- An absent field is false (Redis's nil), not nil.
   local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
   L.on = L.default > 0 or L.own or L.ordered
-  return L
-end
-
--- facet_limit is the most messages of facet f in flight at once under L:
--- 1 under strict order, else its own limit or the queue's (0: none).
-local function facet_limit(L, f)
-  if L.ordered then return 1 end
-  if L.own then
-    local v = redis.call('HGET', K_LIMITS, f)
-    if v then return num(v) end
+  -- L.facet(f), made only while L.on (a closure costs every call that
+  -- makes it), is the most messages of facet f in flight at once: 1 under
+  -- strict order, else its own limit or the queue's (0: none).
+  if L.on then
+    function L.facet(f)
+      if L.ordered then return 1 end
+      if L.own then
+        local v = redis.call('HGET', K_LIMITS, f)
+        if v then return num(v) end
+      end
+      return L.default
+    end
   end
-  return L.default
-end
-
--- admission_of reads cfg.admit "<facet cap>;<queue cap>;<policy>;<own>"
--- (admission control at delivery): A.facet is the default backlog cap of a
--- facet (0: none), A.queue the queue's cap (0: none; see capped for a
--- partition's share), A.drop whether a facet past its cap drops its oldest
--- ready messages (else deliveries past it are refused), A.own whether some
--- facet has a cap of its own (the backlogs hash). nil for a value it does
--- not read, which only a foreign write leaves.
-local function admission_of(v)
-  local f, q, p, o = string.match(v, '^(%d+);(%d+);(%a+);([01])$')
-  if not f then return nil end
-  return {facet = num(f), queue = num(q), drop = p == 'drop', own = o == '1'}
+  return L
 end
 
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
@@ -182,7 +171,7 @@ local function give_turn(f, L)
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
   if L.on then
-    local limit = facet_limit(L, f)
+    local limit = L.facet(f)
     if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
   end
   -- No more tokens than ready messages, so a drained facet leaves none in
@@ -282,277 +271,303 @@ local L = limits_of(cfg[2], lay[2], lay[3])
 -- budget, which only a foreign write leaves).
 local budget = num(cfg[3])
 if budget < 1 then budget = 0 end
--- with_queue_budget puts the queue's default budget in an envelope in
--- place of the producer's: its attempts field follows the facet (see
--- envelope.go). Only a queue with a default pays for it.
-local function with_queue_budget(env)
-  if string.sub(env, 1, 1) ~= '2' then return env end
-  local colon = string.find(env, ':', 2, true)
-  local at = colon + tonumber(string.sub(env, 2, colon - 1)) + 1
-  local stop = string.find(env, ':', at, true)
-  if not stop then return env end
-  return string.sub(env, 1, at - 1) .. budget .. string.sub(env, stop)
-end
 -- The queue's default TTL (ms), 0 for none (as is a foreign value).
 local queue_ttl = num(lay[1])
--- with_deadline makes a version 2 envelope version 3, with deadline at
--- (ms) after its attempts field (see envelope.go).
-local function with_deadline(env, at)
-  if string.sub(env, 1, 1) ~= '2' then return env end
-  local colon = string.find(env, ':', 2, true)
-  local stop = string.find(env, ':', colon + tonumber(string.sub(env, 2, colon - 1)) + 1, true)
-  if not stop then return env end
-  return '3' .. string.sub(env, 2, stop) .. string.format('%.0f', at) .. string.sub(env, stop)
-end
 local now
 local queued = 0
 -- The messages are stored with one HSET, and each facet's appended with one
 -- RPUSH, in the order the facets first appear:
 -- a batch that repeats facets pays for each facet once, not per message.
 local fields, facets, ids = {}, {}, {}
--- take queues message id of facet f, delayed by delay ms or ready now, and
--- claims its idempotency key for window ms (key '': none).
-local function take(id, f, env, delay, key, window)
-  if key ~= '' then
-    redis.call('SET', IDEM .. key, now + tonumber(window), 'PX', window)
-  end
-  fields[#fields + 1] = id
-  fields[#fields + 1] = env
-  if delay > 0 then
-    now = now or now_ms()
-    redis.call('ZADD', K_DELAYED, now + delay, id)
-  else
-    local list = ids[f]
-    if not list then
-      list = {}
-      ids[f] = list
-      facets[#facets + 1] = f
-    end
-    list[#list + 1] = id
-  end
-  queued = queued + 1
-end
--- Under admission control (cfg.admit) the messages are read first, into
--- held, and taken only once admitted: a refused delivery writes nothing.
--- held holds, per message: take's arguments, its place among the call's
--- messages, whether it belongs to the delivery call of the one before it,
--- and whether its idempotency key (if any) is free in Redis; the keys a
--- call's messages share are told apart as they are admitted.
-local A = lay[4] and admission_of(lay[4])
-local held = A and {}
-local claimed -- idempotency keys claimed by this call's messages
-local starts = true -- the next held message starts a delivery call
-for i = first, #ARGV, 4 do
-  local id, f, env, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local fresh, delay, own, ttl = true, 0, false, queue_ttl
-  local key, window = '', ''
-  if string.byte(opts, 1) == 38 then -- '&': the same delivery call as the one before
-    opts = string.sub(opts, 2)
-  else
-    starts = true
-  end
-  if string.byte(opts, 1) == 61 then -- '=': the budget is the delivery's own
-    own, opts = true, string.sub(opts, 2)
-  end
-  if string.byte(opts, 1) == 43 then -- '+': the TTL is the delivery's own
-    local semi = string.find(opts, ';', 2, true)
-    ttl, opts = tonumber(string.sub(opts, 2, semi - 1)), string.sub(opts, semi + 1)
-  end
-  if opts ~= '' then
-    local a = string.find(opts, ':', 1, true)
-    local b = string.find(opts, ':', a + 1, true)
-    delay = tonumber(string.sub(opts, 1, a - 1))
-    window, key = string.sub(opts, a + 1, b - 1), string.sub(opts, b + 1)
-    if key ~= '' then
-      -- The key holds the end of its window, checked against TIME, so the
-      -- window ends on Redis's clock even where key expiry lags (miniredis).
-      now = now or now_ms()
-      local ends = tonumber(redis.call('GET', IDEM .. key))
-      -- (Two ifs: gopher-lua, miniredis's Lua, gets "not t[k] and x" wrong.)
-      claimed = claimed or {}
-      if claimed[key] and not held then
-        fresh = false
-      else
-        fresh = not ends or ends <= now
-      end
-      claimed[key] = true
-    end
-  end
-  if fresh then
-    if budget > 0 and not own then env = with_queue_budget(env) end
-    if ttl > 0 then
-      now = now or now_ms()
-      env = with_deadline(env, now + ttl)
-    end
-  end
-  if held then
-    held[#held + 1] = {id, f, env, delay, key, window, (i - first) / 4 + 1, not starts, fresh}
-    starts = false
-  elseif fresh then
-    take(id, f, env, delay, key, window)
-  end
-end
--- Admission control: each delivery call's new messages are admitted or
--- refused together, in order, against the backlog caps of their facets
--- (ready messages; delayed ones count once due) and the queue's cap (its
--- messages not dead). Under the drop policy a facet's cap refuses nothing:
--- make_room dead-letters its oldest ready messages instead, once the new
--- ones are in its list, as many as the call pushed it past its cap.
-local refused, drops, make_room
-if A then
+local claimed -- idempotency keys claimed by this call's messages (made at the first)
+-- Under admission control (cfg.admit) the messages are read twice: the
+-- first pass only notes, in held, what admission control needs, and
+-- decides which delivery calls it refuses (skip: their messages' places);
+-- the second, the only one without it, queues the others. A refused
+-- delivery writes nothing. held holds, per message: its facet, its delay,
+-- its place among the call's messages, whether it belongs to the delivery
+-- call of the one before it, whether its idempotency key (if any) is free
+-- in Redis, and that key.
+local A
+if lay[4] then
   --@defs begin
-  local K_BACKLOGS = P .. 'backlogs' -- hash: facet -> its own backlog cap, overriding cfg.admit's ("0": none)
-  local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
-  local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
-  local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
-  local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
-  local F_DROPPED = 'dropped' -- cfg field: how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none)
-  local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
 
-  -- capped is the queue's cap on messages leased at once over all workers
-  -- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
-  -- shares the dead-letter cap: each partition at least 1, so none starves.
-  local function capped(v)
-    local cap = num(v)
-    if cap == 0 then return 0 end
-    local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
-    if not i then return cap end
-    i, k = tonumber(i), tonumber(k)
-    local share = math.floor(cap / k)
-    if i < cap % k then share = share + 1 end
-    return math.max(share, 1)
+  -- admission_of reads cfg.admit "<facet cap>;<queue cap>;<policy>;<own>"
+  -- (admission control at delivery): A.facet is the default backlog cap of a
+  -- facet (0: none), A.queue the queue's cap (0: none; see capped for a
+  -- partition's share), A.drop whether a facet past its cap drops its oldest
+  -- ready messages (else deliveries past it are refused), A.own whether some
+  -- facet has a cap of its own (the backlogs hash). nil for a value it does
+  -- not read, which only a foreign write leaves.
+  local function admission_of(v)
+    local f, q, p, o = string.match(v, '^(%d+);(%d+);(%a+);([01])$')
+    if not f then return nil end
+    return {facet = num(f), queue = num(q), drop = p == 'drop', own = o == '1'}
   end
-
-  -- set_attempts keeps the deliveries so far of message id, which is not
-  -- leased (a lease holds its own in its member): a field of msgs beside the
-  -- envelope, absent for none, so a message never redelivered costs nothing.
-  -- cfg.retried counts those fields, so that Stats can tell messages from
-  -- fields of msgs without reading them.
-  local function set_attempts(id, att)
-    if att > 0 then
-      if redis.call('HSET', K_MSGS, F_ATT .. id, att) == 1 then hincr(K_CFG, F_RETRIED, 1) end
-    elseif redis.call('HDEL', K_MSGS, F_ATT .. id) == 1 then
-      hincr(K_CFG, F_RETRIED, -1)
-    end
-  end
-
-  -- forget removes every trace of message id but its place in a list or zset.
-  local function forget(id)
-    redis.call('HDEL', K_MSGS, id)
-    set_attempts(id, 0)
-    redis.call('HDEL', K_DEADERR, id)
-  end
-
-  -- dead_cap is this queue's share of the dead-letter cap, the queue's: all
-  -- of it, or for partition i of k (cfg.share "<i>;<k>", see settings.lua)
-  -- floor(cap/k), plus one for the first cap%k partitions, so that the
-  -- partitions of a queue hold at most cap in all.
-  local function dead_cap(cap)
-    local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
-    if not i then return cap end
-    i, k = tonumber(i), tonumber(k)
-    local share = math.floor(cap / k)
-    if i < cap % k then share = share + 1 end
-    return share
-  end
-
-  -- dead_letter files id under the dead letters and trims the oldest beyond
-  -- the queue's share of cap.
-  local function dead_letter(id, reason, now, cap)
-    redis.call('ZADD', K_DEAD, now, id)
-    redis.call('HSET', K_DEADERR, id, reason)
-    local over = redis.call('ZCARD', K_DEAD) - dead_cap(cap)
-    if over > 0 then
-      local old = redis.call('ZRANGE', K_DEAD, 0, over - 1)
-      redis.call('ZREMRANGEBYRANK', K_DEAD, 0, over - 1)
-      for _, oid in ipairs(old) do forget(oid) end
-    end
-  end
-  refused, drops = {}, {}
-  local ready, cap_of = {}, {}
-  local function facet_cap(f)
-    local c = cap_of[f]
-    if c == nil then
-      c = A.facet
-      if A.own then
-        local v = redis.call('HGET', K_BACKLOGS, f)
-        if v then c = num(v) end
-      end
-      cap_of[f] = c
-      if c > 0 then ready[f] = redis.call('LLEN', FACET .. f) end
-    end
-    return c
-  end
-  local qcap = A.queue > 0 and capped(A.queue) or 0
-  local stored = 0
-  if qcap > 0 then
-    stored = redis.call('HLEN', K_MSGS) - redis.call('ZCARD', K_DEAD) - num(redis.call('HGET', K_CFG, F_RETRIED))
-  end
-  local taken = {} -- idempotency keys of the messages admitted
-  local i = 1
-  while i <= #held do
-    local j = i
-    while j < #held and held[j + 1][8] do j = j + 1 end
-    -- Messages i..j are one delivery call: those it queues (new, and not
-    -- a key an admitted message or one before in the call holds), and
-    -- what they add, per facet.
-    local adds, order, queues, keys, why, cap = {}, {}, {}, {}, nil, 0
-    for k = i, j do
-      local m = held[k]
-      local key = m[5]
-      if m[9] and (key == '' or not taken[key] and not keys[key]) then
-        if key ~= '' then keys[key] = true end
-        queues[#queues + 1] = m
-        if m[4] == 0 then
-          if not adds[m[2]] then adds[m[2]], order[#order + 1] = 0, m[2] end
-          adds[m[2]] = adds[m[2]] + 1
-        end
-      end
-    end
-    local dropping = {}
-    for _, f in ipairs(order) do
-      local c = facet_cap(f)
-      if c > 0 then
-        local over = ready[f] + adds[f] - c
-        if over > 0 then
-          if not A.drop then
-            why, cap = 'f', c
-            break
-          end
-          dropping[f] = math.min(adds[f], over)
-        end
-      end
-    end
-    if not why and qcap > 0 then
-      local net = #queues
-      for _, d in pairs(dropping) do net = net - d end
-      if net > 0 and stored + net > qcap then why, cap = 'q', qcap else stored = stored + net end
-    end
-    if why then
-      for k = i, j do
-        refused[#refused + 1], refused[#refused + 2], refused[#refused + 3] = held[k][7], why, cap
-      end
-    else
-      for f, n in pairs(adds) do
-        if ready[f] then ready[f] = ready[f] + n - (dropping[f] or 0) end
-      end
-      for f, d in pairs(dropping) do drops[f] = (drops[f] or 0) + d end
-      for key in pairs(keys) do taken[key] = true end
-      for _, m in ipairs(queues) do take(m[1], m[2], m[3], m[4], m[5], m[6]) end
-    end
-    i = j + 1
-  end
-  -- make_room dead-letters the n oldest ready messages of facet f, counted
-  -- in cfg.dropped, and returns how many it had ready before.
-  make_room = function(f, n, before)
-    now = now or now_ms()
-    for _, old in ipairs(redis.call('LPOP', FACET .. f, n)) do
-      dead_letter(old, 'backlog full: dropped for newer messages of its facet', now, tonumber(ARGV[4]))
-    end
-    hincr(K_CFG, F_DROPPED, n)
-    return before - n
-  end
+  A = admission_of(lay[4])
   --@defs end
+end
+local held, skip, drops, refused, make_room = A and {}, nil, nil, nil, nil
+for pass = A and 1 or 2, 2 do
+  local starts = true -- the next message starts a delivery call
+  for i = first, #ARGV, 4 do
+    local id, f, env, opts = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local fresh, delay, own, ttl = true, 0, false, queue_ttl
+    local key, window = '', ''
+    local pos = (i - first) / 4 + 1
+    if string.byte(opts, 1) == 38 then -- '&': the same delivery call as the one before
+      opts = string.sub(opts, 2)
+    else
+      starts = true
+    end
+    if string.byte(opts, 1) == 61 then -- '=': the budget is the delivery's own
+      own, opts = true, string.sub(opts, 2)
+    end
+    if string.byte(opts, 1) == 43 then -- '+': the TTL is the delivery's own
+      local semi = string.find(opts, ';', 2, true)
+      ttl, opts = tonumber(string.sub(opts, 2, semi - 1)), string.sub(opts, semi + 1)
+    end
+    if opts ~= '' then
+      local a = string.find(opts, ':', 1, true)
+      local b = string.find(opts, ':', a + 1, true)
+      delay = tonumber(string.sub(opts, 1, a - 1))
+      window, key = string.sub(opts, a + 1, b - 1), string.sub(opts, b + 1)
+      if key ~= '' then
+        -- The key holds the end of its window, checked against TIME, so the
+        -- window ends on Redis's clock even where key expiry lags (miniredis).
+        now = now or now_ms()
+        local ends = tonumber(redis.call('GET', IDEM .. key))
+        -- (Two ifs: gopher-lua, miniredis's Lua, gets "not t[k] and x" wrong.)
+        if claimed and claimed[key] then
+          fresh = false
+        else
+          fresh = not ends or ends <= now
+        end
+      end
+    end
+    if pass == 1 then
+      held[#held + 1] = {f, delay, pos, not starts, fresh, key}
+      starts = false
+    elseif fresh and not (skip and skip[pos]) then
+      if key ~= '' then
+        claimed = claimed or {}
+        claimed[key] = true
+        redis.call('SET', IDEM .. key, now + tonumber(window), 'PX', window)
+      end
+      -- A queue's default budget, and a TTL, rewrite the envelope: only
+      -- messages that have one pay for the helpers.
+      if budget > 0 and not own then
+        --@defs begin
+
+        -- with_budget puts budget in a version 2 envelope in place of the
+        -- producer's: its attempts field follows the facet (see envelope.go).
+        local function with_budget(env, budget)
+          if string.sub(env, 1, 1) ~= '2' then return env end
+          local colon = string.find(env, ':', 2, true)
+          local at = colon + tonumber(string.sub(env, 2, colon - 1)) + 1
+          local stop = string.find(env, ':', at, true)
+          if not stop then return env end
+          return string.sub(env, 1, at - 1) .. budget .. string.sub(env, stop)
+        end
+        env = with_budget(env, budget)
+        --@defs end
+      end
+      if ttl > 0 then
+        --@defs begin
+
+        -- with_deadline makes a version 2 envelope version 3, with deadline at
+        -- (ms) after its attempts field (see envelope.go).
+        local function with_deadline(env, at)
+          if string.sub(env, 1, 1) ~= '2' then return env end
+          local colon = string.find(env, ':', 2, true)
+          local stop = string.find(env, ':', colon + tonumber(string.sub(env, 2, colon - 1)) + 1, true)
+          if not stop then return env end
+          return '3' .. string.sub(env, 2, stop) .. string.format('%.0f', at) .. string.sub(env, stop)
+        end
+        now = now or now_ms()
+        env = with_deadline(env, now + ttl)
+        --@defs end
+      end
+      fields[#fields + 1] = id
+      fields[#fields + 1] = env
+      if delay > 0 then
+        now = now or now_ms()
+        redis.call('ZADD', K_DELAYED, now + delay, id)
+      else
+        local list = ids[f]
+        if not list then
+          list = {}
+          ids[f] = list
+          facets[#facets + 1] = f
+        end
+        list[#list + 1] = id
+      end
+      queued = queued + 1
+    end
+  end
+  -- Admission control: each delivery call's new messages are admitted or
+  -- refused together, in order, against the backlog caps of their facets
+  -- (ready messages; delayed ones count once due) and the queue's cap (its
+  -- messages not dead). Under the drop policy a facet's cap refuses
+  -- nothing: make_room dead-letters its oldest ready messages instead, once
+  -- the new ones are in its list, as many as the call pushed it past its
+  -- cap.
+  if pass == 1 then
+    --@defs begin
+    local K_BACKLOGS = P .. 'backlogs' -- hash: facet -> its own backlog cap, overriding cfg.admit's ("0": none)
+    local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
+    local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
+    local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+    local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+    local F_DROPPED = 'dropped' -- cfg field: how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none)
+    local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
+
+    -- capped is the queue's cap on messages leased at once over all workers
+    -- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
+    -- shares the dead-letter cap: each partition at least 1, so none starves.
+    local function capped(v)
+      local cap = num(v)
+      if cap == 0 then return 0 end
+      local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+      if not i then return cap end
+      i, k = tonumber(i), tonumber(k)
+      local share = math.floor(cap / k)
+      if i < cap % k then share = share + 1 end
+      return math.max(share, 1)
+    end
+
+    -- set_attempts keeps the deliveries so far of message id, which is not
+    -- leased (a lease holds its own in its member): a field of msgs beside the
+    -- envelope, absent for none, so a message never redelivered costs nothing.
+    -- cfg.retried counts those fields, so that Stats can tell messages from
+    -- fields of msgs without reading them.
+    local function set_attempts(id, att)
+      if att > 0 then
+        if redis.call('HSET', K_MSGS, F_ATT .. id, att) == 1 then hincr(K_CFG, F_RETRIED, 1) end
+      elseif redis.call('HDEL', K_MSGS, F_ATT .. id) == 1 then
+        hincr(K_CFG, F_RETRIED, -1)
+      end
+    end
+
+    -- forget removes every trace of message id but its place in a list or zset.
+    local function forget(id)
+      redis.call('HDEL', K_MSGS, id)
+      set_attempts(id, 0)
+      redis.call('HDEL', K_DEADERR, id)
+    end
+
+    -- dead_cap is this queue's share of the dead-letter cap, the queue's: all
+    -- of it, or for partition i of k (cfg.share "<i>;<k>", see settings.lua)
+    -- floor(cap/k), plus one for the first cap%k partitions, so that the
+    -- partitions of a queue hold at most cap in all.
+    local function dead_cap(cap)
+      local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+      if not i then return cap end
+      i, k = tonumber(i), tonumber(k)
+      local share = math.floor(cap / k)
+      if i < cap % k then share = share + 1 end
+      return share
+    end
+
+    -- dead_letter files id under the dead letters and trims the oldest beyond
+    -- the queue's share of cap.
+    local function dead_letter(id, reason, now, cap)
+      redis.call('ZADD', K_DEAD, now, id)
+      redis.call('HSET', K_DEADERR, id, reason)
+      local over = redis.call('ZCARD', K_DEAD) - dead_cap(cap)
+      if over > 0 then
+        local old = redis.call('ZRANGE', K_DEAD, 0, over - 1)
+        redis.call('ZREMRANGEBYRANK', K_DEAD, 0, over - 1)
+        for _, oid in ipairs(old) do forget(oid) end
+      end
+    end
+    skip, drops, refused = {}, {}, {}
+    local ready, cap_of = {}, {}
+    local function facet_cap(f)
+      local c = cap_of[f]
+      if c == nil then
+        c = A.facet
+        if A.own then
+          local v = redis.call('HGET', K_BACKLOGS, f)
+          if v then c = num(v) end
+        end
+        cap_of[f] = c
+        if c > 0 then ready[f] = redis.call('LLEN', FACET .. f) end
+      end
+      return c
+    end
+    local qcap = A.queue > 0 and capped(A.queue) or 0
+    local stored = 0
+    if qcap > 0 then
+      stored = redis.call('HLEN', K_MSGS) - redis.call('ZCARD', K_DEAD) - num(redis.call('HGET', K_CFG, F_RETRIED))
+    end
+    local taken = {} -- idempotency keys of the messages admitted
+    local i = 1
+    while i <= #held do
+      local j = i
+      while j < #held and held[j + 1][4] do j = j + 1 end
+      -- Messages i..j are one delivery call: those it queues (new, and
+      -- not a key an admitted message or one before in the call holds),
+      -- and what they add, per facet.
+      local adds, order, keys, why, cap, total = {}, {}, {}, nil, 0, 0
+      for k = i, j do
+        local m = held[k]
+        local key = m[6]
+        if m[5] and (key == '' or not taken[key] and not keys[key]) then
+          if key ~= '' then keys[key] = true end
+          total = total + 1
+          if m[2] == 0 then
+            if not adds[m[1]] then adds[m[1]], order[#order + 1] = 0, m[1] end
+            adds[m[1]] = adds[m[1]] + 1
+          end
+        end
+      end
+      local dropping = {}
+      for _, f in ipairs(order) do
+        local c = facet_cap(f)
+        if c > 0 then
+          local over = ready[f] + adds[f] - c
+          if over > 0 then
+            if not A.drop then
+              why, cap = 'f', c
+              break
+            end
+            dropping[f] = math.min(adds[f], over)
+          end
+        end
+      end
+      if not why and qcap > 0 then
+        local net = total
+        for _, d in pairs(dropping) do net = net - d end
+        if net > 0 and stored + net > qcap then why, cap = 'q', qcap else stored = stored + net end
+      end
+      if why then
+        for k = i, j do
+          local p = held[k][3]
+          skip[p] = true
+          refused[#refused + 1], refused[#refused + 2], refused[#refused + 3] = p, why, cap
+        end
+      else
+        for f, n in pairs(adds) do
+          if ready[f] then ready[f] = ready[f] + n - (dropping[f] or 0) end
+        end
+        for f, d in pairs(dropping) do drops[f] = (drops[f] or 0) + d end
+        for key in pairs(keys) do taken[key] = true end
+      end
+      i = j + 1
+    end
+    -- make_room dead-letters the n oldest ready messages of facet f,
+    -- counted in cfg.dropped, and returns how many it had ready before.
+    make_room = function(f, n, before)
+      now = now or now_ms()
+      for _, old in ipairs(redis.call('LPOP', FACET .. f, n)) do
+        dead_letter(old, 'backlog full: dropped for newer messages of its facet', now, tonumber(ARGV[4]))
+      end
+      hincr(K_CFG, F_DROPPED, n)
+      return before - n
+    end
+    --@defs end
+  end
 end
 -- unpack's arguments go on Lua's stack, which holds a few thousand.
 local CHUNK = 1000

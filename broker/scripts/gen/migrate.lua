@@ -9,6 +9,7 @@
 local P = KEYS[1]
 local K_CFG = P .. 'cfg' -- hash: the queue's settings; it exists while the queue does
 local K_INFLIGHT = P .. 'inflight' -- hash: facet -> messages leased, and under strict order retries waiting (deleted at 0); kept only while an in-flight limit or strict order is set (setting one counts it again)
+local K_LIMITS = P .. 'limits' -- hash: facet -> its own in-flight limit, overriding cfg.limit ("0": none)
 local K_ACTIVE = P .. 'active' -- set: the facets with ready messages
 local K_DEEP = P .. 'deep' -- zset: facet -> its ready messages, for facets with at least 64 of them (DeepBacklog); written when the count enters another multiple of 64, so it is always in the same one as the count
 local K_BACKLOG = P .. 'backlog' -- zset: layout 1 only: facet -> messages ready (fairway migrate moves it to active and deep)
@@ -43,6 +44,19 @@ local function limits_of(limit, own, ordered)
   -- An absent field is false (Redis's nil), not nil.
   local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
   L.on = L.default > 0 or L.own or L.ordered
+  -- L.facet(f), made only while L.on (a closure costs every call that
+  -- makes it), is the most messages of facet f in flight at once: 1 under
+  -- strict order, else its own limit or the queue's (0: none).
+  if L.on then
+    function L.facet(f)
+      if L.ordered then return 1 end
+      if L.own then
+        local v = redis.call('HGET', K_LIMITS, f)
+        if v then return num(v) end
+      end
+      return L.default
+    end
+  end
   return L
 end
 

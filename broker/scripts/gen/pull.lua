@@ -124,18 +124,20 @@ local function limits_of(limit, own, ordered)
   -- An absent field is false (Redis's nil), not nil.
   local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
   L.on = L.default > 0 or L.own or L.ordered
-  return L
-end
-
--- facet_limit is the most messages of facet f in flight at once under L:
--- 1 under strict order, else its own limit or the queue's (0: none).
-local function facet_limit(L, f)
-  if L.ordered then return 1 end
-  if L.own then
-    local v = redis.call('HGET', K_LIMITS, f)
-    if v then return num(v) end
+  -- L.facet(f), made only while L.on (a closure costs every call that
+  -- makes it), is the most messages of facet f in flight at once: 1 under
+  -- strict order, else its own limit or the queue's (0: none).
+  if L.on then
+    function L.facet(f)
+      if L.ordered then return 1 end
+      if L.own then
+        local v = redis.call('HGET', K_LIMITS, f)
+        if v then return num(v) end
+      end
+      return L.default
+    end
   end
-  return L.default
+  return L
 end
 
 -- prio_of is facet f's share of turns: its priority, or 0 while paused. A
@@ -194,7 +196,7 @@ local function give_turn(f, L)
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
   if L.on then
-    local limit = facet_limit(L, f)
+    local limit = L.facet(f)
     if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
   end
   -- No more tokens than ready messages, so a drained facet leaves none in
@@ -654,7 +656,7 @@ while got < n and skips < n + 100 do
   local prio, inflight, limit = 1, 0, 0
   if prios then prio = prio_of(f) end
   if L.on then
-    limit = facet_limit(L, f)
+    limit = L.facet(f)
     if limit > 0 then inflight = num(redis.call('HGET', K_INFLIGHT, f)) end
   end
   local id, every, tau, wait, tat

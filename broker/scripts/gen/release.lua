@@ -90,6 +90,19 @@ local function limits_of(limit, own, ordered)
   -- An absent field is false (Redis's nil), not nil.
   local L = {default = num(limit), own = own and true or false, ordered = ordered and true or false}
   L.on = L.default > 0 or L.own or L.ordered
+  -- L.facet(f), made only while L.on (a closure costs every call that
+  -- makes it), is the most messages of facet f in flight at once: 1 under
+  -- strict order, else its own limit or the queue's (0: none).
+  if L.on then
+    function L.facet(f)
+      if L.ordered then return 1 end
+      if L.own then
+        local v = redis.call('HGET', K_LIMITS, f)
+        if v then return num(v) end
+      end
+      return L.default
+    end
+  end
   return L
 end
 
@@ -100,17 +113,6 @@ local function queue_limits()
   if not cfg[1] then return nil end
   local lay = cfg[2] and redis.call('HMGET', K_CFG, F_OWN_LIMITS, F_ORDERED) or {}
   return limits_of(cfg[1], lay[1], lay[2])
-end
-
--- facet_limit is the most messages of facet f in flight at once under L:
--- 1 under strict order, else its own limit or the queue's (0: none).
-local function facet_limit(L, f)
-  if L.ordered then return 1 end
-  if L.own then
-    local v = redis.call('HGET', K_LIMITS, f)
-    if v then return num(v) end
-  end
-  return L.default
 end
 
 -- capped is the queue's cap on messages leased at once over all workers
@@ -192,7 +194,7 @@ local function give_turn(f, L)
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
   if L.on then
-    local limit = facet_limit(L, f)
+    local limit = L.facet(f)
     if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
   end
   -- No more tokens than ready messages, so a drained facet leaves none in

@@ -92,17 +92,6 @@ local function mark_layers()
   redis.call('HDEL', K_CFG, F_LAYERS)
 end
 
--- facet_limit is the most messages of facet f in flight at once under L:
--- 1 under strict order, else its own limit or the queue's (0: none).
-local function facet_limit(L, f)
-  if L.ordered then return 1 end
-  if L.own then
-    local v = redis.call('HGET', K_LIMITS, f)
-    if v then return num(v) end
-  end
-  return L.default
-end
-
 -- admission_of reads cfg.admit "<facet cap>;<queue cap>;<policy>;<own>"
 -- (admission control at delivery): A.facet is the default backlog cap of a
 -- facet (0: none), A.queue the queue's cap (0: none; see capped for a
@@ -152,7 +141,7 @@ local function give_turn(f, L)
   local tokens = num(redis.call('HGET', K_TOKENS, f))
   if tokens >= prio then return end
   if L.on then
-    local limit = facet_limit(L, f)
+    local limit = L.facet(f)
     if limit > 0 and num(redis.call('HGET', K_INFLIGHT, f)) >= limit then return end
   end
   -- No more tokens than ready messages, so a drained facet leaves none in
