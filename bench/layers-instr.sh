@@ -11,7 +11,8 @@
 # callgrind, counting only the probe's timed loop (b.N = ops, after Go's
 # first run of 1, so ops+1 in all). A probe is PullN(n)+AckMany, n = 1, 10,
 # 100, on 1,000 facets with the layers off, and DeliverBytes one message at
-# a time. Counts repeat within about 0.1% from one run to the next.
+# a time; then DeliverBytes under each setting of admission control.
+# Counts repeat within about 0.5% from one run to the next.
 set -euo pipefail
 
 base=${1:-8245cf6}
@@ -71,4 +72,14 @@ for l in off facet-limit own-limits strict-order global-cap queue-rate facet-rat
   per=$((instr / 10))
   [ "$l" = off ] && off=$per
   awk -v n="$l" -v p="$per" -v o="$off" -v c="$cmds" 'BEGIN { printf "%-14s %14d %8.3f %10s\n", n, p, p / o, c }'
+done
+
+echo
+echo "Admission control, head, DeliverBytes one message at a time on 100 facets, $ops ops each (no message refused):"
+printf '%-14s %14s %8s %10s\n' setting "instr/msg" /off cmds/msg
+off=0
+for s in off facet-cap queue-cap both-drop; do
+  probe "$tmp/head.test" "^BenchmarkInstrDeliverAdmission\$/^$s\$" "$ops"
+  [ "$s" = off ] && off=$instr
+  awk -v n="$s" -v p="$instr" -v o="$off" -v c="$cmds" 'BEGIN { printf "%-14s %14d %8.3f %10s\n", n, p, p / o, c }'
 done

@@ -194,8 +194,15 @@ for pass = A and 1 or 2, 2 do
   -- the new ones are in its list, as many as the call pushed it past its
   -- cap.
   if pass == 1 then
-    --@defs begin
     skip, drops, refused = {}, {}, {}
+    local qcap, stored = 0, 0
+    if A.queue > 0 then
+      --@defs begin
+      qcap = capped(A.queue)
+      stored = redis.call('HLEN', K_MSGS) - redis.call('ZCARD', K_DEAD) - num(redis.call('HGET', K_CFG, F_RETRIED))
+      --@defs end
+    end
+    --@defs begin
     local ready, cap_of = {}, {}
     local function facet_cap(f)
       local c = cap_of[f]
@@ -209,11 +216,6 @@ for pass = A and 1 or 2, 2 do
         if c > 0 then ready[f] = redis.call('LLEN', FACET .. f) end
       end
       return c
-    end
-    local qcap = A.queue > 0 and capped(A.queue) or 0
-    local stored = 0
-    if qcap > 0 then
-      stored = redis.call('HLEN', K_MSGS) - redis.call('ZCARD', K_DEAD) - num(redis.call('HGET', K_CFG, F_RETRIED))
     end
     local taken = {} -- idempotency keys of the messages admitted
     local i = 1
@@ -270,6 +272,10 @@ for pass = A and 1 or 2, 2 do
       end
       i = j + 1
     end
+    --@defs end
+  end
+  if pass == 1 and next(drops) then
+    --@defs begin
     -- make_room dead-letters the n oldest ready messages of facet f,
     -- counted in cfg.dropped, and returns how many it had ready before.
     make_room = function(f, n, before)

@@ -44,6 +44,12 @@ end
 -- The key and field names come first, from keys.lua (generated from the
 -- table in internal/keylayout).
 --
+-- Every definition a script gets is made anew on each call: a closure, a
+-- key's name built. A script therefore marks the block of a path that is
+-- rarely taken (a layer that is off, an envelope that expires) with lines
+-- "--@defs begin" and "--@defs end": the definitions only that block uses
+-- are made there, when it runs, not at the top (see withPrelude).
+--
 -- ARGV[1] of every queue script is the queue's wake channel: a message is
 -- published there whenever a facet gets a turn, so idle workers wake at once.
 local WAKE = ARGV[1]

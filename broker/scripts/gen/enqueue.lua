@@ -40,6 +40,12 @@ local DEEP_BACKLOG = 64 -- ready messages that put a facet in deep (keylayout.De
 -- The key and field names come first, from keys.lua (generated from the
 -- table in internal/keylayout).
 --
+-- Every definition a script gets is made anew on each call: a closure, a
+-- key's name built. A script therefore marks the block of a path that is
+-- rarely taken (a layer that is off, an envelope that expires) with lines
+-- "--@defs begin" and "--@defs end": the definitions only that block uses
+-- are made there, when it runs, not at the top (see withPrelude).
+--
 -- ARGV[1] of every queue script is the queue's wake channel: a message is
 -- published there whenever a facet gets a turn, so idle workers wake at once.
 local WAKE = ARGV[1]
@@ -413,75 +419,33 @@ for pass = A and 1 or 2, 2 do
   -- the new ones are in its list, as many as the call pushed it past its
   -- cap.
   if pass == 1 then
+    skip, drops, refused = {}, {}, {}
+    local qcap, stored = 0, 0
+    if A.queue > 0 then
+      --@defs begin
+      local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
+      local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+      local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+
+      -- capped is the queue's cap on messages leased at once over all workers
+      -- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
+      -- shares the dead-letter cap: each partition at least 1, so none starves.
+      local function capped(v)
+        local cap = num(v)
+        if cap == 0 then return 0 end
+        local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+        if not i then return cap end
+        i, k = tonumber(i), tonumber(k)
+        local share = math.floor(cap / k)
+        if i < cap % k then share = share + 1 end
+        return math.max(share, 1)
+      end
+      qcap = capped(A.queue)
+      stored = redis.call('HLEN', K_MSGS) - redis.call('ZCARD', K_DEAD) - num(redis.call('HGET', K_CFG, F_RETRIED))
+      --@defs end
+    end
     --@defs begin
     local K_BACKLOGS = P .. 'backlogs' -- hash: facet -> its own backlog cap, overriding cfg.admit's ("0": none)
-    local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
-    local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
-    local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
-    local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
-    local F_DROPPED = 'dropped' -- cfg field: how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none)
-    local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
-
-    -- capped is the queue's cap on messages leased at once over all workers
-    -- (cfg.cap; 0: none), or for partition i of k its share, as dead_cap
-    -- shares the dead-letter cap: each partition at least 1, so none starves.
-    local function capped(v)
-      local cap = num(v)
-      if cap == 0 then return 0 end
-      local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
-      if not i then return cap end
-      i, k = tonumber(i), tonumber(k)
-      local share = math.floor(cap / k)
-      if i < cap % k then share = share + 1 end
-      return math.max(share, 1)
-    end
-
-    -- set_attempts keeps the deliveries so far of message id, which is not
-    -- leased (a lease holds its own in its member): a field of msgs beside the
-    -- envelope, absent for none, so a message never redelivered costs nothing.
-    -- cfg.retried counts those fields, so that Stats can tell messages from
-    -- fields of msgs without reading them.
-    local function set_attempts(id, att)
-      if att > 0 then
-        if redis.call('HSET', K_MSGS, F_ATT .. id, att) == 1 then hincr(K_CFG, F_RETRIED, 1) end
-      elseif redis.call('HDEL', K_MSGS, F_ATT .. id) == 1 then
-        hincr(K_CFG, F_RETRIED, -1)
-      end
-    end
-
-    -- forget removes every trace of message id but its place in a list or zset.
-    local function forget(id)
-      redis.call('HDEL', K_MSGS, id)
-      set_attempts(id, 0)
-      redis.call('HDEL', K_DEADERR, id)
-    end
-
-    -- dead_cap is this queue's share of the dead-letter cap, the queue's: all
-    -- of it, or for partition i of k (cfg.share "<i>;<k>", see settings.lua)
-    -- floor(cap/k), plus one for the first cap%k partitions, so that the
-    -- partitions of a queue hold at most cap in all.
-    local function dead_cap(cap)
-      local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
-      if not i then return cap end
-      i, k = tonumber(i), tonumber(k)
-      local share = math.floor(cap / k)
-      if i < cap % k then share = share + 1 end
-      return share
-    end
-
-    -- dead_letter files id under the dead letters and trims the oldest beyond
-    -- the queue's share of cap.
-    local function dead_letter(id, reason, now, cap)
-      redis.call('ZADD', K_DEAD, now, id)
-      redis.call('HSET', K_DEADERR, id, reason)
-      local over = redis.call('ZCARD', K_DEAD) - dead_cap(cap)
-      if over > 0 then
-        local old = redis.call('ZRANGE', K_DEAD, 0, over - 1)
-        redis.call('ZREMRANGEBYRANK', K_DEAD, 0, over - 1)
-        for _, oid in ipairs(old) do forget(oid) end
-      end
-    end
-    skip, drops, refused = {}, {}, {}
     local ready, cap_of = {}, {}
     local function facet_cap(f)
       local c = cap_of[f]
@@ -495,11 +459,6 @@ for pass = A and 1 or 2, 2 do
         if c > 0 then ready[f] = redis.call('LLEN', FACET .. f) end
       end
       return c
-    end
-    local qcap = A.queue > 0 and capped(A.queue) or 0
-    local stored = 0
-    if qcap > 0 then
-      stored = redis.call('HLEN', K_MSGS) - redis.call('ZCARD', K_DEAD) - num(redis.call('HGET', K_CFG, F_RETRIED))
     end
     local taken = {} -- idempotency keys of the messages admitted
     local i = 1
@@ -555,6 +514,62 @@ for pass = A and 1 or 2, 2 do
         for key in pairs(keys) do taken[key] = true end
       end
       i = j + 1
+    end
+    --@defs end
+  end
+  if pass == 1 and next(drops) then
+    --@defs begin
+    local K_DEAD = P .. 'dead' -- zset: message ID -> time of death (ms)
+    local K_DEADERR = P .. 'deaderr' -- hash: message ID -> why it died; with a stack (WithStack), "\x00s<len>:<reason><stack>"
+    local F_SHARE = 'share' -- cfg field: a partition: "<i>;<k>", partition i of k, for its share of the dead-letter cap
+    local F_RETRIED = 'retried' -- cfg field: how many attempts fields ("@<ID>") msgs holds (absent: none), so that Stats counts messages in O(1)
+    local F_DROPPED = 'dropped' -- cfg field: how many ready messages were dead-lettered to make room for newer ones of their facet (absent: none)
+    local F_ATT = '@' -- msgs field: and <ID>: the deliveries so far of a ready, delayed or dead message that has had any
+
+    -- set_attempts keeps the deliveries so far of message id, which is not
+    -- leased (a lease holds its own in its member): a field of msgs beside the
+    -- envelope, absent for none, so a message never redelivered costs nothing.
+    -- cfg.retried counts those fields, so that Stats can tell messages from
+    -- fields of msgs without reading them.
+    local function set_attempts(id, att)
+      if att > 0 then
+        if redis.call('HSET', K_MSGS, F_ATT .. id, att) == 1 then hincr(K_CFG, F_RETRIED, 1) end
+      elseif redis.call('HDEL', K_MSGS, F_ATT .. id) == 1 then
+        hincr(K_CFG, F_RETRIED, -1)
+      end
+    end
+
+    -- forget removes every trace of message id but its place in a list or zset.
+    local function forget(id)
+      redis.call('HDEL', K_MSGS, id)
+      set_attempts(id, 0)
+      redis.call('HDEL', K_DEADERR, id)
+    end
+
+    -- dead_cap is this queue's share of the dead-letter cap, the queue's: all
+    -- of it, or for partition i of k (cfg.share "<i>;<k>", see settings.lua)
+    -- floor(cap/k), plus one for the first cap%k partitions, so that the
+    -- partitions of a queue hold at most cap in all.
+    local function dead_cap(cap)
+      local i, k = string.match(redis.call('HGET', K_CFG, F_SHARE) or '', '^(%d+);(%d+)$')
+      if not i then return cap end
+      i, k = tonumber(i), tonumber(k)
+      local share = math.floor(cap / k)
+      if i < cap % k then share = share + 1 end
+      return share
+    end
+
+    -- dead_letter files id under the dead letters and trims the oldest beyond
+    -- the queue's share of cap.
+    local function dead_letter(id, reason, now, cap)
+      redis.call('ZADD', K_DEAD, now, id)
+      redis.call('HSET', K_DEADERR, id, reason)
+      local over = redis.call('ZCARD', K_DEAD) - dead_cap(cap)
+      if over > 0 then
+        local old = redis.call('ZRANGE', K_DEAD, 0, over - 1)
+        redis.call('ZREMRANGEBYRANK', K_DEAD, 0, over - 1)
+        for _, oid in ipairs(old) do forget(oid) end
+      end
     end
     -- make_room dead-letters the n oldest ready messages of facet f,
     -- counted in cfg.dropped, and returns how many it had ready before.
