@@ -157,22 +157,7 @@ func (b *Broker) ClearFacetBacklogLimit(ctx context.Context, queue, facet string
 // their own (SetFacetBacklogLimit), with it; 0 exempts its facet from the
 // queue's cap. It costs O(such facets).
 func (b *Broker) FacetBacklogLimits(ctx context.Context, queue string) (map[string]int, error) {
-	if err := checkQueue(ctx, queue); err != nil {
-		return nil, err
-	}
-	p, err := b.partitions(ctx, queue, partitionsMaxAge) // every partition holds the same settings
-	if err != nil {
-		return nil, err
-	}
-	all, err := b.rdb.HGetAll(ctx, b.keys.queueKey(p.Names[0], keylayout.Backlogs)).Result()
-	if err != nil {
-		return nil, wrapRedis("facet backlog caps", err)
-	}
-	out := make(map[string]int, len(all))
-	for f, s := range all {
-		out[f], _ = strconv.Atoi(s)
-	}
-	return out, nil
+	return b.facetsOwn(ctx, "facet backlog caps", queue, keylayout.Backlogs)
 }
 
 // SetQueueBacklogLimit caps how many messages queue holds, all facets

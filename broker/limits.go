@@ -53,17 +53,22 @@ func (b *Broker) ClearFacetInflightLimit(ctx context.Context, queue, facet strin
 // limit of their own (SetFacetInflightLimit), with it; 0 exempts its facet
 // from the queue's limit. It costs O(such facets).
 func (b *Broker) FacetInflightLimits(ctx context.Context, queue string) (map[string]int, error) {
+	return b.facetsOwn(ctx, "facet in-flight limits", queue, keylayout.Limits)
+}
+
+// facetsOwn reads the hash kind of queue's facets' own settings (one
+// number each), as op: every partition holds the same settings.
+func (b *Broker) facetsOwn(ctx context.Context, op, queue, kind string) (map[string]int, error) {
 	if err := checkQueue(ctx, queue); err != nil {
 		return nil, err
 	}
-	// Every partition holds the same settings.
 	p, err := b.partitions(ctx, queue, partitionsMaxAge)
 	if err != nil {
 		return nil, err
 	}
-	all, err := b.rdb.HGetAll(ctx, b.keys.queueKey(p.Names[0], keylayout.Limits)).Result()
+	all, err := b.rdb.HGetAll(ctx, b.keys.queueKey(p.Names[0], kind)).Result()
 	if err != nil {
-		return nil, wrapRedis("facet in-flight limits", err)
+		return nil, wrapRedis(op, err)
 	}
 	out := make(map[string]int, len(all))
 	for f, s := range all {

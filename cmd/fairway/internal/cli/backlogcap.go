@@ -78,30 +78,17 @@ instead, with the reason "backlog full: ..."; the whole queue's cap always refus
 				}, capSetJSON{Queue: queue, BacklogCap: &n},
 					"queue %q: each facet holds at most %d ready message(s) (0: no cap)", queue, n)
 			}
-			facet, v := args[1], args[2]
-			out := capSetJSON{Queue: queue, Facet: facet}
-			var msg string
-			var n int
-			switch v {
-			case "default":
-				msg = fmt.Sprintf("facet %q of queue %q: own backlog cap dropped; the queue's applies", facet, queue)
-			case "off":
-				out.BacklogCap = &n
-				msg = fmt.Sprintf("facet %q of queue %q: no backlog cap, whatever the queue's", facet, queue)
-			default:
-				var err error
-				if n, err = argInRange("cap", v, 0, broker.MaxLimit); err != nil {
-					return err
-				}
-				out.BacklogCap = &n
-				msg = fmt.Sprintf("facet %q of queue %q: at most %d ready message(s) (0: no cap)", facet, queue, n)
+			facet := args[1]
+			fv, err := parseFacetValue("cap", "backlog cap", "ready message(s)", facet, queue, args[2])
+			if err != nil {
+				return err
 			}
 			return a.act(ctx, func(ctx context.Context) error {
-				if v == "default" {
+				if fv.n == nil {
 					return a.b.ClearFacetBacklogLimit(ctx, queue, facet)
 				}
-				return a.b.SetFacetBacklogLimit(ctx, queue, facet, n)
-			}, out, "%s", msg)
+				return a.b.SetFacetBacklogLimit(ctx, queue, facet, *fv.n)
+			}, capSetJSON{Queue: queue, Facet: facet, BacklogCap: fv.n}, "%s", fv.said)
 		}
 	},
 }

@@ -43,32 +43,44 @@ expires. Strict order ('fairway order') makes every facet's limit 1.`,
 				}, limitSetJSON{Queue: queue, InFlightLimit: &n},
 					"queue %q now leases at most %d message(s) per facet at once (0: no limit)", queue, n)
 			}
-			facet, v := args[1], args[2]
-			out := limitSetJSON{Queue: queue, Facet: facet}
-			var msg string
-			var n int
-			switch v {
-			case "default":
-				msg = fmt.Sprintf("facet %q of queue %q: own in-flight limit dropped; the queue's applies", facet, queue)
-			case "off":
-				out.InFlightLimit = &n
-				msg = fmt.Sprintf("facet %q of queue %q: no in-flight limit, whatever the queue's", facet, queue)
-			default:
-				var err error
-				if n, err = argInRange("limit", v, 0, broker.MaxLimit); err != nil {
-					return err
-				}
-				out.InFlightLimit = &n
-				msg = fmt.Sprintf("facet %q of queue %q: at most %d message(s) in flight (0: no limit)", facet, queue, n)
+			facet := args[1]
+			fv, err := parseFacetValue("limit", "in-flight limit", "message(s) in flight", facet, queue, args[2])
+			if err != nil {
+				return err
 			}
 			return a.act(ctx, func(ctx context.Context) error {
-				if v == "default" {
+				if fv.n == nil {
 					return a.b.ClearFacetInflightLimit(ctx, queue, facet)
 				}
-				return a.b.SetFacetInflightLimit(ctx, queue, facet, n)
-			}, out, "%s", msg)
+				return a.b.SetFacetInflightLimit(ctx, queue, facet, *fv.n)
+			}, limitSetJSON{Queue: queue, Facet: facet, InFlightLimit: fv.n}, "%s", fv.said)
 		}
 	},
+}
+
+// facetValue is a facet's own setting as typed: a number, off (0: none,
+// whatever the queue's) or default (n nil: the queue's applies), with what
+// to say once it is set.
+type facetValue struct {
+	n    *int
+	said string
+}
+
+// parseFacetValue reads v, the value of arg for facet of queue: setting
+// names it in sentences, unit says what a number counts.
+func parseFacetValue(arg, setting, unit, facet, queue, v string) (facetValue, error) {
+	switch v {
+	case "default":
+		return facetValue{said: fmt.Sprintf("facet %q of queue %q: own %s dropped; the queue's applies", facet, queue, setting)}, nil
+	case "off":
+		n := 0
+		return facetValue{n: &n, said: fmt.Sprintf("facet %q of queue %q: no %s, whatever the queue's", facet, queue, setting)}, nil
+	}
+	n, err := argInRange(arg, v, 0, broker.MaxLimit)
+	if err != nil {
+		return facetValue{}, err
+	}
+	return facetValue{n: &n, said: fmt.Sprintf("facet %q of queue %q: at most %d %s (0: none)", facet, queue, n, unit)}, nil
 }
 
 // showLimits prints a queue's in-flight limit, strict order and its facets'

@@ -19,17 +19,7 @@ func TestRateLimitsAndPausedState(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, dash.Options{})
 	ctx := t.Context()
-	token := f.csrf(t)
-	act := func(want int, vals ...string) {
-		t.Helper()
-		form := url.Values{"csrf": {token}}
-		for i := 0; i < len(vals); i += 2 {
-			form.Add(vals[i], vals[i+1])
-		}
-		if code, body := f.post(t, "/q/q/action", form, nil); code != want {
-			t.Fatalf("%v = %d, want %d\n%s", vals, code, want, body)
-		}
-	}
+	act := f.queueActions(t)
 	act(http.StatusSeeOther, "op", "ratelimit", "rate", "1/1m")
 	act(http.StatusSeeOther, "op", "ratelimit", "facet", "globex", "rate", "5/1s,2")
 	act(http.StatusBadRequest, "op", "ratelimit", "rate", "fast")
@@ -186,14 +176,11 @@ func TestSchedulesPage(t *testing.T) {
 	}
 }
 
-// The limit layers beside the per-facet rate limits are shown on the queue
-// page and set from it; bad values are refused and change nothing.
-func TestLimitLayersOnQueuePage(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, dash.Options{})
-	ctx := t.Context()
+// queueActions returns a function that posts one action to queue q's page,
+// with the form's name and value pairs, and fails t unless it answers want.
+func (f *fixture) queueActions(t *testing.T) func(want int, vals ...string) {
 	token := f.csrf(t)
-	act := func(want int, vals ...string) {
+	return func(want int, vals ...string) {
 		t.Helper()
 		form := url.Values{"csrf": {token}}
 		for i := 0; i < len(vals); i += 2 {
@@ -203,6 +190,15 @@ func TestLimitLayersOnQueuePage(t *testing.T) {
 			t.Fatalf("%v = %d, want %d\n%s", vals, code, want, body)
 		}
 	}
+}
+
+// The limit layers beside the per-facet rate limits are shown on the queue
+// page and set from it; bad values are refused and change nothing.
+func TestLimitLayersOnQueuePage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, dash.Options{})
+	ctx := t.Context()
+	act := f.queueActions(t)
 	act(http.StatusSeeOther, "op", "queue-ratelimit", "rate", "100/1s,10")
 	act(http.StatusSeeOther, "op", "concurrency", "concurrency", "7")
 	act(http.StatusSeeOther, "op", "facet-limit", "facet", "acme", "limit", "3")
@@ -246,17 +242,7 @@ func TestBacklogCapsOnQueuePage(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, dash.Options{})
 	ctx := t.Context()
-	token := f.csrf(t)
-	act := func(want int, vals ...string) {
-		t.Helper()
-		form := url.Values{"csrf": {token}}
-		for i := 0; i < len(vals); i += 2 {
-			form.Add(vals[i], vals[i+1])
-		}
-		if code, body := f.post(t, "/q/q/action", form, nil); code != want {
-			t.Fatalf("%v = %d, want %d\n%s", vals, code, want, body)
-		}
-	}
+	act := f.queueActions(t)
 	act(http.StatusSeeOther, "op", "backlog-cap", "cap", "500")
 	act(http.StatusSeeOther, "op", "queue-cap", "cap", "100000")
 	act(http.StatusSeeOther, "op", "facet-backlog-cap", "facet", "acme", "cap", "2000")
