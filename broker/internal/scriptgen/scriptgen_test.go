@@ -3,6 +3,7 @@ package scriptgen
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -85,7 +86,7 @@ func TestScriptText(t *testing.T) {
 		}
 	}
 	// Admission control's, in its region only.
-	if !strings.Contains(enqueue, "\n  local function dead_letter") {
+	if !regexp.MustCompile(`\n +local function dead_letter`).MatchString(enqueue) {
 		t.Error("the enqueue script lacks dead_letter in its admission-control region")
 	}
 	b, err = Script("../..", "registry")
