@@ -486,3 +486,37 @@ func TestBacklogLimitValidation(t *testing.T) {
 		}
 	}
 }
+
+// At maxmemory (noeviction), a delivery past a cap is still refused for
+// its cap, as it writes nothing; one that the cap takes, or that would
+// drop older messages to make room, fails with ErrRedisFull and changes
+// nothing: no message is dropped for a delivery Redis then refuses.
+func TestBacklogCapsAtFullRedis(t *testing.T) {
+	t.Parallel()
+	rdb := startFullRedis(t)
+	ctx := t.Context()
+	b := newBroker(t, rdb, broker.Config{})
+	register(t, b, "q", "^t$")
+	register(t, b, "drops", "^d$")
+	if err := b.SetFacetBacklogLimit(ctx, "q", "capped", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetFacetBacklogLimit(ctx, "drops", "capped", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetBacklogPolicy(ctx, "drops", broker.BacklogDropOldest); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, b, "t", "capped", "first")
+	deliver(t, b, "d", "capped", "first")
+	fillQueue(t, b)
+	holdOverLimit(t, rdb)
+	requireRefused(t, b.DeliverBytes(ctx, "t", "capped", []byte("second")), broker.Refusal{Queue: "q", Facet: "capped", Cap: 1})
+	if err := b.DeliverBytes(ctx, "d", "capped", []byte("second")); !errors.Is(err, broker.ErrRedisFull) {
+		t.Fatalf("a dropping delivery at the limit: %v; want ErrRedisFull", err)
+	}
+	st, err := b.Stats(ctx, "drops")
+	if err != nil || st.Ready != 1 || st.Dropped != 0 || st.Dead != 0 {
+		t.Fatalf("Stats(drops) = %+v, %v; want the first message kept, nothing dropped", st, err)
+	}
+}
