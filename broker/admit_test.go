@@ -389,6 +389,13 @@ func TestBacklogLimitOnPartitions(t *testing.T) {
 		}
 		err := b.DeliverBytes(ctx, "t", "small", []byte("x"))
 		requireRefused(t, err, broker.Refusal{Queue: "q", Facet: "small", WholeQueue: true, Cap: 2})
+		// More partitions than the queue's cap could share it among: refused.
+		if err := b.SetPartitions(ctx, "q", 7); !errors.Is(err, broker.ErrInvalidArgument) || !strings.Contains(err.Error(), "queue backlog cap 6") {
+			t.Fatalf("SetPartitions(7) under a queue cap of 6: %v; want ErrInvalidArgument", err)
+		}
+		if p := partitionsOf(t, b, "q"); p.Count != 3 {
+			t.Fatalf("after the refused change, %d partitions; want 3", p.Count)
+		}
 		checkPartitions(t, rdb, b, "q")
 	})
 }

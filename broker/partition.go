@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fairwayhq/fairway/internal/keylayout"
-	"github.com/redis/go-redis/v9"
 )
 
 // MaxPartitions is the most partitions a queue can have.
@@ -302,12 +301,17 @@ func (b *Broker) SetPartitions(ctx context.Context, queue string, k int) error {
 		return fmt.Errorf("%w %q: register it before partitioning it", ErrUnknownQueue, queue)
 	}
 	old := l.partitioning(queue)
-	capped, err := b.rdb.HGet(ctx, b.keys.queueKey(old.Names[0], keylayout.Cfg), keylayout.FieldCap).Int()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	// The caps a partition holds a share of: each needs at least 1.
+	caps, err := b.rdb.HMGet(ctx, b.keys.queueKey(old.Names[0], keylayout.Cfg), keylayout.FieldCap, keylayout.FieldAdmit).Result()
+	if err != nil {
 		return wrapRedis("set partitions", err)
 	}
-	if capped > 0 && k > capped {
+	if capped := intOr(caps[0], 0); capped > 0 && k > capped {
 		return fmt.Errorf("%w: %d partitions is over the global concurrency %d of %q (each partition needs a share of at least 1)", ErrInvalidArgument, k, capped, queue)
+	}
+	admit, _ := caps[1].(string)
+	if qcap := parseAdmission(admit).queue; qcap > 0 && k > qcap {
+		return fmt.Errorf("%w: %d partitions is over the queue backlog cap %d of %q (each partition needs a share of at least 1)", ErrInvalidArgument, k, qcap, queue)
 	}
 	return b.repartition(ctx, queue, re.String(), old, k, false)
 }
