@@ -342,3 +342,44 @@ func TestValidation(t *testing.T) {
 		t.Error("CatchUp.String")
 	}
 }
+
+// TestRunRefusedByBacklogCap: a run that the queue's admission control
+// refuses is reported and delivered by a later check once there is room;
+// the refusal claimed no idempotency key of the run, which would have
+// made the retry a duplicate and lost the run.
+func TestRunRefusedByBacklogCap(t *testing.T) {
+	t.Parallel()
+	testutil.ForEachBackend(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := t.Context()
+		b := newBroker(t, rdb)
+		if err := b.SetBacklogLimit(ctx, "q", 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.DeliverBytes(ctx, "t", "tenant", []byte("queued before")); err != nil {
+			t.Fatal(err)
+		}
+		sch := Schedule{Name: "nightly", Spec: Every(time.Minute), Topic: "t", Facet: "tenant", Body: []byte("{}")}
+		s := newScheduler(t, b, Config{}, sch)
+		sch = sch.withDefaults()
+		t0 := time.Date(2026, 1, 1, 0, 0, 10, 0, time.UTC)
+		if _, err := s.check(ctx, sch, t0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.check(ctx, sch, t0.Add(time.Minute)); !errors.Is(err, broker.ErrBacklogFull) {
+			t.Fatalf("a run past the facet's cap: %v; want ErrBacklogFull", err)
+		}
+		m, err := b.Pull(ctx, "q")
+		if err != nil || m == nil {
+			t.Fatalf("Pull = %v, %v", m, err)
+		}
+		if err := b.Ack(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.check(ctx, sch, t0.Add(time.Minute+time.Second)); err != nil {
+			t.Fatalf("the retry with room: %v", err)
+		}
+		if got, want := runsIn(t, b), []int64{t0.Add(50 * time.Second).UnixMilli()}; !slices.Equal(got, want) {
+			t.Fatalf("delivered %v, want the run at 1m once", got)
+		}
+	})
+}
