@@ -58,14 +58,20 @@ func TestWorkerSkipsExpired(t *testing.T) {
 			return nil
 		})
 		startWorker(t, w, b)
+		want := []string{"f0-0@1", "f0-1@1", "f0-2@1", "f9-0@1", "f9-1@1", "f9-2@1", "retried@1", "retried@2"}
+		// Stats reads its counts in one pipeline, not atomically: a pull
+		// between its reads can make them add up to zero for a moment
+		// while a retry is on its way, so the runs are waited for too.
 		testutil.Eventually(t, 10*time.Second, func() bool {
+			mu.Lock()
+			n := len(ran)
+			mu.Unlock()
 			s := stats(t, b)
-			return s.Ready+s.InFlight+s.Delayed == 0
-		}, "no live message left")
+			return n >= len(want) && s.Ready+s.InFlight+s.Delayed == 0
+		}, "every live message run and none left")
 		mu.Lock()
 		defer mu.Unlock()
 		slices.Sort(ran)
-		want := []string{"f0-0@1", "f0-1@1", "f0-2@1", "f9-0@1", "f9-1@1", "f9-2@1", "retried@1", "retried@2"}
 		if !slices.Equal(ran, want) {
 			t.Fatalf("handler ran %v, want %v", ran, want)
 		}
