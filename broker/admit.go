@@ -24,8 +24,10 @@ var ErrBacklogFull = errors.New("broker: backlog full")
 // a queue refused for its backlog caps. A queue admits or refuses each
 // call's deliveries together: every delivery of a batch that reached a
 // queue that refused one is refused by it. A delivery that also reached
-// another queue was queued there (its Receipt says where), and only
-// deliveries that some queue took are published.
+// another queue was queued there (its Receipt says where). Pub/sub is
+// told by the enqueue script of the batch's last queue: when that queue
+// refused any delivery, only those some queue took are published; a
+// delivery refused by another queue of the batch alone may still be.
 type BacklogFullError struct {
 	// Refused lists each delivery refused by each queue, by Index, then
 	// by Queue.
